@@ -1,0 +1,398 @@
+//! Who is asking: password rules and hashing (argon2id), server-side sessions,
+//! the `CurrentUser` guard, same-origin checks and CSRF tokens.
+
+use std::sync::LazyLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use rocket::data::{self, Data, FromData};
+use rocket::form::{Form, FromForm};
+use rocket::http::{Cookie, CookieJar, SameSite, Status};
+use rocket::outcome::Outcome;
+use rocket::request::{self, FromRequest, Request};
+use sha2::{Digest, Sha256};
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::limits::{
+    PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS,
+};
+use crate::store::sessions::{self, Session};
+use crate::store::users::User;
+use crate::store::{self, Db};
+use rocket_db_pools::Database;
+
+// ---------------------------------------------------------------- rules
+
+/// Checks a username against the documented rules: 3–32 characters, ASCII
+/// letters, digits, `_`, `-` and `.`, starting with a letter or digit.
+pub fn check_username(username: &str) -> Result<(), String> {
+    let chars = username.chars().count();
+    if !(USERNAME_MIN_CHARS..=USERNAME_MAX_CHARS).contains(&chars) {
+        return Err(format!(
+            "Usernames are {USERNAME_MIN_CHARS} to {USERNAME_MAX_CHARS} characters long."
+        ));
+    }
+    if !username
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err("Usernames may contain only letters, digits, '_', '-' and '.'.".into());
+    }
+    if !username.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err("Usernames start with a letter or a digit.".into());
+    }
+    Ok(())
+}
+
+static COMMON_PASSWORDS: LazyLock<std::collections::HashSet<&'static str>> =
+    LazyLock::new(|| include_str!("common_passwords.txt").lines().collect());
+
+/// Checks a new password: long enough, not too long, not a well-known one,
+/// and typed the same twice. No composition rules.
+pub fn check_new_password(password: &str, confirmation: &str) -> Result<(), String> {
+    let chars = password.chars().count();
+    if chars < PASSWORD_MIN_CHARS {
+        return Err(format!(
+            "Passwords need at least {PASSWORD_MIN_CHARS} characters."
+        ));
+    }
+    if chars > PASSWORD_MAX_CHARS {
+        return Err(format!(
+            "Passwords can be at most {PASSWORD_MAX_CHARS} characters."
+        ));
+    }
+    if COMMON_PASSWORDS.contains(password.to_lowercase().as_str()) {
+        return Err("That password is one of the most common ones; please choose another.".into());
+    }
+    if password != confirmation {
+        return Err("The two passwords do not match.".into());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- hashing
+
+/// Hashes a password with argon2id (the crate's defaults: m=19 MiB, t=2, p=1,
+/// OWASP's recommendation) on a blocking thread so the runtime never stalls.
+pub async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|e| Error::Internal(format!("hashing failed: {e}")))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))?
+}
+
+/// A hash of a random password, verified when a username does not exist so
+/// that "no such user" takes as long as "wrong password".
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(random_token().as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .unwrap_or_default()
+});
+
+/// Checks a password against a stored hash (or the dummy hash when `hash` is
+/// `None`), on a blocking thread.
+pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
+        let matches = PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        known && matches
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("verification task failed: {e}")))
+}
+
+// ---------------------------------------------------------------- tokens
+
+/// 256 random bits from the operating system's CSPRNG, hex-encoded.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// What the database stores instead of a session token.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn settings<'r>(req: &'r Request<'_>) -> Option<&'r Settings> {
+    req.rocket().state::<Settings>()
+}
+
+/// Cookie names: with the `__Host-` prefix when cookies are secure, so they
+/// cannot be set by a subdomain or over plain HTTP.
+fn cookie_name(settings: &Settings, name: &str) -> String {
+    if settings.secure_cookies {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+fn base_cookie(settings: &Settings, name: &str, value: String) -> Cookie<'static> {
+    Cookie::build((cookie_name(settings, name), value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(settings.secure_cookies)
+        .build()
+}
+
+const SESSION_COOKIE: &str = "natter_session";
+const ANON_CSRF_COOKIE: &str = "natter_csrf";
+
+// ---------------------------------------------------------------- sessions
+
+/// Starts a fresh session for `user_id` and sets its cookie. Any session the
+/// browser had is ended first, so a planted session id is never reused.
+pub async fn log_in(
+    db: &Db,
+    settings: &Settings,
+    cookies: &CookieJar<'_>,
+    user_id: i64,
+) -> Result<()> {
+    end_session(db, settings, cookies).await?;
+    let token = random_token();
+    let expires_at = store::now() + time::Duration::hours(settings.session_hours);
+    sessions::create(
+        db.pool(),
+        &token_hash(&token),
+        user_id,
+        &random_token(),
+        expires_at,
+    )
+    .await?;
+    let mut cookie = base_cookie(settings, SESSION_COOKIE, token);
+    cookie.set_max_age(time::Duration::hours(settings.session_hours));
+    cookies.add(cookie);
+    Ok(())
+}
+
+/// Deletes the browser's session row (its cookie is dead from now on) and the
+/// cookie. Returns the ended session's token hash, if there was one.
+pub async fn end_session(
+    db: &Db,
+    settings: &Settings,
+    cookies: &CookieJar<'_>,
+) -> Result<Option<String>> {
+    let name = cookie_name(settings, SESSION_COOKIE);
+    let Some(cookie) = cookies.get(&name) else {
+        return Ok(None);
+    };
+    let hash = token_hash(cookie.value());
+    sessions::delete(db.pool(), &hash).await?;
+    cookies.remove(base_cookie(settings, SESSION_COOKIE, String::new()));
+    Ok(Some(hash))
+}
+
+struct CachedSession(Option<Session>);
+
+async fn session_of(req: &Request<'_>) -> Option<Session> {
+    let cached = req
+        .local_cache_async(async {
+            let (Some(settings), Some(db)) = (settings(req), Db::fetch(req.rocket())) else {
+                return CachedSession(None);
+            };
+            let Some(cookie) = req.cookies().get(&cookie_name(settings, SESSION_COOKIE)) else {
+                return CachedSession(None);
+            };
+            match sessions::find(db.pool(), &token_hash(cookie.value())).await {
+                Ok(session) => CachedSession(session),
+                Err(e) => {
+                    rocket::error!("session lookup failed: {e}");
+                    CachedSession(None)
+                }
+            }
+        })
+        .await;
+    cached.0.clone()
+}
+
+/// The logged-in user of a request. Without a live session the request fails
+/// with 401, which the app turns into a redirect to the login page.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    pub session: Session,
+}
+
+impl CurrentUser {
+    pub fn id(&self) -> i64 {
+        self.user.id
+    }
+
+    /// The synchronizer token of this session, put in every form.
+    pub fn csrf(&self) -> &str {
+        &self.session.csrf_token
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for CurrentUser {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
+        match session_of(req).await {
+            Some(session) => Outcome::Success(CurrentUser {
+                user: session.user.clone(),
+                session,
+            }),
+            None => Outcome::Error((Status::Unauthorized, ())),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- same origin
+
+/// The origin the site is served from: the configured `site`, or the one the
+/// request's `Host` names.
+fn expected_origin(req: &Request<'_>, settings: &Settings) -> Option<String> {
+    if let Some(site) = &settings.site {
+        return Some(site.trim_end_matches('/').to_owned());
+    }
+    let host = req.headers().get_one("Host")?;
+    let scheme = if settings.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    Some(format!("{scheme}://{host}"))
+}
+
+/// Whether the request comes from our own pages. A cross-site `Sec-Fetch-Site`
+/// or a foreign `Origin` fails; a missing `Origin` fails only when `required`.
+fn is_same_origin(req: &Request<'_>, required: bool) -> bool {
+    let Some(settings) = settings(req) else {
+        return false;
+    };
+    let headers = req.headers();
+    if let Some(site) = headers.get_one("Sec-Fetch-Site") {
+        if !matches!(site, "same-origin" | "none") {
+            return false;
+        }
+    }
+    match headers.get_one("Origin") {
+        None => !required,
+        Some(origin) => expected_origin(req, settings).is_some_and(|expected| origin == expected),
+    }
+}
+
+/// Guard for WebSocket handshakes: the `Origin` header must name this site,
+/// refusing cross-site WebSocket hijacking before any upgrade happens.
+pub struct SameOrigin;
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for SameOrigin {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
+        if is_same_origin(req, true) {
+            Outcome::Success(SameOrigin)
+        } else {
+            Outcome::Error((Status::Forbidden, ()))
+        }
+    }
+}
+
+// ---------------------------------------------------------------- CSRF
+
+/// The CSRF token for forms shown to a visitor without a session, kept in an
+/// HttpOnly cookie and compared with the form field (double submit).
+pub fn anonymous_csrf(settings: &Settings, cookies: &CookieJar<'_>) -> String {
+    if let Some(cookie) = cookies.get(&cookie_name(settings, ANON_CSRF_COOKIE)) {
+        return cookie.value().to_owned();
+    }
+    let token = random_token();
+    cookies.add(base_cookie(settings, ANON_CSRF_COOKIE, token.clone()));
+    token
+}
+
+/// A form that carries a CSRF token in its `csrf` field.
+pub trait CsrfToken {
+    fn csrf_token(&self) -> &str;
+}
+
+/// A form accepted only from our own pages: same origin, and a token that
+/// matches the session's (or, before login, the visitor's cookie). Every
+/// state-changing handler takes its form through this.
+pub struct CsrfForm<T>(pub T);
+
+#[rocket::async_trait]
+impl<'r, T> FromData<'r> for CsrfForm<T>
+where
+    T: FromForm<'r> + CsrfToken + Send + 'r,
+{
+    type Error = Error;
+
+    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        if !is_same_origin(req, false) {
+            return Outcome::Error((Status::Forbidden, Error::Forbidden("cross-site request")));
+        }
+        let form = match Form::<T>::from_data(req, data).await {
+            Outcome::Success(form) => form.into_inner(),
+            Outcome::Forward(forward) => return Outcome::Forward(forward),
+            Outcome::Error((status, _)) => {
+                return Outcome::Error((status, Error::Invalid("Malformed form.".into())))
+            }
+        };
+        let given = req
+            .headers()
+            .get_one("X-CSRF-Token")
+            .unwrap_or(form.csrf_token());
+        let session_token = session_of(req).await.map(|s| s.csrf_token);
+        let anonymous_token = settings(req).and_then(|settings| {
+            req.cookies()
+                .get(&cookie_name(settings, ANON_CSRF_COOKIE))
+                .map(|c| c.value().to_owned())
+        });
+        let valid = !given.is_empty()
+            && [session_token, anonymous_token]
+                .iter()
+                .flatten()
+                .any(|expected| constant_time_eq(expected, given));
+        if valid {
+            Outcome::Success(CsrfForm(form))
+        } else {
+            Outcome::Error((Status::Forbidden, Error::Forbidden("bad CSRF token")))
+        }
+    }
+}
+
+// ---------------------------------------------------------------- redirects
+
+/// A return path after login, if it stays on this site: an absolute path,
+/// not `//host` or `/\host`, with no scheme and no control characters.
+pub fn safe_return_path(next: Option<&str>) -> Option<String> {
+    let next = next?;
+    let safe = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control() || c == '\\')
+        && next.len() <= 512;
+    safe.then(|| next.to_owned())
+}

@@ -1,0 +1,109 @@
+//! The one path every message takes, from a socket frame or a plain form post:
+//! validate, save in one transaction, then publish to the members' sockets.
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::hub::{Event, Fanout};
+use crate::limits::{CLIENT_ID_MAX_CHARS, MESSAGE_MAX_CHARS};
+use crate::store::messages::{self, Message, Saved};
+use crate::store::{conversations, Pool};
+
+/// A message as typed, checked and ready to save.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    body: String,
+    client_id: String,
+}
+
+impl Draft {
+    /// Checks a raw body and client id. The body is trimmed and its line
+    /// endings normalised; it must be non-empty and within the length limit.
+    pub fn parse(body: Option<&str>, client_id: Option<&str>) -> Result<Draft> {
+        let body = body.unwrap_or_default().replace("\r\n", "\n");
+        let body = body.trim();
+        if body.is_empty() {
+            return Err(Error::Invalid("Type a message first.".into()));
+        }
+        if body.chars().count() > MESSAGE_MAX_CHARS {
+            return Err(Error::Invalid(format!(
+                "Messages can be at most {MESSAGE_MAX_CHARS} characters long."
+            )));
+        }
+        if body.contains('\0') {
+            return Err(Error::Invalid("Messages cannot contain NUL characters.".into()));
+        }
+        let client_id = client_id.unwrap_or_default();
+        if !is_valid_client_id(client_id) {
+            return Err(Error::Invalid(
+                "This page is out of date. Reload it and send again.".into(),
+            ));
+        }
+        Ok(Draft {
+            body: body.to_owned(),
+            client_id: client_id.to_owned(),
+        })
+    }
+
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+}
+
+fn is_valid_client_id(id: &str) -> bool {
+    (1..=CLIENT_ID_MAX_CHARS).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A client id for a different body sent under an id already used (the page
+/// sent twice before its form was reset). Derived, not random, so a replay of
+/// that same send is still stored once.
+fn derived_client_id(client_id: &str, body: &str) -> String {
+    let digest = Sha256::digest(format!("{client_id}\n{body}").as_bytes());
+    hex::encode(&digest[..16])
+}
+
+/// What sending did.
+#[derive(Debug, Clone)]
+pub enum Sent {
+    /// Saved now, and published to every member.
+    New(Message),
+    /// Saved before (a replay); nothing was published again.
+    Replayed(Message),
+}
+
+/// Saves a draft in a conversation the sender belongs to, then publishes it.
+/// Returns `NotFound` when the sender is not a member.
+pub async fn send(
+    pool: &Pool,
+    hub: &dyn Fanout,
+    sender_id: i64,
+    conversation_id: i64,
+    draft: &Draft,
+) -> Result<Sent> {
+    let mut client_id = draft.client_id.clone();
+    for _ in 0..2 {
+        match messages::save(pool, conversation_id, sender_id, &draft.body, &client_id).await? {
+            Saved::Created(message) => {
+                let members = conversations::member_ids(pool, conversation_id).await?;
+                hub.publish(
+                    &members,
+                    Event::MessagePosted(std::sync::Arc::new(message.clone())),
+                );
+                return Ok(Sent::New(message));
+            }
+            Saved::Duplicate(message) => return Ok(Sent::Replayed(message)),
+            Saved::ClientIdReused => client_id = derived_client_id(&client_id, &draft.body),
+        }
+    }
+    Err(Error::Invalid(
+        "This message could not be sent. Reload the page and send again.".into(),
+    ))
+}
+
+/// A fresh client id for a newly rendered message form.
+pub fn new_client_id() -> String {
+    crate::auth::random_token()[..32].to_owned()
+}

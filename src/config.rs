@@ -1,0 +1,74 @@
+//! Typed settings, read from `Rocket.toml` and overridable by `ROCKET_*` / `NATTER_*` variables.
+
+use rocket::figment::providers::{Env, Format, Serialized, Toml};
+use rocket::figment::{Figment, Profile};
+use serde::{Deserialize, Serialize};
+
+/// Natter's own settings (Rocket's own, such as `port`, live beside them).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Settings {
+    /// Public origin of the site (`https://chat.example.org`). When unset, the
+    /// request's `Host` header defines the expected origin.
+    #[serde(default)]
+    pub site: Option<String>,
+    /// Mark cookies `Secure` with the `__Host-` prefix; set when served over HTTPS,
+    /// including behind a TLS-terminating proxy.
+    #[serde(default)]
+    pub secure_cookies: bool,
+    /// How long a session lives, in hours.
+    #[serde(default = "default_session_hours")]
+    pub session_hours: i64,
+}
+
+fn default_session_hours() -> i64 {
+    24 * 14
+}
+
+/// Defaults that make `cargo run` work with no setup and keep client addresses honest.
+#[derive(Serialize)]
+struct Defaults {
+    /// Off: `X-Real-IP` can be forged by any client unless a trusted proxy sets it.
+    ip_header: bool,
+    databases: DatabasesDefault,
+}
+
+#[derive(Serialize)]
+struct DatabasesDefault {
+    natter: DatabaseDefault,
+}
+
+#[derive(Serialize)]
+struct DatabaseDefault {
+    url: &'static str,
+    max_connections: usize,
+}
+
+/// The full configuration: code defaults, then `Rocket.toml`, then `ROCKET_*`,
+/// then `NATTER_*` variables (`NATTER_DATABASE_URL` sets the database URL).
+pub fn figment() -> Figment {
+    let defaults = Defaults {
+        ip_header: false,
+        databases: DatabasesDefault {
+            natter: DatabaseDefault {
+                url: "sqlite://natter.db",
+                max_connections: 8,
+            },
+        },
+    };
+    let mut figment = Figment::from(rocket::Config::default())
+        .merge(Serialized::defaults(defaults))
+        .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested())
+        .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())
+        .merge(
+            Env::prefixed("NATTER_")
+                .ignore(&["DATABASE_URL"])
+                .global(),
+        );
+    if let Some(url) = Env::var("NATTER_DATABASE_URL") {
+        figment = figment.merge(Serialized::global("databases.natter.url", url));
+    }
+    figment.select(Profile::from_env_or(
+        "ROCKET_PROFILE",
+        rocket::Config::DEFAULT_PROFILE,
+    ))
+}

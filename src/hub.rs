@@ -1,0 +1,106 @@
+//! Fan-out of events to connected sockets.
+//!
+//! Every user has one bounded broadcast channel that all of their sockets
+//! (every tab) subscribe to; publishing sends an event to each recipient's
+//! channel. A socket that falls too far behind gets `Lagged` and resyncs its
+//! page rather than buffering without bound. The `Fanout` trait is the seam
+//! where a bridge between instances (PostgreSQL LISTEN/NOTIFY) plugs in.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::broadcast;
+
+use crate::limits::HUB_CHANNEL_CAPACITY;
+use crate::store::messages::Message;
+
+/// Something that happened which open pages must learn about.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A message was committed; members' sockets render and show it.
+    MessagePosted(Arc<Message>),
+    /// A session ended (logout): its sockets close.
+    SessionEnded { token_hash: Arc<str> },
+}
+
+/// Delivery of events to users' sockets, wherever those sockets are.
+pub trait Fanout: Send + Sync {
+    /// Delivers `event` to every socket of every user in `recipients`.
+    fn publish(&self, recipients: &[i64], event: Event);
+    /// Starts receiving the events addressed to `user_id`.
+    fn subscribe(&self, user_id: i64) -> Subscription;
+}
+
+type Channels = Mutex<HashMap<i64, broadcast::Sender<Event>>>;
+
+/// The in-process hub: one broadcast channel per connected user.
+#[derive(Clone, Default)]
+pub struct Hub {
+    channels: Arc<Channels>,
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many users have at least one socket on this instance.
+    pub fn connected_users(&self) -> usize {
+        self.channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+impl Fanout for Hub {
+    fn publish(&self, recipients: &[i64], event: Event) {
+        let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        for user in recipients {
+            if let Some(sender) = channels.get(user) {
+                // An error only means nobody is listening any more.
+                let _ = sender.send(event.clone());
+            }
+        }
+    }
+
+    fn subscribe(&self, user_id: i64) -> Subscription {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        let receiver = channels
+            .entry(user_id)
+            .or_insert_with(|| broadcast::channel(HUB_CHANNEL_CAPACITY).0)
+            .subscribe();
+        Subscription {
+            receiver,
+            user_id,
+            channels: Arc::clone(&self.channels),
+        }
+    }
+}
+
+/// One socket's stream of events; dropping it forgets the user's channel
+/// once their last socket is gone.
+pub struct Subscription {
+    receiver: broadcast::Receiver<Event>,
+    user_id: i64,
+    channels: Arc<Channels>,
+}
+
+impl Subscription {
+    /// The next event, or `Lagged` if this socket fell behind.
+    pub async fn recv(&mut self) -> Result<Event, broadcast::error::RecvError> {
+        self.receiver.recv().await
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = channels.get(&self.user_id) {
+            // Our own receiver still counts until this function returns.
+            if sender.receiver_count() <= 1 {
+                channels.remove(&self.user_id);
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Natter: a self-hosted real-time messenger. This module builds the Rocket:
+//! configuration, database and migrations, the hub, routes and catchers.
+
+pub mod auth;
+pub mod chat;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod limits;
+pub mod routes;
+pub mod store;
+pub mod views;
+
+use std::sync::Arc;
+
+use rocket::fairing::AdHoc;
+use rocket::{Build, Rocket};
+
+/// The hub every route and socket publishes to and subscribes from.
+pub type SharedHub = Arc<dyn hub::Fanout>;
+
+/// The app, configured from `Rocket.toml` and the environment.
+pub fn rocket() -> Rocket<Build> {
+    rocket_with(config::figment())
+}
+
+/// The app with an explicit configuration (tests use this).
+pub fn rocket_with(figment: rocket::figment::Figment) -> Rocket<Build> {
+    let hub: SharedHub = Arc::new(hub::Hub::new());
+    rocket::custom(figment)
+        .attach(AdHoc::config::<config::Settings>())
+        .attach(store::stage())
+        .manage(hub)
+        .mount("/", routes::all())
+        .register("/", routes::accounts::catchers())
+}

@@ -1,0 +1,28 @@
+//! Every limit Natter enforces, named in one place.
+
+/// Shortest accepted username, in characters.
+pub const USERNAME_MIN_CHARS: usize = 3;
+/// Longest accepted username, in characters.
+pub const USERNAME_MAX_CHARS: usize = 32;
+/// Shortest accepted password, in characters.
+pub const PASSWORD_MIN_CHARS: usize = 8;
+/// Longest accepted password, in characters (hashed whole, never truncated).
+pub const PASSWORD_MAX_CHARS: usize = 1024;
+/// Longest message body, in characters, after trimming.
+pub const MESSAGE_MAX_CHARS: usize = 4000;
+/// Longest client-generated message id.
+pub const CLIENT_ID_MAX_CHARS: usize = 64;
+/// Largest WebSocket message or frame accepted from a browser.
+pub const SOCKET_MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest amount of unsent data buffered for one socket before writes fail.
+pub const SOCKET_MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+/// Events buffered per user before a slow socket is resynchronised instead.
+pub const HUB_CHANNEL_CAPACITY: usize = 256;
+/// Messages shown per page of history.
+pub const HISTORY_PAGE: i64 = 50;
+/// Most messages replayed to a reconnecting socket before the whole list is replaced.
+pub const RESYNC_MAX_MESSAGES: i64 = 200;
+/// Seconds between keep-alive pings on an idle socket.
+pub const SOCKET_PING_SECONDS: u64 = 30;
+/// Largest accepted HTML form body.
+pub const FORM_MAX_BYTES: u64 = 64 * 1024;

@@ -1,0 +1,201 @@
+//! Sign up, log in, log out, and the redirect to login for private pages.
+
+use maud::Markup;
+use rocket::http::{CookieJar, Status};
+use rocket::response::Redirect;
+use rocket::{FromForm, Request, State};
+
+use crate::auth::{self, CsrfForm, CsrfToken, CurrentUser};
+use crate::config::Settings;
+use crate::error::Result;
+use crate::hub::Event;
+use crate::store::users::{self, CreateError};
+use crate::store::Db;
+use crate::views::pages::{self, AccountForm};
+use crate::SharedHub;
+
+/// A page shown again with an error, or a redirect once the form succeeded.
+type FormOutcome = Result<std::result::Result<Redirect, (Status, Markup)>>;
+
+#[derive(FromForm)]
+struct SignupForm {
+    csrf: String,
+    username: String,
+    password: String,
+    confirmation: String,
+}
+
+impl CsrfToken for SignupForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+#[derive(FromForm)]
+struct LoginForm {
+    csrf: String,
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+impl CsrfToken for LoginForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// A form with nothing but its token (log out).
+#[derive(FromForm)]
+pub struct TokenForm {
+    csrf: String,
+}
+
+impl CsrfToken for TokenForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+#[rocket::get("/signup")]
+fn signup_page(
+    me: Option<CurrentUser>,
+    settings: &State<Settings>,
+    cookies: &CookieJar<'_>,
+) -> std::result::Result<Markup, Redirect> {
+    if me.is_some() {
+        return Err(Redirect::to("/"));
+    }
+    let csrf = auth::anonymous_csrf(settings, cookies);
+    Ok(pages::signup(&csrf, &AccountForm::default()))
+}
+
+#[rocket::post("/signup", data = "<form>")]
+async fn signup(
+    form: CsrfForm<SignupForm>,
+    db: &Db,
+    settings: &State<Settings>,
+    cookies: &CookieJar<'_>,
+) -> FormOutcome {
+    let form = form.0;
+    let username = form.username.trim();
+    let refuse = |error: &str| {
+        let page = pages::signup(
+            &form.csrf,
+            &AccountForm {
+                username,
+                next: None,
+                error: Some(error),
+            },
+        );
+        Ok(Err((Status::UnprocessableEntity, page)))
+    };
+    if let Err(error) = auth::check_username(username) {
+        return refuse(&error);
+    }
+    if let Err(error) = auth::check_new_password(&form.password, &form.confirmation) {
+        return refuse(&error);
+    }
+    let hash = auth::hash_password(form.password.clone()).await?;
+    let user = match users::create(db.pool(), username, &hash).await {
+        Ok(user) => user,
+        Err(CreateError::Taken) => return refuse("That username is taken. Try another one."),
+        Err(CreateError::Database(e)) => return Err(e.into()),
+    };
+    auth::log_in(db, settings, cookies, user.id).await?;
+    Ok(Ok(Redirect::to("/")))
+}
+
+#[rocket::get("/login?<next>")]
+fn login_page(
+    next: Option<&str>,
+    me: Option<CurrentUser>,
+    settings: &State<Settings>,
+    cookies: &CookieJar<'_>,
+) -> std::result::Result<Markup, Redirect> {
+    let next = auth::safe_return_path(next);
+    if me.is_some() {
+        return Err(Redirect::to(next.unwrap_or_else(|| "/".into())));
+    }
+    let csrf = auth::anonymous_csrf(settings, cookies);
+    Ok(pages::login(
+        &csrf,
+        &AccountForm {
+            next: next.as_deref(),
+            ..AccountForm::default()
+        },
+    ))
+}
+
+#[rocket::post("/login", data = "<form>")]
+async fn login(
+    form: CsrfForm<LoginForm>,
+    db: &Db,
+    settings: &State<Settings>,
+    cookies: &CookieJar<'_>,
+) -> FormOutcome {
+    let form = form.0;
+    let username = form.username.trim();
+    let next = auth::safe_return_path(form.next.as_deref());
+    let found = users::credentials(db.pool(), username).await?;
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), Some(hash)),
+        None => (None, None),
+    };
+    let verified = auth::verify_password(form.password.clone(), hash).await?;
+    match user {
+        Some(user) if verified => {
+            auth::log_in(db, settings, cookies, user.id).await?;
+            Ok(Ok(Redirect::to(next.unwrap_or_else(|| "/".into()))))
+        }
+        _ => {
+            let page = pages::login(
+                &form.csrf,
+                &AccountForm {
+                    username,
+                    next: next.as_deref(),
+                    error: Some("Wrong username or password."),
+                },
+            );
+            Ok(Err((Status::Unauthorized, page)))
+        }
+    }
+}
+
+#[rocket::post("/logout", data = "<_form>")]
+async fn logout(
+    _form: CsrfForm<TokenForm>,
+    me: Option<CurrentUser>,
+    db: &Db,
+    settings: &State<Settings>,
+    cookies: &CookieJar<'_>,
+    hub: &State<SharedHub>,
+) -> Result<Redirect> {
+    if let Some(token_hash) = auth::end_session(db, settings, cookies).await? {
+        if let Some(me) = me {
+            hub.publish(
+                &[me.id()],
+                Event::SessionEnded {
+                    token_hash: token_hash.into(),
+                },
+            );
+        }
+    }
+    Ok(Redirect::to("/login"))
+}
+
+/// Private pages without a session: off to the login page, and back after.
+#[rocket::catch(401)]
+fn unauthorized(req: &Request<'_>) -> Redirect {
+    let here = req.uri().to_string();
+    let next = rocket::http::RawStr::new(&here).percent_encode();
+    Redirect::to(format!("/login?next={next}"))
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![signup_page, signup, login_page, login, logout]
+}
+
+pub fn catchers() -> Vec<rocket::Catcher> {
+    rocket::catchers![unauthorized]
+}

@@ -1,0 +1,168 @@
+//! Conversation pages: open by username, history pages, and the plain-form
+//! send path used without JavaScript.
+
+use maud::Markup;
+use rocket::http::Status;
+use rocket::response::Redirect;
+use rocket::{FromForm, State};
+
+use crate::auth::{CsrfForm, CsrfToken, CurrentUser};
+use crate::chat::{self, Draft};
+use crate::error::{Error, Result};
+use crate::limits::HISTORY_PAGE;
+use crate::store::messages::{self, Message};
+use crate::store::users::User;
+use crate::store::{conversations, users, Db, Pool};
+use crate::views::chat::{chat_page, history_chunk, ChatPage, Composer};
+use crate::views::conversation_url;
+use crate::views::layout::Viewer;
+use crate::SharedHub;
+
+/// Opens the direct conversation with `username`, creating it on first use.
+/// Repeating it changes nothing more, so it is safe as a GET.
+#[rocket::get("/c/<username>")]
+async fn open(username: &str, me: CurrentUser, db: &Db) -> Result<Redirect> {
+    let other = users::by_username(db.pool(), username)
+        .await?
+        .filter(|other| other.id != me.id())
+        .ok_or(Error::NotFound)?;
+    let id = conversations::open_direct(db.pool(), me.id(), other.id).await?;
+    Ok(Redirect::to(conversation_url(id)))
+}
+
+/// The other member, or `NotFound` when the viewer is not a member.
+pub async fn peer_of(pool: &Pool, conversation_id: i64, me: &CurrentUser) -> Result<User> {
+    conversations::peer(pool, conversation_id, me.id())
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// One page of history before `before`, and whether older messages exist.
+async fn history(
+    pool: &Pool,
+    conversation_id: i64,
+    me: &CurrentUser,
+    before: Option<i64>,
+) -> Result<(Vec<Message>, bool)> {
+    let mut page =
+        messages::page_before(pool, conversation_id, me.id(), before, HISTORY_PAGE + 1).await?;
+    let has_more = page.len() as i64 > HISTORY_PAGE;
+    if has_more {
+        page.remove(0);
+    }
+    Ok((page, has_more))
+}
+
+/// What the page shows in its message form.
+struct FormState<'a> {
+    body: &'a str,
+    error: Option<&'a str>,
+}
+
+async fn render_page(
+    db: &Db,
+    me: &CurrentUser,
+    conversation_id: i64,
+    before: Option<i64>,
+    form: FormState<'_>,
+) -> Result<Markup> {
+    let other = peer_of(db.pool(), conversation_id, me).await?;
+    let (history, has_more) = history(db.pool(), conversation_id, me, before).await?;
+    let action = format!("{}/messages", conversation_url(conversation_id));
+    let client_id = chat::new_client_id();
+    let viewer = Viewer {
+        user: &me.user,
+        csrf: me.csrf(),
+    };
+    Ok(chat_page(
+        &viewer,
+        &ChatPage {
+            conversation_id,
+            other: &other,
+            history: &history,
+            has_more,
+            before,
+            composer: Composer {
+                action: &action,
+                csrf: me.csrf(),
+                client_id: &client_id,
+                body: form.body,
+                error: form.error,
+            },
+        },
+    ))
+}
+
+#[rocket::get("/conversations/<id>?<before>")]
+async fn page(id: i64, before: Option<i64>, me: CurrentUser, db: &Db) -> Result<Markup> {
+    render_page(
+        db,
+        &me,
+        id,
+        before,
+        FormState {
+            body: "",
+            error: None,
+        },
+    )
+    .await
+}
+
+/// The htmx "load earlier" fragment.
+#[rocket::get("/conversations/<id>/messages?<before>")]
+async fn earlier(id: i64, before: i64, me: CurrentUser, db: &Db) -> Result<Markup> {
+    peer_of(db.pool(), id, &me).await?;
+    let (page, has_more) = history(db.pool(), id, &me, Some(before)).await?;
+    Ok(history_chunk(id, &page, has_more, me.id()))
+}
+
+#[derive(FromForm)]
+struct MessageForm {
+    csrf: String,
+    client_id: Option<String>,
+    body: Option<String>,
+}
+
+impl CsrfToken for MessageForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Sending without JavaScript: save, publish, then Post/Redirect/Get.
+#[rocket::post("/conversations/<id>/messages", data = "<form>")]
+async fn post(
+    id: i64,
+    form: CsrfForm<MessageForm>,
+    me: CurrentUser,
+    db: &Db,
+    hub: &State<SharedHub>,
+) -> Result<std::result::Result<Redirect, (Status, Markup)>> {
+    let form = form.0;
+    let sent = match Draft::parse(form.body.as_deref(), form.client_id.as_deref()) {
+        Ok(draft) => chat::send(db.pool(), hub.as_ref(), me.id(), id, &draft).await,
+        Err(e) => Err(e),
+    };
+    match sent {
+        Ok(_) => Ok(Ok(Redirect::to(conversation_url(id)))),
+        Err(Error::Invalid(message)) => {
+            let page = render_page(
+                db,
+                &me,
+                id,
+                None,
+                FormState {
+                    body: form.body.as_deref().unwrap_or_default(),
+                    error: Some(&message),
+                },
+            )
+            .await?;
+            Ok(Err((Status::UnprocessableEntity, page)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![open, page, earlier, post]
+}

@@ -1,0 +1,149 @@
+//! Messages: saving (idempotent per client id) and reading history. Every
+//! query checks that the reader is a member, in the query itself.
+
+use sqlx::FromRow;
+use time::OffsetDateTime;
+
+use super::{now, Pool};
+use crate::error::{Error, Result};
+
+/// A saved message, with its sender's name for display.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Message {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub sender_id: i64,
+    pub sender_name: String,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// What saving a message did.
+#[derive(Debug, Clone)]
+pub enum Saved {
+    /// The message is new and committed.
+    Created(Message),
+    /// The sender already sent this client id with the same body: nothing new.
+    Duplicate(Message),
+    /// The sender already used this client id for a different body.
+    ClientIdReused,
+}
+
+const SELECT: &str = "SELECT m.id, m.conversation_id, m.sender_id, u.username AS sender_name,
+        m.body, m.created_at
+    FROM messages m JOIN users u ON u.id = m.sender_id";
+
+/// Saves a message in one transaction, if the sender is a member.
+/// Returns `NotFound` otherwise, so nobody learns whether the conversation exists.
+pub async fn save(
+    pool: &Pool,
+    conversation_id: i64,
+    sender_id: i64,
+    body: &str,
+    client_id: &str,
+) -> Result<Saved> {
+    let mut tx = pool.begin().await?;
+    let inserted: Option<(i64, OffsetDateTime)> = sqlx::query_as(
+        "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
+         SELECT ?, ?, ?, ?, ? WHERE EXISTS
+             (SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?)
+         ON CONFLICT (sender_id, client_id) DO NOTHING
+         RETURNING id, created_at",
+    )
+    .bind(conversation_id)
+    .bind(sender_id)
+    .bind(body)
+    .bind(client_id)
+    .bind(now())
+    .bind(conversation_id)
+    .bind(sender_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let saved = match inserted {
+        Some((id, _)) => {
+            let message = sqlx::query_as::<_, Message>(&format!("{SELECT} WHERE m.id = ?"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            Saved::Created(message)
+        }
+        None => {
+            let earlier = sqlx::query_as::<_, Message>(&format!(
+                "{SELECT} WHERE m.sender_id = ? AND m.client_id = ? AND m.conversation_id = ?"
+            ))
+            .bind(sender_id)
+            .bind(client_id)
+            .bind(conversation_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match earlier {
+                Some(message) if message.body == body => Saved::Duplicate(message),
+                Some(_) => Saved::ClientIdReused,
+                None if is_member(&mut tx, conversation_id, sender_id).await? => {
+                    Saved::ClientIdReused
+                }
+                None => return Err(Error::NotFound),
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(saved)
+}
+
+async fn is_member(
+    conn: &mut sqlx::SqliteConnection,
+    conversation_id: i64,
+    user_id: i64,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?",
+    )
+    .bind(conversation_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?
+    .is_some())
+}
+
+const MEMBER_ONLY: &str = "m.conversation_id = ? AND EXISTS
+    (SELECT 1 FROM members WHERE conversation_id = m.conversation_id AND user_id = ?)";
+
+/// Up to `limit` messages before `before` (or the newest), oldest first.
+pub async fn page_before(
+    pool: &Pool,
+    conversation_id: i64,
+    viewer: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Message>> {
+    let mut page = sqlx::query_as::<_, Message>(&format!(
+        "{SELECT} WHERE {MEMBER_ONLY} AND m.id < ? ORDER BY m.id DESC LIMIT ?"
+    ))
+    .bind(conversation_id)
+    .bind(viewer)
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    page.reverse();
+    Ok(page)
+}
+
+/// Up to `limit` messages after `after`, oldest first.
+pub async fn page_after(
+    pool: &Pool,
+    conversation_id: i64,
+    viewer: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Message>> {
+    Ok(sqlx::query_as::<_, Message>(&format!(
+        "{SELECT} WHERE {MEMBER_ONLY} AND m.id > ? ORDER BY m.id LIMIT ?"
+    ))
+    .bind(conversation_id)
+    .bind(viewer)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}

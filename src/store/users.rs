@@ -1,0 +1,92 @@
+//! Accounts: creation, lookup by name, and the contact list.
+
+use sqlx::FromRow;
+use time::OffsetDateTime;
+
+use super::{now, Pool};
+use crate::error::Result;
+
+/// A registered user.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Why an account could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("that username is taken")]
+    Taken,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// The case-insensitive key under which a username is unique.
+pub fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+/// Creates an account; fails with `Taken` if the name exists in any letter case.
+pub async fn create(
+    pool: &Pool,
+    username: &str,
+    password_hash: &str,
+) -> Result<User, CreateError> {
+    let result = sqlx::query_as::<_, User>(
+        "INSERT INTO users (username, username_key, password_hash, created_at)
+         VALUES (?, ?, ?, ?) RETURNING id, username, created_at",
+    )
+    .bind(username)
+    .bind(username_key(username))
+    .bind(password_hash)
+    .bind(now())
+    .fetch_one(pool)
+    .await;
+    match result {
+        Ok(user) => Ok(user),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(CreateError::Taken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The user and their password hash, for logging in.
+pub async fn credentials(pool: &Pool, username: &str) -> Result<Option<(User, String)>> {
+    let row = sqlx::query_as::<_, (i64, String, OffsetDateTime, String)>(
+        "SELECT id, username, created_at, password_hash FROM users WHERE username_key = ?",
+    )
+    .bind(username_key(username))
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(id, username, created_at, hash)| {
+        (
+            User {
+                id,
+                username,
+                created_at,
+            },
+            hash,
+        )
+    }))
+}
+
+/// A user by name, in any letter case.
+pub async fn by_username(pool: &Pool, username: &str) -> Result<Option<User>> {
+    Ok(sqlx::query_as::<_, User>(
+        "SELECT id, username, created_at FROM users WHERE username_key = ?",
+    )
+    .bind(username_key(username))
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Every user except `viewer`, alphabetically.
+pub async fn others(pool: &Pool, viewer: i64) -> Result<Vec<User>> {
+    Ok(sqlx::query_as::<_, User>(
+        "SELECT id, username, created_at FROM users WHERE id <> ? ORDER BY username_key",
+    )
+    .bind(viewer)
+    .fetch_all(pool)
+    .await?)
+}

@@ -1,0 +1,165 @@
+//! The conversation page and its fragments. The same `message` function
+//! renders a bubble in the page, in "load earlier" chunks and in socket pushes.
+
+use maud::{html, Markup};
+
+use super::layout::{page, Viewer};
+use super::{clock, conversation_url, dom_id, iso};
+use crate::limits::MESSAGE_MAX_CHARS;
+use crate::store::messages::Message;
+use crate::store::users::User;
+
+/// One message bubble, as `viewer_id` sees it (their own on the right).
+pub fn message(message: &Message, viewer_id: i64) -> Markup {
+    let side = if message.sender_id == viewer_id {
+        "mine"
+    } else {
+        "theirs"
+    };
+    html! {
+        article id=(dom_id("message", message.id)) class={ "message " (side) } {
+            header {
+                span.sender { (message.sender_name) }
+                " "
+                time datetime=(iso(message.created_at)) { (clock(message.created_at)) }
+            }
+            p.body { (message.body) }
+        }
+    }
+}
+
+/// The link that loads the page of history before `oldest_id`: a plain link
+/// without JavaScript, an in-place swap with htmx.
+pub fn load_earlier(conversation_id: i64, oldest_id: i64) -> Markup {
+    let base = conversation_url(conversation_id);
+    html! {
+        a.load-earlier href={ (base) "?before=" (oldest_id) }
+            hx-get={ (base) "/messages?before=" (oldest_id) }
+            hx-target="this" hx-swap="outerHTML" {
+            "Load earlier messages"
+        }
+    }
+}
+
+/// A page of history, preceded by a "load earlier" link when there is more.
+pub fn history_chunk(
+    conversation_id: i64,
+    messages: &[Message], has_more: bool, viewer_id: i64) -> Markup {
+    html! {
+        @if has_more {
+            @if let Some(oldest) = messages.first() {
+                (load_earlier(conversation_id, oldest.id))
+            }
+        }
+        @for m in messages {
+            (message(m, viewer_id))
+        }
+    }
+}
+
+/// The message list: loaded history, then the live region sockets append to.
+pub fn message_list(
+    conversation_id: i64,
+    history: &[Message],
+    has_more: bool,
+    viewer_id: i64,
+    out_of_band: bool,
+) -> Markup {
+    html! {
+        div #messages role="log" aria-live="polite" aria-label="Messages"
+            hx-swap-oob=[out_of_band.then_some("true")] {
+            @if history.is_empty() {
+                p.empty.no-messages { "No messages yet. Say hello!" }
+            }
+            (history_chunk(conversation_id, history, has_more, viewer_id))
+            div #live {}
+        }
+    }
+}
+
+/// What the message form shows: a fresh client id, and after an error the
+/// text the user typed.
+pub struct Composer<'a> {
+    pub action: &'a str,
+    pub csrf: &'a str,
+    pub client_id: &'a str,
+    pub body: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// The message form: sent over the socket with htmx, posted without it.
+pub fn composer(c: &Composer, out_of_band: bool) -> Markup {
+    html! {
+        form #composer .composer method="post" action=(c.action) ws-send
+            hx-swap-oob=[out_of_band.then_some("true")] {
+            input type="hidden" name="csrf" value=(c.csrf);
+            input type="hidden" name="client_id" value=(c.client_id);
+            label.visually-hidden for="body" { "Message" }
+            textarea #body name="body" rows="1" maxlength=(MESSAGE_MAX_CHARS)
+                placeholder="Write a message…" required autofocus
+                aria-describedby="composer-error" { (c.body) }
+            button.primary type="submit" { "Send" }
+        }
+        (composer_error(c.error, out_of_band))
+    }
+}
+
+/// The line under the form that says why a message was not sent.
+pub fn composer_error(error: Option<&str>, out_of_band: bool) -> Markup {
+    html! {
+        p #composer-error .form-error role="alert" hx-swap-oob=[out_of_band.then_some("true")] {
+            @if let Some(error) = error { (error) }
+        }
+    }
+}
+
+/// Everything the conversation page needs.
+pub struct ChatPage<'a> {
+    pub conversation_id: i64,
+    pub other: &'a User,
+    pub history: &'a [Message],
+    pub has_more: bool,
+    /// Set when showing older history: no live updates on that view.
+    pub before: Option<i64>,
+    pub composer: Composer<'a>,
+}
+
+/// The conversation page with its socket.
+pub fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
+    let other = chat.other.username.as_str();
+    let newest = chat.history.last().map_or(0, |m| m.id);
+    let url = conversation_url(chat.conversation_id);
+    let socket = format!("{url}/socket?after={newest}");
+    html! {
+        (page(other, Some(viewer), html! {
+            main.chat hx-ext="ws" ws-connect=[chat.before.is_none().then_some(&socket)] {
+                header.chat-header {
+                    a.back href="/" aria-label="Back to contacts" { "←" }
+                    h1 { (other) }
+                    span.connection aria-live="polite" {}
+                }
+                @if chat.before.is_some() {
+                    p.notice { "Showing earlier messages. " a href=(url) { "Jump to the latest" } }
+                }
+                (message_list(chat.conversation_id, chat.history, chat.has_more, viewer.user.id, false))
+                (composer(&chat.composer, false))
+            }
+        }))
+    }
+}
+
+/// Socket push: a new message appended to the live region.
+pub fn append_message(m: &Message, viewer_id: i64) -> Markup {
+    html! {
+        div hx-swap-oob="beforeend:#live" { (message(m, viewer_id)) }
+    }
+}
+
+/// Socket push on (re)connect: everything after what the page was rendered with.
+pub fn live_region(messages: &[Message], viewer_id: i64) -> Markup {
+    html! {
+        div #live hx-swap-oob="innerHTML" {
+            @for m in messages { (message(m, viewer_id)) }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! The page shell: head, header with the signed-in user, and main content.
+
+use maud::{html, Markup, DOCTYPE};
+
+use crate::routes::assets::asset_url;
+use crate::store::users::User;
+
+/// Who is looking at a page, for the header and for form tokens.
+pub struct Viewer<'a> {
+    pub user: &'a User,
+    pub csrf: &'a str,
+}
+
+/// htmx settings that let a strict Content-Security-Policy hold.
+const HTMX_CONFIG: &str =
+    r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}"#;
+
+/// A whole page around `content`.
+pub fn page(title: &str, viewer: Option<&Viewer>, content: Markup) -> Markup {
+    let csrf_header = viewer.map(|v| format!(r#"{{"X-CSRF-Token":"{}"}}"#, v.csrf));
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="htmx-config" content=(HTMX_CONFIG);
+                title { (title) " · Natter" }
+                link rel="stylesheet" href=(asset_url("app.css"));
+                script src=(asset_url("htmx.min.js")) defer {}
+                script src=(asset_url("ws.js")) defer {}
+                script src=(asset_url("app.js")) defer {}
+            }
+            body hx-headers=[csrf_header] {
+                header.topbar {
+                    a.brand href="/" { "Natter" }
+                    @if let Some(viewer) = viewer {
+                        nav.account aria-label="Account" {
+                            span.me { "Signed in as " strong { (viewer.user.username) } }
+                            form method="post" action="/logout" {
+                                input type="hidden" name="csrf" value=(viewer.csrf);
+                                button.link type="submit" { "Log out" }
+                            }
+                        }
+                    }
+                }
+                (content)
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Every byte of HTML Natter sends, as maud templates: the layout, whole
+//! pages, and the fragments pushed over sockets. maud escapes all text.
+
+pub mod chat;
+pub mod layout;
+pub mod pages;
+
+use time::OffsetDateTime;
+
+/// The DOM id of a thing, shared by pages and socket fragments.
+pub fn dom_id(kind: &str, id: i64) -> String {
+    format!("{kind}-{id}")
+}
+
+/// Clock time of a moment, in UTC.
+pub fn clock(moment: OffsetDateTime) -> String {
+    format!("{:02}:{:02}", moment.hour(), moment.minute())
+}
+
+/// Machine-readable timestamp for `<time datetime>`.
+pub fn iso(moment: OffsetDateTime) -> String {
+    moment
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The URL that opens (creating on first use) the conversation with a user.
+pub fn contact_url(username: &str) -> String {
+    format!("/c/{username}")
+}
+
+/// The URL of a conversation.
+pub fn conversation_url(conversation_id: i64) -> String {
+    format!("/conversations/{conversation_id}")
+}

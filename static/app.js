@@ -1,0 +1,1 @@
+// Natter's only script: everything else is htmx attributes and server fragments.
