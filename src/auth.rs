@@ -386,13 +386,15 @@ where
 // ---------------------------------------------------------------- redirects
 
 /// A return path after login, if it stays on this site: an absolute path,
-/// not `//host` or `/\host`, with no scheme and no control characters.
+/// not `//host` or `/\host`, with no scheme, no control characters, and a
+/// valid URI (a redirect to anything else would fail).
 pub fn safe_return_path(next: Option<&str>) -> Option<String> {
     let next = next?;
     let safe = next.starts_with('/')
         && !next.starts_with("//")
         && !next.starts_with("/\\")
         && !next.chars().any(|c| c.is_control() || c == '\\')
-        && next.len() <= 512;
+        && next.len() <= 512
+        && rocket::http::uri::Origin::parse(next).is_ok();
     safe.then(|| next.to_owned())
 }

@@ -1,0 +1,408 @@
+//! Shared test helpers: an app on a fresh database, HTML scraping, and a real
+//! server on an ephemeral port with HTTP and WebSocket clients.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use rocket::figment::Figment;
+use rocket::http::{ContentType, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use tempfile::TempDir;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Configuration for a test app whose database lives in `dir`.
+pub fn figment(dir: &TempDir) -> Figment {
+    let url = format!("sqlite://{}", dir.path().join("natter.db").display());
+    natter::config::figment()
+        .merge(("databases.natter.url", url))
+        .merge(("port", 0))
+        .merge(("log_level", "critical"))
+}
+
+/// A Rocket local client on a fresh database.
+pub struct TestApp {
+    pub client: Client,
+    pub dir: TempDir,
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        Self::with(|f| f).await
+    }
+
+    pub async fn with(configure: impl FnOnce(Figment) -> Figment) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rocket = natter::rocket_with(configure(figment(&dir)));
+        let client = Client::tracked(rocket).await.expect("valid rocket");
+        TestApp { client, dir }
+    }
+
+    /// A second client (another browser) on the same app state and database.
+    pub async fn another_browser(&self) -> Client {
+        let rocket = natter::rocket_with(figment(&self.dir));
+        Client::tracked(rocket).await.expect("valid rocket")
+    }
+
+    pub fn pool(&self) -> &natter::store::Pool {
+        use rocket_db_pools::Database;
+        natter::store::Db::fetch(self.client.rocket())
+            .expect("database attached")
+            .pool()
+    }
+}
+
+/// URL-encodes form fields.
+pub fn form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                rocket::http::RawStr::new(k).percent_encode(),
+                rocket::http::RawStr::new(v).percent_encode()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The value of the first hidden `name` input in a page.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// The CSRF token of the form on the page at `path`.
+pub async fn csrf_of(client: &Client, path: &str) -> String {
+    let html = client
+        .get(path)
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap_or_default();
+    hidden_field(&html, "csrf").unwrap_or_else(|| panic!("no csrf field on {path}: {html}"))
+}
+
+/// Posts a form to `path`.
+pub async fn post_form<'c>(
+    client: &'c Client,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> LocalResponse<'c> {
+    client
+        .post(path.to_owned())
+        .header(ContentType::Form)
+        .body(form(fields))
+        .dispatch()
+        .await
+}
+
+/// Signs up through the form; the client is then logged in.
+pub async fn signup(client: &Client, username: &str) {
+    let csrf = csrf_of(client, "/signup").await;
+    let response = post_form(
+        client,
+        "/signup",
+        &[
+            ("csrf", &csrf),
+            ("username", username),
+            ("password", PASSWORD),
+            ("confirmation", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), Status::SeeOther, "signup of {username}");
+}
+
+/// Logs out through the form.
+pub async fn logout(client: &Client) {
+    let csrf = csrf_of(client, "/").await;
+    let response = post_form(client, "/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(response.status(), Status::SeeOther);
+}
+
+/// Logs in through the form.
+pub async fn login(client: &Client, username: &str) -> Status {
+    let csrf = csrf_of(client, "/login").await;
+    post_form(
+        client,
+        "/login",
+        &[("csrf", &csrf), ("username", username), ("password", PASSWORD)],
+    )
+    .await
+    .status()
+}
+
+/// Opens the conversation with `username`; returns its path.
+pub async fn open_conversation(client: &Client, username: &str) -> String {
+    let response = client.get(format!("/c/{username}")).dispatch().await;
+    assert_eq!(response.status(), Status::SeeOther);
+    response
+        .headers()
+        .get_one("Location")
+        .expect("redirect to the conversation")
+        .to_owned()
+}
+
+// ------------------------------------------------------------ real server
+
+/// A real Natter listening on an ephemeral port.
+pub struct Server {
+    pub port: u16,
+    pub dir: TempDir,
+    pub shutdown: rocket::Shutdown,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir).await
+    }
+
+    pub async fn start_in(dir: TempDir) -> Server {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let tx = std::sync::Mutex::new(Some(tx));
+        let rocket = natter::rocket_with(figment(&dir)).attach(rocket::fairing::AdHoc::on_liftoff(
+            "report port",
+            move |rocket| {
+                Box::pin(async move {
+                    if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+                        let _ = tx.send(rocket.config().port);
+                    }
+                })
+            },
+        ));
+        let ignited = rocket.ignite().await.expect("ignite");
+        let shutdown = ignited.shutdown();
+        tokio::spawn(ignited.launch());
+        let port = tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .expect("server started in time")
+            .expect("port reported");
+        Server {
+            port,
+            dir,
+            shutdown,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A new browser: an HTTP client with its own cookie jar.
+    pub fn browser(&self) -> Browser {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .build()
+            .expect("http client");
+        Browser {
+            http,
+            jar,
+            base: self.url(""),
+        }
+    }
+}
+
+/// An HTTP client with cookies, standing in for one browser.
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub jar: std::sync::Arc<reqwest::cookie::Jar>,
+    pub base: String,
+}
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+impl Browser {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn get_text(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("body")
+    }
+
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form(fields))
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn signup(&self, username: &str) {
+        let csrf = hidden_field(&self.get_text("/signup").await, "csrf").expect("csrf");
+        let response = self
+            .post(
+                "/signup",
+                &[
+                    ("csrf", &csrf),
+                    ("username", username),
+                    ("password", PASSWORD),
+                    ("confirmation", PASSWORD),
+                ],
+            )
+            .await;
+        assert!(response.status().is_success(), "signup of {username}");
+    }
+
+    pub async fn login(&self, username: &str) {
+        let csrf = hidden_field(&self.get_text("/login").await, "csrf").expect("csrf");
+        let response = self
+            .post(
+                "/login",
+                &[("csrf", &csrf), ("username", username), ("password", PASSWORD)],
+            )
+            .await;
+        assert!(response.status().is_success(), "login of {username}");
+    }
+
+    pub async fn logout(&self) {
+        let csrf = hidden_field(&self.get_text("/").await, "csrf").expect("csrf");
+        self.post("/logout", &[("csrf", &csrf)]).await;
+    }
+
+    /// Opens the conversation with `username`; returns its id.
+    pub async fn open_conversation(&self, username: &str) -> i64 {
+        let response = self.get(&format!("/c/{username}")).await;
+        let path = response.url().path().to_owned();
+        path.trim_start_matches("/conversations/")
+            .parse()
+            .unwrap_or_else(|_| panic!("not a conversation URL: {path}"))
+    }
+
+    pub fn cookie_header(&self) -> String {
+        use reqwest::cookie::CookieStore;
+        let url = self.base.parse().expect("url");
+        self.jar
+            .cookies(&url)
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// Opens a conversation socket as the page does, with this browser's
+    /// cookies and the given `Origin`.
+    pub async fn try_connect(
+        &self,
+        conversation_id: i64,
+        after: i64,
+        origin: &str,
+    ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+        let url = format!(
+            "{}/conversations/{conversation_id}/socket?after={after}",
+            self.base.replace("http://", "ws://")
+        );
+        let mut request = url.into_client_request()?;
+        let headers = request.headers_mut();
+        headers.insert("Cookie", HeaderValue::from_str(&self.cookie_header()).expect("cookie"));
+        headers.insert("Origin", HeaderValue::from_str(origin).expect("origin"));
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(socket)
+    }
+
+    /// Opens a conversation socket and reads the resync fragment it starts with.
+    pub async fn connect(&self, conversation_id: i64, after: i64) -> (Socket, String) {
+        let mut socket = self
+            .try_connect(conversation_id, after, &self.base)
+            .await
+            .expect("socket connects");
+        let first = next_text(&mut socket).await.expect("resync fragment");
+        (socket, first)
+    }
+}
+
+/// The page's frame for sending a message, as the htmx ws extension builds it.
+pub fn send_frame(body: &str, client_id: &str) -> WsMessage {
+    let frame = serde_json::json!({
+        "csrf": "ignored",
+        "client_id": client_id,
+        "body": body,
+        "HEADERS": {"HX-Request": "true", "HX-Trigger": "composer", "HX-Target": null},
+    });
+    WsMessage::Text(frame.to_string())
+}
+
+pub async fn send(socket: &mut Socket, body: &str, client_id: &str) {
+    socket
+        .send(send_frame(body, client_id))
+        .await
+        .expect("frame sent");
+}
+
+/// The next text frame within five seconds; `None` on close, error or timeout.
+pub async fn next_text(socket: &mut Socket) -> Option<String> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), socket.next()).await {
+            Ok(Some(Ok(WsMessage::Text(text)))) => return Some(text),
+            Ok(Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_)))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Reads text frames until one contains `needle`; panics after five seconds.
+pub async fn expect_text(socket: &mut Socket, needle: &str) -> String {
+    let mut seen = Vec::new();
+    while let Some(text) = next_text(socket).await {
+        if text.contains(needle) {
+            return text;
+        }
+        seen.push(text);
+    }
+    panic!("no frame containing {needle:?}; got {seen:#?}");
+}
+
+/// Asserts that nothing arrives within `millis`.
+pub async fn expect_silence(socket: &mut Socket, millis: u64) {
+    if let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_millis(millis), socket.next()).await
+    {
+        panic!("expected silence, got {message:?}");
+    }
+}
+
+/// The close frame the server sends next (skipping other frames).
+pub async fn expect_close(socket: &mut Socket) -> Option<u16> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), socket.next()).await {
+            Ok(Some(Ok(WsMessage::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(_))) | Ok(None) => return None,
+            Err(_) => panic!("socket not closed within five seconds"),
+        }
+    }
+}
+
+/// Count of stored messages with this body.
+pub async fn stored_count(dir: &TempDir, body: &str) -> i64 {
+    let url = format!("sqlite://{}", dir.path().join("natter.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("db");
+    let count = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE body = ?")
+        .bind(body)
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    pool.close().await;
+    count
+}

@@ -1,0 +1,250 @@
+//! Real server, real WebSocket clients: delivery, privacy and resilience of
+//! the conversation socket.
+
+mod common;
+
+use common::*;
+use futures::SinkExt;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// A server with alice and bob, their conversation, and bob's browser.
+async fn alice_and_bob() -> (Server, Browser, Browser, i64) {
+    let server = Server::start().await;
+    let alice = server.browser();
+    alice.signup("alice").await;
+    let bob = server.browser();
+    bob.signup("bob").await;
+    let id = alice.open_conversation("bob").await;
+    assert_eq!(bob.open_conversation("alice").await, id, "one conversation per pair");
+    (server, alice, bob, id)
+}
+
+#[tokio::test]
+async fn a_message_reaches_the_peer_and_every_tab_of_the_sender() {
+    let (_server, alice, bob, id) = alice_and_bob().await;
+    let (mut alice_tab1, _) = alice.connect(id, 0).await;
+    let (mut alice_tab2, _) = alice.connect(id, 0).await;
+    let (mut bob_tab, _) = bob.connect(id, 0).await;
+
+    send(&mut alice_tab1, "Hello Bob!", "c1").await;
+
+    let at_bob = expect_text(&mut bob_tab, "Hello Bob!").await;
+    assert!(at_bob.contains(r#"hx-swap-oob="beforeend:#live""#), "{at_bob}");
+    assert!(at_bob.contains("message theirs"), "bob sees it as theirs");
+    assert!(at_bob.contains(r#"<span class="sender">alice</span>"#));
+    let at_tab2 = expect_text(&mut alice_tab2, "Hello Bob!").await;
+    assert!(at_tab2.contains("message mine"));
+    // The sending tab gets its form reset and the bubble, like every tab.
+    let reply = expect_text(&mut alice_tab1, r#"id="composer""#).await;
+    assert!(reply.contains(r#"hx-swap-oob="true""#));
+    assert!(reply.contains("></textarea>"), "input cleared: {reply}");
+    expect_text(&mut alice_tab1, "Hello Bob!").await;
+}
+
+#[tokio::test]
+async fn a_sent_message_is_stored_and_in_the_history_after_logging_in_again() {
+    let (server, alice, bob, id) = alice_and_bob().await;
+    let (mut socket, _) = alice.connect(id, 0).await;
+    send(&mut socket, "Remember this", "keep-1").await;
+    expect_text(&mut socket, "Remember this").await;
+    assert_eq!(stored_count(&server.dir, "Remember this").await, 1);
+
+    bob.logout().await;
+    bob.login("bob").await;
+    let page = bob.get_text(&format!("/conversations/{id}")).await;
+    assert!(page.contains("Remember this"));
+}
+
+#[tokio::test]
+async fn the_socket_upgrade_is_refused_for_a_third_user() {
+    let (server, _alice, _bob, id) = alice_and_bob().await;
+    let eve = server.browser();
+    eve.signup("eve").await;
+    let refused = eve.try_connect(id, 0, &server.origin()).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 404)
+        }
+        other => panic!("upgrade not refused: {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn the_socket_upgrade_is_refused_without_a_session() {
+    let (server, _alice, _bob, id) = alice_and_bob().await;
+    let stranger = server.browser();
+    assert!(stranger.try_connect(id, 0, &server.origin()).await.is_err());
+}
+
+#[tokio::test]
+async fn a_cross_site_socket_is_refused_before_the_upgrade() {
+    let (_server, alice, _bob, id) = alice_and_bob().await;
+    for origin in ["https://evil.example", "null", "http://127.0.0.1:1"] {
+        match alice.try_connect(id, 0, origin).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 403, "{origin}")
+            }
+            other => panic!("{origin}: upgrade not refused: {:?}", other.map(|_| ())),
+        }
+    }
+}
+
+#[tokio::test]
+async fn malformed_frames_get_an_error_and_leave_other_sockets_unaffected() {
+    let (_server, alice, bob, id) = alice_and_bob().await;
+    let (mut bad, _) = alice.connect(id, 0).await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+
+    bad.send(WsMessage::Text("this is not json".into())).await.unwrap();
+    let reply = expect_text(&mut bad, "composer-error").await;
+    assert!(reply.contains("could not be read"));
+
+    bad.send(WsMessage::Text(r#"{"client_id":"x1"}"#.into())).await.unwrap();
+    assert!(expect_text(&mut bad, "composer-error").await.contains("Type a message first"));
+
+    bad.send(WsMessage::Text(r#"{"body":"no id"}"#.into())).await.unwrap();
+    assert!(expect_text(&mut bad, "composer-error").await.contains("Reload"));
+
+    bad.send(WsMessage::Text(r#"{"body":42,"client_id":"x2"}"#.into())).await.unwrap();
+    expect_text(&mut bad, "composer-error").await;
+
+    bad.send(WsMessage::Binary(vec![0, 159, 146, 150])).await.unwrap();
+    assert!(expect_text(&mut bad, "composer-error").await.contains("text frames"));
+
+    send(&mut bad, "   \n\t ", "x3").await;
+    assert!(expect_text(&mut bad, "composer-error").await.contains("Type a message first"));
+
+    send(&mut bad, &"a".repeat(natter::limits::MESSAGE_MAX_CHARS + 1), "x4").await;
+    assert!(expect_text(&mut bad, "composer-error").await.contains("at most"));
+
+    // None of that reached bob, and the socket still works.
+    expect_silence(&mut bob_socket, 200).await;
+    send(&mut bad, "still alive", "x5").await;
+    expect_text(&mut bob_socket, "still alive").await;
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_that_socket_only() {
+    let (_server, alice, bob, id) = alice_and_bob().await;
+    let (mut big, _) = alice.connect(id, 0).await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+    let huge = "x".repeat(natter::limits::SOCKET_MAX_MESSAGE_BYTES + 10);
+    let _ = big.send(send_frame(&huge, "big")).await;
+    assert_eq!(expect_close(&mut big).await, Some(1009));
+
+    let (mut alice_again, _) = alice.connect(id, 0).await;
+    send(&mut alice_again, "after the big one", "ok-1").await;
+    expect_text(&mut bob_socket, "after the big one").await;
+}
+
+#[tokio::test]
+async fn a_resent_client_id_is_stored_once() {
+    let (server, alice, bob, id) = alice_and_bob().await;
+    let (mut socket, _) = alice.connect(id, 0).await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+    send(&mut socket, "only once", "same-id").await;
+    send(&mut socket, "only once", "same-id").await;
+    expect_text(&mut bob_socket, "only once").await;
+    expect_silence(&mut bob_socket, 300).await;
+    assert_eq!(stored_count(&server.dir, "only once").await, 1);
+}
+
+#[tokio::test]
+async fn a_different_message_under_a_reused_client_id_is_not_lost() {
+    let (server, alice, bob, id) = alice_and_bob().await;
+    let (mut socket, _) = alice.connect(id, 0).await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+    send(&mut socket, "first draft", "queued-id").await;
+    send(&mut socket, "second thought", "queued-id").await;
+    send(&mut socket, "second thought", "queued-id").await;
+    expect_text(&mut bob_socket, "first draft").await;
+    expect_text(&mut bob_socket, "second thought").await;
+    assert_eq!(stored_count(&server.dir, "first draft").await, 1);
+    assert_eq!(stored_count(&server.dir, "second thought").await, 1);
+}
+
+#[tokio::test]
+async fn reconnecting_delivers_what_was_sent_while_offline() {
+    let (_server, alice, bob, id) = alice_and_bob().await;
+    let (mut alice_socket, _) = alice.connect(id, 0).await;
+    send(&mut alice_socket, "before bob loaded", "m0").await;
+    expect_text(&mut alice_socket, "before bob loaded").await;
+    let page = bob.get_text(&format!("/conversations/{id}")).await;
+    assert!(page.contains("before bob loaded"));
+    let after = page
+        .split("socket?after=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|n| n.parse::<i64>().ok())
+        .expect("page names its newest message");
+
+    // Bob's page is open but its socket is down while alice writes.
+    for n in 1..=3 {
+        send(&mut alice_socket, &format!("while away {n}"), &format!("m{n}")).await;
+        expect_text(&mut alice_socket, &format!("while away {n}")).await;
+    }
+    let (mut bob_socket, resync) = bob.connect(id, after).await;
+    assert!(resync.contains(r#"id="live" hx-swap-oob="innerHTML""#), "{resync}");
+    for n in 1..=3 {
+        assert!(resync.contains(&format!("while away {n}")), "{resync}");
+    }
+    assert!(!resync.contains("before bob loaded"), "nothing the page has is sent twice");
+    // A second reconnect replaces the live region again: still no duplicates.
+    drop(bob_socket);
+    let (mut bob_socket2, resync2) = bob.connect(id, after).await;
+    assert_eq!(resync2.matches("while away 1").count(), 1);
+    send(&mut alice_socket, "live again", "m4").await;
+    expect_text(&mut bob_socket2, "live again").await;
+    bob_socket = bob_socket2;
+    expect_silence(&mut bob_socket, 100).await;
+}
+
+#[tokio::test]
+async fn a_script_body_arrives_escaped() {
+    let (_server, alice, bob, id) = alice_and_bob().await;
+    let (mut socket, _) = alice.connect(id, 0).await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+    send(&mut socket, "<script>alert('x')</script><img src=x onerror=alert(1)>", "xss").await;
+    let fragment = expect_text(&mut bob_socket, "alert").await;
+    assert!(!fragment.contains("<script>"), "{fragment}");
+    assert!(!fragment.contains("<img"), "{fragment}");
+    assert!(fragment.contains("&lt;script&gt;alert('x')&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"));
+}
+
+#[tokio::test]
+async fn a_plain_form_post_reaches_open_sockets() {
+    let (_server, alice, bob, id) = alice_and_bob().await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+    let page = alice.get_text(&format!("/conversations/{id}")).await;
+    let csrf = hidden_field(&page, "csrf").unwrap();
+    let client_id = hidden_field(&page, "client_id").unwrap();
+    let response = alice
+        .post(
+            &format!("/conversations/{id}/messages"),
+            &[("csrf", &csrf), ("client_id", &client_id), ("body", "sent without JavaScript")],
+        )
+        .await;
+    assert!(response.url().path().ends_with(&format!("/conversations/{id}")), "redirected back");
+    assert!(response.text().await.unwrap().contains("sent without JavaScript"));
+    expect_text(&mut bob_socket, "sent without JavaScript").await;
+}
+
+#[tokio::test]
+async fn logging_out_closes_that_sessions_sockets() {
+    let (server, alice, _bob, id) = alice_and_bob().await;
+    let (mut socket, _) = alice.connect(id, 0).await;
+    let other_device = server.browser();
+    other_device.login("alice").await;
+    let (mut other_socket, _) = other_device.connect(id, 0).await;
+    alice.logout().await;
+    assert_eq!(expect_close(&mut socket).await, Some(1000));
+    expect_silence(&mut other_socket, 200).await;
+}
+
+#[tokio::test]
+async fn shutting_down_tells_pages_to_reconnect() {
+    let (server, alice, _bob, id) = alice_and_bob().await;
+    let (mut socket, _) = alice.connect(id, 0).await;
+    server.shutdown.clone().notify();
+    assert_eq!(expect_close(&mut socket).await, Some(1012));
+}

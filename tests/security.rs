@@ -1,0 +1,219 @@
+//! Attacks that must fail: CSRF, open redirects, HTML injection, IDOR,
+//! path traversal, forged client addresses.
+
+mod common;
+
+use common::*;
+use rocket::http::{ContentType, Header, Status};
+
+#[rocket::async_test]
+async fn a_post_without_a_csrf_token_or_with_a_wrong_one_is_refused() {
+    let app = TestApp::new().await;
+    signup(&app.client, "alice").await;
+    for token in ["", "0000", &natter::auth::random_token()] {
+        let response = post_form(&app.client, "/logout", &[("csrf", token)]).await;
+        assert_eq!(response.status(), Status::Forbidden, "token {token:?}");
+    }
+    let missing = app
+        .client
+        .post("/logout")
+        .header(ContentType::Form)
+        .body("")
+        .dispatch()
+        .await;
+    assert_ne!(missing.status(), Status::SeeOther);
+    assert_eq!(app.client.get("/").dispatch().await.status(), Status::Ok, "still logged in");
+}
+
+#[rocket::async_test]
+async fn the_anonymous_forms_need_their_token_too() {
+    let app = TestApp::new().await;
+    let response = post_form(
+        &app.client,
+        "/signup",
+        &[("csrf", "forged"), ("username", "mallory"), ("password", PASSWORD), ("confirmation", PASSWORD)],
+    )
+    .await;
+    assert_eq!(response.status(), Status::Forbidden);
+    let response = post_form(
+        &app.client,
+        "/login",
+        &[("csrf", "forged"), ("username", "mallory"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(response.status(), Status::Forbidden);
+}
+
+#[rocket::async_test]
+async fn cross_site_requests_are_refused_even_with_a_valid_token() {
+    let app = TestApp::new().await;
+    signup(&app.client, "bob").await;
+    let csrf = csrf_of(&app.client, "/").await;
+    for header in [
+        Header::new("Sec-Fetch-Site", "cross-site"),
+        Header::new("Sec-Fetch-Site", "same-site"),
+        Header::new("Origin", "https://evil.example"),
+        Header::new("Origin", "null"),
+    ] {
+        let response = app
+            .client
+            .post("/logout")
+            .header(ContentType::Form)
+            .header(Header::new("Host", "127.0.0.1:8000"))
+            .header(header.clone())
+            .body(form(&[("csrf", &csrf)]))
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::Forbidden, "{header}");
+    }
+    let same_origin = app
+        .client
+        .post("/logout")
+        .header(ContentType::Form)
+        .header(Header::new("Host", "127.0.0.1:8000"))
+        .header(Header::new("Origin", "http://127.0.0.1:8000"))
+        .header(Header::new("Sec-Fetch-Site", "same-origin"))
+        .body(form(&[("csrf", &csrf)]))
+        .dispatch()
+        .await;
+    assert_eq!(same_origin.status(), Status::SeeOther);
+}
+
+#[rocket::async_test]
+async fn the_htmx_header_carries_the_session_token() {
+    let app = TestApp::new().await;
+    signup(&app.client, "carl").await;
+    let html = app.client.get("/").dispatch().await.into_string().await.unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    assert!(html.contains(&format!("X-CSRF-Token&quot;:&quot;{csrf}")), "hx-headers on body");
+    let response = app
+        .client
+        .post("/logout")
+        .header(ContentType::Form)
+        .header(Header::new("X-CSRF-Token", csrf))
+        .body("csrf=")
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+}
+
+#[rocket::async_test]
+async fn login_never_redirects_off_site() {
+    let app = TestApp::new().await;
+    signup(&app.another_browser().await, "dana").await;
+    for next in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "/%0d%0aLocation: https://evil.example",
+        "/ok\r\nSet-Cookie: x=y",
+    ] {
+        let csrf = csrf_of(&app.client, "/login").await;
+        let response = post_form(
+            &app.client,
+            "/login",
+            &[("csrf", &csrf), ("username", "dana"), ("password", PASSWORD), ("next", next)],
+        )
+        .await;
+        let location = response.headers().get_one("Location").unwrap_or_default().to_owned();
+        assert!(
+            location == "/" || (location.starts_with('/') && !location.starts_with("//") && !location.contains('\\') && !location.contains('\n')),
+            "{next:?} -> {location:?}"
+        );
+        assert!(!location.contains("evil.example") || location.starts_with("/%"), "{next:?} -> {location:?}");
+        logout(&app.client).await;
+    }
+    let page = app
+        .client
+        .get("/login?next=%2F%2Fevil.example")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(!page.contains("evil.example"), "unsafe next is not even carried in the form");
+}
+
+#[rocket::async_test]
+async fn a_username_with_html_is_shown_escaped() {
+    let app = TestApp::new().await;
+    let hostile = "<script>alert(1)</script>";
+    let csrf = csrf_of(&app.client, "/signup").await;
+    let response = post_form(
+        &app.client,
+        "/signup",
+        &[("csrf", &csrf), ("username", hostile), ("password", PASSWORD), ("confirmation", PASSWORD)],
+    )
+    .await;
+    assert_eq!(response.status(), Status::UnprocessableEntity);
+    let html = response.into_string().await.unwrap();
+    assert!(!html.contains("<script>alert(1)"), "raw HTML echoed");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "escaped input kept");
+}
+
+#[rocket::async_test]
+async fn static_files_cannot_be_used_to_read_other_files() {
+    let app = TestApp::new().await;
+    for path in [
+        "/static/../Cargo.toml",
+        "/static/..%2FCargo.toml",
+        "/static/%2e%2e/src/lib.rs",
+        "/static/..%2f..%2fetc%2fpasswd",
+        "/static/Rocket.toml",
+    ] {
+        let response = app.client.get(path).dispatch().await;
+        assert_eq!(response.status(), Status::NotFound, "{path}");
+    }
+}
+
+#[rocket::async_test]
+async fn a_forged_client_address_header_is_ignored() {
+    let app = TestApp::new().await;
+    assert!(app.client.rocket().config().ip_header.is_none(), "ip_header is off by default");
+}
+
+#[rocket::async_test]
+async fn outsiders_get_404_for_every_conversation_path() {
+    let app = TestApp::new().await;
+    let alice = app.another_browser().await;
+    signup(&alice, "alice").await;
+    signup(&app.client, "bob").await;
+    let path = open_conversation(&app.client, "alice").await;
+    let csrf = csrf_of(&app.client, &path).await;
+    let client_id = hidden_field(&app.client.get(path.clone()).dispatch().await.into_string().await.unwrap(), "client_id").unwrap();
+    post_form(&app.client, &format!("{path}/messages"), &[("csrf", &csrf), ("client_id", &client_id), ("body", "secret")]).await;
+
+    let eve = app.another_browser().await;
+    signup(&eve, "eve").await;
+    let eve_csrf = csrf_of(&eve, "/").await;
+    assert_eq!(eve.get(path.clone()).dispatch().await.status(), Status::NotFound);
+    assert_eq!(eve.get(format!("{path}?before=999")).dispatch().await.status(), Status::NotFound);
+    assert_eq!(eve.get(format!("{path}/messages?before=999")).dispatch().await.status(), Status::NotFound);
+    let post = post_form(&eve, &format!("{path}/messages"), &[("csrf", &eve_csrf), ("client_id", "abc"), ("body", "intrusion")]).await;
+    assert_eq!(post.status(), Status::NotFound);
+    // A conversation that does not exist looks the same.
+    assert_eq!(eve.get("/conversations/999999").dispatch().await.status(), Status::NotFound);
+    let stored: Vec<String> = sqlx::query_scalar("SELECT body FROM messages").fetch_all(app.pool()).await.unwrap();
+    assert_eq!(stored, vec!["secret".to_owned()]);
+}
+
+#[rocket::async_test]
+async fn sql_injection_strings_are_plain_data() {
+    let app = TestApp::new().await;
+    signup(&app.another_browser().await, "alice").await;
+    signup(&app.client, "bob").await;
+    for name in ["alice' --", "alice' OR '1'='1", "x\"; DROP TABLE users; --"] {
+        let response = app.client.get(format!("/c/{}", rocket::http::RawStr::new(name).percent_encode())).dispatch().await;
+        assert_eq!(response.status(), Status::NotFound, "{name}");
+    }
+    let csrf = csrf_of(&app.client, "/").await;
+    logout(&app.client).await;
+    let _ = csrf;
+    let csrf = csrf_of(&app.client, "/login").await;
+    let response = post_form(&app.client, "/login", &[("csrf", &csrf), ("username", "alice' --"), ("password", "' OR '1'='1")]).await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(app.pool()).await.unwrap();
+    assert_eq!(users, 2);
+}
