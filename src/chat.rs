@@ -31,7 +31,9 @@ impl Draft {
             )));
         }
         if body.contains('\0') {
-            return Err(Error::Invalid("Messages cannot contain NUL characters.".into()));
+            return Err(Error::Invalid(
+                "Messages cannot contain NUL characters.".into(),
+            ));
         }
         let client_id = client_id.unwrap_or_default();
         if !is_valid_client_id(client_id) {

@@ -59,11 +59,7 @@ pub fn figment() -> Figment {
         .merge(Serialized::defaults(defaults))
         .merge(Toml::file(Env::var_or("ROCKET_CONFIG", "Rocket.toml")).nested())
         .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())
-        .merge(
-            Env::prefixed("NATTER_")
-                .ignore(&["DATABASE_URL"])
-                .global(),
-        );
+        .merge(Env::prefixed("NATTER_").ignore(&["DATABASE_URL"]).global());
     if let Some(url) = Env::var("NATTER_DATABASE_URL") {
         figment = figment.merge(Serialized::global("databases.natter.url", url));
     }

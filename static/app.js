@@ -1,1 +1,39 @@
 // Natter's only script: everything else is htmx attributes and server fragments.
+// An external file with no inline handlers and no eval, so the strict CSP (script-src 'self') holds.
+(() => {
+  let wasAtBottom = true;
+  let sentFrom = null; // the #body textarea that had focus when a message was sent
+  const scrollToBottom = () => { const m = document.getElementById('messages'); if (m) m.scrollTop = m.scrollHeight; };
+  // Enter sends, Shift+Enter adds a newline (not during IME composition); delegated because the server replaces the form.
+  document.addEventListener('keydown', (e) => {
+    const t = e.target;
+    if (e.key !== 'Enter' || e.shiftKey || e.isComposing || e.keyCode === 229) return;
+    if (t.id === 'body' && t.form && t.form.id === 'composer') { e.preventDefault(); t.form.requestSubmit(); }
+  });
+  // Follow new messages only if the reader was already at the bottom, so reading history is not interrupted.
+  document.addEventListener('htmx:wsBeforeMessage', () => {
+    const m = document.getElementById('messages');
+    wasAtBottom = !m || m.scrollHeight - m.scrollTop - m.clientHeight <= 40;
+  });
+  // Remember whether the composer had focus, because the server's reply replaces the form and drops focus.
+  document.addEventListener('htmx:wsBeforeSend', () => {
+    const b = document.getElementById('body');
+    sentFrom = b && document.activeElement === b ? b : null;
+  });
+  // After a push: scroll if following, and refocus the new textarea (caret at end) once the old one is replaced.
+  document.addEventListener('htmx:wsAfterMessage', () => {
+    if (wasAtBottom) scrollToBottom();
+    const b = document.getElementById('body');
+    if (sentFrom && b && b !== sentFrom) { b.focus(); b.setSelectionRange(b.value.length, b.value.length); sentFrom = null; }
+  });
+  // Toggle .disconnected so CSS shows "Reconnecting…" while the socket is down and users know messages may lag.
+  const connection = (down) => (e) => {
+    const chat = (e.target.closest && e.target.closest('main.chat')) || document.querySelector('main.chat');
+    if (chat) chat.classList.toggle('disconnected', down);
+  };
+  document.addEventListener('htmx:wsOpen', connection(false));
+  document.addEventListener('htmx:wsClose', connection(true));
+  document.addEventListener('htmx:wsError', connection(true));
+  // Open a conversation at its newest message (this deferred script runs before DOMContentLoaded).
+  document.addEventListener('DOMContentLoaded', scrollToBottom);
+})();

@@ -30,8 +30,14 @@ async fn signing_up_lists_every_other_user_alphabetically_on_the_dashboard() {
         .iter()
         .map(|link| html.find(link).unwrap_or_else(|| panic!("{link} missing")))
         .collect();
-    assert!(positions.windows(2).all(|w| w[0] < w[1]), "not alphabetical");
-    assert!(!html.contains("/c/carol"), "the viewer is not their own contact");
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "not alphabetical"
+    );
+    assert!(
+        !html.contains("/c/carol"),
+        "the viewer is not their own contact"
+    );
     assert!(html.contains("Signed in as"));
 }
 
@@ -71,21 +77,29 @@ async fn signup_error(app: &TestApp, username: &str, password: &str, confirmatio
         ],
     )
     .await;
-    assert_eq!(response.status(), Status::UnprocessableEntity, "{username}/{password}");
+    assert_eq!(
+        response.status(),
+        Status::UnprocessableEntity,
+        "{username}/{password}"
+    );
     response.into_string().await.unwrap()
 }
 
 #[rocket::async_test]
 async fn password_and_username_rules_give_friendly_errors() {
     let app = TestApp::new().await;
-    assert!(signup_error(&app, "dave", "short", "short").await.contains("at least 8"));
+    assert!(signup_error(&app, "dave", "short", "short")
+        .await
+        .contains("at least 8"));
     assert!(signup_error(&app, "dave", "password1", "password1")
         .await
         .contains("most common"));
     assert!(signup_error(&app, "dave", PASSWORD, "something else")
         .await
         .contains("do not match"));
-    assert!(signup_error(&app, "da", PASSWORD, PASSWORD).await.contains("3 to 32"));
+    assert!(signup_error(&app, "da", PASSWORD, PASSWORD)
+        .await
+        .contains("3 to 32"));
     assert!(signup_error(&app, "da ve", PASSWORD, PASSWORD)
         .await
         .contains("only letters"));
@@ -104,7 +118,12 @@ async fn long_passwords_are_accepted_and_never_truncated() {
     let response = post_form(
         &app.client,
         "/signup",
-        &[("csrf", &csrf), ("username", "erin"), ("password", &long), ("confirmation", &long)],
+        &[
+            ("csrf", &csrf),
+            ("username", "erin"),
+            ("password", &long),
+            ("confirmation", &long),
+        ],
     )
     .await;
     assert_eq!(response.status(), Status::SeeOther);
@@ -113,9 +132,17 @@ async fn long_passwords_are_accepted_and_never_truncated() {
         let client = &app.client;
         async move {
             let csrf = csrf_of(client, "/login").await;
-            post_form(client, "/login", &[("csrf", &csrf), ("username", "erin"), ("password", &password)])
-                .await
-                .status()
+            post_form(
+                client,
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("username", "erin"),
+                    ("password", &password),
+                ],
+            )
+            .await
+            .status()
         }
     };
     assert_eq!(attempt(long[..128].to_owned()).await, Status::Unauthorized);
@@ -133,7 +160,11 @@ async fn wrong_password_and_unknown_user_get_the_same_generic_message() {
         let response = post_form(
             &app.client,
             "/login",
-            &[("csrf", &csrf), ("username", username), ("password", password)],
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", password),
+            ],
         )
         .await;
         assert_eq!(response.status(), Status::Unauthorized);
@@ -150,7 +181,13 @@ async fn wrong_password_and_unknown_user_get_the_same_generic_message() {
 async fn logging_out_kills_the_session_so_the_old_cookie_is_refused() {
     let app = TestApp::new().await;
     signup(&app.client, "gina").await;
-    let old = app.client.cookies().get("natter_session").unwrap().value().to_owned();
+    let old = app
+        .client
+        .cookies()
+        .get("natter_session")
+        .unwrap()
+        .value()
+        .to_owned();
     logout(&app.client).await;
     let replay = app
         .client
@@ -159,7 +196,11 @@ async fn logging_out_kills_the_session_so_the_old_cookie_is_refused() {
         .dispatch()
         .await;
     assert_eq!(replay.status(), Status::SeeOther);
-    assert!(replay.headers().get_one("Location").unwrap().starts_with("/login"));
+    assert!(replay
+        .headers()
+        .get_one("Location")
+        .unwrap()
+        .starts_with("/login"));
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
         .fetch_one(app.pool())
         .await
@@ -171,25 +212,48 @@ async fn logging_out_kills_the_session_so_the_old_cookie_is_refused() {
 async fn logging_in_starts_a_new_session_and_stores_only_its_hash() {
     let app = TestApp::new().await;
     signup(&app.client, "hank").await;
-    let first = app.client.cookies().get("natter_session").unwrap().value().to_owned();
+    let first = app
+        .client
+        .cookies()
+        .get("natter_session")
+        .unwrap()
+        .value()
+        .to_owned();
     assert_eq!(first.len(), 64, "256-bit token, hex");
     // Logging in again from the same browser, as a fixation attempt would.
     let csrf = csrf_of(&app.client, "/").await;
     let response = post_form(
         &app.client,
         "/login",
-        &[("csrf", &csrf), ("username", "hank"), ("password", PASSWORD)],
+        &[
+            ("csrf", &csrf),
+            ("username", "hank"),
+            ("password", PASSWORD),
+        ],
     )
     .await;
     assert_eq!(response.status(), Status::SeeOther);
-    let second = app.client.cookies().get("natter_session").unwrap().value().to_owned();
+    let second = app
+        .client
+        .cookies()
+        .get("natter_session")
+        .unwrap()
+        .value()
+        .to_owned();
     assert_ne!(first, second, "a fresh session on login");
     let hashes: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM sessions")
         .fetch_all(app.pool())
         .await
         .unwrap();
-    assert_eq!(hashes, vec![natter::auth::token_hash(&second)], "old session ended");
-    assert!(!hashes.contains(&second), "the token itself is never stored");
+    assert_eq!(
+        hashes,
+        vec![natter::auth::token_hash(&second)],
+        "old session ended"
+    );
+    assert!(
+        !hashes.contains(&second),
+        "the token itself is never stored"
+    );
 }
 
 #[rocket::async_test]
@@ -199,7 +263,12 @@ async fn session_cookie_is_http_only_and_same_site_lax() {
     let response = post_form(
         &app.client,
         "/signup",
-        &[("csrf", &csrf), ("username", "ivan"), ("password", PASSWORD), ("confirmation", PASSWORD)],
+        &[
+            ("csrf", &csrf),
+            ("username", "ivan"),
+            ("password", PASSWORD),
+            ("confirmation", PASSWORD),
+        ],
     )
     .await;
     let header = response
@@ -221,7 +290,12 @@ async fn over_https_the_session_cookie_is_secure_with_the_host_prefix() {
     let response = post_form(
         &app.client,
         "/signup",
-        &[("csrf", &csrf), ("username", "jane"), ("password", PASSWORD), ("confirmation", PASSWORD)],
+        &[
+            ("csrf", &csrf),
+            ("username", "jane"),
+            ("password", PASSWORD),
+            ("confirmation", PASSWORD),
+        ],
     )
     .await;
     assert_eq!(response.status(), Status::SeeOther);
@@ -241,7 +315,10 @@ async fn private_pages_redirect_to_login_and_back() {
     signup(&app.another_browser().await, "kim").await;
     let response = app.client.get("/c/kim").dispatch().await;
     assert_eq!(response.status(), Status::SeeOther);
-    assert_eq!(response.headers().get_one("Location"), Some("/login?next=%2Fc%2Fkim"));
+    assert_eq!(
+        response.headers().get_one("Location"),
+        Some("/login?next=%2Fc%2Fkim")
+    );
     let page = app.client.get("/login?next=%2Fc%2Fkim").dispatch().await;
     let html = page.into_string().await.unwrap();
     assert!(html.contains(r#"name="next" value="/c/kim""#));
@@ -251,7 +328,12 @@ async fn private_pages_redirect_to_login_and_back() {
     let response = post_form(
         &app.client,
         "/login",
-        &[("csrf", &csrf), ("username", "lee"), ("password", PASSWORD), ("next", "/c/kim")],
+        &[
+            ("csrf", &csrf),
+            ("username", "lee"),
+            ("password", PASSWORD),
+            ("next", "/c/kim"),
+        ],
     )
     .await;
     assert_eq!(response.headers().get_one("Location"), Some("/c/kim"));
@@ -265,7 +347,10 @@ async fn password_hash_is_argon2id_and_never_the_password() {
         .fetch_one(app.pool())
         .await
         .unwrap();
-    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
     assert!(!hash.contains(PASSWORD));
 }
 

@@ -15,7 +15,11 @@ async fn alice_and_bob() -> (Server, Browser, Browser, i64) {
     let bob = server.browser();
     bob.signup("bob").await;
     let id = alice.open_conversation("bob").await;
-    assert_eq!(bob.open_conversation("alice").await, id, "one conversation per pair");
+    assert_eq!(
+        bob.open_conversation("alice").await,
+        id,
+        "one conversation per pair"
+    );
     (server, alice, bob, id)
 }
 
@@ -29,7 +33,10 @@ async fn a_message_reaches_the_peer_and_every_tab_of_the_sender() {
     send(&mut alice_tab1, "Hello Bob!", "c1").await;
 
     let at_bob = expect_text(&mut bob_tab, "Hello Bob!").await;
-    assert!(at_bob.contains(r#"hx-swap-oob="beforeend:#live""#), "{at_bob}");
+    assert!(
+        at_bob.contains(r#"hx-swap-oob="beforeend:#live""#),
+        "{at_bob}"
+    );
     assert!(at_bob.contains("message theirs"), "bob sees it as theirs");
     assert!(at_bob.contains(r#"<span class="sender">alice</span>"#));
     let at_tab2 = expect_text(&mut alice_tab2, "Hello Bob!").await;
@@ -95,27 +102,52 @@ async fn malformed_frames_get_an_error_and_leave_other_sockets_unaffected() {
     let (mut bad, _) = alice.connect(id, 0).await;
     let (mut bob_socket, _) = bob.connect(id, 0).await;
 
-    bad.send(WsMessage::Text("this is not json".into())).await.unwrap();
+    bad.send(WsMessage::Text("this is not json".into()))
+        .await
+        .unwrap();
     let reply = expect_text(&mut bad, "composer-error").await;
     assert!(reply.contains("could not be read"));
 
-    bad.send(WsMessage::Text(r#"{"client_id":"x1"}"#.into())).await.unwrap();
-    assert!(expect_text(&mut bad, "composer-error").await.contains("Type a message first"));
+    bad.send(WsMessage::Text(r#"{"client_id":"x1"}"#.into()))
+        .await
+        .unwrap();
+    assert!(expect_text(&mut bad, "composer-error")
+        .await
+        .contains("Type a message first"));
 
-    bad.send(WsMessage::Text(r#"{"body":"no id"}"#.into())).await.unwrap();
-    assert!(expect_text(&mut bad, "composer-error").await.contains("Reload"));
+    bad.send(WsMessage::Text(r#"{"body":"no id"}"#.into()))
+        .await
+        .unwrap();
+    assert!(expect_text(&mut bad, "composer-error")
+        .await
+        .contains("Reload"));
 
-    bad.send(WsMessage::Text(r#"{"body":42,"client_id":"x2"}"#.into())).await.unwrap();
+    bad.send(WsMessage::Text(r#"{"body":42,"client_id":"x2"}"#.into()))
+        .await
+        .unwrap();
     expect_text(&mut bad, "composer-error").await;
 
-    bad.send(WsMessage::Binary(vec![0, 159, 146, 150])).await.unwrap();
-    assert!(expect_text(&mut bad, "composer-error").await.contains("text frames"));
+    bad.send(WsMessage::Binary(vec![0, 159, 146, 150]))
+        .await
+        .unwrap();
+    assert!(expect_text(&mut bad, "composer-error")
+        .await
+        .contains("text frames"));
 
     send(&mut bad, "   \n\t ", "x3").await;
-    assert!(expect_text(&mut bad, "composer-error").await.contains("Type a message first"));
+    assert!(expect_text(&mut bad, "composer-error")
+        .await
+        .contains("Type a message first"));
 
-    send(&mut bad, &"a".repeat(natter::limits::MESSAGE_MAX_CHARS + 1), "x4").await;
-    assert!(expect_text(&mut bad, "composer-error").await.contains("at most"));
+    send(
+        &mut bad,
+        &"a".repeat(natter::limits::MESSAGE_MAX_CHARS + 1),
+        "x4",
+    )
+    .await;
+    assert!(expect_text(&mut bad, "composer-error")
+        .await
+        .contains("at most"));
 
     // None of that reached bob, and the socket still works.
     expect_silence(&mut bob_socket, 200).await;
@@ -180,15 +212,26 @@ async fn reconnecting_delivers_what_was_sent_while_offline() {
 
     // Bob's page is open but its socket is down while alice writes.
     for n in 1..=3 {
-        send(&mut alice_socket, &format!("while away {n}"), &format!("m{n}")).await;
+        send(
+            &mut alice_socket,
+            &format!("while away {n}"),
+            &format!("m{n}"),
+        )
+        .await;
         expect_text(&mut alice_socket, &format!("while away {n}")).await;
     }
     let (mut bob_socket, resync) = bob.connect(id, after).await;
-    assert!(resync.contains(r#"id="live" hx-swap-oob="innerHTML""#), "{resync}");
+    assert!(
+        resync.contains(r#"id="live" hx-swap-oob="innerHTML""#),
+        "{resync}"
+    );
     for n in 1..=3 {
         assert!(resync.contains(&format!("while away {n}")), "{resync}");
     }
-    assert!(!resync.contains("before bob loaded"), "nothing the page has is sent twice");
+    assert!(
+        !resync.contains("before bob loaded"),
+        "nothing the page has is sent twice"
+    );
     // A second reconnect replaces the live region again: still no duplicates.
     drop(bob_socket);
     let (mut bob_socket2, resync2) = bob.connect(id, after).await;
@@ -204,11 +247,17 @@ async fn a_script_body_arrives_escaped() {
     let (_server, alice, bob, id) = alice_and_bob().await;
     let (mut socket, _) = alice.connect(id, 0).await;
     let (mut bob_socket, _) = bob.connect(id, 0).await;
-    send(&mut socket, "<script>alert('x')</script><img src=x onerror=alert(1)>", "xss").await;
+    send(
+        &mut socket,
+        "<script>alert('x')</script><img src=x onerror=alert(1)>",
+        "xss",
+    )
+    .await;
     let fragment = expect_text(&mut bob_socket, "alert").await;
     assert!(!fragment.contains("<script>"), "{fragment}");
     assert!(!fragment.contains("<img"), "{fragment}");
-    assert!(fragment.contains("&lt;script&gt;alert('x')&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(fragment
+        .contains("&lt;script&gt;alert('x')&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"));
 }
 
 #[tokio::test]
@@ -221,11 +270,25 @@ async fn a_plain_form_post_reaches_open_sockets() {
     let response = alice
         .post(
             &format!("/conversations/{id}/messages"),
-            &[("csrf", &csrf), ("client_id", &client_id), ("body", "sent without JavaScript")],
+            &[
+                ("csrf", &csrf),
+                ("client_id", &client_id),
+                ("body", "sent without JavaScript"),
+            ],
         )
         .await;
-    assert!(response.url().path().ends_with(&format!("/conversations/{id}")), "redirected back");
-    assert!(response.text().await.unwrap().contains("sent without JavaScript"));
+    assert!(
+        response
+            .url()
+            .path()
+            .ends_with(&format!("/conversations/{id}")),
+        "redirected back"
+    );
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("sent without JavaScript"));
     expect_text(&mut bob_socket, "sent without JavaScript").await;
 }
 

@@ -22,7 +22,11 @@ async fn a_post_without_a_csrf_token_or_with_a_wrong_one_is_refused() {
         .dispatch()
         .await;
     assert_ne!(missing.status(), Status::SeeOther);
-    assert_eq!(app.client.get("/").dispatch().await.status(), Status::Ok, "still logged in");
+    assert_eq!(
+        app.client.get("/").dispatch().await.status(),
+        Status::Ok,
+        "still logged in"
+    );
 }
 
 #[rocket::async_test]
@@ -31,14 +35,23 @@ async fn the_anonymous_forms_need_their_token_too() {
     let response = post_form(
         &app.client,
         "/signup",
-        &[("csrf", "forged"), ("username", "mallory"), ("password", PASSWORD), ("confirmation", PASSWORD)],
+        &[
+            ("csrf", "forged"),
+            ("username", "mallory"),
+            ("password", PASSWORD),
+            ("confirmation", PASSWORD),
+        ],
     )
     .await;
     assert_eq!(response.status(), Status::Forbidden);
     let response = post_form(
         &app.client,
         "/login",
-        &[("csrf", "forged"), ("username", "mallory"), ("password", PASSWORD)],
+        &[
+            ("csrf", "forged"),
+            ("username", "mallory"),
+            ("password", PASSWORD),
+        ],
     )
     .await;
     assert_eq!(response.status(), Status::Forbidden);
@@ -83,9 +96,19 @@ async fn cross_site_requests_are_refused_even_with_a_valid_token() {
 async fn the_htmx_header_carries_the_session_token() {
     let app = TestApp::new().await;
     signup(&app.client, "carl").await;
-    let html = app.client.get("/").dispatch().await.into_string().await.unwrap();
+    let html = app
+        .client
+        .get("/")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
     let csrf = hidden_field(&html, "csrf").unwrap();
-    assert!(html.contains(&format!("X-CSRF-Token&quot;:&quot;{csrf}")), "hx-headers on body");
+    assert!(
+        html.contains(&format!("X-CSRF-Token&quot;:&quot;{csrf}")),
+        "hx-headers on body"
+    );
     let response = app
         .client
         .post("/logout")
@@ -114,15 +137,31 @@ async fn login_never_redirects_off_site() {
         let response = post_form(
             &app.client,
             "/login",
-            &[("csrf", &csrf), ("username", "dana"), ("password", PASSWORD), ("next", next)],
+            &[
+                ("csrf", &csrf),
+                ("username", "dana"),
+                ("password", PASSWORD),
+                ("next", next),
+            ],
         )
         .await;
-        let location = response.headers().get_one("Location").unwrap_or_default().to_owned();
+        let location = response
+            .headers()
+            .get_one("Location")
+            .unwrap_or_default()
+            .to_owned();
         assert!(
-            location == "/" || (location.starts_with('/') && !location.starts_with("//") && !location.contains('\\') && !location.contains('\n')),
+            location == "/"
+                || (location.starts_with('/')
+                    && !location.starts_with("//")
+                    && !location.contains('\\')
+                    && !location.contains('\n')),
             "{next:?} -> {location:?}"
         );
-        assert!(!location.contains("evil.example") || location.starts_with("/%"), "{next:?} -> {location:?}");
+        assert!(
+            !location.contains("evil.example") || location.starts_with("/%"),
+            "{next:?} -> {location:?}"
+        );
         logout(&app.client).await;
     }
     let page = app
@@ -133,7 +172,10 @@ async fn login_never_redirects_off_site() {
         .into_string()
         .await
         .unwrap();
-    assert!(!page.contains("evil.example"), "unsafe next is not even carried in the form");
+    assert!(
+        !page.contains("evil.example"),
+        "unsafe next is not even carried in the form"
+    );
 }
 
 #[rocket::async_test]
@@ -144,13 +186,21 @@ async fn a_username_with_html_is_shown_escaped() {
     let response = post_form(
         &app.client,
         "/signup",
-        &[("csrf", &csrf), ("username", hostile), ("password", PASSWORD), ("confirmation", PASSWORD)],
+        &[
+            ("csrf", &csrf),
+            ("username", hostile),
+            ("password", PASSWORD),
+            ("confirmation", PASSWORD),
+        ],
     )
     .await;
     assert_eq!(response.status(), Status::UnprocessableEntity);
     let html = response.into_string().await.unwrap();
     assert!(!html.contains("<script>alert(1)"), "raw HTML echoed");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "escaped input kept");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "escaped input kept"
+    );
 }
 
 #[rocket::async_test]
@@ -171,7 +221,10 @@ async fn static_files_cannot_be_used_to_read_other_files() {
 #[rocket::async_test]
 async fn a_forged_client_address_header_is_ignored() {
     let app = TestApp::new().await;
-    assert!(app.client.rocket().config().ip_header.is_none(), "ip_header is off by default");
+    assert!(
+        app.client.rocket().config().ip_header.is_none(),
+        "ip_header is off by default"
+    );
 }
 
 #[rocket::async_test]
@@ -182,20 +235,69 @@ async fn outsiders_get_404_for_every_conversation_path() {
     signup(&app.client, "bob").await;
     let path = open_conversation(&app.client, "alice").await;
     let csrf = csrf_of(&app.client, &path).await;
-    let client_id = hidden_field(&app.client.get(path.clone()).dispatch().await.into_string().await.unwrap(), "client_id").unwrap();
-    post_form(&app.client, &format!("{path}/messages"), &[("csrf", &csrf), ("client_id", &client_id), ("body", "secret")]).await;
+    let client_id = hidden_field(
+        &app.client
+            .get(path.clone())
+            .dispatch()
+            .await
+            .into_string()
+            .await
+            .unwrap(),
+        "client_id",
+    )
+    .unwrap();
+    post_form(
+        &app.client,
+        &format!("{path}/messages"),
+        &[
+            ("csrf", &csrf),
+            ("client_id", &client_id),
+            ("body", "secret"),
+        ],
+    )
+    .await;
 
     let eve = app.another_browser().await;
     signup(&eve, "eve").await;
     let eve_csrf = csrf_of(&eve, "/").await;
-    assert_eq!(eve.get(path.clone()).dispatch().await.status(), Status::NotFound);
-    assert_eq!(eve.get(format!("{path}?before=999")).dispatch().await.status(), Status::NotFound);
-    assert_eq!(eve.get(format!("{path}/messages?before=999")).dispatch().await.status(), Status::NotFound);
-    let post = post_form(&eve, &format!("{path}/messages"), &[("csrf", &eve_csrf), ("client_id", "abc"), ("body", "intrusion")]).await;
+    assert_eq!(
+        eve.get(path.clone()).dispatch().await.status(),
+        Status::NotFound
+    );
+    assert_eq!(
+        eve.get(format!("{path}?before=999"))
+            .dispatch()
+            .await
+            .status(),
+        Status::NotFound
+    );
+    assert_eq!(
+        eve.get(format!("{path}/messages?before=999"))
+            .dispatch()
+            .await
+            .status(),
+        Status::NotFound
+    );
+    let post = post_form(
+        &eve,
+        &format!("{path}/messages"),
+        &[
+            ("csrf", &eve_csrf),
+            ("client_id", "abc"),
+            ("body", "intrusion"),
+        ],
+    )
+    .await;
     assert_eq!(post.status(), Status::NotFound);
     // A conversation that does not exist looks the same.
-    assert_eq!(eve.get("/conversations/999999").dispatch().await.status(), Status::NotFound);
-    let stored: Vec<String> = sqlx::query_scalar("SELECT body FROM messages").fetch_all(app.pool()).await.unwrap();
+    assert_eq!(
+        eve.get("/conversations/999999").dispatch().await.status(),
+        Status::NotFound
+    );
+    let stored: Vec<String> = sqlx::query_scalar("SELECT body FROM messages")
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
     assert_eq!(stored, vec!["secret".to_owned()]);
 }
 
@@ -205,15 +307,34 @@ async fn sql_injection_strings_are_plain_data() {
     signup(&app.another_browser().await, "alice").await;
     signup(&app.client, "bob").await;
     for name in ["alice' --", "alice' OR '1'='1", "x\"; DROP TABLE users; --"] {
-        let response = app.client.get(format!("/c/{}", rocket::http::RawStr::new(name).percent_encode())).dispatch().await;
+        let response = app
+            .client
+            .get(format!(
+                "/c/{}",
+                rocket::http::RawStr::new(name).percent_encode()
+            ))
+            .dispatch()
+            .await;
         assert_eq!(response.status(), Status::NotFound, "{name}");
     }
     let csrf = csrf_of(&app.client, "/").await;
     logout(&app.client).await;
     let _ = csrf;
     let csrf = csrf_of(&app.client, "/login").await;
-    let response = post_form(&app.client, "/login", &[("csrf", &csrf), ("username", "alice' --"), ("password", "' OR '1'='1")]).await;
+    let response = post_form(
+        &app.client,
+        "/login",
+        &[
+            ("csrf", &csrf),
+            ("username", "alice' --"),
+            ("password", "' OR '1'='1"),
+        ],
+    )
+    .await;
     assert_eq!(response.status(), Status::Unauthorized);
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(app.pool()).await.unwrap();
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
     assert_eq!(users, 2);
 }

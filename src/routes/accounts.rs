@@ -14,8 +14,15 @@ use crate::store::Db;
 use crate::views::pages::{self, AccountForm};
 use crate::SharedHub;
 
-/// A page shown again with an error, or a redirect once the form succeeded.
-type FormOutcome = Result<std::result::Result<Redirect, (Status, Markup)>>;
+/// What an account page answers: the page, the form again with an error, or
+/// a redirect.
+#[derive(rocket::Responder)]
+#[allow(clippy::large_enum_variant)] // built once per response, never stored
+pub enum Reply {
+    Page(Markup),
+    Refused((Status, Markup)),
+    Redirect(Redirect),
+}
 
 #[derive(FromForm)]
 struct SignupForm {
@@ -62,12 +69,12 @@ fn signup_page(
     me: Option<CurrentUser>,
     settings: &State<Settings>,
     cookies: &CookieJar<'_>,
-) -> std::result::Result<Markup, Redirect> {
+) -> Reply {
     if me.is_some() {
-        return Err(Redirect::to("/"));
+        return Reply::Redirect(Redirect::to("/"));
     }
     let csrf = auth::anonymous_csrf(settings, cookies);
-    Ok(pages::signup(&csrf, &AccountForm::default()))
+    Reply::Page(pages::signup(&csrf, &AccountForm::default()))
 }
 
 #[rocket::post("/signup", data = "<form>")]
@@ -76,7 +83,7 @@ async fn signup(
     db: &Db,
     settings: &State<Settings>,
     cookies: &CookieJar<'_>,
-) -> FormOutcome {
+) -> Result<Reply> {
     let form = form.0;
     let username = form.username.trim();
     let refuse = |error: &str| {
@@ -88,7 +95,7 @@ async fn signup(
                 error: Some(error),
             },
         );
-        Ok(Err((Status::UnprocessableEntity, page)))
+        Ok(Reply::Refused((Status::UnprocessableEntity, page)))
     };
     if let Err(error) = auth::check_username(username) {
         return refuse(&error);
@@ -103,7 +110,7 @@ async fn signup(
         Err(CreateError::Database(e)) => return Err(e.into()),
     };
     auth::log_in(db, settings, cookies, user.id).await?;
-    Ok(Ok(Redirect::to("/")))
+    Ok(Reply::Redirect(Redirect::to("/")))
 }
 
 #[rocket::get("/login?<next>")]
@@ -112,13 +119,13 @@ fn login_page(
     me: Option<CurrentUser>,
     settings: &State<Settings>,
     cookies: &CookieJar<'_>,
-) -> std::result::Result<Markup, Redirect> {
+) -> Reply {
     let next = auth::safe_return_path(next);
     if me.is_some() {
-        return Err(Redirect::to(next.unwrap_or_else(|| "/".into())));
+        return Reply::Redirect(Redirect::to(next.unwrap_or_else(|| "/".into())));
     }
     let csrf = auth::anonymous_csrf(settings, cookies);
-    Ok(pages::login(
+    Reply::Page(pages::login(
         &csrf,
         &AccountForm {
             next: next.as_deref(),
@@ -133,7 +140,7 @@ async fn login(
     db: &Db,
     settings: &State<Settings>,
     cookies: &CookieJar<'_>,
-) -> FormOutcome {
+) -> Result<Reply> {
     let form = form.0;
     let username = form.username.trim();
     let next = auth::safe_return_path(form.next.as_deref());
@@ -146,7 +153,9 @@ async fn login(
     match user {
         Some(user) if verified => {
             auth::log_in(db, settings, cookies, user.id).await?;
-            Ok(Ok(Redirect::to(next.unwrap_or_else(|| "/".into()))))
+            Ok(Reply::Redirect(Redirect::to(
+                next.unwrap_or_else(|| "/".into()),
+            )))
         }
         _ => {
             let page = pages::login(
@@ -157,7 +166,7 @@ async fn login(
                     error: Some("Wrong username or password."),
                 },
             );
-            Ok(Err((Status::Unauthorized, page)))
+            Ok(Reply::Refused((Status::Unauthorized, page)))
         }
     }
 }

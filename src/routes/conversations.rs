@@ -10,6 +10,7 @@ use crate::auth::{CsrfForm, CsrfToken, CurrentUser};
 use crate::chat::{self, Draft};
 use crate::error::{Error, Result};
 use crate::limits::HISTORY_PAGE;
+use crate::routes::accounts::Reply;
 use crate::store::messages::{self, Message};
 use crate::store::users::User;
 use crate::store::{conversations, users, Db, Pool};
@@ -37,15 +38,16 @@ pub async fn peer_of(pool: &Pool, conversation_id: i64, me: &CurrentUser) -> Res
         .ok_or(Error::NotFound)
 }
 
-/// One page of history before `before`, and whether older messages exist.
-async fn history(
+/// One page of history before `before` (or the newest), and whether older
+/// messages exist.
+pub async fn history(
     pool: &Pool,
     conversation_id: i64,
-    me: &CurrentUser,
+    viewer: i64,
     before: Option<i64>,
 ) -> Result<(Vec<Message>, bool)> {
     let mut page =
-        messages::page_before(pool, conversation_id, me.id(), before, HISTORY_PAGE + 1).await?;
+        messages::page_before(pool, conversation_id, viewer, before, HISTORY_PAGE + 1).await?;
     let has_more = page.len() as i64 > HISTORY_PAGE;
     if has_more {
         page.remove(0);
@@ -67,7 +69,7 @@ async fn render_page(
     form: FormState<'_>,
 ) -> Result<Markup> {
     let other = peer_of(db.pool(), conversation_id, me).await?;
-    let (history, has_more) = history(db.pool(), conversation_id, me, before).await?;
+    let (history, has_more) = history(db.pool(), conversation_id, me.id(), before).await?;
     let action = format!("{}/messages", conversation_url(conversation_id));
     let client_id = chat::new_client_id();
     let viewer = Viewer {
@@ -112,7 +114,7 @@ async fn page(id: i64, before: Option<i64>, me: CurrentUser, db: &Db) -> Result<
 #[rocket::get("/conversations/<id>/messages?<before>")]
 async fn earlier(id: i64, before: i64, me: CurrentUser, db: &Db) -> Result<Markup> {
     peer_of(db.pool(), id, &me).await?;
-    let (page, has_more) = history(db.pool(), id, &me, Some(before)).await?;
+    let (page, has_more) = history(db.pool(), id, me.id(), Some(before)).await?;
     Ok(history_chunk(id, &page, has_more, me.id()))
 }
 
@@ -137,14 +139,14 @@ async fn post(
     me: CurrentUser,
     db: &Db,
     hub: &State<SharedHub>,
-) -> Result<std::result::Result<Redirect, (Status, Markup)>> {
+) -> Result<Reply> {
     let form = form.0;
     let sent = match Draft::parse(form.body.as_deref(), form.client_id.as_deref()) {
         Ok(draft) => chat::send(db.pool(), hub.as_ref(), me.id(), id, &draft).await,
         Err(e) => Err(e),
     };
     match sent {
-        Ok(_) => Ok(Ok(Redirect::to(conversation_url(id)))),
+        Ok(_) => Ok(Reply::Redirect(Redirect::to(conversation_url(id)))),
         Err(Error::Invalid(message)) => {
             let page = render_page(
                 db,
@@ -157,7 +159,7 @@ async fn post(
                 },
             )
             .await?;
-            Ok(Err((Status::UnprocessableEntity, page)))
+            Ok(Reply::Refused((Status::UnprocessableEntity, page)))
         }
         Err(e) => Err(e),
     }

@@ -30,15 +30,17 @@ use crate::SharedHub;
 
 /// Small limits: tungstenite's defaults (64 MiB messages) invite abuse.
 fn socket_config() -> Config {
-    let mut config = Config::default();
-    config.max_message_size = Some(SOCKET_MAX_MESSAGE_BYTES);
-    config.max_frame_size = Some(SOCKET_MAX_MESSAGE_BYTES);
-    config.max_write_buffer_size = SOCKET_MAX_WRITE_BUFFER_BYTES;
-    config
+    Config {
+        max_message_size: Some(SOCKET_MAX_MESSAGE_BYTES),
+        max_frame_size: Some(SOCKET_MAX_MESSAGE_BYTES),
+        max_write_buffer_size: SOCKET_MAX_WRITE_BUFFER_BYTES,
+        ..Config::default()
+    }
 }
 
 /// Guards run left to right: the origin and the session are checked, and
 /// membership is looked up, before the connection is upgraded.
+#[allow(clippy::too_many_arguments)] // one per guard; each is checked by Rocket
 #[rocket::get("/conversations/<id>/socket?<after>")]
 async fn socket(
     _origin: SameOrigin,
@@ -184,15 +186,19 @@ impl Connection {
 
     async fn missed(&self) -> Result<(maud::Markup, i64)> {
         let (id, me) = (self.conversation_id, self.me.id());
-        let missed =
-            messages::page_after(&self.pool, id, me, self.page_newest, RESYNC_MAX_MESSAGES + 1)
-                .await?;
+        let missed = messages::page_after(
+            &self.pool,
+            id,
+            me,
+            self.page_newest,
+            RESYNC_MAX_MESSAGES + 1,
+        )
+        .await?;
         if (missed.len() as i64) <= RESYNC_MAX_MESSAGES {
             let newest = missed.last().map_or(self.page_newest, |m| m.id);
             return Ok((chat_views::live_region(&missed, me), newest));
         }
-        let mut latest =
-            messages::page_before(&self.pool, id, me, None, HISTORY_PAGE + 1).await?;
+        let mut latest = messages::page_before(&self.pool, id, me, None, HISTORY_PAGE + 1).await?;
         let has_more = latest.len() as i64 > HISTORY_PAGE;
         if has_more {
             latest.remove(0);

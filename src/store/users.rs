@@ -29,11 +29,7 @@ pub fn username_key(username: &str) -> String {
 }
 
 /// Creates an account; fails with `Taken` if the name exists in any letter case.
-pub async fn create(
-    pool: &Pool,
-    username: &str,
-    password_hash: &str,
-) -> Result<User, CreateError> {
+pub async fn create(pool: &Pool, username: &str, password_hash: &str) -> Result<User, CreateError> {
     let result = sqlx::query_as::<_, User>(
         "INSERT INTO users (username, username_key, password_hash, created_at)
          VALUES (?, ?, ?, ?) RETURNING id, username, created_at",

@@ -44,7 +44,10 @@ pub fn load_earlier(conversation_id: i64, oldest_id: i64) -> Markup {
 /// A page of history, preceded by a "load earlier" link when there is more.
 pub fn history_chunk(
     conversation_id: i64,
-    messages: &[Message], has_more: bool, viewer_id: i64) -> Markup {
+    messages: &[Message],
+    has_more: bool,
+    viewer_id: i64,
+) -> Markup {
     html! {
         @if has_more {
             @if let Some(oldest) = messages.first() {

@@ -109,7 +109,10 @@ pub fn contact_list(contacts: &[User]) -> Markup {
 
 /// The first letter of a name, for an avatar.
 pub fn initial(name: &str) -> String {
-    name.chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_default()
+    name.chars()
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default()
 }
 
 /// The dashboard: everyone the viewer can talk to.

@@ -137,7 +137,11 @@ pub async fn login(client: &Client, username: &str) -> Status {
     post_form(
         client,
         "/login",
-        &[("csrf", &csrf), ("username", username), ("password", PASSWORD)],
+        &[
+            ("csrf", &csrf),
+            ("username", username),
+            ("password", PASSWORD),
+        ],
     )
     .await
     .status()
@@ -272,7 +276,11 @@ impl Browser {
         let response = self
             .post(
                 "/login",
-                &[("csrf", &csrf), ("username", username), ("password", PASSWORD)],
+                &[
+                    ("csrf", &csrf),
+                    ("username", username),
+                    ("password", PASSWORD),
+                ],
             )
             .await;
         assert!(response.status().is_success(), "login of {username}");
@@ -315,7 +323,10 @@ impl Browser {
         );
         let mut request = url.into_client_request()?;
         let headers = request.headers_mut();
-        headers.insert("Cookie", HeaderValue::from_str(&self.cookie_header()).expect("cookie"));
+        headers.insert(
+            "Cookie",
+            HeaderValue::from_str(&self.cookie_header()).expect("cookie"),
+        );
         headers.insert("Origin", HeaderValue::from_str(origin).expect("origin"));
         let (socket, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(socket)

@@ -1,0 +1,257 @@
+//! Conversations over HTTP: opening, history and its pages, sending without
+//! JavaScript.
+
+mod common;
+
+use common::*;
+use rocket::http::Status;
+
+async fn two_users(app: &TestApp) -> rocket::local::asynchronous::Client {
+    let alice = app.another_browser().await;
+    signup(&alice, "alice").await;
+    signup(&app.client, "bob").await;
+    alice
+}
+
+#[rocket::async_test]
+async fn opening_a_contact_creates_one_conversation_per_pair() {
+    let app = TestApp::new().await;
+    let alice = two_users(&app).await;
+    let from_bob = open_conversation(&app.client, "alice").await;
+    let again = open_conversation(&app.client, "ALICE").await;
+    let from_alice = open_conversation(&alice, "bob").await;
+    assert_eq!(from_bob, again);
+    assert_eq!(from_bob, from_alice);
+    let page = app.client.get(from_bob).dispatch().await;
+    assert_eq!(page.status(), Status::Ok);
+    let html = page.into_string().await.unwrap();
+    assert!(html.contains("<h1>alice</h1>"));
+    assert!(
+        html.contains(r#"hx-ext="ws""#) && html.contains("ws-connect=") && html.contains("ws-send")
+    );
+}
+
+#[rocket::async_test]
+async fn concurrent_first_opens_create_a_single_conversation() {
+    let app = TestApp::new().await;
+    let alice = two_users(&app).await;
+    let bob_open = app.client.get("/c/alice");
+    let alice_open = alice.get("/c/bob");
+    let (a, b) = tokio::join!(bob_open.dispatch(), alice_open.dispatch());
+    assert_eq!(
+        a.headers().get_one("Location"),
+        b.headers().get_one("Location")
+    );
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conversations")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[rocket::async_test]
+async fn unknown_users_and_oneself_have_no_conversation() {
+    let app = TestApp::new().await;
+    two_users(&app).await;
+    assert_eq!(
+        app.client.get("/c/nobody").dispatch().await.status(),
+        Status::NotFound
+    );
+    assert_eq!(
+        app.client.get("/c/bob").dispatch().await.status(),
+        Status::NotFound
+    );
+}
+
+/// Posts a message without JavaScript, as the plain form does.
+async fn post_message(
+    client: &rocket::local::asynchronous::Client,
+    path: &str,
+    body: &str,
+) -> Status {
+    let html = client
+        .get(path.to_owned())
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    let client_id = hidden_field(&html, "client_id").unwrap();
+    post_form(
+        client,
+        &format!("{path}/messages"),
+        &[("csrf", &csrf), ("client_id", &client_id), ("body", body)],
+    )
+    .await
+    .status()
+}
+
+#[rocket::async_test]
+async fn without_javascript_the_form_posts_and_redirects_back() {
+    let app = TestApp::new().await;
+    let alice = two_users(&app).await;
+    let path = open_conversation(&app.client, "alice").await;
+    assert_eq!(
+        post_message(&app.client, &path, "  Hi Alice,\r\nhow are you?  ").await,
+        Status::SeeOther
+    );
+    let html = alice
+        .get(path.clone())
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Hi Alice,\nhow are you?</p>"),
+        "trimmed, newlines kept"
+    );
+    assert!(html.contains("message theirs"));
+    let mine = app
+        .client
+        .get(path)
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(mine.contains("message mine"));
+}
+
+#[rocket::async_test]
+async fn a_double_submitted_form_is_stored_once() {
+    let app = TestApp::new().await;
+    two_users(&app).await;
+    let path = open_conversation(&app.client, "alice").await;
+    let html = app
+        .client
+        .get(path.clone())
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    let client_id = hidden_field(&html, "client_id").unwrap();
+    for _ in 0..2 {
+        let status = post_form(
+            &app.client,
+            &format!("{path}/messages"),
+            &[("csrf", &csrf), ("client_id", &client_id), ("body", "once")],
+        )
+        .await
+        .status();
+        assert_eq!(status, Status::SeeOther);
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[rocket::async_test]
+async fn an_invalid_message_is_refused_with_the_text_kept() {
+    let app = TestApp::new().await;
+    two_users(&app).await;
+    let path = open_conversation(&app.client, "alice").await;
+    let html = app
+        .client
+        .get(path.clone())
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    let too_long = "y".repeat(natter::limits::MESSAGE_MAX_CHARS + 1);
+    for (body, error) in [
+        ("   ", "Type a message first"),
+        (too_long.as_str(), "at most"),
+    ] {
+        let response = post_form(
+            &app.client,
+            &format!("{path}/messages"),
+            &[("csrf", &csrf), ("client_id", "abc123"), ("body", body)],
+        )
+        .await;
+        assert_eq!(response.status(), Status::UnprocessableEntity);
+        let page = response.into_string().await.unwrap();
+        assert!(page.contains(error), "{error}");
+        if body.len() > 10 {
+            assert!(page.contains(&too_long), "typed text kept");
+        }
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[rocket::async_test]
+async fn history_shows_the_newest_page_and_loads_earlier_on_demand() {
+    let app = TestApp::new().await;
+    let alice = two_users(&app).await;
+    let path = open_conversation(&alice, "bob").await;
+    let id: i64 = path.trim_start_matches("/conversations/").parse().unwrap();
+    let alice_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'alice'")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    for n in 1..=120 {
+        natter::store::messages::save(
+            app.pool(),
+            id,
+            alice_id,
+            &format!("message number {n}."),
+            &format!("seed-{n}"),
+        )
+        .await
+        .unwrap();
+    }
+    let html = app
+        .client
+        .get(path.clone())
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(html.contains("message number 120.") && html.contains("message number 71."));
+    assert!(!html.contains("message number 70."));
+    assert!(
+        html.find("message number 71.").unwrap() < html.find("message number 120.").unwrap(),
+        "newest at the bottom"
+    );
+    let link_start = html.find(r#"hx-get=""#).expect("load earlier link") + r#"hx-get=""#.len();
+    let link = &html[link_start..link_start + html[link_start..].find('"').unwrap()];
+    assert!(link.starts_with(&format!("{path}/messages?before=")));
+
+    let chunk = app
+        .client
+        .get(link.to_owned())
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(chunk.contains("message number 21.") && chunk.contains("message number 70."));
+    assert!(!chunk.contains("message number 71.") && !chunk.contains("message number 20."));
+    assert!(chunk.contains("Load earlier messages"));
+    assert!(!chunk.contains("<html"), "a fragment, not a page");
+
+    // Without JavaScript the same link is a page of its own.
+    let before = link.split("before=").nth(1).unwrap();
+    let page = app
+        .client
+        .get(format!("{path}?before={before}"))
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(page.contains("message number 70.") && !page.contains("message number 71."));
+    assert!(page.contains("Jump to the latest"));
+}
