@@ -19,10 +19,10 @@ use crate::chat::{self, Draft, Sent};
 use crate::error::{Error, Result};
 use crate::hub::Event;
 use crate::limits::{
-    HISTORY_PAGE, RESYNC_MAX_MESSAGES, SOCKET_MAX_MESSAGE_BYTES, SOCKET_MAX_WRITE_BUFFER_BYTES,
+    RESYNC_MAX_MESSAGES, SOCKET_MAX_MESSAGE_BYTES, SOCKET_MAX_WRITE_BUFFER_BYTES,
     SOCKET_PING_SECONDS,
 };
-use crate::routes::conversations::peer_of;
+use crate::routes::conversations::{history, peer_of};
 use crate::store::{messages, Db, Pool};
 use crate::views::chat::{self as chat_views, Composer};
 use crate::views::conversation_url;
@@ -198,11 +198,7 @@ impl Connection {
             let newest = missed.last().map_or(self.page_newest, |m| m.id);
             return Ok((chat_views::live_region(&missed, me), newest));
         }
-        let mut latest = messages::page_before(&self.pool, id, me, None, HISTORY_PAGE + 1).await?;
-        let has_more = latest.len() as i64 > HISTORY_PAGE;
-        if has_more {
-            latest.remove(0);
-        }
+        let (latest, has_more) = history(&self.pool, id, me, None).await?;
         let newest = latest.last().map_or(self.page_newest, |m| m.id);
         Ok((
             chat_views::message_list(id, &latest, has_more, me, true),
