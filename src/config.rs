@@ -18,6 +18,14 @@ pub struct Settings {
     /// How long a session lives, in hours.
     #[serde(default = "default_session_hours")]
     pub session_hours: i64,
+    /// How long a user with no open socket still shows as online, in
+    /// milliseconds, so moving between pages does not flicker.
+    #[serde(default = "default_presence_grace_ms")]
+    pub presence_grace_ms: u64,
+}
+
+fn default_presence_grace_ms() -> u64 {
+    3000
 }
 
 fn default_session_hours() -> i64 {

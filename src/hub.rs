@@ -11,8 +11,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::broadcast;
 
+use time::OffsetDateTime;
+
 use crate::limits::HUB_CHANNEL_CAPACITY;
 use crate::store::messages::Message;
+use crate::store::users::User;
 
 /// Something that happened which open pages must learn about.
 #[derive(Debug, Clone)]
@@ -21,12 +24,33 @@ pub enum Event {
     MessagePosted(Arc<Message>),
     /// A session ended (logout): its sockets close.
     SessionEnded { token_hash: Arc<str> },
+    /// A user came online or went offline.
+    PresenceChanged {
+        user_id: i64,
+        online: bool,
+        last_seen: Option<OffsetDateTime>,
+    },
+    /// A member is typing in a conversation (never stored).
+    Typing {
+        conversation_id: i64,
+        user_id: i64,
+        username: Arc<str>,
+    },
+    /// A member's read position in a conversation moved forward.
+    Read {
+        conversation_id: i64,
+        reader_id: i64,
+    },
+    /// Somebody signed up.
+    UserJoined(Arc<User>),
 }
 
 /// Delivery of events to users' sockets, wherever those sockets are.
 pub trait Fanout: Send + Sync {
     /// Delivers `event` to every socket of every user in `recipients`.
     fn publish(&self, recipients: &[i64], event: Event);
+    /// Delivers `event` to every connected user.
+    fn broadcast(&self, event: Event);
     /// Starts receiving the events addressed to `user_id`.
     fn subscribe(&self, user_id: i64) -> Subscription;
 }
@@ -61,6 +85,13 @@ impl Fanout for Hub {
                 // An error only means nobody is listening any more.
                 let _ = sender.send(event.clone());
             }
+        }
+    }
+
+    fn broadcast(&self, event: Event) {
+        let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        for sender in channels.values() {
+            let _ = sender.send(event.clone());
         }
     }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod hub;
 pub mod limits;
+pub mod presence;
 pub mod routes;
 pub mod store;
 pub mod views;
@@ -31,6 +32,7 @@ pub fn rocket_with(figment: rocket::figment::Figment) -> Rocket<Build> {
         .attach(AdHoc::config::<config::Settings>())
         .attach(store::stage())
         .manage(hub)
+        .manage(presence::Presence::default())
         .mount("/", routes::all())
         .register("/", routes::accounts::catchers())
 }

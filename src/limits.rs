@@ -26,3 +26,7 @@ pub const RESYNC_MAX_MESSAGES: i64 = 200;
 pub const SOCKET_PING_SECONDS: u64 = 30;
 /// Largest accepted HTML form body.
 pub const FORM_MAX_BYTES: u64 = 64 * 1024;
+/// Shortest interval between two typing notices accepted from one socket.
+pub const TYPING_MIN_INTERVAL_MS: u64 = 500;
+/// How long "… is typing" stays up after the last notice.
+pub const TYPING_SHOWN_MS: u64 = 3000;

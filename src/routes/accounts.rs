@@ -83,6 +83,7 @@ async fn signup(
     db: &Db,
     settings: &State<Settings>,
     cookies: &CookieJar<'_>,
+    hub: &State<SharedHub>,
 ) -> Result<Reply> {
     let form = form.0;
     let username = form.username.trim();
@@ -110,6 +111,7 @@ async fn signup(
         Err(CreateError::Database(e)) => return Err(e.into()),
     };
     auth::log_in(db, settings, cookies, user.id).await?;
+    hub.broadcast(Event::UserJoined(std::sync::Arc::new(user)));
     Ok(Reply::Redirect(Redirect::to("/")))
 }
 

@@ -1,21 +1,34 @@
 //! The dashboard: everyone the signed-in user can talk to.
 
 use maud::Markup;
+use rocket::State;
 
 use crate::auth::CurrentUser;
 use crate::error::Result;
-use crate::store::{users, Db};
+use crate::presence::Presence;
+use crate::store::contacts::{self, Order};
+use crate::store::Db;
 use crate::views::layout::Viewer;
 use crate::views::pages;
 
-#[rocket::get("/")]
-async fn dashboard(me: CurrentUser, db: &Db) -> Result<Markup> {
-    let contacts = users::others(db.pool(), me.id()).await?;
+#[rocket::get("/?<order>")]
+async fn dashboard(
+    order: Option<&str>,
+    me: CurrentUser,
+    db: &Db,
+    presence: &State<Presence>,
+) -> Result<Markup> {
+    let order = match order {
+        Some("recent") => Order::Recent,
+        _ => Order::Alphabetical,
+    };
+    let list = contacts::list(db.pool(), me.id(), order).await?;
     let viewer = Viewer {
         user: &me.user,
         csrf: me.csrf(),
     };
-    Ok(pages::dashboard(&viewer, &contacts))
+    let is_online = |id| presence.is_online(id);
+    Ok(pages::dashboard(&viewer, &list, &is_online, order))
 }
 
 pub fn routes() -> Vec<rocket::Route> {

@@ -9,8 +9,11 @@ use rocket::{FromForm, State};
 use crate::auth::{CsrfForm, CsrfToken, CurrentUser};
 use crate::chat::{self, Draft};
 use crate::error::{Error, Result};
+use crate::hub::Event;
 use crate::limits::HISTORY_PAGE;
+use crate::presence::Presence;
 use crate::routes::accounts::Reply;
+use crate::store::contacts::{self, Order};
 use crate::store::messages::{self, Message};
 use crate::store::users::User;
 use crate::store::{conversations, users, Db, Pool};
@@ -61,15 +64,40 @@ struct FormState<'a> {
     error: Option<&'a str>,
 }
 
+/// The app state a page render needs besides the database.
+struct PageDeps<'a> {
+    hub: &'a SharedHub,
+    presence: &'a Presence,
+}
+
 async fn render_page(
     db: &Db,
+    deps: PageDeps<'_>,
     me: &CurrentUser,
     conversation_id: i64,
     before: Option<i64>,
     form: FormState<'_>,
 ) -> Result<Markup> {
     let other = peer_of(db.pool(), conversation_id, me).await?;
+    // Opening the conversation reads it; the sender's "Seen" follows live.
+    if contacts::mark_read(db.pool(), conversation_id, me.id(), None).await? {
+        let members = conversations::member_ids(db.pool(), conversation_id).await?;
+        deps.hub.publish(
+            &members,
+            Event::Read {
+                conversation_id,
+                reader_id: me.id(),
+            },
+        );
+    }
     let (history, has_more) = history(db.pool(), conversation_id, me.id(), before).await?;
+    let list = contacts::list(db.pool(), me.id(), Order::Alphabetical).await?;
+    let other_last_seen = list
+        .iter()
+        .find(|c| c.id == other.id)
+        .and_then(|c| c.last_seen_at);
+    let seen = contacts::seen_by_others(db.pool(), conversation_id, me.id()).await?;
+    let is_online = |id| deps.presence.is_online(id);
     let action = format!("{}/messages", conversation_url(conversation_id));
     let client_id = chat::new_client_id();
     let viewer = Viewer {
@@ -81,6 +109,11 @@ async fn render_page(
         &ChatPage {
             conversation_id,
             other: &other,
+            other_online: deps.presence.is_online(other.id),
+            other_last_seen,
+            contacts: &list,
+            is_online: &is_online,
+            seen,
             history: &history,
             has_more,
             before,
@@ -96,9 +129,18 @@ async fn render_page(
 }
 
 #[rocket::get("/conversations/<id>?<before>")]
-async fn page(id: i64, before: Option<i64>, me: CurrentUser, db: &Db) -> Result<Markup> {
+async fn page(
+    id: i64,
+    before: Option<i64>,
+    me: CurrentUser,
+    db: &Db,
+    hub: &State<SharedHub>,
+    presence: &State<Presence>,
+) -> Result<Markup> {
+    let deps = PageDeps { hub, presence };
     render_page(
         db,
+        deps,
         &me,
         id,
         before,
@@ -139,6 +181,7 @@ async fn post(
     me: CurrentUser,
     db: &Db,
     hub: &State<SharedHub>,
+    presence: &State<Presence>,
 ) -> Result<Reply> {
     let form = form.0;
     let sent = match Draft::parse(form.body.as_deref(), form.client_id.as_deref()) {
@@ -148,8 +191,10 @@ async fn post(
     match sent {
         Ok(_) => Ok(Reply::Redirect(Redirect::to(conversation_url(id)))),
         Err(Error::Invalid(message)) => {
+            let deps = PageDeps { hub, presence };
             let page = render_page(
                 db,
+                deps,
                 &me,
                 id,
                 None,

@@ -1,11 +1,17 @@
-//! The conversation socket: authenticated by the session cookie, same-origin
-//! only, members only. It receives htmx ws-send frames and pushes rendered
-//! fragments: new messages, the reset message form, errors, and on every
-//! (re)connect whatever the page missed.
+//! The page sockets: one per signed-in page (`/socket` on the dashboard,
+//! `/conversations/<id>/socket` in a conversation). Authenticated by the
+//! session cookie, same-origin only, members only. They receive htmx ws-send
+//! frames (messages, typing notices) and push rendered fragments: messages,
+//! presence, unread counts, typing, read receipts, and on every (re)connect
+//! whatever the page missed.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use maud::{html, Markup};
+use rocket::request::{self, FromRequest, Request};
 use rocket::{Shutdown, State};
 use rocket_ws::frame::{CloseCode, CloseFrame};
 use rocket_ws::result::Error as WsError;
@@ -13,18 +19,24 @@ use rocket_ws::stream::DuplexStream;
 use rocket_ws::{Channel, Config, Message as WsMessage, WebSocket};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
 
 use crate::auth::{CurrentUser, SameOrigin};
 use crate::chat::{self, Draft, Sent};
+use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::hub::Event;
 use crate::limits::{
     RESYNC_MAX_MESSAGES, SOCKET_MAX_MESSAGE_BYTES, SOCKET_MAX_WRITE_BUFFER_BYTES,
-    SOCKET_PING_SECONDS,
+    SOCKET_PING_SECONDS, TYPING_MIN_INTERVAL_MS, TYPING_SHOWN_MS,
 };
+use crate::presence::Presence;
 use crate::routes::conversations::{history, peer_of};
-use crate::store::{messages, Db, Pool};
+use crate::store::contacts::{self, Contact};
+use crate::store::users::User;
+use crate::store::{conversations, messages, Db, Pool};
 use crate::views::chat::{self as chat_views, Composer};
+use crate::views::contacts as contact_views;
 use crate::views::conversation_url;
 use crate::SharedHub;
 
@@ -38,211 +50,489 @@ fn socket_config() -> Config {
     }
 }
 
-/// Guards run left to right: the origin and the session are checked, and
-/// membership is looked up, before the connection is upgraded.
-#[allow(clippy::too_many_arguments)] // one per guard; each is checked by Rocket
+/// What every socket needs from the app.
+struct SocketDeps<'r> {
+    db: &'r Db,
+    hub: &'r State<SharedHub>,
+    presence: &'r State<Presence>,
+    settings: &'r State<Settings>,
+    shutdown: Shutdown,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for SocketDeps<'r> {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
+        let db =
+            rocket::outcome::try_outcome!(req.guard::<&Db>().await.map_error(|(s, _)| (s, ())));
+        let hub = rocket::outcome::try_outcome!(req.guard::<&State<SharedHub>>().await);
+        let presence = rocket::outcome::try_outcome!(req.guard::<&State<Presence>>().await);
+        let settings = rocket::outcome::try_outcome!(req.guard::<&State<Settings>>().await);
+        let shutdown = rocket::outcome::try_outcome!(req
+            .guard::<Shutdown>()
+            .await
+            .map_error(|(s, _)| (s, ())));
+        request::Outcome::Success(SocketDeps {
+            db,
+            hub,
+            presence,
+            settings,
+            shutdown,
+        })
+    }
+}
+
+impl SocketDeps<'_> {
+    fn connection(&self, me: CurrentUser, chat: Option<ChatScope>) -> Connection {
+        Connection {
+            pool: self.db.pool().clone(),
+            hub: self.hub.inner().clone(),
+            presence: self.presence.inner().clone(),
+            grace: Duration::from_millis(self.settings.presence_grace_ms),
+            me,
+            chat,
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
+fn open(ws: WebSocket, connection: Connection) -> Channel<'static> {
+    ws.config(socket_config())
+        .channel(move |stream| Box::pin(connection.serve(stream)))
+}
+
+/// The dashboard's socket: presence, unread counts, new contacts.
+/// Guards run left to right: origin and session are checked before the upgrade.
+#[rocket::get("/socket")]
+fn dashboard_socket(
+    _origin: SameOrigin,
+    me: CurrentUser,
+    ws: WebSocket,
+    deps: SocketDeps<'_>,
+) -> Channel<'static> {
+    open(ws, deps.connection(me, None))
+}
+
+/// A conversation's socket. Membership is looked up before the upgrade.
 #[rocket::get("/conversations/<id>/socket?<after>")]
-async fn socket(
+async fn conversation_socket(
     _origin: SameOrigin,
     me: CurrentUser,
     id: i64,
     after: Option<i64>,
     ws: WebSocket,
-    db: &Db,
-    hub: &State<SharedHub>,
-    shutdown: Shutdown,
+    deps: SocketDeps<'_>,
 ) -> Result<Channel<'static>> {
-    peer_of(db.pool(), id, &me).await?;
-    let connection = Connection {
-        pool: db.pool().clone(),
-        hub: hub.inner().clone(),
-        me,
+    let peer = peer_of(deps.db.pool(), id, &me).await?;
+    let chat = ChatScope {
         conversation_id: id,
+        peer,
         page_newest: after.unwrap_or(0).max(0),
-        shutdown,
     };
-    Ok(ws
-        .config(socket_config())
-        .channel(move |stream| Box::pin(connection.run(stream))))
+    Ok(open(ws, deps.connection(me, Some(chat))))
 }
 
-/// One open socket of one user on one conversation page.
+/// The conversation a socket's page shows.
+struct ChatScope {
+    conversation_id: i64,
+    peer: User,
+    /// The newest message id the page was rendered with.
+    page_newest: i64,
+}
+
+/// One open socket of one user.
 struct Connection {
     pool: Pool,
     hub: SharedHub,
+    presence: Presence,
+    grace: Duration,
     me: CurrentUser,
-    conversation_id: i64,
-    /// The newest message id the page was rendered with.
-    page_newest: i64,
+    chat: Option<ChatScope>,
     shutdown: Shutdown,
 }
 
 /// A frame as the htmx ws extension sends it: the form's fields as JSON
-/// (plus `HEADERS` and the form token, which are ignored).
+/// (plus `HEADERS` and the form token, which are ignored). The textarea sends
+/// `{"typing": true}` while the user types.
 #[derive(Deserialize)]
 struct Frame {
+    #[serde(default)]
+    typing: bool,
     body: Option<String>,
     client_id: Option<String>,
 }
 
-/// What the loop should do after handling something.
+/// What the loop does next.
 enum Step {
-    Continue,
+    Reply(Markup),
+    Nothing,
     Close(CloseCode, &'static str),
 }
 
+/// The state of one socket's loop.
+struct LoopState {
+    /// The newest message id already on the page; pushes at or below it are skipped.
+    replayed_up_to: i64,
+    /// Who is typing, and until when their notice stays up.
+    typists: HashMap<i64, (Arc<str>, Instant)>,
+    last_typing_sent: Option<Instant>,
+}
+
+fn text(markup: Markup) -> WsMessage {
+    WsMessage::Text(markup.into_string())
+}
+
 impl Connection {
-    async fn run(self, mut stream: DuplexStream) -> rocket_ws::result::Result<()> {
+    fn conversation_id(&self) -> Option<i64> {
+        self.chat.as_ref().map(|c| c.conversation_id)
+    }
+
+    /// Runs the socket, then counts it out of presence whatever happened.
+    async fn serve(self, stream: DuplexStream) -> rocket_ws::result::Result<()> {
+        let user_id = self.me.id();
+        if self.presence.connected(user_id) {
+            self.hub.broadcast(Event::PresenceChanged {
+                user_id,
+                online: true,
+                last_seen: None,
+            });
+        }
+        let result = self.run(stream).await;
+        if let Some(departure) = self.presence.disconnected(user_id) {
+            let (presence, hub, pool, grace) = (
+                self.presence.clone(),
+                self.hub.clone(),
+                self.pool.clone(),
+                self.grace,
+            );
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                if presence.confirm_offline(departure) {
+                    let last_seen = contacts::touch_last_seen(&pool, user_id).await.ok();
+                    hub.broadcast(Event::PresenceChanged {
+                        user_id,
+                        online: false,
+                        last_seen,
+                    });
+                }
+            });
+        }
+        result
+    }
+
+    async fn run(&self, mut stream: DuplexStream) -> rocket_ws::result::Result<()> {
         // Subscribe before reading what was missed, so nothing falls between.
         let mut events = self.hub.subscribe(self.me.id());
-        let mut replayed_up_to = self.resync(&mut stream).await?;
+        let mut state = LoopState {
+            replayed_up_to: 0,
+            typists: HashMap::new(),
+            last_typing_sent: None,
+        };
+        state.replayed_up_to = self.resync(&mut stream).await?;
         let mut ping = tokio::time::interval(Duration::from_secs(SOCKET_PING_SECONDS));
         ping.tick().await;
         let mut shutdown = self.shutdown.clone();
         loop {
+            let typing_ends = state.typists.values().map(|(_, until)| *until).min();
             let step = tokio::select! {
                 frame = stream.next() => match frame {
                     None | Some(Ok(WsMessage::Close(_))) => return Ok(()),
-                    Some(Ok(WsMessage::Text(text))) => {
-                        let reply = self.handle_frame(&text).await;
-                        stream.send(WsMessage::Text(reply.into_string())).await?;
-                        Step::Continue
-                    }
-                    Some(Ok(WsMessage::Binary(_))) => {
-                        let reply = chat_views::composer_error(
-                            Some("This connection only accepts text frames."),
-                            true,
-                        );
-                        stream.send(WsMessage::Text(reply.into_string())).await?;
-                        Step::Continue
-                    }
-                    Some(Ok(_)) => Step::Continue,
-                    Some(Err(WsError::Capacity(_))) => {
-                        Step::Close(CloseCode::Size, "message too large")
-                    }
+                    Some(Ok(WsMessage::Text(text))) => self.handle_frame(&text, &mut state).await,
+                    Some(Ok(WsMessage::Binary(_))) => Step::Reply(chat_views::composer_error(
+                        Some("This connection only accepts text frames."),
+                        true,
+                    )),
+                    Some(Ok(_)) => Step::Nothing,
+                    Some(Err(WsError::Capacity(_))) => Step::Close(CloseCode::Size, "message too large"),
                     Some(Err(_)) => return Ok(()),
                 },
                 event = events.recv() => match event {
-                    Ok(Event::MessagePosted(message)) => {
-                        if message.conversation_id == self.conversation_id
-                            && message.id > replayed_up_to
-                        {
-                            let fragment = chat_views::append_message(&message, self.me.id());
-                            stream.send(WsMessage::Text(fragment.into_string())).await?;
-                        }
-                        Step::Continue
-                    }
-                    Ok(Event::SessionEnded { token_hash }) => {
-                        if *token_hash == *self.me.session.token_hash {
-                            Step::Close(CloseCode::Normal, "logged out")
-                        } else {
-                            Step::Continue
-                        }
-                    }
+                    Ok(event) => self.handle_event(event, &mut state).await,
                     Err(RecvError::Lagged(_)) => {
-                        replayed_up_to = self.resync(&mut stream).await?;
-                        Step::Continue
+                        state.replayed_up_to = self.resync(&mut stream).await?;
+                        Step::Nothing
                     }
                     Err(RecvError::Closed) => return Ok(()),
                 },
+                _ = sleep_until(typing_ends) => {
+                    let now = Instant::now();
+                    state.typists.retain(|_, (_, until)| *until > now);
+                    Step::Reply(typing_fragment(&state))
+                }
                 _ = ping.tick() => {
                     stream.send(WsMessage::Ping(Vec::new())).await?;
-                    Step::Continue
+                    Step::Nothing
                 }
-                _ = &mut shutdown => {
-                    // 1012 tells the htmx extension to reconnect after a restart.
-                    Step::Close(CloseCode::Restart, "server restarting")
-                }
+                // 1012 tells the htmx extension to reconnect after a restart.
+                _ = &mut shutdown => Step::Close(CloseCode::Restart, "server restarting"),
             };
-            if let Step::Close(code, reason) = step {
-                let frame = CloseFrame {
-                    code,
-                    reason: reason.into(),
-                };
-                // The peer may already be gone; there is nothing left to do then.
-                let _ = stream.close(Some(frame)).await;
-                return Ok(());
+            match step {
+                Step::Reply(markup) => stream.send(text(markup)).await?,
+                Step::Nothing => {}
+                Step::Close(code, reason) => {
+                    let frame = CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    };
+                    // The peer may already be gone; there is nothing left to do then.
+                    let _ = stream.close(Some(frame)).await;
+                    return Ok(());
+                }
             }
         }
     }
 
-    /// Sends the page everything after what it was rendered with: the live
-    /// region is replaced whole, so replays never duplicate. When too much
-    /// was missed, the whole list is replaced by the latest page instead.
-    /// Returns the newest message id sent.
+    /// Brings the page up to date: the contact list, and in a conversation
+    /// everything after what the page was rendered with (the live region is
+    /// replaced whole, so replays never duplicate; when too much was missed
+    /// the whole list is replaced). Returns the newest message id sent.
     async fn resync(&self, stream: &mut DuplexStream) -> rocket_ws::result::Result<i64> {
-        let result = self.missed().await;
-        let (fragment, newest) = match result {
-            Ok(fragment) => fragment,
+        let (fragment, newest) = match self.missed().await {
+            Ok(result) => result,
             Err(e) => {
                 rocket::error!("socket resync failed: {e}");
-                let error = chat_views::composer_error(Some(&e.public_message()), true);
-                (error, self.page_newest)
+                let newest = self.chat.as_ref().map_or(0, |c| c.page_newest);
+                (
+                    chat_views::composer_error(Some(&e.public_message()), true),
+                    newest,
+                )
             }
         };
-        stream.send(WsMessage::Text(fragment.into_string())).await?;
+        stream.send(text(fragment)).await?;
         Ok(newest)
     }
 
-    async fn missed(&self) -> Result<(maud::Markup, i64)> {
-        let (id, me) = (self.conversation_id, self.me.id());
+    async fn missed(&self) -> Result<(Markup, i64)> {
+        let me = self.me.id();
+        let list = contacts::list(&self.pool, me, contacts::Order::Alphabetical).await?;
+        let is_online = |id| self.presence.is_online(id);
+        let contacts = contact_views::contact_list(&list, &is_online, self.peer_id(), true);
+        let Some(chat) = &self.chat else {
+            return Ok((contacts, 0));
+        };
+        let id = chat.conversation_id;
+        self.mark_read(id, None).await?;
+        let seen = contacts::seen_by_others(&self.pool, id, me).await?;
         let missed = messages::page_after(
             &self.pool,
             id,
             me,
-            self.page_newest,
+            chat.page_newest,
             RESYNC_MAX_MESSAGES + 1,
         )
         .await?;
         if (missed.len() as i64) <= RESYNC_MAX_MESSAGES {
-            let newest = missed.last().map_or(self.page_newest, |m| m.id);
-            return Ok((chat_views::live_region(&missed, me), newest));
+            let newest = missed.last().map_or(chat.page_newest, |m| m.id);
+            let fragment = html! {
+                (contacts)
+                (chat_views::live_region(&missed, me))
+                (chat_views::receipt(seen, true))
+            };
+            return Ok((fragment, newest));
         }
         let (latest, has_more) = history(&self.pool, id, me, None).await?;
-        let newest = latest.last().map_or(self.page_newest, |m| m.id);
-        Ok((
-            chat_views::message_list(id, &latest, has_more, me, true),
-            newest,
-        ))
+        let newest = latest.last().map_or(chat.page_newest, |m| m.id);
+        let fragment = html! {
+            (contacts)
+            (chat_views::message_list(id, &latest, has_more, me, seen, true))
+        };
+        Ok((fragment, newest))
     }
 
-    /// Handles one frame from the page; the reply goes to this socket only.
-    async fn handle_frame(&self, text: &str) -> maud::Markup {
+    fn peer_id(&self) -> Option<i64> {
+        self.chat.as_ref().map(|c| c.peer.id)
+    }
+
+    /// Marks the open conversation read and tells the members if that moved.
+    async fn mark_read(&self, conversation_id: i64, up_to: Option<i64>) -> Result<()> {
+        if contacts::mark_read(&self.pool, conversation_id, self.me.id(), up_to).await? {
+            let members = conversations::member_ids(&self.pool, conversation_id).await?;
+            self.hub.publish(
+                &members,
+                Event::Read {
+                    conversation_id,
+                    reader_id: self.me.id(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Turns an event into what this page should show, if anything.
+    async fn handle_event(&self, event: Event, state: &mut LoopState) -> Step {
+        match self.render_event(event, state).await {
+            Ok(step) => step,
+            Err(e) => {
+                rocket::error!("socket update failed: {e}");
+                Step::Nothing
+            }
+        }
+    }
+
+    async fn render_event(&self, event: Event, state: &mut LoopState) -> Result<Step> {
+        let me = self.me.id();
+        let viewing = self.conversation_id();
+        Ok(match event {
+            Event::MessagePosted(message) if Some(message.conversation_id) == viewing => {
+                if message.id <= state.replayed_up_to {
+                    return Ok(Step::Nothing);
+                }
+                if message.sender_id != me {
+                    self.mark_read(message.conversation_id, Some(message.id))
+                        .await?;
+                }
+                let typing_changed = state.typists.remove(&message.sender_id).is_some();
+                Step::Reply(html! {
+                    (chat_views::append_message(&message, me))
+                    (chat_views::receipt(false, true))
+                    @if typing_changed { (typing_fragment(state)) }
+                })
+            }
+            Event::MessagePosted(message) if message.sender_id != me => {
+                let count = contacts::unread(&self.pool, message.conversation_id, me).await?;
+                Step::Reply(contact_views::unread(message.sender_id, count, true))
+            }
+            Event::MessagePosted(_) => Step::Nothing,
+            Event::Read {
+                conversation_id,
+                reader_id,
+            } if Some(conversation_id) == viewing => {
+                if reader_id == me {
+                    Step::Nothing
+                } else {
+                    let seen = contacts::seen_by_others(&self.pool, conversation_id, me).await?;
+                    Step::Reply(chat_views::receipt(seen, true))
+                }
+            }
+            Event::Read {
+                conversation_id,
+                reader_id,
+            } if reader_id == me => {
+                // Read in another tab: the badge here follows.
+                let Some(peer) = conversations::peer(&self.pool, conversation_id, me).await? else {
+                    return Ok(Step::Nothing);
+                };
+                let count = contacts::unread(&self.pool, conversation_id, me).await?;
+                Step::Reply(contact_views::unread(peer.id, count, true))
+            }
+            Event::Read { .. } => Step::Nothing,
+            Event::Typing {
+                conversation_id,
+                user_id,
+                username,
+            } if Some(conversation_id) == viewing && user_id != me => {
+                let until = Instant::now() + Duration::from_millis(TYPING_SHOWN_MS);
+                state.typists.insert(user_id, (username, until));
+                Step::Reply(typing_fragment(state))
+            }
+            Event::Typing { .. } => Step::Nothing,
+            Event::PresenceChanged {
+                user_id,
+                online,
+                last_seen,
+            } if user_id != me => {
+                Step::Reply(contact_views::presence(user_id, online, last_seen, true))
+            }
+            Event::PresenceChanged { .. } => Step::Nothing,
+            Event::UserJoined(user) if user.id != me => {
+                let contact = Contact {
+                    id: user.id,
+                    username: user.username.clone(),
+                    last_seen_at: None,
+                    conversation_id: None,
+                    unread: 0,
+                    last_activity: None,
+                };
+                let online = self.presence.is_online(user.id);
+                Step::Reply(contact_views::appended_contact(&contact, online))
+            }
+            Event::UserJoined(_) => Step::Nothing,
+            Event::SessionEnded { token_hash } => {
+                if *token_hash == *self.me.session.token_hash {
+                    Step::Close(CloseCode::Normal, "logged out")
+                } else {
+                    Step::Nothing
+                }
+            }
+        })
+    }
+
+    /// Handles one frame from the page; any reply goes to this socket only.
+    async fn handle_frame(&self, text: &str, state: &mut LoopState) -> Step {
+        let Some(chat) = &self.chat else {
+            return Step::Nothing;
+        };
         let frame: Frame = match serde_json::from_str(text) {
             Ok(frame) => frame,
             Err(_) => {
-                return chat_views::composer_error(
+                return Step::Reply(chat_views::composer_error(
                     Some("That message could not be read. Reload the page and try again."),
                     true,
-                )
+                ))
             }
         };
+        if frame.typing {
+            self.typing(chat.conversation_id, state).await;
+            return Step::Nothing;
+        }
         let result = match Draft::parse(frame.body.as_deref(), frame.client_id.as_deref()) {
             Ok(draft) => {
                 chat::send(
                     &self.pool,
                     self.hub.as_ref(),
                     self.me.id(),
-                    self.conversation_id,
+                    chat.conversation_id,
                     &draft,
                 )
                 .await
             }
             Err(e) => Err(e),
         };
-        match result {
-            Ok(Sent::New(_) | Sent::Replayed(_)) => self.fresh_composer(),
-            Err(e @ (Error::Database(_) | Error::Internal(_))) => {
-                rocket::error!("sending failed: {e}");
+        Step::Reply(match result {
+            Ok(Sent::New(_) | Sent::Replayed(_)) => self.fresh_composer(chat.conversation_id),
+            Err(e) => {
+                if matches!(e, Error::Database(_) | Error::Internal(_)) {
+                    rocket::error!("sending failed: {e}");
+                }
                 chat_views::composer_error(Some(&e.public_message()), true)
             }
-            Err(e) => chat_views::composer_error(Some(&e.public_message()), true),
+        })
+    }
+
+    /// Passes a typing notice to the other members, at most one per interval
+    /// per socket: the page throttles too, but a client may not.
+    async fn typing(&self, conversation_id: i64, state: &mut LoopState) {
+        let now = Instant::now();
+        let interval = Duration::from_millis(TYPING_MIN_INTERVAL_MS);
+        if state
+            .last_typing_sent
+            .is_some_and(|last| now.duration_since(last) < interval)
+        {
+            return;
         }
+        state.last_typing_sent = Some(now);
+        let members = match conversations::member_ids(&self.pool, conversation_id).await {
+            Ok(members) => members,
+            Err(e) => {
+                rocket::error!("typing notice failed: {e}");
+                return;
+            }
+        };
+        let others: Vec<i64> = members.into_iter().filter(|&m| m != self.me.id()).collect();
+        self.hub.publish(
+            &others,
+            Event::Typing {
+                conversation_id,
+                user_id: self.me.id(),
+                username: self.me.user.username.as_str().into(),
+            },
+        );
     }
 
     /// An empty message form with a new client id, replacing the sender's.
-    fn fresh_composer(&self) -> maud::Markup {
-        let action = format!("{}/messages", conversation_url(self.conversation_id));
+    fn fresh_composer(&self, conversation_id: i64) -> Markup {
+        let action = format!("{}/messages", conversation_url(conversation_id));
         let client_id = chat::new_client_id();
         chat_views::composer(
             &Composer {
@@ -257,6 +547,20 @@ impl Connection {
     }
 }
 
+fn typing_fragment(state: &LoopState) -> Markup {
+    let mut names: Vec<&str> = state.typists.values().map(|(name, _)| &**name).collect();
+    names.sort_unstable();
+    chat_views::typing(&names, true)
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![socket]
+    rocket::routes![dashboard_socket, conversation_socket]
 }

@@ -61,6 +61,16 @@ pub async fn save(
     .await?;
     let saved = match inserted {
         Some((id, _)) => {
+            // The sender has read everything up to their own message.
+            sqlx::query(
+                "UPDATE members SET last_read_message_id = ?
+                 WHERE conversation_id = ? AND user_id = ?",
+            )
+            .bind(id)
+            .bind(conversation_id)
+            .bind(sender_id)
+            .execute(&mut *tx)
+            .await?;
             let message = sqlx::query_as::<_, Message>(&format!("{SELECT} WHERE m.id = ?"))
                 .bind(id)
                 .fetch_one(&mut *tx)

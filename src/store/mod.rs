@@ -1,6 +1,7 @@
 //! All SQL lives here: the database pool, migrations, and one module per table group.
 //! Functions return domain types, never raw rows.
 
+pub mod contacts;
 pub mod conversations;
 pub mod messages;
 pub mod sessions;

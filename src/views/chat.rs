@@ -3,9 +3,11 @@
 
 use maud::{html, Markup};
 
+use super::contacts::{contact_list, presence};
 use super::layout::{page, Viewer};
 use super::{clock, conversation_url, dom_id, iso};
 use crate::limits::MESSAGE_MAX_CHARS;
+use crate::store::contacts::Contact;
 use crate::store::messages::Message;
 use crate::store::users::User;
 
@@ -66,6 +68,7 @@ pub fn message_list(
     history: &[Message],
     has_more: bool,
     viewer_id: i64,
+    seen: bool,
     out_of_band: bool,
 ) -> Markup {
     html! {
@@ -76,7 +79,30 @@ pub fn message_list(
             }
             (history_chunk(conversation_id, history, has_more, viewer_id))
             div #live {}
+            (receipt(seen, false))
         }
+    }
+}
+
+/// "Seen" under the viewer's latest message once the others have read it.
+pub fn receipt(seen: bool, oob: bool) -> Markup {
+    html! {
+        p #receipt .receipt hx-swap-oob=[oob.then_some("true")] {
+            @if seen { "Seen" }
+        }
+    }
+}
+
+/// Who is typing right now; empty when nobody is.
+pub fn typing(names: &[&str], oob: bool) -> Markup {
+    let text = match names {
+        [] => String::new(),
+        [one] => format!("{one} is typing…"),
+        [first, second] => format!("{first} and {second} are typing…"),
+        _ => "Several people are typing…".to_owned(),
+    };
+    html! {
+        p #typing .typing aria-live="polite" hx-swap-oob=[oob.then_some("true")] { (text) }
     }
 }
 
@@ -90,6 +116,9 @@ pub struct Composer<'a> {
     pub error: Option<&'a str>,
 }
 
+/// What the textarea sends while the user types (a constant: never user data).
+const TYPING_VALS: &str = r#"{"typing": true}"#;
+
 /// The message form: sent over the socket with htmx, posted without it.
 pub fn composer(c: &Composer, out_of_band: bool) -> Markup {
     html! {
@@ -100,7 +129,9 @@ pub fn composer(c: &Composer, out_of_band: bool) -> Markup {
             label.visually-hidden for="body" { "Message" }
             textarea #body name="body" rows="1" maxlength=(MESSAGE_MAX_CHARS)
                 placeholder="Write a message…" required autofocus
-                aria-describedby="composer-error" { (c.body) }
+                aria-describedby="composer-error"
+                ws-send hx-trigger="keyup changed throttle:1s" hx-vals=(TYPING_VALS)
+                hx-params="typing" { (c.body) }
             button.primary type="submit" { "Send" }
         }
         (composer_error(c.error, out_of_band))
@@ -120,6 +151,11 @@ pub fn composer_error(error: Option<&str>, out_of_band: bool) -> Markup {
 pub struct ChatPage<'a> {
     pub conversation_id: i64,
     pub other: &'a User,
+    pub other_online: bool,
+    pub other_last_seen: Option<time::OffsetDateTime>,
+    pub contacts: &'a [Contact],
+    pub is_online: &'a dyn Fn(i64) -> bool,
+    pub seen: bool,
     pub history: &'a [Message],
     pub has_more: bool,
     /// Set when showing older history: no live updates on that view.
@@ -135,17 +171,26 @@ pub fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
     let socket = format!("{url}/socket?after={newest}");
     html! {
         (page(other, Some(viewer), html! {
-            main.chat hx-ext="ws" ws-connect=[chat.before.is_none().then_some(&socket)] {
-                header.chat-header {
-                    a.back href="/" aria-label="Back to contacts" { "←" }
-                    h1 { (other) }
-                    span.connection aria-live="polite" {}
+            div.app hx-ext="ws" ws-connect=[chat.before.is_none().then_some(&socket)] {
+                aside.sidebar aria-label="Contacts" {
+                    (contact_list(chat.contacts, chat.is_online, Some(chat.other.id), false))
                 }
-                @if chat.before.is_some() {
-                    p.notice { "Showing earlier messages. " a href=(url) { "Jump to the latest" } }
+                main.chat {
+                    header.chat-header {
+                        a.back href="/" aria-label="Back to contacts" { "←" }
+                        div.who {
+                            h1 { (other) }
+                            (presence(chat.other.id, chat.other_online, chat.other_last_seen, false))
+                        }
+                        span.connection aria-live="polite" {}
+                    }
+                    @if chat.before.is_some() {
+                        p.notice { "Showing earlier messages. " a href=(url) { "Jump to the latest" } }
+                    }
+                    (message_list(chat.conversation_id, chat.history, chat.has_more, viewer.user.id, chat.seen, false))
+                    (typing(&[], false))
+                    (composer(&chat.composer, false))
                 }
-                (message_list(chat.conversation_id, chat.history, chat.has_more, viewer.user.id, false))
-                (composer(&chat.composer, false))
             }
         }))
     }

@@ -3,10 +3,10 @@
 use maud::{html, Markup};
 use rocket::http::Status;
 
-use super::contact_url;
+use super::contacts::contact_list;
 use super::layout::{page, Viewer};
 use crate::limits::{PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS};
-use crate::store::users::User;
+use crate::store::contacts::{Contact, Order};
 
 /// What an account form shows again after an error: never the password.
 #[derive(Default)]
@@ -87,43 +87,27 @@ pub fn signup(csrf: &str, form: &AccountForm) -> Markup {
     )
 }
 
-/// The list of everyone else, each a link to the conversation with them.
-pub fn contact_list(contacts: &[User]) -> Markup {
-    html! {
-        @if contacts.is_empty() {
-            p.empty { "Nobody else is here yet. Share this site's address with a friend." }
-        } @else {
-            ul.contacts {
-                @for contact in contacts {
-                    li {
-                        a.contact href=(contact_url(&contact.username)) {
-                            span.avatar aria-hidden="true" { (initial(&contact.username)) }
-                            span.name { (contact.username) }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The first letter of a name, for an avatar.
-pub fn initial(name: &str) -> String {
-    name.chars()
-        .next()
-        .map(|c| c.to_uppercase().collect())
-        .unwrap_or_default()
-}
-
-/// The dashboard: everyone the viewer can talk to.
-pub fn dashboard(viewer: &Viewer, contacts: &[User]) -> Markup {
+/// The dashboard: everyone the viewer can talk to, kept live by its socket.
+pub fn dashboard(
+    viewer: &Viewer,
+    contacts: &[Contact],
+    is_online: &dyn Fn(i64) -> bool,
+    order: Order,
+) -> Markup {
     page(
         "Contacts",
         Some(viewer),
         html! {
-            main.dashboard {
-                h1 { "Contacts" }
-                (contact_list(contacts))
+            main.dashboard hx-ext="ws" ws-connect="/socket" {
+                div.list-header {
+                    h1 { "Contacts" }
+                    nav.sort aria-label="Order" {
+                        a href="/" aria-current=[(order == Order::Alphabetical).then_some("true")] { "A–Z" }
+                        a href="/?order=recent" aria-current=[(order == Order::Recent).then_some("true")] { "Recent" }
+                    }
+                }
+                p.empty { "Nobody else is here yet. Share this site's address with a friend." }
+                (contact_list(contacts, is_online, None, false))
             }
         },
     )

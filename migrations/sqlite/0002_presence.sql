@@ -1,0 +1,2 @@
+-- When each user's last socket closed, for "last seen".
+ALTER TABLE users ADD COLUMN last_seen_at TEXT;

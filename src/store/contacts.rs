@@ -1,0 +1,132 @@
+//! The contact list as one viewer sees it: every other user, with presence
+//! history, the direct conversation (if any), unread count and last activity.
+//! Also read state: marking a conversation read and asking what a peer has seen.
+
+use sqlx::FromRow;
+use time::OffsetDateTime;
+
+use super::{now, Pool};
+use crate::error::Result;
+
+/// One row of the contact list.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Contact {
+    pub id: i64,
+    pub username: String,
+    pub last_seen_at: Option<OffsetDateTime>,
+    pub conversation_id: Option<i64>,
+    pub unread: i64,
+    pub last_activity: Option<i64>,
+}
+
+/// How the contact list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    #[default]
+    Alphabetical,
+    /// Most recent conversation first, then everyone else alphabetically.
+    Recent,
+}
+
+/// Messages in `conversation` that `viewer` did not send and has not read.
+const UNREAD: &str = "(SELECT COUNT(*) FROM messages m
+      WHERE m.conversation_id = c.id AND m.sender_id <> v.user_id
+        AND m.id > v.last_read_message_id)";
+
+/// The direct-conversation key of the pair (`u.id`, viewer).
+const PAIR_KEY: &str = "CASE WHEN u.id < ? THEN u.id || ':' || ? ELSE ? || ':' || u.id END";
+
+/// Every user but the viewer, with their direct conversation's state.
+pub async fn list(pool: &Pool, viewer: i64, order: Order) -> Result<Vec<Contact>> {
+    let order_by = match order {
+        Order::Alphabetical => "u.username_key",
+        Order::Recent => "last_activity IS NULL, last_activity DESC, u.username_key",
+    };
+    let sql = format!(
+        "SELECT u.id, u.username, u.last_seen_at, c.id AS conversation_id,
+                COALESCE({UNREAD}, 0) AS unread,
+                (SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = c.id) AS last_activity
+         FROM users u
+         LEFT JOIN conversations c ON c.direct_key = {PAIR_KEY}
+         LEFT JOIN members v ON v.conversation_id = c.id AND v.user_id = ?
+         WHERE u.id <> ?
+         ORDER BY {order_by}"
+    );
+    Ok(sqlx::query_as::<_, Contact>(&sql)
+        .bind(viewer)
+        .bind(viewer)
+        .bind(viewer)
+        .bind(viewer)
+        .bind(viewer)
+        .fetch_all(pool)
+        .await?)
+}
+
+/// How many messages of a conversation `viewer` has not read.
+pub async fn unread(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT {UNREAD} FROM members v JOIN conversations c ON c.id = v.conversation_id
+         WHERE v.conversation_id = ? AND v.user_id = ?"
+    ))
+    .bind(conversation_id)
+    .bind(viewer)
+    .fetch_optional(pool)
+    .await?
+    .unwrap_or(0))
+}
+
+/// Marks everything up to `message_id` (or the newest message) as read by
+/// `user`. Returns whether anything changed.
+pub async fn mark_read(
+    pool: &Pool,
+    conversation_id: i64,
+    user: i64,
+    message_id: Option<i64>,
+) -> Result<bool> {
+    let result = sqlx::query(
+        "UPDATE members SET last_read_message_id = COALESCE(?,
+             (SELECT MAX(id) FROM messages WHERE conversation_id = ?), 0)
+         WHERE conversation_id = ? AND user_id = ?
+           AND last_read_message_id < COALESCE(?,
+             (SELECT MAX(id) FROM messages WHERE conversation_id = ?), 0)",
+    )
+    .bind(message_id)
+    .bind(conversation_id)
+    .bind(conversation_id)
+    .bind(user)
+    .bind(message_id)
+    .bind(conversation_id)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Whether the newest message of a conversation is `viewer`'s own and every
+/// other member has read it: the sender then sees "Seen".
+pub async fn seen_by_others(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<bool> {
+    let seen: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM messages m
+         WHERE m.id = (SELECT MAX(id) FROM messages WHERE conversation_id = ?)
+           AND m.sender_id = ?
+           AND NOT EXISTS (SELECT 1 FROM members o
+               WHERE o.conversation_id = m.conversation_id AND o.user_id <> ?
+                 AND o.last_read_message_id < m.id)",
+    )
+    .bind(conversation_id)
+    .bind(viewer)
+    .bind(viewer)
+    .fetch_optional(pool)
+    .await?;
+    Ok(seen.is_some())
+}
+
+/// Records that a user's last socket closed now.
+pub async fn touch_last_seen(pool: &Pool, user: i64) -> Result<OffsetDateTime> {
+    let at = now();
+    sqlx::query("UPDATE users SET last_seen_at = ? WHERE id = ?")
+        .bind(at)
+        .bind(user)
+        .execute(pool)
+        .await?;
+    Ok(at)
+}

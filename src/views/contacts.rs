@@ -1,0 +1,96 @@
+//! The contact list and its live parts: presence dot, "last seen", unread badge.
+
+use maud::{html, Markup};
+use time::OffsetDateTime;
+
+use super::{clock, contact_url, dom_id};
+use crate::store::contacts::Contact;
+
+/// "last seen 14:05" today, "last seen 20 Nov" before.
+pub fn last_seen_text(last_seen: Option<OffsetDateTime>) -> String {
+    match last_seen {
+        None => "offline".into(),
+        Some(at) if at.date() == OffsetDateTime::now_utc().date() => {
+            format!("last seen {}", clock(at))
+        }
+        Some(at) => format!("last seen {} {}", at.day(), &format!("{}", at.month())[..3]),
+    }
+}
+
+/// The presence marker of one user.
+pub fn presence(
+    user_id: i64,
+    online: bool,
+    last_seen: Option<OffsetDateTime>,
+    oob: bool,
+) -> Markup {
+    let (class, text) = if online {
+        ("presence online", "online".to_owned())
+    } else {
+        ("presence offline", last_seen_text(last_seen))
+    };
+    html! {
+        span id=(dom_id("presence", user_id)) class=(class)
+            hx-swap-oob=[oob.then_some("true")] { (text) }
+    }
+}
+
+/// The unread badge of one contact; empty when everything is read.
+pub fn unread(user_id: i64, count: i64, oob: bool) -> Markup {
+    html! {
+        span id=(dom_id("unread", user_id)) class="unread"
+            hx-swap-oob=[oob.then_some("true")] {
+            @if count > 0 {
+                (count) span.visually-hidden { " unread" }
+            }
+        }
+    }
+}
+
+/// One contact: a link to the conversation, with presence and unread count.
+pub fn contact_row(contact: &Contact, online: bool, current: bool) -> Markup {
+    html! {
+        li id=(dom_id("contact", contact.id)) {
+            a.contact href=(contact_url(&contact.username)) aria-current=[current.then_some("page")] {
+                span.avatar aria-hidden="true" { (initial(&contact.username)) }
+                span.who {
+                    span.name { (contact.username) }
+                    (presence(contact.id, online, contact.last_seen_at, false))
+                }
+                (unread(contact.id, contact.unread, false))
+            }
+        }
+    }
+}
+
+/// Everyone else, each a link to the conversation with them. `is_online`
+/// answers presence; `current` marks the contact whose conversation is open.
+pub fn contact_list(
+    contacts: &[Contact],
+    is_online: &dyn Fn(i64) -> bool,
+    current: Option<i64>,
+    oob: bool,
+) -> Markup {
+    html! {
+        ul #contacts .contacts aria-label="Contacts" hx-swap-oob=[oob.then_some("true")] {
+            @for contact in contacts {
+                (contact_row(contact, is_online(contact.id), current == Some(contact.id)))
+            }
+        }
+    }
+}
+
+/// Socket push: a user who just signed up joins the list.
+pub fn appended_contact(contact: &Contact, online: bool) -> Markup {
+    html! {
+        div hx-swap-oob="beforeend:#contacts" { (contact_row(contact, online, false)) }
+    }
+}
+
+/// The first letter of a name, for an avatar.
+pub fn initial(name: &str) -> String {
+    name.chars()
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default()
+}
