@@ -311,3 +311,38 @@ async fn shutting_down_tells_pages_to_reconnect() {
     server.shutdown.clone().notify();
     assert_eq!(expect_close(&mut socket).await, Some(1012));
 }
+
+#[tokio::test]
+async fn a_page_that_missed_too_much_gets_its_whole_list_replaced() {
+    let (server, alice, bob, id) = alice_and_bob().await;
+    let url = format!("sqlite://{}", server.dir.path().join("natter.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let alice_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'alice'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let missed = natter::limits::RESYNC_MAX_MESSAGES + 5;
+    for n in 1..=missed {
+        natter::store::messages::save(
+            &pool,
+            id,
+            alice_id,
+            &format!("burst {n}."),
+            &format!("b{n}"),
+        )
+        .await
+        .unwrap();
+    }
+    let (_socket, resync) = bob.connect(id, 0).await;
+    assert!(resync.contains(r#"id="messages""#) && resync.contains(r#"hx-swap-oob="true""#));
+    assert!(
+        resync.contains(&format!("burst {missed}.")),
+        "newest included"
+    );
+    assert!(resync.contains("Load earlier messages"));
+    assert_eq!(
+        resync.matches("<article").count(),
+        natter::limits::HISTORY_PAGE as usize
+    );
+    drop(alice);
+}

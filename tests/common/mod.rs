@@ -174,18 +174,21 @@ impl Server {
     }
 
     pub async fn start_in(dir: TempDir) -> Server {
+        Self::start_with(dir, |f| f).await
+    }
+
+    pub async fn start_with(dir: TempDir, configure: impl FnOnce(Figment) -> Figment) -> Server {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let tx = std::sync::Mutex::new(Some(tx));
-        let rocket = natter::rocket_with(figment(&dir)).attach(rocket::fairing::AdHoc::on_liftoff(
-            "report port",
-            move |rocket| {
+        let rocket = natter::rocket_with(configure(figment(&dir))).attach(
+            rocket::fairing::AdHoc::on_liftoff("report port", move |rocket| {
                 Box::pin(async move {
                     if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
                         let _ = tx.send(rocket.config().port);
                     }
                 })
-            },
-        ));
+            }),
+        );
         let ignited = rocket.ignite().await.expect("ignite");
         let shutdown = ignited.shutdown();
         tokio::spawn(ignited.launch());
@@ -317,10 +320,29 @@ impl Browser {
         after: i64,
         origin: &str,
     ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
-        let url = format!(
-            "{}/conversations/{conversation_id}/socket?after={after}",
-            self.base.replace("http://", "ws://")
-        );
+        self.try_connect_path(
+            &format!("/conversations/{conversation_id}/socket?after={after}"),
+            origin,
+        )
+        .await
+    }
+
+    /// Opens the dashboard's socket and reads the contact list it starts with.
+    pub async fn connect_dashboard(&self) -> (Socket, String) {
+        let mut socket = self
+            .try_connect_path("/socket", &self.base)
+            .await
+            .expect("dashboard socket connects");
+        let first = next_text(&mut socket).await.expect("contact list");
+        (socket, first)
+    }
+
+    pub async fn try_connect_path(
+        &self,
+        path: &str,
+        origin: &str,
+    ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+        let url = format!("{}{path}", self.base.replace("http://", "ws://"));
         let mut request = url.into_client_request()?;
         let headers = request.headers_mut();
         headers.insert(
@@ -370,6 +392,12 @@ pub async fn next_text(socket: &mut Socket) -> Option<String> {
             _ => return None,
         }
     }
+}
+
+/// The typing notice frame of the page.
+pub fn typing_frame() -> WsMessage {
+    let frame = serde_json::json!({"typing": true, "HEADERS": {"HX-Trigger": "body"}});
+    WsMessage::Text(frame.to_string())
 }
 
 /// Reads text frames until one contains `needle`; panics after five seconds.

@@ -1,0 +1,248 @@
+//! Live state over real sockets: presence, unread counts, typing notices,
+//! read receipts and new contacts.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures::SinkExt;
+
+/// A server with a short presence grace period, alice and bob, and their
+/// conversation.
+async fn start() -> (Server, Browser, Browser, i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir, |f| f.merge(("presence_grace_ms", 200))).await;
+    let alice = server.browser();
+    alice.signup("alice").await;
+    let bob = server.browser();
+    bob.signup("bob").await;
+    let id = alice.open_conversation("bob").await;
+    (server, alice, bob, id)
+}
+
+fn user_id(page: &str, username: &str) -> i64 {
+    // Contact rows link /c/<name> inside <li id="contact-<id>">.
+    let link = page
+        .find(&format!(r#"href="/c/{username}""#))
+        .expect("contact row");
+    let start = page[..link].rfind(r#"id="contact-"#).expect("row id") + r#"id="contact-"#.len();
+    page[start..start + page[start..].find('"').unwrap()]
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn presence_flips_online_then_offline_after_the_grace_period() {
+    let (_server, alice, bob, _id) = start().await;
+    let (mut alice_socket, list) = alice.connect_dashboard().await;
+    let bob_id = user_id(&list, "bob");
+    assert!(
+        list.contains(&format!(
+            r#"id="presence-{bob_id}" class="presence offline""#
+        )),
+        "{list}"
+    );
+
+    let (bob_socket, _) = bob.connect_dashboard().await;
+    let online = expect_text(&mut alice_socket, &format!("presence-{bob_id}")).await;
+    assert!(online.contains("presence online"), "{online}");
+
+    drop(bob_socket);
+    let offline = expect_text(&mut alice_socket, &format!("presence-{bob_id}")).await;
+    assert!(
+        offline.contains("presence offline") && offline.contains("last seen"),
+        "{offline}"
+    );
+}
+
+#[tokio::test]
+async fn a_page_change_within_the_grace_period_does_not_flicker() {
+    let (_server, alice, bob, id) = start().await;
+    let (mut alice_socket, list) = alice.connect_dashboard().await;
+    let bob_id = user_id(&list, "bob");
+    let (bob_dashboard, _) = bob.connect_dashboard().await;
+    expect_text(&mut alice_socket, &format!("presence-{bob_id}")).await;
+    drop(bob_dashboard);
+    let (_bob_chat, _) = bob.connect(id, 0).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    expect_silence(&mut alice_socket, 100).await;
+    let page = alice.get_text("/").await;
+    assert!(page.contains(&format!(
+        r#"id="presence-{bob_id}" class="presence online""#
+    )));
+}
+
+#[tokio::test]
+async fn unread_count_grows_elsewhere_and_resets_when_opened() {
+    let (_server, alice, bob, id) = start().await;
+    let (mut bob_dashboard, list) = bob.connect_dashboard().await;
+    let alice_id = user_id(&list, "alice");
+    let (mut alice_chat, _) = alice.connect(id, 0).await;
+    for n in 1..=2 {
+        send(&mut alice_chat, &format!("unread {n}"), &format!("u{n}")).await;
+        let badge = expect_text(&mut bob_dashboard, &format!(r#"id="unread-{alice_id}""#)).await;
+        assert!(badge.contains(&format!(">{n}<")), "{badge}");
+    }
+    let dashboard = bob.get_text("/").await;
+    assert!(dashboard.contains(&format!(r#"id="unread-{alice_id}" class="unread">2<"#)));
+
+    // Opening the conversation reads it; the dashboard tab follows.
+    bob.get_text(&format!("/conversations/{id}")).await;
+    let reset = expect_text(&mut bob_dashboard, &format!(r#"id="unread-{alice_id}""#)).await;
+    assert!(
+        reset.contains(r#"class="unread" hx-swap-oob="true"></span>"#),
+        "{reset}"
+    );
+    let dashboard = bob.get_text("/").await;
+    assert!(dashboard.contains(&format!(r#"id="unread-{alice_id}" class="unread"></span>"#)));
+}
+
+#[tokio::test]
+async fn a_message_arriving_in_the_open_conversation_is_read_at_once() {
+    let (_server, alice, bob, id) = start().await;
+    let (mut alice_chat, _) = alice.connect(id, 0).await;
+    let (mut bob_chat, _) = bob.connect(id, 0).await;
+    send(&mut alice_chat, "are you there?", "r1").await;
+    expect_text(&mut bob_chat, "are you there?").await;
+    // Bob has it open: alice sees "Seen" pushed live.
+    let receipt = expect_text(&mut alice_chat, ">Seen<").await;
+    assert!(receipt.contains(r#"id="receipt""#));
+    let dashboard = bob.get_text("/").await;
+    assert!(!dashboard.contains(r#"class="unread">1"#), "nothing unread");
+}
+
+#[tokio::test]
+async fn a_read_receipt_reaches_the_sender_when_the_peer_opens_the_page() {
+    let (_server, alice, bob, id) = start().await;
+    let (mut alice_chat, _) = alice.connect(id, 0).await;
+    send(&mut alice_chat, "read me later", "later").await;
+    expect_text(&mut alice_chat, "read me later").await;
+    let page = alice.get_text(&format!("/conversations/{id}")).await;
+    assert!(
+        page.contains(r#"<p class="receipt" id="receipt"></p>"#),
+        "not seen yet"
+    );
+    bob.get_text(&format!("/conversations/{id}")).await;
+    expect_text(&mut alice_chat, ">Seen<").await;
+    let page = alice.get_text(&format!("/conversations/{id}")).await;
+    assert!(page.contains(r#"<p class="receipt" id="receipt">Seen</p>"#));
+}
+
+#[tokio::test]
+async fn typing_reaches_the_peer_only_and_clears_after_a_send() {
+    let (server, alice, bob, id) = start().await;
+    let carol = server.browser();
+    carol.signup("carol").await;
+    let carol_with_alice = carol.open_conversation("alice").await;
+    let (mut carol_socket, _) = carol.connect(carol_with_alice, 0).await;
+    let (mut carol_dashboard, _) = carol.connect_dashboard().await;
+    let (mut alice_chat, _) = alice.connect(id, 0).await;
+    let (mut bob_chat, _) = bob.connect(id, 0).await;
+
+    alice_chat.send(typing_frame()).await.unwrap();
+    let typing = expect_text(&mut bob_chat, "alice is typing").await;
+    assert!(typing.contains(r#"id="typing""#));
+
+    send(&mut alice_chat, "done typing", "t1").await;
+    let cleared = expect_text(&mut bob_chat, "done typing").await;
+    assert!(
+        cleared.contains(
+            r#"<p class="typing" id="typing" aria-live="polite" hx-swap-oob="true"></p>"#
+        ),
+        "{cleared}"
+    );
+    for socket in [&mut carol_socket, &mut carol_dashboard] {
+        let mut frames = Vec::new();
+        while let Ok(Some(Ok(frame))) =
+            tokio::time::timeout(Duration::from_millis(200), futures::StreamExt::next(socket)).await
+        {
+            frames.push(frame.to_string());
+        }
+        assert!(
+            frames.iter().all(|f| !f.contains("typing…")),
+            "carol saw typing: {frames:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_typing_notice_disappears_when_the_typist_stops() {
+    let (_server, alice, bob, id) = start().await;
+    let (mut alice_chat, _) = alice.connect(id, 0).await;
+    let (mut bob_chat, _) = bob.connect(id, 0).await;
+    alice_chat.send(typing_frame()).await.unwrap();
+    expect_text(&mut bob_chat, "alice is typing").await;
+    let cleared = tokio::time::timeout(
+        Duration::from_secs(6),
+        expect_text(&mut bob_chat, r#"hx-swap-oob="true"></p>"#),
+    )
+    .await
+    .expect("typing notice expires");
+    assert!(cleared.contains(r#"id="typing""#));
+}
+
+#[tokio::test]
+async fn typing_spam_is_rate_limited_without_affecting_others() {
+    let (server, alice, bob, id) = start().await;
+    let carol = server.browser();
+    carol.signup("carol").await;
+    let dave = server.browser();
+    dave.signup("dave").await;
+    let other = carol.open_conversation("dave").await;
+    let (mut carol_chat, _) = carol.connect(other, 0).await;
+    let (mut dave_chat, _) = dave.connect(other, 0).await;
+    let (mut alice_chat, _) = alice.connect(id, 0).await;
+    let (mut bob_chat, _) = bob.connect(id, 0).await;
+
+    for _ in 0..200 {
+        alice_chat.send(typing_frame()).await.unwrap();
+    }
+    carol_chat.send(typing_frame()).await.unwrap();
+    expect_text(&mut dave_chat, "carol is typing").await;
+
+    let mut notices = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(400);
+    while let Ok(Some(Ok(frame))) =
+        tokio::time::timeout_at(deadline, futures::StreamExt::next(&mut bob_chat)).await
+    {
+        if frame.to_string().contains("alice is typing") {
+            notices += 1;
+        }
+    }
+    assert!(
+        (1..=2).contains(&notices),
+        "{notices} typing notices for 200 frames"
+    );
+    // Alice's socket still works normally.
+    send(&mut alice_chat, "not muted", "spam-after").await;
+    expect_text(&mut bob_chat, "not muted").await;
+}
+
+#[tokio::test]
+async fn a_new_user_appears_in_open_contact_lists() {
+    let (server, alice, _bob, _id) = start().await;
+    let (mut alice_socket, _) = alice.connect_dashboard().await;
+    let newcomer = server.browser();
+    newcomer.signup("newcomer").await;
+    let row = expect_text(&mut alice_socket, r#"href="/c/newcomer""#).await;
+    assert!(
+        row.contains(r##"hx-swap-oob="beforeend:#contacts""##),
+        "{row}"
+    );
+}
+
+#[tokio::test]
+async fn the_contact_list_can_be_ordered_by_latest_activity() {
+    let (server, alice, _bob, _id) = start().await;
+    let zed = server.browser();
+    zed.signup("zed").await;
+    let with_zed = alice.open_conversation("zed").await;
+    let (mut socket, _) = alice.connect(with_zed, 0).await;
+    send(&mut socket, "hi zed", "z1").await;
+    expect_text(&mut socket, "hi zed").await;
+    let alphabetical = alice.get_text("/").await;
+    assert!(alphabetical.find("/c/bob").unwrap() < alphabetical.find("/c/zed").unwrap());
+    let recent = alice.get_text("/?order=recent").await;
+    assert!(recent.find("/c/zed").unwrap() < recent.find("/c/bob").unwrap());
+}
