@@ -18,6 +18,7 @@ use rocket_ws::result::Error as WsError;
 use rocket_ws::stream::DuplexStream;
 use rocket_ws::{Channel, Config, Message as WsMessage, WebSocket};
 use serde::Deserialize;
+use time::Date;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
@@ -177,6 +178,8 @@ struct LoopState {
     /// Who is typing, and until when their notice stays up.
     typists: HashMap<i64, (Arc<str>, Instant)>,
     last_typing_sent: Option<Instant>,
+    /// The day of the newest message on the page, for day separators.
+    last_day: Option<Date>,
 }
 
 fn text(markup: Markup) -> WsMessage {
@@ -228,8 +231,9 @@ impl Connection {
             replayed_up_to: 0,
             typists: HashMap::new(),
             last_typing_sent: None,
+            last_day: None,
         };
-        state.replayed_up_to = self.resync(&mut stream).await?;
+        self.resync(&mut stream, &mut state).await?;
         let mut ping = tokio::time::interval(Duration::from_secs(SOCKET_PING_SECONDS));
         ping.tick().await;
         let mut shutdown = self.shutdown.clone();
@@ -250,7 +254,7 @@ impl Connection {
                 event = events.recv() => match event {
                     Ok(event) => self.handle_event(event, &mut state).await,
                     Err(RecvError::Lagged(_)) => {
-                        state.replayed_up_to = self.resync(&mut stream).await?;
+                        self.resync(&mut stream, &mut state).await?;
                         Step::Nothing
                     }
                     Err(RecvError::Closed) => return Ok(()),
@@ -286,30 +290,30 @@ impl Connection {
     /// Brings the page up to date: the contact list, and in a conversation
     /// everything after what the page was rendered with (the live region is
     /// replaced whole, so replays never duplicate; when too much was missed
-    /// the whole list is replaced). Returns the newest message id sent.
-    async fn resync(&self, stream: &mut DuplexStream) -> rocket_ws::result::Result<i64> {
-        let (fragment, newest) = match self.missed().await {
-            Ok(result) => result,
+    /// the whole list is replaced).
+    async fn resync(
+        &self,
+        stream: &mut DuplexStream,
+        state: &mut LoopState,
+    ) -> rocket_ws::result::Result<()> {
+        let fragment = match self.missed(state).await {
+            Ok(fragment) => fragment,
             Err(e) => {
                 rocket::error!("socket resync failed: {e}");
-                let newest = self.chat.as_ref().map_or(0, |c| c.page_newest);
-                (
-                    chat_views::composer_error(Some(&e.public_message()), true),
-                    newest,
-                )
+                chat_views::composer_error(Some(&e.public_message()), true)
             }
         };
-        stream.send(text(fragment)).await?;
-        Ok(newest)
+        stream.send(text(fragment)).await
     }
 
-    async fn missed(&self) -> Result<(Markup, i64)> {
+    /// What the page missed; records in `state` the newest message it gets.
+    async fn missed(&self, state: &mut LoopState) -> Result<Markup> {
         let me = self.me.id();
         let list = contacts::list(&self.pool, me, contacts::Order::Alphabetical).await?;
         let is_online = |id| self.presence.is_online(id);
         let contacts = contact_views::contact_list(&list, &is_online, self.peer_id(), true);
         let Some(chat) = &self.chat else {
-            return Ok((contacts, 0));
+            return Ok(contacts);
         };
         let id = chat.conversation_id;
         self.mark_read(id, None).await?;
@@ -323,21 +327,23 @@ impl Connection {
         )
         .await?;
         if (missed.len() as i64) <= RESYNC_MAX_MESSAGES {
-            let newest = missed.last().map_or(chat.page_newest, |m| m.id);
-            let fragment = html! {
+            let page_newest = messages::find(&self.pool, id, me, chat.page_newest).await?;
+            let page_day = page_newest.map(|m| m.created_at.date());
+            state.replayed_up_to = missed.last().map_or(chat.page_newest, |m| m.id);
+            state.last_day = missed.last().map(|m| m.created_at.date()).or(page_day);
+            return Ok(html! {
                 (contacts)
-                (chat_views::live_region(&missed, me))
+                (chat_views::live_region(&missed, page_day, me))
                 (chat_views::receipt(seen, true))
-            };
-            return Ok((fragment, newest));
+            });
         }
         let (latest, has_more) = history(&self.pool, id, me, None).await?;
-        let newest = latest.last().map_or(chat.page_newest, |m| m.id);
-        let fragment = html! {
+        state.replayed_up_to = latest.last().map_or(chat.page_newest, |m| m.id);
+        state.last_day = latest.last().map(|m| m.created_at.date());
+        Ok(html! {
             (contacts)
             (chat_views::message_list(id, &latest, has_more, me, seen, true))
-        };
-        Ok((fragment, newest))
+        })
     }
 
     fn peer_id(&self) -> Option<i64> {
@@ -383,8 +389,9 @@ impl Connection {
                         .await?;
                 }
                 let typing_changed = state.typists.remove(&message.sender_id).is_some();
+                let previous_day = state.last_day.replace(message.created_at.date());
                 Step::Reply(html! {
-                    (chat_views::append_message(&message, me))
+                    (chat_views::append_message(&message, previous_day, me))
                     (chat_views::receipt(false, true))
                     @if typing_changed { (typing_fragment(state)) }
                 })

@@ -157,3 +157,20 @@ pub async fn page_after(
     .fetch_all(pool)
     .await?)
 }
+
+/// One message, if `viewer` is a member of its conversation.
+pub async fn find(
+    pool: &Pool,
+    conversation_id: i64,
+    viewer: i64,
+    id: i64,
+) -> Result<Option<Message>> {
+    Ok(
+        sqlx::query_as::<_, Message>(&format!("{SELECT} WHERE {MEMBER_ONLY} AND m.id = ?"))
+            .bind(conversation_id)
+            .bind(viewer)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}

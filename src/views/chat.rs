@@ -2,6 +2,7 @@
 //! renders a bubble in the page, in "load earlier" chunks and in socket pushes.
 
 use maud::{html, Markup};
+use time::{Date, OffsetDateTime};
 
 use super::contacts::{contact_list, presence};
 use super::layout::{page, Viewer};
@@ -56,8 +57,42 @@ pub fn history_chunk(
                 (load_earlier(conversation_id, oldest.id))
             }
         }
+        (messages_by_day(messages, None, viewer_id))
+    }
+}
+
+/// "Today", "Yesterday", or the date.
+pub fn day_label(day: Date) -> String {
+    let today = OffsetDateTime::now_utc().date();
+    if day == today {
+        "Today".into()
+    } else if today.previous_day() == Some(day) {
+        "Yesterday".into()
+    } else {
+        let month = day.month().to_string();
+        format!("{} {} {}", day.day(), &month[..3], day.year())
+    }
+}
+
+/// The line between two days of messages.
+pub fn day_separator(day: Date) -> Markup {
+    html! {
+        div.day role="separator" {
+            time datetime=(day.to_string()) { (day_label(day)) }
+        }
+    }
+}
+
+/// Messages with a day separator wherever the day changes; `previous_day`
+/// is the day of the message shown just before them, if any.
+pub fn messages_by_day(messages: &[Message], previous_day: Option<Date>, viewer_id: i64) -> Markup {
+    let mut day = previous_day;
+    html! {
         @for m in messages {
-            (message(m, viewer_id))
+            @if day != Some(m.created_at.date()) {
+                (day_separator(m.created_at.date()))
+            }
+            ({ day = Some(m.created_at.date()); message(m, viewer_id) })
         }
     }
 }
@@ -197,17 +232,21 @@ pub fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
 }
 
 /// Socket push: a new message appended to the live region.
-pub fn append_message(m: &Message, viewer_id: i64) -> Markup {
+/// `previous_day` is the day of the newest message already on the page.
+pub fn append_message(m: &Message, previous_day: Option<Date>, viewer_id: i64) -> Markup {
     html! {
-        div hx-swap-oob="beforeend:#live" { (message(m, viewer_id)) }
+        div hx-swap-oob="beforeend:#live" {
+            (messages_by_day(std::slice::from_ref(m), previous_day, viewer_id))
+        }
     }
 }
 
-/// Socket push on (re)connect: everything after what the page was rendered with.
-pub fn live_region(messages: &[Message], viewer_id: i64) -> Markup {
+/// Socket push on (re)connect: everything after what the page was rendered
+/// with, whose newest message is from `previous_day`.
+pub fn live_region(messages: &[Message], previous_day: Option<Date>, viewer_id: i64) -> Markup {
     html! {
         div #live hx-swap-oob="innerHTML" {
-            @for m in messages { (message(m, viewer_id)) }
+            (messages_by_day(messages, previous_day, viewer_id))
         }
     }
 }
