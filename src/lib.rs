@@ -5,11 +5,13 @@ pub mod auth;
 pub mod chat;
 pub mod config;
 pub mod error;
+pub mod headers;
 pub mod hub;
 pub mod limits;
 pub mod presence;
 pub mod routes;
 pub mod store;
+pub mod throttle;
 pub mod views;
 
 use std::sync::Arc;
@@ -31,8 +33,10 @@ pub fn rocket_with(figment: rocket::figment::Figment) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(AdHoc::config::<config::Settings>())
         .attach(store::stage())
+        .attach(headers::SecurityHeaders)
         .manage(hub)
         .manage(presence::Presence::default())
+        .manage(throttle::AccountThrottles::default())
         .mount("/", routes::all())
         .register("/", routes::accounts::catchers())
 }

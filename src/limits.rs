@@ -1,5 +1,9 @@
 //! Every limit Natter enforces, named in one place.
 
+use std::time::Duration;
+
+use crate::throttle::Rate;
+
 /// Shortest accepted username, in characters.
 pub const USERNAME_MIN_CHARS: usize = 3;
 /// Longest accepted username, in characters.
@@ -30,3 +34,18 @@ pub const FORM_MAX_BYTES: u64 = 64 * 1024;
 pub const TYPING_MIN_INTERVAL_MS: u64 = 500;
 /// How long "… is typing" stays up after the last notice.
 pub const TYPING_SHOWN_MS: u64 = 3000;
+/// Login attempts per client address: a burst, then one more every 3 seconds.
+pub const LOGIN_PER_ADDRESS: Rate = Rate {
+    burst: 20,
+    refill_every: Duration::from_secs(3),
+};
+/// Login attempts per username, from anywhere: a burst, then one every 12 seconds.
+pub const LOGIN_PER_USERNAME: Rate = Rate {
+    burst: 10,
+    refill_every: Duration::from_secs(12),
+};
+/// Sign-ups per client address: a burst, then one every 30 seconds.
+pub const SIGNUP_PER_ADDRESS: Rate = Rate {
+    burst: 10,
+    refill_every: Duration::from_secs(30),
+};

@@ -338,3 +338,137 @@ async fn sql_injection_strings_are_plain_data() {
         .unwrap();
     assert_eq!(users, 2);
 }
+
+#[rocket::async_test]
+async fn every_response_carries_strict_security_headers() {
+    let app = TestApp::new().await;
+    for path in ["/login", "/signup", "/static/app.css", "/does-not-exist"] {
+        let response = app.client.get(path).dispatch().await;
+        let headers = response.headers();
+        let csp = headers
+            .get_one("Content-Security-Policy")
+            .unwrap_or_default();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("style-src 'self'"),
+            "{path}: {csp}"
+        );
+        assert!(
+            csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe"),
+            "{path}: {csp}"
+        );
+        assert_eq!(
+            headers.get_one("X-Content-Type-Options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            headers.get_one("Referrer-Policy"),
+            Some("same-origin"),
+            "{path}"
+        );
+        assert_eq!(headers.get_one("X-Frame-Options"), Some("DENY"), "{path}");
+        assert!(
+            headers.get_one("Strict-Transport-Security").is_none(),
+            "no HSTS over plain HTTP"
+        );
+    }
+    let page = app
+        .client
+        .get("/login")
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("<script>") && !page.contains(" style="),
+        "no inline script or style"
+    );
+    assert!(
+        page.contains("allowEval&quot;:false")
+            && page.contains("includeIndicatorStyles&quot;:false")
+    );
+}
+
+#[rocket::async_test]
+async fn over_https_responses_carry_hsts() {
+    let app = TestApp::with(|f| f.merge(("secure_cookies", true))).await;
+    let response = app.client.get("/login").dispatch().await;
+    assert!(response
+        .headers()
+        .get_one("Strict-Transport-Security")
+        .unwrap_or_default()
+        .contains("max-age="));
+}
+
+#[rocket::async_test]
+async fn repeated_logins_for_one_username_are_throttled_with_a_clear_message() {
+    let app = TestApp::new().await;
+    signup(&app.another_browser().await, "target").await;
+    signup(&app.another_browser().await, "bystander").await;
+    let attempt = |username: &'static str, password: &'static str| {
+        let client = &app.client;
+        async move {
+            let csrf = csrf_of(client, "/login").await;
+            let response = post_form(
+                client,
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("username", username),
+                    ("password", password),
+                ],
+            )
+            .await;
+            (
+                response.status(),
+                response.into_string().await.unwrap_or_default(),
+            )
+        }
+    };
+    let burst = natter::limits::LOGIN_PER_USERNAME.burst;
+    for _ in 0..burst {
+        assert_eq!(
+            attempt("target", "wrong password!").await.0,
+            Status::Unauthorized
+        );
+    }
+    let (status, page) = attempt("TARGET", PASSWORD).await;
+    assert_eq!(
+        status,
+        Status::TooManyRequests,
+        "even the right password waits"
+    );
+    assert!(page.contains("Too many attempts. Try again in"), "{page}");
+    assert!(app.client.cookies().get("natter_session").is_none());
+    // Another account is not locked by attacks on this one.
+    assert_eq!(attempt("bystander", PASSWORD).await.0, Status::SeeOther);
+}
+
+#[rocket::async_test]
+async fn sign_ups_from_one_address_are_throttled() {
+    let app = TestApp::new().await;
+    let burst = natter::limits::SIGNUP_PER_ADDRESS.burst;
+    let mut last = Status::Ok;
+    for n in 0..=burst {
+        let csrf = csrf_of(&app.client, "/signup").await;
+        let name = format!("bulk{n}");
+        // Passwords that fail validation still count: probing is throttled too.
+        let response = post_form(
+            &app.client,
+            "/signup",
+            &[
+                ("csrf", &csrf),
+                ("username", &name),
+                ("password", "short"),
+                ("confirmation", "short"),
+            ],
+        )
+        .await;
+        last = response.status();
+        if n < burst {
+            assert_eq!(last, Status::UnprocessableEntity);
+        }
+    }
+    assert_eq!(last, Status::TooManyRequests);
+}

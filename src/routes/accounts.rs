@@ -1,5 +1,7 @@
 //! Sign up, log in, log out, and the redirect to login for private pages.
 
+use std::net::IpAddr;
+
 use maud::Markup;
 use rocket::http::{CookieJar, Status};
 use rocket::response::Redirect;
@@ -11,6 +13,7 @@ use crate::error::Result;
 use crate::hub::Event;
 use crate::store::users::{self, CreateError};
 use crate::store::Db;
+use crate::throttle::{address_key, try_again_message, AccountThrottles};
 use crate::views::pages::{self, AccountForm};
 use crate::SharedHub;
 
@@ -84,10 +87,12 @@ async fn signup(
     settings: &State<Settings>,
     cookies: &CookieJar<'_>,
     hub: &State<SharedHub>,
+    throttles: &State<AccountThrottles>,
+    address: Option<IpAddr>,
 ) -> Result<Reply> {
     let form = form.0;
     let username = form.username.trim();
-    let refuse = |error: &str| {
+    let refuse_with = |status: Status, error: &str| {
         let page = pages::signup(
             &form.csrf,
             &AccountForm {
@@ -96,8 +101,12 @@ async fn signup(
                 error: Some(error),
             },
         );
-        Ok(Reply::Refused((Status::UnprocessableEntity, page)))
+        Ok(Reply::Refused((status, page)))
     };
+    let refuse = |error: &str| refuse_with(Status::UnprocessableEntity, error);
+    if let Err(wait) = throttles.signup_by_address.attempt(&[address_key(address)]) {
+        return refuse_with(Status::TooManyRequests, &try_again_message(wait));
+    }
     if let Err(error) = auth::check_username(username) {
         return refuse(&error);
     }
@@ -142,10 +151,34 @@ async fn login(
     db: &Db,
     settings: &State<Settings>,
     cookies: &CookieJar<'_>,
+    throttles: &State<AccountThrottles>,
+    address: Option<IpAddr>,
 ) -> Result<Reply> {
     let form = form.0;
     let username = form.username.trim();
     let next = auth::safe_return_path(form.next.as_deref());
+    let refuse = |status: Status, error: &str| {
+        let page = pages::login(
+            &form.csrf,
+            &AccountForm {
+                username,
+                next: next.as_deref(),
+                error: Some(error),
+            },
+        );
+        Ok(Reply::Refused((status, page)))
+    };
+    let allowed = throttles
+        .login_by_address
+        .attempt(&[address_key(address)])
+        .and_then(|()| {
+            throttles
+                .login_by_username
+                .attempt(&[users::username_key(username)])
+        });
+    if let Err(wait) = allowed {
+        return refuse(Status::TooManyRequests, &try_again_message(wait));
+    }
     let found = users::credentials(db.pool(), username).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
@@ -159,17 +192,7 @@ async fn login(
                 next.unwrap_or_else(|| "/".into()),
             )))
         }
-        _ => {
-            let page = pages::login(
-                &form.csrf,
-                &AccountForm {
-                    username,
-                    next: next.as_deref(),
-                    error: Some("Wrong username or password."),
-                },
-            );
-            Ok(Reply::Refused((Status::Unauthorized, page)))
-        }
+        _ => refuse(Status::Unauthorized, "Wrong username or password."),
     }
 }
 

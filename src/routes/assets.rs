@@ -24,6 +24,11 @@ const ASSETS: &[Asset] = &[
         content_type: || ContentType::JavaScript,
     },
     Asset {
+        name: "favicon.svg",
+        bytes: include_bytes!("../../static/favicon.svg"),
+        content_type: || ContentType::SVG,
+    },
+    Asset {
         name: "htmx.min.js",
         bytes: include_bytes!("../../static/htmx.min.js"),
         content_type: || ContentType::JavaScript,

@@ -26,6 +26,7 @@ pub fn page(title: &str, viewer: Option<&Viewer>, content: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="htmx-config" content=(HTMX_CONFIG);
                 title { (title) " · Natter" }
+                link rel="icon" type="image/svg+xml" href=(asset_url("favicon.svg"));
                 link rel="stylesheet" href=(asset_url("app.css"));
                 script src=(asset_url("htmx.min.js")) defer {}
                 script src=(asset_url("ws.js")) defer {}
