@@ -175,16 +175,18 @@ pub async fn log_in(
     settings: &Settings,
     cookies: &CookieJar<'_>,
     user_id: i64,
+    visitor: &Visitor,
 ) -> Result<()> {
     end_session(db, settings, cookies).await?;
     let token = random_token();
     let expires_at = store::now() + time::Duration::hours(settings.session_hours);
-    sessions::create(
+    sessions::create_for_agent(
         db.pool(),
         &token_hash(&token),
         user_id,
         &random_token(),
         expires_at,
+        visitor.user_agent.as_deref(),
     )
     .await?;
     let mut cookie = base_cookie(settings, SESSION_COOKIE, token);
@@ -210,6 +212,29 @@ pub async fn end_session(
     Ok(Some(hash))
 }
 
+/// Who is at the door: the client address (for rate limits) and the
+/// browser's `User-Agent`, shortened (to tell sessions apart on the account page).
+pub struct Visitor {
+    pub address: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Visitor {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Self::Error> {
+        let user_agent = req
+            .headers()
+            .get_one("User-Agent")
+            .map(|a| a.chars().filter(|c| !c.is_control()).take(200).collect());
+        Outcome::Success(Visitor {
+            address: req.client_ip(),
+            user_agent,
+        })
+    }
+}
+
 struct CachedSession(Option<Session>);
 
 async fn session_of(req: &Request<'_>) -> Option<Session> {
@@ -221,7 +246,8 @@ async fn session_of(req: &Request<'_>) -> Option<Session> {
             let Some(cookie) = req.cookies().get(&cookie_name(settings, SESSION_COOKIE)) else {
                 return CachedSession(None);
             };
-            match sessions::find(db.pool(), &token_hash(cookie.value())).await {
+            let idle = time::Duration::hours(settings.session_idle_hours);
+            match sessions::find(db.pool(), &token_hash(cookie.value()), idle).await {
                 Ok(session) => CachedSession(session),
                 Err(e) => {
                     rocket::error!("session lookup failed: {e}");

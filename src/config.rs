@@ -15,9 +15,12 @@ pub struct Settings {
     /// including behind a TLS-terminating proxy.
     #[serde(default)]
     pub secure_cookies: bool,
-    /// How long a session lives, in hours.
+    /// How long a session lives at most, in hours (absolute expiry).
     #[serde(default = "default_session_hours")]
     pub session_hours: i64,
+    /// How long an unused session lives, in hours (idle expiry).
+    #[serde(default = "default_session_idle_hours")]
+    pub session_idle_hours: i64,
     /// How long a user with no open socket still shows as online, in
     /// milliseconds, so moving between pages does not flicker.
     #[serde(default = "default_presence_grace_ms")]
@@ -30,6 +33,10 @@ fn default_presence_grace_ms() -> u64 {
 
 fn default_session_hours() -> i64 {
     24 * 14
+}
+
+fn default_session_idle_hours() -> i64 {
+    24 * 7
 }
 
 /// Defaults that make `cargo run` work with no setup and keep client addresses honest.

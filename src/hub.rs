@@ -43,6 +43,8 @@ pub enum Event {
     },
     /// Somebody signed up.
     UserJoined(Arc<User>),
+    /// Somebody deleted their account.
+    UserLeft { user_id: i64 },
 }
 
 /// Delivery of events to users' sockets, wherever those sockets are.

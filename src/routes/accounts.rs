@@ -1,13 +1,11 @@
 //! Sign up, log in, log out, and the redirect to login for private pages.
 
-use std::net::IpAddr;
-
 use maud::Markup;
 use rocket::http::{CookieJar, Status};
 use rocket::response::Redirect;
 use rocket::{FromForm, Request, State};
 
-use crate::auth::{self, CsrfForm, CsrfToken, CurrentUser};
+use crate::auth::{self, CsrfForm, CsrfToken, CurrentUser, Visitor};
 use crate::config::Settings;
 use crate::error::Result;
 use crate::hub::Event;
@@ -88,7 +86,7 @@ async fn signup(
     cookies: &CookieJar<'_>,
     hub: &State<SharedHub>,
     throttles: &State<AccountThrottles>,
-    address: Option<IpAddr>,
+    visitor: Visitor,
 ) -> Result<Reply> {
     let form = form.0;
     let username = form.username.trim();
@@ -104,7 +102,10 @@ async fn signup(
         Ok(Reply::Refused((status, page)))
     };
     let refuse = |error: &str| refuse_with(Status::UnprocessableEntity, error);
-    if let Err(wait) = throttles.signup_by_address.attempt(&[address_key(address)]) {
+    if let Err(wait) = throttles
+        .signup_by_address
+        .attempt(&[address_key(visitor.address)])
+    {
         return refuse_with(Status::TooManyRequests, &try_again_message(wait));
     }
     if let Err(error) = auth::check_username(username) {
@@ -119,7 +120,7 @@ async fn signup(
         Err(CreateError::Taken) => return refuse("That username is taken. Try another one."),
         Err(CreateError::Database(e)) => return Err(e.into()),
     };
-    auth::log_in(db, settings, cookies, user.id).await?;
+    auth::log_in(db, settings, cookies, user.id, &visitor).await?;
     hub.broadcast(Event::UserJoined(std::sync::Arc::new(user)));
     Ok(Reply::Redirect(Redirect::to("/")))
 }
@@ -152,7 +153,7 @@ async fn login(
     settings: &State<Settings>,
     cookies: &CookieJar<'_>,
     throttles: &State<AccountThrottles>,
-    address: Option<IpAddr>,
+    visitor: Visitor,
 ) -> Result<Reply> {
     let form = form.0;
     let username = form.username.trim();
@@ -170,7 +171,7 @@ async fn login(
     };
     let allowed = throttles
         .login_by_address
-        .attempt(&[address_key(address)])
+        .attempt(&[address_key(visitor.address)])
         .and_then(|()| {
             throttles
                 .login_by_username
@@ -187,7 +188,7 @@ async fn login(
     let verified = auth::verify_password(form.password.clone(), hash).await?;
     match user {
         Some(user) if verified => {
-            auth::log_in(db, settings, cookies, user.id).await?;
+            auth::log_in(db, settings, cookies, user.id, &visitor).await?;
             Ok(Reply::Redirect(Redirect::to(
                 next.unwrap_or_else(|| "/".into()),
             )))

@@ -23,10 +23,7 @@ async fn dashboard(
         _ => Order::Alphabetical,
     };
     let list = contacts::list(db.pool(), me.id(), order).await?;
-    let viewer = Viewer {
-        user: &me.user,
-        csrf: me.csrf(),
-    };
+    let viewer = Viewer::of(&me);
     let is_online = |id| presence.is_online(id);
     Ok(pages::dashboard(&viewer, &list, &is_online, order))
 }

@@ -100,10 +100,7 @@ async fn render_page(
     let is_online = |id| deps.presence.is_online(id);
     let action = format!("{}/messages", conversation_url(conversation_id));
     let client_id = chat::new_client_id();
-    let viewer = Viewer {
-        user: &me.user,
-        csrf: me.csrf(),
-    };
+    let viewer = Viewer::of(me);
     Ok(chat_page(
         &viewer,
         &ChatPage {

@@ -1,5 +1,6 @@
 //! HTTP handlers, grouped by page.
 
+pub mod account;
 pub mod accounts;
 pub mod assets;
 pub mod contacts;
@@ -9,6 +10,7 @@ pub mod socket;
 /// Every route of the app.
 pub fn all() -> Vec<rocket::Route> {
     let mut routes = Vec::new();
+    routes.extend(account::routes());
     routes.extend(accounts::routes());
     routes.extend(assets::routes());
     routes.extend(contacts::routes());

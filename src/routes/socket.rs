@@ -455,6 +455,7 @@ impl Connection {
                 Step::Reply(contact_views::appended_contact(&contact, online))
             }
             Event::UserJoined(_) => Step::Nothing,
+            Event::UserLeft { user_id } => Step::Reply(contact_views::removed_contact(user_id)),
             Event::SessionEnded { token_hash } => {
                 if *token_hash == *self.me.session.token_hash {
                     Step::Close(CloseCode::Normal, "logged out")

@@ -1,6 +1,6 @@
 //! Server-side sessions, keyed by the hash of the cookie token.
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use super::users::User;
 use super::{now, Pool};
@@ -15,6 +15,19 @@ pub struct Session {
     pub user: User,
 }
 
+/// A session as the account page lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionInfo {
+    pub token_hash: String,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+    pub user_agent: Option<String>,
+}
+
+/// How long a session's last use is not rewritten, to spare the database a
+/// write per request.
+const TOUCH_EVERY: Duration = Duration::minutes(1);
+
 /// Stores a new session.
 pub async fn create(
     pool: &Pool,
@@ -23,36 +36,75 @@ pub async fn create(
     csrf_token: &str,
     expires_at: OffsetDateTime,
 ) -> Result<()> {
+    create_for_agent(pool, token_hash, user_id, csrf_token, expires_at, None).await
+}
+
+/// Stores a new session, remembering the browser it was made for.
+pub async fn create_for_agent(
+    pool: &Pool,
+    token_hash: &str,
+    user_id: i64,
+    csrf_token: &str,
+    expires_at: OffsetDateTime,
+    user_agent: Option<&str>,
+) -> Result<()> {
+    let at = now();
     sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO sessions
+             (token_hash, user_id, csrf_token, created_at, expires_at, last_used_at, user_agent)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(token_hash)
     .bind(user_id)
     .bind(csrf_token)
-    .bind(now())
+    .bind(at)
     .bind(expires_at)
+    .bind(at)
+    .bind(user_agent)
     .execute(pool)
     .await?;
     Ok(())
 }
 
-/// The unexpired session with this token hash; an expired one is deleted.
-pub async fn find(pool: &Pool, token_hash: &str) -> Result<Option<Session>> {
-    let row = sqlx::query_as::<_, (String, OffsetDateTime, i64, String, OffsetDateTime)>(
-        "SELECT s.csrf_token, s.expires_at, u.id, u.username, u.created_at
+type SessionRow = (
+    String,
+    OffsetDateTime,
+    OffsetDateTime,
+    Option<OffsetDateTime>,
+    i64,
+    String,
+    OffsetDateTime,
+);
+
+/// The live session with this token hash. A session past its absolute
+/// expiry, or unused for longer than `idle`, is deleted instead.
+pub async fn find(pool: &Pool, token_hash: &str, idle: Duration) -> Result<Option<Session>> {
+    let row = sqlx::query_as::<_, SessionRow>(
+        "SELECT s.csrf_token, s.expires_at, s.created_at, s.last_used_at,
+                u.id, u.username, u.created_at
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.token_hash = ?",
     )
     .bind(token_hash)
     .fetch_optional(pool)
     .await?;
-    let Some((csrf_token, expires_at, id, username, created_at)) = row else {
+    let Some((csrf_token, expires_at, created_at, last_used_at, id, username, user_created_at)) =
+        row
+    else {
         return Ok(None);
     };
-    if expires_at <= now() {
+    let at = now();
+    let last_used = last_used_at.unwrap_or(created_at);
+    if expires_at <= at || last_used + idle <= at {
         delete(pool, token_hash).await?;
         return Ok(None);
+    }
+    if last_used + TOUCH_EVERY <= at {
+        sqlx::query("UPDATE sessions SET last_used_at = ? WHERE token_hash = ?")
+            .bind(at)
+            .bind(token_hash)
+            .execute(pool)
+            .await?;
     }
     Ok(Some(Session {
         token_hash: token_hash.to_owned(),
@@ -61,7 +113,7 @@ pub async fn find(pool: &Pool, token_hash: &str) -> Result<Option<Session>> {
         user: User {
             id,
             username,
-            created_at,
+            created_at: user_created_at,
         },
     }))
 }
@@ -73,4 +125,30 @@ pub async fn delete(pool: &Pool, token_hash: &str) -> Result<()> {
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// Every session of a user, newest first.
+pub async fn list_for_user(pool: &Pool, user_id: i64) -> Result<Vec<SessionInfo>> {
+    Ok(sqlx::query_as::<_, SessionInfo>(
+        "SELECT token_hash, created_at, last_used_at, user_agent FROM sessions
+         WHERE user_id = ? ORDER BY created_at DESC",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Ends every session of a user but `keep`; returns the ended token hashes.
+pub async fn delete_all_for_user(
+    pool: &Pool,
+    user_id: i64,
+    keep: Option<&str>,
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "DELETE FROM sessions WHERE user_id = ? AND token_hash IS NOT ? RETURNING token_hash",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .fetch_all(pool)
+    .await?)
 }

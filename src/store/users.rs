@@ -86,3 +86,50 @@ pub async fn others(pool: &Pool, viewer: i64) -> Result<Vec<User>> {
     .fetch_all(pool)
     .await?)
 }
+
+/// The stored password hash of a user.
+pub async fn password_hash(pool: &Pool, user_id: i64) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// Replaces a user's password hash.
+pub async fn set_password_hash(pool: &Pool, user_id: i64, hash: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        .bind(hash)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Deletes an account with its sessions, memberships and messages; a direct
+/// conversation left with fewer than two members goes too. One transaction.
+pub async fn delete(pool: &Pool, user_id: i64) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let conversations: Vec<i64> =
+        sqlx::query_scalar("SELECT conversation_id FROM members WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    sqlx::query("DELETE FROM users WHERE id = ?")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    for conversation in conversations {
+        sqlx::query(
+            "DELETE FROM conversations WHERE id = ? AND kind = 'direct'
+               AND (SELECT COUNT(*) FROM members WHERE conversation_id = ?) < 2",
+        )
+        .bind(conversation)
+        .bind(conversation)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -87,6 +87,13 @@ pub fn appended_contact(contact: &Contact, online: bool) -> Markup {
     }
 }
 
+/// Socket push: a user who deleted their account leaves the list.
+pub fn removed_contact(user_id: i64) -> Markup {
+    html! {
+        li id=(dom_id("contact", user_id)) hx-swap-oob="delete" {}
+    }
+}
+
 /// The first letter of a name, for an avatar.
 pub fn initial(name: &str) -> String {
     name.chars()

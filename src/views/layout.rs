@@ -2,6 +2,7 @@
 
 use maud::{html, Markup, DOCTYPE};
 
+use crate::auth::CurrentUser;
 use crate::routes::assets::asset_url;
 use crate::store::users::User;
 
@@ -9,6 +10,15 @@ use crate::store::users::User;
 pub struct Viewer<'a> {
     pub user: &'a User,
     pub csrf: &'a str,
+}
+
+impl<'a> Viewer<'a> {
+    pub fn of(me: &'a CurrentUser) -> Self {
+        Viewer {
+            user: &me.user,
+            csrf: me.csrf(),
+        }
+    }
 }
 
 /// htmx settings that let a strict Content-Security-Policy hold.
@@ -38,6 +48,7 @@ pub fn page(title: &str, viewer: Option<&Viewer>, content: Markup) -> Markup {
                     @if let Some(viewer) = viewer {
                         nav.account aria-label="Account" {
                             span.me { "Signed in as " strong { (viewer.user.username) } }
+                            a href="/account" { "Account" }
                             form method="post" action="/logout" {
                                 input type="hidden" name="csrf" value=(viewer.csrf);
                                 button.link type="submit" { "Log out" }

@@ -1,6 +1,7 @@
 //! Every byte of HTML Natter sends, as maud templates: the layout, whole
 //! pages, and the fragments pushed over sockets. maud escapes all text.
 
+pub mod account;
 pub mod chat;
 pub mod contacts;
 pub mod layout;

@@ -1,0 +1,167 @@
+//! The account page: sessions and "log out everywhere", password change
+//! (which ends the other sessions), and account deletion.
+
+use maud::Markup;
+use rocket::http::{CookieJar, Status};
+use rocket::response::Redirect;
+use rocket::{FromForm, State};
+
+use crate::auth::{self, CsrfForm, CurrentUser};
+use crate::config::Settings;
+use crate::error::Result;
+use crate::hub::Event;
+use crate::routes::accounts::{Reply, TokenForm};
+use crate::store::{sessions, users, Db};
+use crate::views::account::{self as view, Notice};
+use crate::views::layout::Viewer;
+use crate::SharedHub;
+
+async fn render(db: &Db, me: &CurrentUser, notice: Option<Notice<'_>>) -> Result<Markup> {
+    let list = sessions::list_for_user(db.pool(), me.id()).await?;
+    Ok(view::account(
+        &Viewer::of(me),
+        &me.session.token_hash,
+        &list,
+        notice,
+    ))
+}
+
+#[rocket::get("/account")]
+async fn page(me: CurrentUser, db: &Db) -> Result<Markup> {
+    render(db, &me, None).await
+}
+
+/// Closes the sockets of ended sessions.
+fn announce_ended(hub: &SharedHub, user_id: i64, ended: Vec<String>) {
+    for token_hash in ended {
+        hub.publish(
+            &[user_id],
+            Event::SessionEnded {
+                token_hash: token_hash.into(),
+            },
+        );
+    }
+}
+
+#[rocket::post("/account/logout-others", data = "<_form>")]
+async fn logout_others(
+    _form: CsrfForm<TokenForm>,
+    me: CurrentUser,
+    db: &Db,
+    hub: &State<SharedHub>,
+) -> Result<Markup> {
+    let keep = Some(me.session.token_hash.as_str());
+    let ended = sessions::delete_all_for_user(db.pool(), me.id(), keep).await?;
+    announce_ended(hub, me.id(), ended);
+    render(
+        db,
+        &me,
+        Some(Notice::Done("Every other session is logged out.")),
+    )
+    .await
+}
+
+#[rocket::post("/account/logout-everywhere", data = "<_form>")]
+async fn logout_everywhere(
+    _form: CsrfForm<TokenForm>,
+    me: CurrentUser,
+    db: &Db,
+    settings: &State<Settings>,
+    cookies: &CookieJar<'_>,
+    hub: &State<SharedHub>,
+) -> Result<Redirect> {
+    let ended = sessions::delete_all_for_user(db.pool(), me.id(), None).await?;
+    announce_ended(hub, me.id(), ended);
+    auth::end_session(db, settings, cookies).await?;
+    Ok(Redirect::to("/login"))
+}
+
+#[derive(FromForm)]
+struct PasswordForm {
+    csrf: String,
+    current: String,
+    password: String,
+    confirmation: String,
+}
+
+impl auth::CsrfToken for PasswordForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Whether `password` is the user's current one.
+async fn is_current_password(db: &Db, user_id: i64, password: &str) -> Result<bool> {
+    let hash = users::password_hash(db.pool(), user_id).await?;
+    auth::verify_password(password.to_owned(), hash).await
+}
+
+#[rocket::post("/account/password", data = "<form>")]
+async fn change_password(
+    form: CsrfForm<PasswordForm>,
+    me: CurrentUser,
+    db: &Db,
+    hub: &State<SharedHub>,
+) -> Result<Reply> {
+    let form = form.0;
+    let problem = if !is_current_password(db, me.id(), &form.current).await? {
+        Some("The current password is not right.".to_owned())
+    } else {
+        auth::check_new_password(&form.password, &form.confirmation).err()
+    };
+    if let Some(text) = problem {
+        let page = render(db, &me, Some(Notice::Failed(&text))).await?;
+        return Ok(Reply::Refused((Status::UnprocessableEntity, page)));
+    }
+    let hash = auth::hash_password(form.password).await?;
+    users::set_password_hash(db.pool(), me.id(), &hash).await?;
+    let keep = Some(me.session.token_hash.as_str());
+    let ended = sessions::delete_all_for_user(db.pool(), me.id(), keep).await?;
+    announce_ended(hub, me.id(), ended);
+    let notice = Notice::Done("Password changed. Every other session is logged out.");
+    Ok(Reply::Page(render(db, &me, Some(notice)).await?))
+}
+
+#[derive(FromForm)]
+struct DeleteForm {
+    csrf: String,
+    password: String,
+}
+
+impl auth::CsrfToken for DeleteForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+#[rocket::post("/account/delete", data = "<form>")]
+async fn delete(
+    form: CsrfForm<DeleteForm>,
+    me: CurrentUser,
+    db: &Db,
+    settings: &State<Settings>,
+    cookies: &CookieJar<'_>,
+    hub: &State<SharedHub>,
+) -> Result<Reply> {
+    if !is_current_password(db, me.id(), &form.0.password).await? {
+        let notice = Notice::Failed("The password is not right; the account was not deleted.");
+        let page = render(db, &me, Some(notice)).await?;
+        return Ok(Reply::Refused((Status::UnprocessableEntity, page)));
+    }
+    let ended = sessions::delete_all_for_user(db.pool(), me.id(), None).await?;
+    users::delete(db.pool(), me.id()).await?;
+    announce_ended(hub, me.id(), ended);
+    hub.broadcast(Event::UserLeft { user_id: me.id() });
+    auth::end_session(db, settings, cookies).await?;
+    Ok(Reply::Redirect(Redirect::to("/signup")))
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![
+        page,
+        logout_others,
+        logout_everywhere,
+        change_password,
+        delete
+    ]
+}
