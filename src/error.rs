@@ -18,6 +18,9 @@ pub enum Error {
     /// The input is malformed or breaks a rule; the text is shown to the user.
     #[error("{0}")]
     Invalid(String),
+    /// Too much, too fast; the text is shown to the user.
+    #[error("{0}")]
+    TooMany(String),
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -35,6 +38,7 @@ impl Error {
             Error::NotFound => Status::NotFound,
             Error::Forbidden(_) => Status::Forbidden,
             Error::Invalid(_) => Status::UnprocessableEntity,
+            Error::TooMany(_) => Status::TooManyRequests,
             Error::Database(_) | Error::Internal(_) => Status::InternalServerError,
         }
     }
@@ -42,7 +46,7 @@ impl Error {
     /// The message a user may see: internal details stay in the log.
     pub fn public_message(&self) -> String {
         match self {
-            Error::Invalid(text) => text.clone(),
+            Error::Invalid(text) | Error::TooMany(text) => text.clone(),
             Error::NotFound => "That page does not exist.".into(),
             Error::Forbidden(_) => {
                 "This request could not be verified. Reload the page and try again.".into()

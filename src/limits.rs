@@ -30,8 +30,21 @@ pub const RESYNC_MAX_MESSAGES: i64 = 200;
 pub const SOCKET_PING_SECONDS: u64 = 30;
 /// Largest accepted HTML form body.
 pub const FORM_MAX_BYTES: u64 = 64 * 1024;
-/// Shortest interval between two typing notices accepted from one socket.
-pub const TYPING_MIN_INTERVAL_MS: u64 = 500;
+/// Typing notices accepted from one socket: one every half second.
+pub const SOCKET_TYPING: Rate = Rate {
+    burst: 1,
+    refill_every: Duration::from_millis(500),
+};
+/// Frames other than typing notices accepted from one socket: a burst of 20,
+/// then five a second. Beyond that the page is told to slow down.
+pub const SOCKET_MESSAGES: Rate = Rate {
+    burst: 20,
+    refill_every: Duration::from_millis(200),
+};
+/// A socket that has sent nothing (not even a pong) for this long is closed.
+pub const SOCKET_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+/// Open sockets one user may have at once, across all their tabs and devices.
+pub const SOCKETS_PER_USER: usize = 32;
 /// How long "… is typing" stays up after the last notice.
 pub const TYPING_SHOWN_MS: u64 = 3000;
 /// Login attempts per client address: a burst, then one more every 3 seconds.

@@ -35,6 +35,11 @@ impl Presence {
         self.users().contains_key(&user_id)
     }
 
+    /// How many sockets the user has open on this instance.
+    pub fn sockets(&self, user_id: i64) -> usize {
+        self.users().get(&user_id).map_or(0, |e| e.sockets)
+    }
+
     /// Counts a new socket. Returns true when the user just came online.
     pub fn connected(&self, user_id: i64) -> bool {
         let mut users = self.users();

@@ -1,5 +1,5 @@
-//! Rate limits for abuse-prone actions (login, sign-up): token buckets kept
-//! in memory, keyed by client address and by username.
+//! Rate limits for abuse-prone actions: token buckets kept in memory, keyed
+//! by client address and by username (login, sign-up), or one per socket.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -12,15 +12,66 @@ pub struct Rate {
     pub refill_every: Duration,
 }
 
-struct Bucket {
+/// One token bucket: `burst` tokens, one earned back per `refill_every`.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    rate: Rate,
     tokens: f64,
     updated: Instant,
 }
 
-/// Token buckets for one kind of action.
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(rate: Rate) -> Self {
+        TokenBucket {
+            rate,
+            tokens: f64::from(rate.burst),
+            updated: Instant::now(),
+        }
+    }
+
+    fn available(&self, now: Instant) -> f64 {
+        let earned =
+            now.duration_since(self.updated).as_secs_f64() / self.rate.refill_every.as_secs_f64();
+        (self.tokens + earned).min(f64::from(self.rate.burst))
+    }
+
+    fn is_full(&self, now: Instant) -> bool {
+        self.available(now) >= f64::from(self.rate.burst)
+    }
+
+    /// How long until a token is available (zero if one is now).
+    fn wait(&self, now: Instant) -> Duration {
+        let tokens = self.available(now);
+        if tokens >= 1.0 {
+            Duration::ZERO
+        } else {
+            self.rate.refill_every.mul_f64(1.0 - tokens)
+        }
+    }
+
+    fn spend(&mut self, now: Instant) {
+        self.tokens = self.available(now) - 1.0;
+        self.updated = now;
+    }
+
+    /// Takes a token, or says how long until one is available.
+    pub fn take(&mut self) -> Result<(), Duration> {
+        let now = Instant::now();
+        match self.wait(now) {
+            Duration::ZERO => {
+                self.spend(now);
+                Ok(())
+            }
+            wait => Err(wait),
+        }
+    }
+}
+
+/// Token buckets for one kind of action, one per key.
 pub struct Throttle {
     rate: Rate,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Mutex<HashMap<String, TokenBucket>>,
 }
 
 /// Buckets kept before idle (full) ones are forgotten.
@@ -34,41 +85,28 @@ impl Throttle {
         }
     }
 
-    fn refilled(&self, bucket: &Bucket, now: Instant) -> f64 {
-        let earned =
-            now.duration_since(bucket.updated).as_secs_f64() / self.rate.refill_every.as_secs_f64();
-        (bucket.tokens + earned).min(f64::from(self.rate.burst))
-    }
-
     /// Takes one attempt for every key, or none if any key is exhausted; then
     /// says how long until the next attempt is allowed.
     pub fn attempt(&self, keys: &[String]) -> Result<(), Duration> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if buckets.len() > MAX_TRACKED_KEYS {
-            let burst = f64::from(self.rate.burst);
-            buckets.retain(|_, b| self.refilled(b, now) < burst);
+            buckets.retain(|_, bucket| !bucket.is_full(now));
         }
-        let mut wait = Duration::ZERO;
-        for key in keys {
-            if let Some(bucket) = buckets.get(key) {
-                let tokens = self.refilled(bucket, now);
-                if tokens < 1.0 {
-                    wait = wait.max(self.rate.refill_every.mul_f64(1.0 - tokens));
-                }
-            }
-        }
+        let wait = keys
+            .iter()
+            .filter_map(|key| buckets.get(key))
+            .map(|bucket| bucket.wait(now))
+            .max()
+            .unwrap_or_default();
         if wait > Duration::ZERO {
             return Err(wait);
         }
         for key in keys {
-            let burst = f64::from(self.rate.burst);
-            let bucket = buckets.entry(key.clone()).or_insert(Bucket {
-                tokens: burst,
-                updated: now,
-            });
-            bucket.tokens = self.refilled(bucket, now) - 1.0;
-            bucket.updated = now;
+            buckets
+                .entry(key.clone())
+                .or_insert_with(|| TokenBucket::new(self.rate))
+                .spend(now);
         }
         Ok(())
     }

@@ -346,3 +346,54 @@ async fn a_page_that_missed_too_much_gets_its_whole_list_replaced() {
     );
     drop(alice);
 }
+
+#[tokio::test]
+async fn a_flood_of_messages_is_slowed_down_without_a_disconnect() {
+    let (server, alice, bob, id) = alice_and_bob().await;
+    let (mut flood, _) = alice.connect(id, 0).await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+    let burst = natter::limits::SOCKET_MESSAGES.burst as usize;
+    for n in 0..burst + 10 {
+        send(&mut flood, &format!("flood {n}."), &format!("f{n}")).await;
+    }
+    expect_text(&mut flood, "sending messages too fast").await;
+    let stored: i64 = {
+        let url = format!("sqlite://{}", server.dir.path().join("natter.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert!(
+        stored >= burst as i64 && stored < (burst + 10) as i64,
+        "{stored} stored"
+    );
+    expect_text(&mut bob_socket, "flood 0.").await;
+    // The socket stays open and is usable again once the budget refills.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    send(&mut flood, "after the flood", "f-after").await;
+    expect_text(&mut bob_socket, "after the flood").await;
+}
+
+#[tokio::test]
+async fn a_user_cannot_open_unlimited_sockets() {
+    let (server, alice, _bob, id) = alice_and_bob().await;
+    let mut open = Vec::new();
+    for _ in 0..natter::limits::SOCKETS_PER_USER {
+        open.push(alice.connect(id, 0).await.0);
+    }
+    match alice.try_connect(id, 0, &server.origin()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429)
+        }
+        other => panic!("not refused: {:?}", other.map(|_| ())),
+    }
+    open.pop();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        alice.try_connect(id, 0, &server.origin()).await.is_ok(),
+        "a slot is free again"
+    );
+}

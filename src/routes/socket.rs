@@ -28,14 +28,16 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::hub::Event;
 use crate::limits::{
-    RESYNC_MAX_MESSAGES, SOCKET_MAX_MESSAGE_BYTES, SOCKET_MAX_WRITE_BUFFER_BYTES,
-    SOCKET_PING_SECONDS, TYPING_MIN_INTERVAL_MS, TYPING_SHOWN_MS,
+    RESYNC_MAX_MESSAGES, SOCKETS_PER_USER, SOCKET_IDLE_TIMEOUT, SOCKET_MAX_MESSAGE_BYTES,
+    SOCKET_MAX_WRITE_BUFFER_BYTES, SOCKET_MESSAGES, SOCKET_PING_SECONDS, SOCKET_TYPING,
+    TYPING_SHOWN_MS,
 };
 use crate::presence::Presence;
 use crate::routes::conversations::{history, peer_of};
 use crate::store::contacts::{self, Contact};
 use crate::store::users::User;
 use crate::store::{conversations, messages, Db, Pool};
+use crate::throttle::TokenBucket;
 use crate::views::chat::{self as chat_views, Composer};
 use crate::views::contacts as contact_views;
 use crate::views::conversation_url;
@@ -85,8 +87,14 @@ impl<'r> FromRequest<'r> for SocketDeps<'r> {
 }
 
 impl SocketDeps<'_> {
-    fn connection(&self, me: CurrentUser, chat: Option<ChatScope>) -> Connection {
-        Connection {
+    /// A new connection, unless the user already has too many sockets open.
+    fn connection(&self, me: CurrentUser, chat: Option<ChatScope>) -> Result<Connection> {
+        if self.presence.sockets(me.id()) >= SOCKETS_PER_USER {
+            return Err(Error::TooMany(
+                "Too many open pages. Close some tabs and reload.".into(),
+            ));
+        }
+        Ok(Connection {
             pool: self.db.pool().clone(),
             hub: self.hub.inner().clone(),
             presence: self.presence.inner().clone(),
@@ -94,7 +102,7 @@ impl SocketDeps<'_> {
             me,
             chat,
             shutdown: self.shutdown.clone(),
-        }
+        })
     }
 }
 
@@ -111,8 +119,8 @@ fn dashboard_socket(
     me: CurrentUser,
     ws: WebSocket,
     deps: SocketDeps<'_>,
-) -> Channel<'static> {
-    open(ws, deps.connection(me, None))
+) -> Result<Channel<'static>> {
+    Ok(open(ws, deps.connection(me, None)?))
 }
 
 /// A conversation's socket. Membership is looked up before the upgrade.
@@ -131,7 +139,7 @@ async fn conversation_socket(
         peer,
         page_newest: after.unwrap_or(0).max(0),
     };
-    Ok(open(ws, deps.connection(me, Some(chat))))
+    Ok(open(ws, deps.connection(me, Some(chat))?))
 }
 
 /// The conversation a socket's page shows.
@@ -177,7 +185,11 @@ struct LoopState {
     replayed_up_to: i64,
     /// Who is typing, and until when their notice stays up.
     typists: HashMap<i64, (Arc<str>, Instant)>,
-    last_typing_sent: Option<Instant>,
+    /// The page throttles typing notices and sends; a client may not.
+    typing_budget: TokenBucket,
+    message_budget: TokenBucket,
+    /// When the client last sent anything, pongs included.
+    last_heard: Instant,
     /// The day of the newest message on the page, for day separators.
     last_day: Option<Date>,
 }
@@ -230,7 +242,9 @@ impl Connection {
         let mut state = LoopState {
             replayed_up_to: 0,
             typists: HashMap::new(),
-            last_typing_sent: None,
+            typing_budget: TokenBucket::new(SOCKET_TYPING),
+            message_budget: TokenBucket::new(SOCKET_MESSAGES),
+            last_heard: Instant::now(),
             last_day: None,
         };
         self.resync(&mut stream, &mut state).await?;
@@ -240,13 +254,16 @@ impl Connection {
         loop {
             let typing_ends = state.typists.values().map(|(_, until)| *until).min();
             let step = tokio::select! {
-                frame = stream.next() => match frame {
+                frame = stream.next() => match frame.inspect(|_| state.last_heard = Instant::now()) {
                     None | Some(Ok(WsMessage::Close(_))) => return Ok(()),
                     Some(Ok(WsMessage::Text(text))) => self.handle_frame(&text, &mut state).await,
-                    Some(Ok(WsMessage::Binary(_))) => Step::Reply(chat_views::composer_error(
-                        Some("This connection only accepts text frames."),
-                        true,
-                    )),
+                    Some(Ok(WsMessage::Binary(_))) => match state.message_budget.take() {
+                        Ok(()) => Step::Reply(chat_views::composer_error(
+                            Some("This connection only accepts text frames."),
+                            true,
+                        )),
+                        Err(_) => Step::Reply(too_fast()),
+                    },
                     Some(Ok(_)) => Step::Nothing,
                     Some(Err(WsError::Capacity(_))) => Step::Close(CloseCode::Size, "message too large"),
                     Some(Err(_)) => return Ok(()),
@@ -265,8 +282,12 @@ impl Connection {
                     Step::Reply(typing_fragment(&state))
                 }
                 _ = ping.tick() => {
-                    stream.send(WsMessage::Ping(Vec::new())).await?;
-                    Step::Nothing
+                    if state.last_heard.elapsed() > SOCKET_IDLE_TIMEOUT {
+                        Step::Close(CloseCode::Away, "idle")
+                    } else {
+                        stream.send(WsMessage::Ping(Vec::new())).await?;
+                        Step::Nothing
+                    }
                 }
                 // 1012 tells the htmx extension to reconnect after a restart.
                 _ = &mut shutdown => Step::Close(CloseCode::Restart, "server restarting"),
@@ -481,8 +502,13 @@ impl Connection {
             }
         };
         if frame.typing {
-            self.typing(chat.conversation_id, state).await;
+            if state.typing_budget.take().is_ok() {
+                self.typing(chat.conversation_id).await;
+            }
             return Step::Nothing;
+        }
+        if state.message_budget.take().is_err() {
+            return Step::Reply(too_fast());
         }
         let result = match Draft::parse(frame.body.as_deref(), frame.client_id.as_deref()) {
             Ok(draft) => {
@@ -508,18 +534,8 @@ impl Connection {
         })
     }
 
-    /// Passes a typing notice to the other members, at most one per interval
-    /// per socket: the page throttles too, but a client may not.
-    async fn typing(&self, conversation_id: i64, state: &mut LoopState) {
-        let now = Instant::now();
-        let interval = Duration::from_millis(TYPING_MIN_INTERVAL_MS);
-        if state
-            .last_typing_sent
-            .is_some_and(|last| now.duration_since(last) < interval)
-        {
-            return;
-        }
-        state.last_typing_sent = Some(now);
+    /// Passes a typing notice to the other members.
+    async fn typing(&self, conversation_id: i64) {
         let members = match conversations::member_ids(&self.pool, conversation_id).await {
             Ok(members) => members,
             Err(e) => {
@@ -553,6 +569,14 @@ impl Connection {
             true,
         )
     }
+}
+
+/// The refusal for a socket sending faster than its budget.
+fn too_fast() -> Markup {
+    chat_views::composer_error(
+        Some("You are sending messages too fast. Wait a moment, then send again."),
+        true,
+    )
 }
 
 fn typing_fragment(state: &LoopState) -> Markup {
