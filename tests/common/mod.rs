@@ -213,16 +213,7 @@ impl Server {
 
     /// A new browser: an HTTP client with its own cookie jar.
     pub fn browser(&self) -> Browser {
-        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-        let http = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .build()
-            .expect("http client");
-        Browser {
-            http,
-            jar,
-            base: self.url(""),
-        }
+        Browser::new(&self.url(""))
     }
 }
 
@@ -236,6 +227,20 @@ pub struct Browser {
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 impl Browser {
+    /// A browser for the site at `base` (`http://127.0.0.1:port`).
+    pub fn new(base: &str) -> Browser {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .build()
+            .expect("http client");
+        Browser {
+            http,
+            jar,
+            base: base.to_owned(),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))
