@@ -62,7 +62,7 @@ fn bubbles(fragment: &str) -> Vec<(i64, String)> {
         .filter_map(|rest| {
             let id = rest.split('"').next()?.parse().ok()?;
             let body = rest
-                .split(r#"<p class="body">"#)
+                .split(r#"<p class="body" dir="auto">"#)
                 .nth(1)?
                 .split("</p>")
                 .next()?

@@ -472,3 +472,78 @@ async fn sign_ups_from_one_address_are_throttled() {
     }
     assert_eq!(last, Status::TooManyRequests);
 }
+
+#[rocket::async_test]
+async fn every_post_route_refuses_a_forged_token() {
+    let app = TestApp::new().await;
+    signup(&app.another_browser().await, "alice").await;
+    signup(&app.client, "bob").await;
+    let path = open_conversation(&app.client, "alice").await;
+    let id = path.trim_start_matches("/conversations/");
+    let posts: Vec<String> = app
+        .client
+        .rocket()
+        .routes()
+        .filter(|route| route.method == rocket::http::Method::Post)
+        .map(|route| route.uri.path().replace("<id>", id))
+        .collect();
+    assert!(posts.len() >= 8, "{posts:?}");
+    for post in &posts {
+        let response = post_form(
+            &app.client,
+            post,
+            &[
+                ("csrf", "forged"),
+                ("body", "x"),
+                ("client_id", "c"),
+                ("username", "bob"),
+                ("password", PASSWORD),
+                ("current", PASSWORD),
+                ("confirmation", PASSWORD),
+            ],
+        )
+        .await;
+        // A well-formed form whose only fault is the token.
+        assert_eq!(response.status(), Status::Forbidden, "{post}");
+    }
+    assert_eq!(
+        app.client.get("/").dispatch().await.status(),
+        Status::Ok,
+        "still logged in"
+    );
+    let messages: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(messages, 0);
+}
+
+#[rocket::async_test]
+async fn an_oversized_request_is_refused_and_stores_nothing() {
+    let app = TestApp::new().await;
+    signup(&app.another_browser().await, "alice").await;
+    signup(&app.client, "bob").await;
+    let path = open_conversation(&app.client, "alice").await;
+    let html = app
+        .client
+        .get(path.clone())
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    let huge = "y".repeat(1024 * 1024);
+    let response = post_form(
+        &app.client,
+        &format!("{path}/messages"),
+        &[("csrf", &csrf), ("client_id", "huge"), ("body", &huge)],
+    )
+    .await;
+    assert_eq!(response.status(), Status::PayloadTooLarge);
+    let messages: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(messages, 0);
+}

@@ -164,12 +164,17 @@ struct Connection {
 /// A frame as the htmx ws extension sends it: the form's fields as JSON
 /// (plus `HEADERS` and the form token, which are ignored). The textarea sends
 /// `{"typing": true}` while the user types.
-#[derive(Deserialize)]
-struct Frame {
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+pub struct Frame {
     #[serde(default)]
-    typing: bool,
-    body: Option<String>,
-    client_id: Option<String>,
+    pub typing: bool,
+    pub body: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// Reads a frame; `None` when it is not the JSON object the page sends.
+pub fn parse_frame(text: &str) -> Option<Frame> {
+    serde_json::from_str(text).ok()
 }
 
 /// What the loop does next.
@@ -492,9 +497,9 @@ impl Connection {
         let Some(chat) = &self.chat else {
             return Step::Nothing;
         };
-        let frame: Frame = match serde_json::from_str(text) {
-            Ok(frame) => frame,
-            Err(_) => {
+        let frame = match parse_frame(text) {
+            Some(frame) => frame,
+            None => {
                 return Step::Reply(chat_views::composer_error(
                     Some("That message could not be read. Reload the page and try again."),
                     true,

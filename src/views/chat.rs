@@ -26,7 +26,8 @@ pub fn message(message: &Message, viewer_id: i64) -> Markup {
                 " "
                 time datetime=(iso(message.created_at)) { (clock(message.created_at)) }
             }
-            p.body { (message.body) }
+            // dir="auto" isolates right-to-left text, overrides included, to the bubble.
+            p.body dir="auto" { (message.body) }
         }
     }
 }

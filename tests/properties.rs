@@ -1,0 +1,97 @@
+//! Property tests: hostile and arbitrary input for the message and frame
+//! parsers and the message renderer. Nothing panics, limits hold, and user
+//! text never becomes markup.
+
+use natter::chat::Draft;
+use natter::routes::socket::parse_frame;
+use natter::store::messages::Message;
+use natter::views::chat::message;
+use proptest::prelude::*;
+
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn stored(body: String) -> Message {
+    Message {
+        id: 7,
+        conversation_id: 1,
+        sender_id: 2,
+        sender_name: "alice".into(),
+        body,
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+    }
+}
+
+/// Text that leans on what breaks things: markup, quotes, bidi overrides,
+/// control characters, emoji, and plenty of arbitrary Unicode.
+fn hostile_text() -> impl Strategy<Value = String> {
+    let pieces = prop_oneof![
+        Just("<script>alert(1)</script>".to_owned()),
+        Just("\"><img src=x onerror=alert(1)>".to_owned()),
+        Just("' OR '1'='1".to_owned()),
+        Just("\u{202E}evil\u{202C}".to_owned()),
+        Just("\u{0}\u{7}\u{1b}[2J".to_owned()),
+        Just("👩‍👩‍👧 ".to_owned()),
+        Just("\r\n".to_owned()),
+        any::<String>(),
+    ];
+    prop::collection::vec(pieces, 0..8).prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn drafts_are_trimmed_bounded_and_free_of_control_characters(body in hostile_text(), id in "[A-Za-z0-9_-]{1,64}") {
+        match Draft::parse(Some(&body), Some(&id)) {
+            Ok(draft) => {
+                let text = draft.body();
+                prop_assert!(!text.is_empty());
+                prop_assert_eq!(text, text.trim());
+                prop_assert!(text.chars().count() <= natter::limits::MESSAGE_MAX_CHARS);
+                prop_assert!(!text.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));
+                prop_assert!(!text.contains('\r'));
+            }
+            Err(e) => prop_assert_eq!(e.status().code, 422),
+        }
+    }
+
+    #[test]
+    fn client_ids_outside_the_alphabet_are_refused(id in ".{0,80}") {
+        let valid = !id.is_empty() && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        prop_assert_eq!(Draft::parse(Some("hello"), Some(&id)).is_ok(), valid);
+    }
+
+    #[test]
+    fn any_text_frame_parses_or_is_refused_without_panicking(text in hostile_text()) {
+        let _ = parse_frame(&text);
+    }
+
+    #[test]
+    fn a_json_frame_carries_any_body_exactly(body in hostile_text(), typing in any::<bool>()) {
+        let text = serde_json::json!({"body": body, "client_id": "c1", "typing": typing, "HEADERS": {}}).to_string();
+        let frame = parse_frame(&text).expect("valid frame");
+        prop_assert_eq!(frame.body.as_deref(), Some(body.as_str()));
+        prop_assert_eq!(frame.typing, typing);
+    }
+
+    #[test]
+    fn a_rendered_message_shows_the_body_as_text_only(body in hostile_text()) {
+        let html = message(&stored(body.clone()), 1).into_string();
+        let expected = format!(r#"<p class="body" dir="auto">{}</p>"#, escaped(&body));
+        prop_assert!(html.contains(&expected), "{}", html);
+        prop_assert_eq!(html.matches('<').count(), message(&stored(String::new()), 1).into_string().matches('<').count());
+    }
+}
+
+#[test]
+fn a_megabyte_body_is_refused_with_a_clear_error() {
+    let body = "x".repeat(1024 * 1024);
+    let error = Draft::parse(Some(&body), Some("big")).unwrap_err();
+    assert!(error.public_message().contains("at most"));
+}
