@@ -25,6 +25,14 @@ pub struct Settings {
     /// milliseconds, so moving between pages does not flicker.
     #[serde(default = "default_presence_grace_ms")]
     pub presence_grace_ms: u64,
+    /// How long a silent socket (no frame, not even a pong) stays open, in
+    /// milliseconds.
+    #[serde(default = "default_socket_idle_ms")]
+    pub socket_idle_ms: u64,
+}
+
+fn default_socket_idle_ms() -> u64 {
+    crate::limits::SOCKET_IDLE_TIMEOUT.as_millis() as u64
 }
 
 fn default_presence_grace_ms() -> u64 {

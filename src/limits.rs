@@ -26,8 +26,6 @@ pub const HUB_CHANNEL_CAPACITY: usize = 256;
 pub const HISTORY_PAGE: i64 = 50;
 /// Most messages replayed to a reconnecting socket before the whole list is replaced.
 pub const RESYNC_MAX_MESSAGES: i64 = 200;
-/// Seconds between keep-alive pings on an idle socket.
-pub const SOCKET_PING_SECONDS: u64 = 30;
 /// Largest accepted HTML form body.
 pub const FORM_MAX_BYTES: u64 = 64 * 1024;
 /// Typing notices accepted from one socket: one every half second.
@@ -41,8 +39,10 @@ pub const SOCKET_MESSAGES: Rate = Rate {
     burst: 20,
     refill_every: Duration::from_millis(200),
 };
-/// A socket that has sent nothing (not even a pong) for this long is closed.
-pub const SOCKET_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+/// A socket that has sent nothing (not even a pong) for this long is closed
+/// (the default of the `socket_idle_ms` setting). Pings go out three times
+/// as often, so a live page always answers in time.
+pub const SOCKET_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Open sockets one user may have at once, across all their tabs and devices.
 pub const SOCKETS_PER_USER: usize = 32;
 /// How long "… is typing" stays up after the last notice.

@@ -397,3 +397,34 @@ async fn a_user_cannot_open_unlimited_sockets() {
         "a slot is free again"
     );
 }
+
+#[tokio::test]
+async fn a_silent_socket_is_closed_and_a_live_one_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir, |f| f.merge(("socket_idle_ms", 600))).await;
+    let alice = server.browser();
+    alice.signup("alice").await;
+    let bob = server.browser();
+    bob.signup("bob").await;
+    let id = alice.open_conversation("bob").await;
+    let (mut silent, _) = alice.connect(id, 0).await;
+    let (mut live, _) = bob.connect(id, 0).await;
+    // The live client keeps reading, so its pongs go out; the silent one does not.
+    let keep_reading = tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(1500);
+        while let Ok(Some(Ok(_))) =
+            tokio::time::timeout_at(deadline, futures::StreamExt::next(&mut live)).await
+        {}
+        live
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Closed with 1001, or already gone when the client's late pongs hit a closed connection.
+    let closed = expect_close(&mut silent).await;
+    assert!(
+        matches!(closed, None | Some(1001)),
+        "silent socket closed as idle: {closed:?}"
+    );
+    let mut live = keep_reading.await.unwrap();
+    send(&mut live, "still here", "alive").await;
+    expect_text(&mut live, "still here").await;
+}

@@ -28,9 +28,8 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::hub::Event;
 use crate::limits::{
-    RESYNC_MAX_MESSAGES, SOCKETS_PER_USER, SOCKET_IDLE_TIMEOUT, SOCKET_MAX_MESSAGE_BYTES,
-    SOCKET_MAX_WRITE_BUFFER_BYTES, SOCKET_MESSAGES, SOCKET_PING_SECONDS, SOCKET_TYPING,
-    TYPING_SHOWN_MS,
+    RESYNC_MAX_MESSAGES, SOCKETS_PER_USER, SOCKET_MAX_MESSAGE_BYTES, SOCKET_MAX_WRITE_BUFFER_BYTES,
+    SOCKET_MESSAGES, SOCKET_TYPING, TYPING_SHOWN_MS,
 };
 use crate::presence::Presence;
 use crate::routes::conversations::{history, peer_of};
@@ -99,6 +98,7 @@ impl SocketDeps<'_> {
             hub: self.hub.inner().clone(),
             presence: self.presence.inner().clone(),
             grace: Duration::from_millis(self.settings.presence_grace_ms),
+            idle_timeout: Duration::from_millis(self.settings.socket_idle_ms.max(30)),
             me,
             chat,
             shutdown: self.shutdown.clone(),
@@ -156,6 +156,7 @@ struct Connection {
     hub: SharedHub,
     presence: Presence,
     grace: Duration,
+    idle_timeout: Duration,
     me: CurrentUser,
     chat: Option<ChatScope>,
     shutdown: Shutdown,
@@ -253,7 +254,7 @@ impl Connection {
             last_day: None,
         };
         self.resync(&mut stream, &mut state).await?;
-        let mut ping = tokio::time::interval(Duration::from_secs(SOCKET_PING_SECONDS));
+        let mut ping = tokio::time::interval(self.idle_timeout / 3);
         ping.tick().await;
         let mut shutdown = self.shutdown.clone();
         loop {
@@ -287,7 +288,7 @@ impl Connection {
                     Step::Reply(typing_fragment(&state))
                 }
                 _ = ping.tick() => {
-                    if state.last_heard.elapsed() > SOCKET_IDLE_TIMEOUT {
+                    if state.last_heard.elapsed() > self.idle_timeout {
                         Step::Close(CloseCode::Away, "idle")
                     } else {
                         stream.send(WsMessage::Ping(Vec::new())).await?;
