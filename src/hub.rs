@@ -137,3 +137,69 @@ impl Drop for Subscription {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::broadcast::error::RecvError;
+
+    fn read(conversation_id: i64) -> Event {
+        Event::Read {
+            conversation_id,
+            reader_id: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_is_told_to_resync_and_never_blocks_others() {
+        let hub = Hub::new();
+        let mut slow = hub.subscribe(1);
+        let mut fast = hub.subscribe(1);
+        let total = HUB_CHANNEL_CAPACITY as i64 + 50;
+        for n in 0..total {
+            hub.publish(&[1], read(n));
+            // The fast reader keeps up; publishing never waits for the slow one.
+            assert!(
+                matches!(fast.recv().await, Ok(Event::Read { conversation_id, .. }) if conversation_id == n)
+            );
+        }
+        assert!(matches!(slow.recv().await, Err(RecvError::Lagged(50))));
+        // After the lag it continues with what is still buffered.
+        assert!(matches!(
+            slow.recv().await,
+            Ok(Event::Read {
+                conversation_id: 50,
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn events_reach_only_their_recipients_and_channels_are_freed() {
+        let hub = Hub::new();
+        let mut alice = hub.subscribe(1);
+        let mut bob = hub.subscribe(2);
+        hub.publish(&[2], read(7));
+        assert!(matches!(
+            bob.recv().await,
+            Ok(Event::Read {
+                conversation_id: 7,
+                ..
+            })
+        ));
+        assert!(alice.receiver.try_recv().is_err(), "alice got nothing");
+        hub.broadcast(read(8));
+        assert!(matches!(
+            alice.recv().await,
+            Ok(Event::Read {
+                conversation_id: 8,
+                ..
+            })
+        ));
+        assert_eq!(hub.connected_users(), 2);
+        drop(alice);
+        assert_eq!(hub.connected_users(), 1);
+        drop(bob);
+        assert_eq!(hub.connected_users(), 0);
+    }
+}
