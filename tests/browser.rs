@@ -1,0 +1,321 @@
+//! End to end in real headless Chromium: two people sign up, chat live,
+//! reload, log out and in; a third cannot read along; the no-JavaScript path
+//! works; screenshots are saved; a basic accessibility check runs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Server;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+const ENTER: &str = "\u{e007}";
+
+struct Driver {
+    process: Child,
+    port: u16,
+    profiles: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn find_program(candidates: &[&str]) -> Option<PathBuf> {
+    candidates.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+/// Starts chromedriver, or `None` when Chromium is not installed.
+async fn start_driver() -> Option<Driver> {
+    let driver = std::env::var_os("CHROMEDRIVER")
+        .map(PathBuf::from)
+        .or_else(|| find_program(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]))?;
+    find_program(&["/usr/bin/chromium"])?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let process = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Some(Driver {
+        process,
+        port,
+        profiles: tempfile::tempdir().ok()?,
+    })
+}
+
+impl Driver {
+    /// A fresh headless browser with its own profile.
+    async fn browser(&self, name: &str, javascript: bool) -> Client {
+        let profile = self.profiles.path().join(name);
+        let mut options = json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-quic",
+                "--window-size=1280,800",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        });
+        if !javascript {
+            options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert("goog:chromeOptions".into(), options);
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("browser session")
+    }
+}
+
+async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    match client.find(Locator::Css(css)).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+async fn wait_for_text(client: &Client, css: &str, needle: &str) {
+    wait_until(&format!("{needle:?} in {css}"), || async {
+        text_of(client, css).await.contains(needle)
+    })
+    .await;
+}
+
+async fn fill(client: &Client, css: &str, value: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("{css} on the page"))
+        .send_keys(value)
+        .await
+        .expect("typing");
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("{css} on the page"))
+        .click()
+        .await
+        .expect("click");
+}
+
+async fn path_of(client: &Client) -> String {
+    client.current_url().await.expect("url").path().to_owned()
+}
+
+async fn sign_up(client: &Client, base: &str, name: &str) {
+    client.goto(&format!("{base}/signup")).await.unwrap();
+    fill(client, "#username", name).await;
+    fill(client, "#password", common::PASSWORD).await;
+    fill(client, "#confirmation", common::PASSWORD).await;
+    click(client, "form button[type=submit]").await;
+    wait_until("the dashboard after sign-up", || async {
+        path_of(client).await == "/"
+    })
+    .await;
+}
+
+async fn log_in(client: &Client, base: &str, name: &str) {
+    client.goto(&format!("{base}/login")).await.unwrap();
+    fill(client, "#username", name).await;
+    fill(client, "#password", common::PASSWORD).await;
+    click(client, "form button[type=submit]").await;
+    wait_until("the dashboard after login", || async {
+        path_of(client).await == "/"
+    })
+    .await;
+}
+
+/// Types a message and presses Enter, as a person would.
+async fn type_and_send(client: &Client, text: &str) {
+    fill(client, "#body", text).await;
+    fill(client, "#body", ENTER).await;
+}
+
+const ACCESSIBILITY_CHECK: &str = r#"
+const problems = [];
+for (const el of document.querySelectorAll('input, textarea, select')) {
+  if (el.type === 'hidden') continue;
+  const labelled = (el.labels && el.labels.length > 0)
+    || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+  if (!labelled) problems.push('unlabelled control: ' + el.outerHTML);
+}
+for (const img of document.querySelectorAll('img')) {
+  if (!img.hasAttribute('alt')) problems.push('image without alt: ' + img.outerHTML);
+}
+for (const el of document.querySelectorAll('a, button')) {
+  if (!el.textContent.trim() && !el.getAttribute('aria-label')) problems.push('nameless: ' + el.outerHTML);
+}
+if (!document.documentElement.lang) problems.push('no lang on <html>');
+return problems;
+"#;
+
+async fn assert_accessible(client: &Client, page: &str) {
+    let problems = client
+        .execute(ACCESSIBILITY_CHECK, vec![])
+        .await
+        .expect("script runs");
+    assert_eq!(problems, json!([]), "accessibility problems on {page}");
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots");
+    std::fs::create_dir_all(&folder).expect("screenshot folder");
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(folder.join(format!("{name}.png")), png).expect("screenshot saved");
+}
+
+#[tokio::test]
+async fn two_people_chat_live_in_real_browsers() {
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let server = Server::start().await;
+    let base = server.origin();
+    let alice = driver.browser("alice", true).await;
+    let bob = driver.browser("bob", true).await;
+
+    sign_up(&alice, &base, "alice").await;
+    assert_accessible(&alice, "the dashboard").await;
+    sign_up(&bob, &base, "bob").await;
+    // Alice's open dashboard learns of bob live; bob sees alice on load.
+    wait_for_text(&alice, "#contacts", "bob").await;
+    wait_for_text(&bob, "#contacts", "alice").await;
+    screenshot(&alice, "dashboard").await;
+
+    // Bob opens the conversation first and waits on it.
+    click(&bob, r#"#contacts a[href="/c/alice"]"#).await;
+    wait_until("bob's conversation page", || async {
+        path_of(&bob).await.starts_with("/conversations/")
+    })
+    .await;
+    let conversation = path_of(&bob).await;
+    bob.execute("window.stillTheSamePage = true; return true;", vec![])
+        .await
+        .unwrap();
+
+    click(&alice, r#"#contacts a[href="/c/bob"]"#).await;
+    wait_until("alice's conversation page", || async {
+        path_of(&alice).await == conversation
+    })
+    .await;
+    assert_accessible(&alice, "the conversation").await;
+    type_and_send(&alice, "Hello Bob, this is Alice!").await;
+    wait_for_text(&bob, "#messages", "Hello Bob, this is Alice!").await;
+    let same_page = bob
+        .execute("return window.stillTheSamePage === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(same_page, Value::Bool(true), "bob's page did not reload");
+    wait_until("alice's form is cleared", || async {
+        alice
+            .execute("return document.getElementById('body').value;", vec![])
+            .await
+            .map(|v| v == json!(""))
+            .unwrap_or(false)
+    })
+    .await;
+
+    type_and_send(&bob, "Hi Alice! Bob here.").await;
+    wait_for_text(&alice, "#messages", "Hi Alice! Bob here.").await;
+    wait_for_text(&bob, "#receipt", "Seen").await;
+    screenshot(&alice, "conversation").await;
+    alice.set_window_size(390, 844).await.unwrap();
+    let sidebar_hidden = alice
+        .execute(
+            "return getComputedStyle(document.querySelector('aside.sidebar')).display === 'none';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        sidebar_hidden,
+        Value::Bool(true),
+        "the sidebar collapses on phones"
+    );
+    screenshot(&alice, "conversation-phone").await;
+    alice.set_window_size(1280, 800).await.unwrap();
+
+    // History survives a reload, and a logout and login.
+    alice.refresh().await.unwrap();
+    wait_for_text(&alice, "#messages", "Hello Bob, this is Alice!").await;
+    wait_for_text(&alice, "#messages", "Hi Alice! Bob here.").await;
+    click(&alice, "nav.account button[type=submit]").await;
+    wait_until("the login page", || async {
+        path_of(&alice).await == "/login"
+    })
+    .await;
+    log_in(&alice, &base, "alice").await;
+    alice.goto(&format!("{base}{conversation}")).await.unwrap();
+    wait_for_text(&alice, "#messages", "Hello Bob, this is Alice!").await;
+    wait_for_text(&alice, "#messages", "Hi Alice! Bob here.").await;
+
+    // A third person cannot open the conversation.
+    let carol = driver.browser("carol", true).await;
+    sign_up(&carol, &base, "carol").await;
+    carol.goto(&format!("{base}{conversation}")).await.unwrap();
+    let page = carol.source().await.unwrap();
+    assert!(page.contains("404"), "carol gets not found");
+    assert!(!page.contains("Hello Bob") && !page.contains("Bob here"));
+
+    // Without JavaScript the form still sends, and live pages still get it.
+    let plain = driver.browser("bob-without-js", false).await;
+    log_in(&plain, &base, "bob").await;
+    plain.goto(&format!("{base}{conversation}")).await.unwrap();
+    // WebDriver may still run its own scripts; the page's did not run.
+    if let Ok(htmx) = plain.execute("return typeof window.htmx;", vec![]).await {
+        assert_eq!(htmx, json!("undefined"), "JavaScript is off");
+    }
+    fill(&plain, "#body", "Sent with JavaScript off").await;
+    click(&plain, "#composer button[type=submit]").await;
+    wait_for_text(&plain, "#messages", "Sent with JavaScript off").await;
+    assert_eq!(
+        path_of(&plain).await,
+        conversation,
+        "redirected back to the conversation"
+    );
+    wait_for_text(&alice, "#messages", "Sent with JavaScript off").await;
+
+    for client in [alice, bob, carol, plain] {
+        let _ = client.close().await;
+    }
+}
