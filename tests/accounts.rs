@@ -8,10 +8,7 @@ use rocket::http::{Cookie, Status};
 #[rocket::async_test]
 async fn a_fresh_database_has_no_accounts() {
     let app = TestApp::new().await;
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let count = count(app.pool(), "users").await;
     assert_eq!(count, 0);
 }
 
@@ -103,10 +100,7 @@ async fn password_and_username_rules_give_friendly_errors() {
     assert!(signup_error(&app, "da ve", PASSWORD, PASSWORD)
         .await
         .contains("only letters"));
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let count = count(app.pool(), "users").await;
     assert_eq!(count, 0, "nothing stored for refused sign-ups");
 }
 
@@ -201,10 +195,7 @@ async fn logging_out_kills_the_session_so_the_old_cookie_is_refused() {
         .get_one("Location")
         .unwrap()
         .starts_with("/login"));
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let stored = count(app.pool(), "sessions").await;
     assert_eq!(stored, 0);
 }
 

@@ -42,10 +42,7 @@ async fn concurrent_first_opens_create_a_single_conversation() {
         a.headers().get_one("Location"),
         b.headers().get_one("Location")
     );
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conversations")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let count = count(app.pool(), "conversations").await;
     assert_eq!(count, 1);
 }
 
@@ -69,13 +66,7 @@ async fn post_message(
     path: &str,
     body: &str,
 ) -> Status {
-    let html = client
-        .get(path.to_owned())
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let html = page_text(&client, &path).await;
     let csrf = hidden_field(&html, "csrf").unwrap();
     let client_id = hidden_field(&html, "client_id").unwrap();
     post_form(
@@ -96,26 +87,13 @@ async fn without_javascript_the_form_posts_and_redirects_back() {
         post_message(&app.client, &path, "  Hi Alice,\r\nhow are you?  ").await,
         Status::SeeOther
     );
-    let html = alice
-        .get(path.clone())
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let html = page_text(&alice, &path).await;
     assert!(
         html.contains("Hi Alice,\nhow are you?</p>"),
         "trimmed, newlines kept"
     );
     assert!(html.contains("message theirs"));
-    let mine = app
-        .client
-        .get(path)
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let mine = page_text(&app.client, &path).await;
     assert!(mine.contains("message mine"));
 }
 
@@ -124,14 +102,7 @@ async fn a_double_submitted_form_is_stored_once() {
     let app = TestApp::new().await;
     two_users(&app).await;
     let path = open_conversation(&app.client, "alice").await;
-    let html = app
-        .client
-        .get(path.clone())
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let html = page_text(&app.client, &path).await;
     let csrf = hidden_field(&html, "csrf").unwrap();
     let client_id = hidden_field(&html, "client_id").unwrap();
     for _ in 0..2 {
@@ -144,10 +115,7 @@ async fn a_double_submitted_form_is_stored_once() {
         .status();
         assert_eq!(status, Status::SeeOther);
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let count = count(app.pool(), "messages").await;
     assert_eq!(count, 1);
 }
 
@@ -156,14 +124,7 @@ async fn an_invalid_message_is_refused_with_the_text_kept() {
     let app = TestApp::new().await;
     two_users(&app).await;
     let path = open_conversation(&app.client, "alice").await;
-    let html = app
-        .client
-        .get(path.clone())
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let html = page_text(&app.client, &path).await;
     let csrf = hidden_field(&html, "csrf").unwrap();
     let too_long = "y".repeat(natter::limits::MESSAGE_MAX_CHARS + 1);
     for (body, error) in [
@@ -183,10 +144,7 @@ async fn an_invalid_message_is_refused_with_the_text_kept() {
             assert!(page.contains(&too_long), "typed text kept");
         }
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let count = count(app.pool(), "messages").await;
     assert_eq!(count, 0);
 }
 
@@ -211,14 +169,7 @@ async fn history_shows_the_newest_page_and_loads_earlier_on_demand() {
         .await
         .unwrap();
     }
-    let html = app
-        .client
-        .get(path.clone())
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let html = page_text(&app.client, &path).await;
     assert!(html.contains("message number 120.") && html.contains("message number 71."));
     assert!(!html.contains("message number 70."));
     assert!(
@@ -229,14 +180,7 @@ async fn history_shows_the_newest_page_and_loads_earlier_on_demand() {
     let link = &html[link_start..link_start + html[link_start..].find('"').unwrap()];
     assert!(link.starts_with(&format!("{path}/messages?before=")));
 
-    let chunk = app
-        .client
-        .get(link.to_owned())
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let chunk = page_text(&app.client, &link).await;
     assert!(chunk.contains("message number 21.") && chunk.contains("message number 70."));
     assert!(!chunk.contains("message number 71.") && !chunk.contains("message number 20."));
     assert!(chunk.contains("Load earlier messages"));
@@ -244,14 +188,7 @@ async fn history_shows_the_newest_page_and_loads_earlier_on_demand() {
 
     // Without JavaScript the same link is a page of its own.
     let before = link.split("before=").nth(1).unwrap();
-    let page = app
-        .client
-        .get(format!("{path}?before={before}"))
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let page = page_text(&app.client, &format!("{path}?before={before}")).await;
     assert!(page.contains("message number 70.") && !page.contains("message number 71."));
     assert!(page.contains("Jump to the latest"));
 }

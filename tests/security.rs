@@ -96,14 +96,7 @@ async fn cross_site_requests_are_refused_even_with_a_valid_token() {
 async fn the_htmx_header_carries_the_session_token() {
     let app = TestApp::new().await;
     signup(&app.client, "carl").await;
-    let html = app
-        .client
-        .get("/")
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let html = page_text(&app.client, "/").await;
     let csrf = hidden_field(&html, "csrf").unwrap();
     assert!(
         html.contains(&format!("X-CSRF-Token&quot;:&quot;{csrf}")),
@@ -164,14 +157,7 @@ async fn login_never_redirects_off_site() {
         );
         logout(&app.client).await;
     }
-    let page = app
-        .client
-        .get("/login?next=%2F%2Fevil.example")
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let page = page_text(&app.client, "/login?next=%2F%2Fevil.example").await;
     assert!(
         !page.contains("evil.example"),
         "unsafe next is not even carried in the form"
@@ -332,10 +318,7 @@ async fn sql_injection_strings_are_plain_data() {
     )
     .await;
     assert_eq!(response.status(), Status::Unauthorized);
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let users = count(app.pool(), "users").await;
     assert_eq!(users, 2);
 }
 
@@ -372,14 +355,7 @@ async fn every_response_carries_strict_security_headers() {
             "no HSTS over plain HTTP"
         );
     }
-    let page = app
-        .client
-        .get("/login")
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let page = page_text(&app.client, "/login").await;
     assert!(
         !page.contains("<script>") && !page.contains(" style="),
         "no inline script or style"
@@ -511,10 +487,7 @@ async fn every_post_route_refuses_a_forged_token() {
         Status::Ok,
         "still logged in"
     );
-    let messages: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let messages = count(app.pool(), "messages").await;
     assert_eq!(messages, 0);
 }
 
@@ -524,14 +497,7 @@ async fn an_oversized_request_is_refused_and_stores_nothing() {
     signup(&app.another_browser().await, "alice").await;
     signup(&app.client, "bob").await;
     let path = open_conversation(&app.client, "alice").await;
-    let html = app
-        .client
-        .get(path.clone())
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let html = page_text(&app.client, &path).await;
     let csrf = hidden_field(&html, "csrf").unwrap();
     let huge = "y".repeat(1024 * 1024);
     let response = post_form(
@@ -541,9 +507,6 @@ async fn an_oversized_request_is_refused_and_stores_nothing() {
     )
     .await;
     assert_eq!(response.status(), Status::PayloadTooLarge);
-    let messages: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let messages = count(app.pool(), "messages").await;
     assert_eq!(messages, 0);
 }

@@ -24,10 +24,7 @@ async fn an_idle_session_expires_and_so_does_an_old_one() {
         !is_logged_in(&app.client).await,
         "idle for longer than a week"
     );
-    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let left = count(app.pool(), "sessions").await;
     assert_eq!(left, 0, "the expired row is deleted");
 
     assert_eq!(login(&app.client, "idle").await, Status::SeeOther);
@@ -46,14 +43,7 @@ async fn the_account_page_lists_sessions_and_logs_out_everywhere() {
     signup(&app.client, "multi").await;
     let phone = app.another_browser().await;
     assert_eq!(login(&phone, "multi").await, Status::SeeOther);
-    let page = app
-        .client
-        .get("/account")
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let page = page_text(&app.client, "/account").await;
     assert_eq!(page.matches("<li>").count(), 2, "{page}");
     assert!(page.contains("(this browser)"));
 
@@ -142,14 +132,7 @@ async fn deleting_an_account_removes_its_sessions_and_messages() {
     signup(&friend, "friend").await;
     signup(&app.client, "leaver").await;
     let path = open_conversation(&app.client, "friend").await;
-    let html = app
-        .client
-        .get(path.clone())
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let html = page_text(&app.client, &path).await;
     let csrf = hidden_field(&html, "csrf").unwrap();
     let client_id = hidden_field(&html, "client_id").unwrap();
     post_form(
@@ -193,13 +176,7 @@ async fn deleting_an_account_removes_its_sessions_and_messages() {
             .unwrap();
         assert_eq!(count, expected, "{table}");
     }
-    let dashboard = friend
-        .get("/")
-        .dispatch()
-        .await
-        .into_string()
-        .await
-        .unwrap();
+    let dashboard = page_text(&friend, "/").await;
     assert!(!dashboard.contains("leaver"));
     assert_eq!(friend.get(path).dispatch().await.status(), Status::NotFound);
     assert_eq!(login(&app.client, "leaver").await, Status::Unauthorized);

@@ -450,3 +450,22 @@ pub async fn stored_count(dir: &TempDir, body: &str) -> i64 {
     pool.close().await;
     count
 }
+
+/// The text of the page at `path`.
+pub async fn page_text(client: &Client, path: &str) -> String {
+    client
+        .get(path.to_owned())
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap_or_default()
+}
+
+/// How many rows a table holds.
+pub async fn count(pool: &natter::store::Pool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(pool)
+        .await
+        .expect("count")
+}
