@@ -66,7 +66,7 @@ async fn post_message(
     path: &str,
     body: &str,
 ) -> Status {
-    let html = page_text(&client, &path).await;
+    let html = page_text(client, path).await;
     let csrf = hidden_field(&html, "csrf").unwrap();
     let client_id = hidden_field(&html, "client_id").unwrap();
     post_form(
@@ -180,7 +180,7 @@ async fn history_shows_the_newest_page_and_loads_earlier_on_demand() {
     let link = &html[link_start..link_start + html[link_start..].find('"').unwrap()];
     assert!(link.starts_with(&format!("{path}/messages?before=")));
 
-    let chunk = page_text(&app.client, &link).await;
+    let chunk = page_text(&app.client, link).await;
     assert!(chunk.contains("message number 21.") && chunk.contains("message number 70."));
     assert!(!chunk.contains("message number 71.") && !chunk.contains("message number 20."));
     assert!(chunk.contains("Load earlier messages"));
