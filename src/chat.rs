@@ -6,8 +6,9 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::hub::{Event, Fanout};
 use crate::limits::{CLIENT_ID_MAX_CHARS, MESSAGE_MAX_CHARS};
-use crate::store::messages::{self, Message, Saved};
-use crate::store::{conversations, Pool};
+use crate::store::conversations;
+use crate::store::messages::{Message, Saved};
+use crate::store::writer::Writer;
 
 /// A message as typed, checked and ready to save.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +80,7 @@ pub enum Sent {
 /// Saves a draft in a conversation the sender belongs to, then publishes it.
 /// Returns `NotFound` when the sender is not a member.
 pub async fn send(
-    pool: &Pool,
+    writer: &Writer,
     hub: &dyn Fanout,
     sender_id: i64,
     conversation_id: i64,
@@ -87,9 +88,12 @@ pub async fn send(
 ) -> Result<Sent> {
     let mut client_id = draft.client_id.clone();
     for _ in 0..2 {
-        match messages::save(pool, conversation_id, sender_id, &draft.body, &client_id).await? {
+        match writer
+            .save(conversation_id, sender_id, &draft.body, &client_id)
+            .await?
+        {
             Saved::Created(message) => {
-                let members = conversations::member_ids(pool, conversation_id).await?;
+                let members = conversations::member_ids(writer.pool(), conversation_id).await?;
                 hub.publish(
                     &members,
                     Event::MessagePosted(std::sync::Arc::new(message.clone())),
@@ -103,6 +107,29 @@ pub async fn send(
     Err(Error::Invalid(
         "This message could not be sent. Reload the page and send again.".into(),
     ))
+}
+
+/// Marks a conversation read by `reader` up to `up_to` (or its newest
+/// message) and, if that moved anything, tells the members' pages, so the
+/// sender sees "Seen" and the reader's other tabs clear their badge.
+pub async fn mark_read(
+    writer: &Writer,
+    hub: &dyn Fanout,
+    conversation_id: i64,
+    reader_id: i64,
+    up_to: Option<i64>,
+) -> Result<()> {
+    if writer.mark_read(conversation_id, reader_id, up_to).await? {
+        let members = conversations::member_ids(writer.pool(), conversation_id).await?;
+        hub.publish(
+            &members,
+            Event::Read {
+                conversation_id,
+                reader_id,
+            },
+        );
+    }
+    Ok(())
 }
 
 /// A fresh client id for a newly rendered message form.

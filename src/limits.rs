@@ -62,3 +62,6 @@ pub const SIGNUP_PER_ADDRESS: Rate = Rate {
     burst: 10,
     refill_every: Duration::from_secs(30),
 };
+/// A page showing a conversation writes its read position at most this often,
+/// so a busy conversation does not cost a write per message per reader.
+pub const READ_MARK_DELAY: Duration = Duration::from_millis(250);

@@ -26,14 +26,16 @@
     const b = document.getElementById('body');
     if (sentFrom && b && b !== sentFrom) { b.focus(); b.setSelectionRange(b.value.length, b.value.length); sentFrom = null; }
   });
-  // Toggle .disconnected so CSS shows "Reconnecting…" while the socket is down and users know messages may lag.
-  const connection = (down) => (e) => {
-    const chat = (e.target.closest && e.target.closest('main.chat')) || document.querySelector('main.chat');
-    if (chat) chat.classList.toggle('disconnected', down);
-  };
-  document.addEventListener('htmx:wsOpen', connection(false));
+  // Toggle .disconnected so CSS shows "Reconnecting…" while the socket is down and users know updates may lag.
+  const connection = (down) => () => document.body.classList.toggle('disconnected', down);
   document.addEventListener('htmx:wsClose', connection(true));
   document.addEventListener('htmx:wsError', connection(true));
+  // On a reconnect (not the first open) the page missed presence and unread changes: refetch the contact list.
+  document.addEventListener('htmx:wsOpen', (e) => {
+    connection(false)();
+    if (e.target.dataset.natterOpened) htmx.trigger(document.body, 'natter:reconnected');
+    e.target.dataset.natterOpened = 'true';
+  });
   // Open a conversation at its newest message (this deferred script runs before DOMContentLoaded).
   document.addEventListener('DOMContentLoaded', scrollToBottom);
 })();

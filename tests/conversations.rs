@@ -176,7 +176,8 @@ async fn history_shows_the_newest_page_and_loads_earlier_on_demand() {
         html.find("message number 71.").unwrap() < html.find("message number 120.").unwrap(),
         "newest at the bottom"
     );
-    let link_start = html.find(r#"hx-get=""#).expect("load earlier link") + r#"hx-get=""#.len();
+    let marker = r#"hx-get="/conversations/"#;
+    let link_start = html.find(marker).expect("load earlier link") + r#"hx-get=""#.len();
     let link = &html[link_start..link_start + html[link_start..].find('"').unwrap()];
     assert!(link.starts_with(&format!("{path}/messages?before=")));
 
@@ -191,4 +192,62 @@ async fn history_shows_the_newest_page_and_loads_earlier_on_demand() {
     let page = page_text(&app.client, &format!("{path}?before={before}")).await;
     assert!(page.contains("message number 70.") && !page.contains("message number 71."));
     assert!(page.contains("Jump to the latest"));
+}
+
+#[rocket::async_test]
+async fn concurrent_saves_are_committed_together_and_each_gets_its_own_answer() {
+    let app = TestApp::new().await;
+    let alice = two_users(&app).await;
+    let path = open_conversation(&alice, "bob").await;
+    let id: i64 = path.trim_start_matches("/conversations/").parse().unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM users ORDER BY username")
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
+    let (alice_id, bob_id) = (ids[0], ids[1]);
+    let outsider = natter::store::users::create(app.pool(), "outsider", "x")
+        .await
+        .unwrap()
+        .id;
+    let writer = natter::store::writer::Writer::start(app.pool().clone());
+    let mut tasks = Vec::new();
+    for n in 0..300 {
+        let writer = writer.clone();
+        let sender = [alice_id, bob_id, outsider][n % 3];
+        tasks.push(tokio::spawn(async move {
+            let result = writer
+                .save(id, sender, &format!("batch {n}"), &format!("b{n}"))
+                .await;
+            (sender, result)
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        let (sender, result) = task.await.unwrap();
+        if sender == outsider {
+            assert!(
+                matches!(result, Err(natter::error::Error::NotFound)),
+                "outsider refused"
+            );
+        } else {
+            assert!(matches!(
+                result,
+                Ok(natter::store::messages::Saved::Created(_))
+            ));
+            created += 1;
+        }
+    }
+    assert_eq!(created, 200);
+    assert_eq!(
+        count(app.pool(), "messages").await,
+        200,
+        "outsiders' refusals spoiled nothing"
+    );
+    // Replays through the writer are still stored once.
+    let again = writer.save(id, alice_id, "batch 0", "b0").await.unwrap();
+    assert!(matches!(
+        again,
+        natter::store::messages::Saved::Duplicate(_)
+    ));
+    assert_eq!(count(app.pool(), "messages").await, 200);
 }

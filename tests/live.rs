@@ -35,7 +35,8 @@ fn user_id(page: &str, username: &str) -> i64 {
 #[tokio::test]
 async fn presence_flips_online_then_offline_after_the_grace_period() {
     let (_server, alice, bob, _id) = start().await;
-    let (mut alice_socket, list) = alice.connect_dashboard().await;
+    let (mut alice_socket, _) = alice.connect_dashboard().await;
+    let list = alice.get_text("/").await;
     let bob_id = user_id(&list, "bob");
     assert!(
         list.contains(&format!(
@@ -59,7 +60,8 @@ async fn presence_flips_online_then_offline_after_the_grace_period() {
 #[tokio::test]
 async fn a_page_change_within_the_grace_period_does_not_flicker() {
     let (_server, alice, bob, id) = start().await;
-    let (mut alice_socket, list) = alice.connect_dashboard().await;
+    let (mut alice_socket, _) = alice.connect_dashboard().await;
+    let list = alice.get_text("/").await;
     let bob_id = user_id(&list, "bob");
     let (bob_dashboard, _) = bob.connect_dashboard().await;
     expect_text(&mut alice_socket, &format!("presence-{bob_id}")).await;
@@ -76,7 +78,8 @@ async fn a_page_change_within_the_grace_period_does_not_flicker() {
 #[tokio::test]
 async fn unread_count_grows_elsewhere_and_resets_when_opened() {
     let (_server, alice, bob, id) = start().await;
-    let (mut bob_dashboard, list) = bob.connect_dashboard().await;
+    let (mut bob_dashboard, _) = bob.connect_dashboard().await;
+    let list = bob.get_text("/").await;
     let alice_id = user_id(&list, "alice");
     let (mut alice_chat, _) = alice.connect(id, 0).await;
     for n in 1..=2 {
@@ -245,4 +248,26 @@ async fn the_contact_list_can_be_ordered_by_latest_activity() {
     assert!(alphabetical.find("/c/bob").unwrap() < alphabetical.find("/c/zed").unwrap());
     let recent = alice.get_text("/?order=recent").await;
     assert!(recent.find("/c/zed").unwrap() < recent.find("/c/bob").unwrap());
+}
+
+#[tokio::test]
+async fn a_reconnecting_page_can_refetch_its_contact_list() {
+    let (_server, alice, bob, id) = start().await;
+    let page = alice.get_text(&format!("/conversations/{id}")).await;
+    assert!(page.contains(r#"hx-trigger="natter:reconnected from:body""#));
+    let list = bob.get_text("/").await;
+    let alice_id = user_id(&list, "alice");
+    let (mut alice_chat, _) = alice.connect(id, 0).await;
+    send(&mut alice_chat, "while bob's page was away", "away").await;
+    expect_text(&mut alice_chat, "while bob's page was away").await;
+    let fragment = bob.get_text(&format!("/contacts?current={alice_id}")).await;
+    assert!(
+        fragment.starts_with(r#"<ul class="contacts" id="contacts""#),
+        "{fragment}"
+    );
+    assert!(
+        fragment.contains(&format!(r#"id="unread-{alice_id}" class="unread">1"#)),
+        "{fragment}"
+    );
+    assert!(fragment.contains(r#"aria-current="page""#));
 }

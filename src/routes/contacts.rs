@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::presence::Presence;
 use crate::store::contacts::{self, Order};
 use crate::store::Db;
+use crate::views::contacts as contact_views;
 use crate::views::layout::Viewer;
 use crate::views::pages;
 
@@ -28,6 +29,21 @@ async fn dashboard(
     Ok(pages::dashboard(&viewer, &list, &is_online, order))
 }
 
+/// The contact list alone, for a page that reconnects after missing updates.
+#[rocket::get("/contacts?<current>")]
+async fn list(
+    current: Option<i64>,
+    me: CurrentUser,
+    db: &Db,
+    presence: &State<Presence>,
+) -> Result<Markup> {
+    let list = contacts::list(db.pool(), me.id(), Order::Alphabetical).await?;
+    let is_online = |id| presence.is_online(id);
+    Ok(contact_views::contact_list(
+        &list, &is_online, current, false,
+    ))
+}
+
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![dashboard]
+    rocket::routes![dashboard, list]
 }

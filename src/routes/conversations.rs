@@ -4,15 +4,14 @@
 use maud::Markup;
 use rocket::http::Status;
 use rocket::response::Redirect;
-use rocket::{FromForm, State};
+use rocket::FromForm;
 
 use crate::auth::{CsrfForm, CsrfToken, CurrentUser};
 use crate::chat::{self, Draft};
 use crate::error::{Error, Result};
-use crate::hub::Event;
 use crate::limits::HISTORY_PAGE;
-use crate::presence::Presence;
 use crate::routes::accounts::Reply;
+use crate::routes::App;
 use crate::store::contacts::{self, Order};
 use crate::store::messages::{self, Message};
 use crate::store::users::User;
@@ -20,7 +19,6 @@ use crate::store::{conversations, users, Db, Pool};
 use crate::views::chat::{chat_page, history_chunk, ChatPage, Composer};
 use crate::views::conversation_url;
 use crate::views::layout::Viewer;
-use crate::SharedHub;
 
 /// Opens the direct conversation with `username`, creating it on first use.
 /// Repeating it changes nothing more, so it is safe as a GET.
@@ -64,32 +62,17 @@ struct FormState<'a> {
     error: Option<&'a str>,
 }
 
-/// The app state a page render needs besides the database.
-struct PageDeps<'a> {
-    hub: &'a SharedHub,
-    presence: &'a Presence,
-}
-
 async fn render_page(
-    db: &Db,
-    deps: PageDeps<'_>,
+    app: &App<'_>,
     me: &CurrentUser,
     conversation_id: i64,
     before: Option<i64>,
     form: FormState<'_>,
 ) -> Result<Markup> {
+    let db = app.db;
     let other = peer_of(db.pool(), conversation_id, me).await?;
     // Opening the conversation reads it; the sender's "Seen" follows live.
-    if contacts::mark_read(db.pool(), conversation_id, me.id(), None).await? {
-        let members = conversations::member_ids(db.pool(), conversation_id).await?;
-        deps.hub.publish(
-            &members,
-            Event::Read {
-                conversation_id,
-                reader_id: me.id(),
-            },
-        );
-    }
+    chat::mark_read(app.writer, app.hub.as_ref(), conversation_id, me.id(), None).await?;
     let (history, has_more) = history(db.pool(), conversation_id, me.id(), before).await?;
     let list = contacts::list(db.pool(), me.id(), Order::Alphabetical).await?;
     let other_last_seen = list
@@ -97,7 +80,7 @@ async fn render_page(
         .find(|c| c.id == other.id)
         .and_then(|c| c.last_seen_at);
     let seen = contacts::seen_by_others(db.pool(), conversation_id, me.id()).await?;
-    let is_online = |id| deps.presence.is_online(id);
+    let is_online = |id| app.presence.is_online(id);
     let action = format!("{}/messages", conversation_url(conversation_id));
     let client_id = chat::new_client_id();
     let viewer = Viewer::of(me);
@@ -106,7 +89,7 @@ async fn render_page(
         &ChatPage {
             conversation_id,
             other: &other,
-            other_online: deps.presence.is_online(other.id),
+            other_online: app.presence.is_online(other.id),
             other_last_seen,
             contacts: &list,
             is_online: &is_online,
@@ -126,18 +109,9 @@ async fn render_page(
 }
 
 #[rocket::get("/conversations/<id>?<before>")]
-async fn page(
-    id: i64,
-    before: Option<i64>,
-    me: CurrentUser,
-    db: &Db,
-    hub: &State<SharedHub>,
-    presence: &State<Presence>,
-) -> Result<Markup> {
-    let deps = PageDeps { hub, presence };
+async fn page(id: i64, before: Option<i64>, me: CurrentUser, app: App<'_>) -> Result<Markup> {
     render_page(
-        db,
-        deps,
+        &app,
         &me,
         id,
         before,
@@ -176,22 +150,18 @@ async fn post(
     id: i64,
     form: CsrfForm<MessageForm>,
     me: CurrentUser,
-    db: &Db,
-    hub: &State<SharedHub>,
-    presence: &State<Presence>,
+    app: App<'_>,
 ) -> Result<Reply> {
     let form = form.0;
     let sent = match Draft::parse(form.body.as_deref(), form.client_id.as_deref()) {
-        Ok(draft) => chat::send(db.pool(), hub.as_ref(), me.id(), id, &draft).await,
+        Ok(draft) => chat::send(app.writer, app.hub.as_ref(), me.id(), id, &draft).await,
         Err(e) => Err(e),
     };
     match sent {
         Ok(_) => Ok(Reply::Redirect(Redirect::to(conversation_url(id)))),
         Err(Error::Invalid(message)) => {
-            let deps = PageDeps { hub, presence };
             let page = render_page(
-                db,
-                deps,
+                &app,
                 &me,
                 id,
                 None,

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use maud::{html, Markup};
-use rocket::request::{self, FromRequest, Request};
-use rocket::{Shutdown, State};
+use rocket::Shutdown;
 use rocket_ws::frame::{CloseCode, CloseFrame};
 use rocket_ws::result::Error as WsError;
 use rocket_ws::stream::DuplexStream;
@@ -24,22 +23,23 @@ use tokio::time::Instant;
 
 use crate::auth::{CurrentUser, SameOrigin};
 use crate::chat::{self, Draft, Sent};
-use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::hub::Event;
 use crate::limits::{
-    RESYNC_MAX_MESSAGES, SOCKETS_PER_USER, SOCKET_MAX_MESSAGE_BYTES, SOCKET_MAX_WRITE_BUFFER_BYTES,
-    SOCKET_MESSAGES, SOCKET_TYPING, TYPING_SHOWN_MS,
+    READ_MARK_DELAY, RESYNC_MAX_MESSAGES, SOCKETS_PER_USER, SOCKET_MAX_MESSAGE_BYTES,
+    SOCKET_MAX_WRITE_BUFFER_BYTES, SOCKET_MESSAGES, SOCKET_TYPING, TYPING_SHOWN_MS,
 };
 use crate::presence::Presence;
 use crate::routes::conversations::{history, peer_of};
+use crate::routes::App;
 use crate::store::contacts::{self, Contact};
 use crate::store::users::User;
-use crate::store::{conversations, messages, Db, Pool};
+use crate::store::writer::Writer;
+use crate::store::{conversations, messages, Pool};
 use crate::throttle::TokenBucket;
 use crate::views::chat::{self as chat_views, Composer};
 use crate::views::contacts as contact_views;
-use crate::views::conversation_url;
+use crate::views::{conversation_url, layout};
 use crate::SharedHub;
 
 /// Small limits: tungstenite's defaults (64 MiB messages) invite abuse.
@@ -52,58 +52,24 @@ fn socket_config() -> Config {
     }
 }
 
-/// What every socket needs from the app.
-struct SocketDeps<'r> {
-    db: &'r Db,
-    hub: &'r State<SharedHub>,
-    presence: &'r State<Presence>,
-    settings: &'r State<Settings>,
-    shutdown: Shutdown,
-}
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for SocketDeps<'r> {
-    type Error = ();
-
-    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
-        let db =
-            rocket::outcome::try_outcome!(req.guard::<&Db>().await.map_error(|(s, _)| (s, ())));
-        let hub = rocket::outcome::try_outcome!(req.guard::<&State<SharedHub>>().await);
-        let presence = rocket::outcome::try_outcome!(req.guard::<&State<Presence>>().await);
-        let settings = rocket::outcome::try_outcome!(req.guard::<&State<Settings>>().await);
-        let shutdown = rocket::outcome::try_outcome!(req
-            .guard::<Shutdown>()
-            .await
-            .map_error(|(s, _)| (s, ())));
-        request::Outcome::Success(SocketDeps {
-            db,
-            hub,
-            presence,
-            settings,
-            shutdown,
-        })
+/// A new connection, unless the user already has too many sockets open.
+fn connection(app: &App<'_>, me: CurrentUser, chat: Option<ChatScope>) -> Result<Connection> {
+    if app.presence.sockets(me.id()) >= SOCKETS_PER_USER {
+        return Err(Error::TooMany(
+            "Too many open pages. Close some tabs and reload.".into(),
+        ));
     }
-}
-
-impl SocketDeps<'_> {
-    /// A new connection, unless the user already has too many sockets open.
-    fn connection(&self, me: CurrentUser, chat: Option<ChatScope>) -> Result<Connection> {
-        if self.presence.sockets(me.id()) >= SOCKETS_PER_USER {
-            return Err(Error::TooMany(
-                "Too many open pages. Close some tabs and reload.".into(),
-            ));
-        }
-        Ok(Connection {
-            pool: self.db.pool().clone(),
-            hub: self.hub.inner().clone(),
-            presence: self.presence.inner().clone(),
-            grace: Duration::from_millis(self.settings.presence_grace_ms),
-            idle_timeout: Duration::from_millis(self.settings.socket_idle_ms.max(30)),
-            me,
-            chat,
-            shutdown: self.shutdown.clone(),
-        })
-    }
+    Ok(Connection {
+        pool: app.db.pool().clone(),
+        writer: app.writer.clone(),
+        hub: app.hub.clone(),
+        presence: app.presence.clone(),
+        grace: Duration::from_millis(app.settings.presence_grace_ms),
+        idle_timeout: Duration::from_millis(app.settings.socket_idle_ms.max(30)),
+        me,
+        chat,
+        shutdown: app.shutdown.clone(),
+    })
 }
 
 fn open(ws: WebSocket, connection: Connection) -> Channel<'static> {
@@ -118,9 +84,9 @@ fn dashboard_socket(
     _origin: SameOrigin,
     me: CurrentUser,
     ws: WebSocket,
-    deps: SocketDeps<'_>,
+    app: App<'_>,
 ) -> Result<Channel<'static>> {
-    Ok(open(ws, deps.connection(me, None)?))
+    Ok(open(ws, connection(&app, me, None)?))
 }
 
 /// A conversation's socket. Membership is looked up before the upgrade.
@@ -131,15 +97,15 @@ async fn conversation_socket(
     id: i64,
     after: Option<i64>,
     ws: WebSocket,
-    deps: SocketDeps<'_>,
+    app: App<'_>,
 ) -> Result<Channel<'static>> {
-    let peer = peer_of(deps.db.pool(), id, &me).await?;
+    let peer = peer_of(app.db.pool(), id, &me).await?;
     let chat = ChatScope {
         conversation_id: id,
         peer,
         page_newest: after.unwrap_or(0).max(0),
     };
-    Ok(open(ws, deps.connection(me, Some(chat))?))
+    Ok(open(ws, connection(&app, me, Some(chat))?))
 }
 
 /// The conversation a socket's page shows.
@@ -153,6 +119,7 @@ struct ChatScope {
 /// One open socket of one user.
 struct Connection {
     pool: Pool,
+    writer: Writer,
     hub: SharedHub,
     presence: Presence,
     grace: Duration,
@@ -198,6 +165,9 @@ struct LoopState {
     last_heard: Instant,
     /// The day of the newest message on the page, for day separators.
     last_day: Option<Date>,
+    /// The newest message shown here but not yet marked read, and when to.
+    read_up_to: Option<i64>,
+    read_due: Option<Instant>,
 }
 
 fn text(markup: Markup) -> WsMessage {
@@ -242,9 +212,7 @@ impl Connection {
         result
     }
 
-    async fn run(&self, mut stream: DuplexStream) -> rocket_ws::result::Result<()> {
-        // Subscribe before reading what was missed, so nothing falls between.
-        let mut events = self.hub.subscribe(self.me.id());
+    async fn run(&self, stream: DuplexStream) -> rocket_ws::result::Result<()> {
         let mut state = LoopState {
             replayed_up_to: 0,
             typists: HashMap::new(),
@@ -252,8 +220,23 @@ impl Connection {
             message_budget: TokenBucket::new(SOCKET_MESSAGES),
             last_heard: Instant::now(),
             last_day: None,
+            read_up_to: None,
+            read_due: None,
         };
-        self.resync(&mut stream, &mut state).await?;
+        let result = self.pump(stream, &mut state).await;
+        // What the page showed before it closed has been read.
+        self.flush_read(&mut state).await;
+        result
+    }
+
+    async fn pump(
+        &self,
+        mut stream: DuplexStream,
+        state: &mut LoopState,
+    ) -> rocket_ws::result::Result<()> {
+        // Subscribe before reading what was missed, so nothing falls between.
+        let mut events = self.hub.subscribe(self.me.id());
+        self.resync(&mut stream, state, false).await?;
         let mut ping = tokio::time::interval(self.idle_timeout / 3);
         ping.tick().await;
         let mut shutdown = self.shutdown.clone();
@@ -262,7 +245,7 @@ impl Connection {
             let step = tokio::select! {
                 frame = stream.next() => match frame.inspect(|_| state.last_heard = Instant::now()) {
                     None | Some(Ok(WsMessage::Close(_))) => return Ok(()),
-                    Some(Ok(WsMessage::Text(text))) => self.handle_frame(&text, &mut state).await,
+                    Some(Ok(WsMessage::Text(text))) => self.handle_frame(&text, state).await,
                     Some(Ok(WsMessage::Binary(_))) => match state.message_budget.take() {
                         Ok(()) => Step::Reply(chat_views::composer_error(
                             Some("This connection only accepts text frames."),
@@ -275,9 +258,10 @@ impl Connection {
                     Some(Err(_)) => return Ok(()),
                 },
                 event = events.recv() => match event {
-                    Ok(event) => self.handle_event(event, &mut state).await,
+                    Ok(event) => self.handle_event(event, state).await,
                     Err(RecvError::Lagged(_)) => {
-                        self.resync(&mut stream, &mut state).await?;
+                        // Events were dropped: presence and badges may be stale too.
+                        self.resync(&mut stream, state, true).await?;
                         Step::Nothing
                     }
                     Err(RecvError::Closed) => return Ok(()),
@@ -285,7 +269,11 @@ impl Connection {
                 _ = sleep_until(typing_ends) => {
                     let now = Instant::now();
                     state.typists.retain(|_, (_, until)| *until > now);
-                    Step::Reply(typing_fragment(&state))
+                    Step::Reply(typing_fragment(state))
+                }
+                _ = sleep_until(state.read_due) => {
+                    self.flush_read(state).await;
+                    Step::Nothing
                 }
                 _ = ping.tick() => {
                     if state.last_heard.elapsed() > self.idle_timeout {
@@ -314,16 +302,19 @@ impl Connection {
         }
     }
 
-    /// Brings the page up to date: the contact list, and in a conversation
-    /// everything after what the page was rendered with (the live region is
-    /// replaced whole, so replays never duplicate; when too much was missed
-    /// the whole list is replaced).
+    /// Brings the page up to date: in a conversation, everything after what
+    /// the page was rendered with (the live region is replaced whole, so
+    /// replays never duplicate; when too much was missed the whole list is
+    /// replaced), and with `contacts` the contact list too. A reconnecting
+    /// page fetches its contact list over HTTP instead (see app.js), so a
+    /// socket does not carry the whole list, once per tab, on every connect.
     async fn resync(
         &self,
         stream: &mut DuplexStream,
         state: &mut LoopState,
+        contacts: bool,
     ) -> rocket_ws::result::Result<()> {
-        let fragment = match self.missed(state).await {
+        let fragment = match self.missed(state, contacts).await {
             Ok(fragment) => fragment,
             Err(e) => {
                 rocket::error!("socket resync failed: {e}");
@@ -334,16 +325,21 @@ impl Connection {
     }
 
     /// What the page missed; records in `state` the newest message it gets.
-    async fn missed(&self, state: &mut LoopState) -> Result<Markup> {
+    async fn missed(&self, state: &mut LoopState, with_contacts: bool) -> Result<Markup> {
         let me = self.me.id();
-        let list = contacts::list(&self.pool, me, contacts::Order::Alphabetical).await?;
-        let is_online = |id| self.presence.is_online(id);
-        let contacts = contact_views::contact_list(&list, &is_online, self.peer_id(), true);
+        let contacts = if with_contacts {
+            let list = contacts::list(&self.pool, me, contacts::Order::Alphabetical).await?;
+            let is_online = |id| self.presence.is_online(id);
+            contact_views::contact_list(&list, &is_online, self.peer_id(), true)
+        } else {
+            html! {}
+        };
+        let contacts = html! { (contacts) (layout::connected()) };
         let Some(chat) = &self.chat else {
             return Ok(contacts);
         };
         let id = chat.conversation_id;
-        self.mark_read(id, None).await?;
+        chat::mark_read(&self.writer, self.hub.as_ref(), id, me, None).await?;
         let seen = contacts::seen_by_others(&self.pool, id, me).await?;
         let missed = messages::page_after(
             &self.pool,
@@ -377,19 +373,24 @@ impl Connection {
         self.chat.as_ref().map(|c| c.peer.id)
     }
 
-    /// Marks the open conversation read and tells the members if that moved.
-    async fn mark_read(&self, conversation_id: i64, up_to: Option<i64>) -> Result<()> {
-        if contacts::mark_read(&self.pool, conversation_id, self.me.id(), up_to).await? {
-            let members = conversations::member_ids(&self.pool, conversation_id).await?;
-            self.hub.publish(
-                &members,
-                Event::Read {
-                    conversation_id,
-                    reader_id: self.me.id(),
-                },
-            );
+    /// Writes the read position the page has reached, if it moved. Under
+    /// load this happens at most once per `READ_MARK_DELAY`, not per message.
+    async fn flush_read(&self, state: &mut LoopState) {
+        state.read_due = None;
+        let (Some(chat), Some(up_to)) = (&self.chat, state.read_up_to.take()) else {
+            return;
+        };
+        let result = chat::mark_read(
+            &self.writer,
+            self.hub.as_ref(),
+            chat.conversation_id,
+            self.me.id(),
+            Some(up_to),
+        )
+        .await;
+        if let Err(e) = result {
+            rocket::error!("marking read failed: {e}");
         }
-        Ok(())
     }
 
     /// Turns an event into what this page should show, if anything.
@@ -412,8 +413,10 @@ impl Connection {
                     return Ok(Step::Nothing);
                 }
                 if message.sender_id != me {
-                    self.mark_read(message.conversation_id, Some(message.id))
-                        .await?;
+                    state.read_up_to = Some(message.id);
+                    state
+                        .read_due
+                        .get_or_insert_with(|| Instant::now() + READ_MARK_DELAY);
                 }
                 let typing_changed = state.typists.remove(&message.sender_id).is_some();
                 let previous_day = state.last_day.replace(message.created_at.date());
@@ -519,7 +522,7 @@ impl Connection {
         let result = match Draft::parse(frame.body.as_deref(), frame.client_id.as_deref()) {
             Ok(draft) => {
                 chat::send(
-                    &self.pool,
+                    &self.writer,
                     self.hub.as_ref(),
                     self.me.id(),
                     chat.conversation_id,

@@ -76,9 +76,10 @@ pub async fn unread(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<i6
 }
 
 /// Marks everything up to `message_id` (or the newest message) as read by
-/// `user`. Returns whether anything changed.
-pub async fn mark_read(
-    pool: &Pool,
+/// `user`, inside the caller's transaction (the app goes through
+/// `store::writer`). Returns whether anything changed.
+pub async fn mark_read_in(
+    conn: &mut sqlx::SqliteConnection,
     conversation_id: i64,
     user: i64,
     message_id: Option<i64>,
@@ -96,7 +97,7 @@ pub async fn mark_read(
     .bind(user)
     .bind(message_id)
     .bind(conversation_id)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(result.rows_affected() > 0)
 }

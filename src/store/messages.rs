@@ -33,8 +33,9 @@ const SELECT: &str = "SELECT m.id, m.conversation_id, m.sender_id, u.username AS
         m.body, m.created_at
     FROM messages m JOIN users u ON u.id = m.sender_id";
 
-/// Saves a message in one transaction, if the sender is a member.
+/// Saves a message in its own transaction, if the sender is a member.
 /// Returns `NotFound` otherwise, so nobody learns whether the conversation exists.
+/// (The app saves through `store::writer`, which commits many at once.)
 pub async fn save(
     pool: &Pool,
     conversation_id: i64,
@@ -43,6 +44,19 @@ pub async fn save(
     client_id: &str,
 ) -> Result<Saved> {
     let mut tx = pool.begin().await?;
+    let saved = save_in(&mut tx, conversation_id, sender_id, body, client_id).await?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+/// Saves a message inside the caller's transaction (see `save`).
+pub async fn save_in(
+    tx: &mut sqlx::SqliteConnection,
+    conversation_id: i64,
+    sender_id: i64,
+    body: &str,
+    client_id: &str,
+) -> Result<Saved> {
     let inserted: Option<(i64, OffsetDateTime)> = sqlx::query_as(
         "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
          SELECT ?, ?, ?, ?, ? WHERE EXISTS
@@ -59,7 +73,7 @@ pub async fn save(
     .bind(sender_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let saved = match inserted {
+    Ok(match inserted {
         Some((id, _)) => {
             // The sender has read everything up to their own message.
             sqlx::query(
@@ -89,15 +103,11 @@ pub async fn save(
             match earlier {
                 Some(message) if message.body == body => Saved::Duplicate(message),
                 Some(_) => Saved::ClientIdReused,
-                None if is_member(&mut tx, conversation_id, sender_id).await? => {
-                    Saved::ClientIdReused
-                }
+                None if is_member(tx, conversation_id, sender_id).await? => Saved::ClientIdReused,
                 None => return Err(Error::NotFound),
             }
         }
-    };
-    tx.commit().await?;
-    Ok(saved)
+    })
 }
 
 async fn is_member(

@@ -6,6 +6,7 @@ pub mod conversations;
 pub mod messages;
 pub mod sessions;
 pub mod users;
+pub mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -80,7 +81,7 @@ impl rocket_db_pools::Pool for SqliteHandle {
 /// Migrations embedded in the binary, so a lone executable creates its schema.
 pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// The database fairing followed by the migrations that run on ignition.
+/// The database fairing, then the migrations, then the writer task.
 pub fn stage() -> AdHoc {
     AdHoc::on_ignite("Database", |rocket| async {
         rocket
@@ -94,7 +95,10 @@ async fn run_migrations(rocket: Rocket<Build>) -> fairing::Result {
         return Err(rocket);
     };
     match MIGRATIONS.run(db.pool()).await {
-        Ok(()) => Ok(rocket),
+        Ok(()) => {
+            let writer = writer::Writer::start(db.pool().clone());
+            Ok(rocket.manage(writer))
+        }
         Err(e) => {
             rocket::error!("database migration failed: {e}");
             Err(rocket)

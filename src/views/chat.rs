@@ -218,7 +218,6 @@ pub fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                             h1 { (other) }
                             (presence(chat.other.id, chat.other_online, chat.other_last_seen, false))
                         }
-                        span.connection aria-live="polite" {}
                     }
                     @if chat.before.is_some() {
                         p.notice { "Showing earlier messages. " a href=(url) { "Jump to the latest" } }

@@ -71,8 +71,14 @@ pub fn contact_list(
     current: Option<i64>,
     oob: bool,
 ) -> Markup {
+    // A reconnected page refetches the list (app.js fires the event).
+    let refresh = match current {
+        Some(id) => format!("/contacts?current={id}"),
+        None => "/contacts".to_owned(),
+    };
     html! {
-        ul #contacts .contacts aria-label="Contacts" hx-swap-oob=[oob.then_some("true")] {
+        ul #contacts .contacts aria-label="Contacts" hx-swap-oob=[oob.then_some("true")]
+            hx-get=(refresh) hx-trigger="natter:reconnected from:body" hx-swap="outerHTML" {
             @for contact in contacts {
                 (contact_row(contact, is_online(contact.id), current == Some(contact.id)))
             }

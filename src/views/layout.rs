@@ -47,6 +47,7 @@ pub fn page(title: &str, viewer: Option<&Viewer>, content: Markup) -> Markup {
                     a.brand href="/" { "Natter" }
                     @if let Some(viewer) = viewer {
                         nav.account aria-label="Account" {
+                            span #connection .connection aria-live="polite" {}
                             span.me { "Signed in as " strong { (viewer.user.username) } }
                             a href="/account" { "Account" }
                             form method="post" action="/logout" {
@@ -59,5 +60,12 @@ pub fn page(title: &str, viewer: Option<&Viewer>, content: Markup) -> Markup {
                 (content)
             }
         }
+    }
+}
+
+/// Socket push on every (re)connect: the page is live again.
+pub fn connected() -> Markup {
+    html! {
+        span #connection .connection aria-live="polite" hx-swap-oob="true" {}
     }
 }

@@ -1,0 +1,205 @@
+//! Group commit. Every write on the hot path (saving a message, moving a read
+//! position) is queued to one writer task, which applies whatever has queued
+//! up in a single transaction, commits once (one fsync for the lot), and only
+//! then answers each caller. A message is still confirmed only once it is
+//! durable, but a thousand senders no longer wait for a thousand fsyncs, and
+//! SQLite's single writer lock is never fought over.
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::messages::{self, Saved};
+use super::{contacts, Pool};
+use crate::error::{Error, Result};
+
+/// Most jobs committed in one transaction.
+const MAX_BATCH: usize = 512;
+/// Jobs waiting for the writer before callers wait to queue.
+const QUEUE: usize = 8192;
+
+/// A write to apply, and where to send its result once committed.
+enum Job {
+    Save {
+        conversation_id: i64,
+        sender_id: i64,
+        body: String,
+        client_id: String,
+        reply: oneshot::Sender<Result<Saved>>,
+    },
+    MarkRead {
+        conversation_id: i64,
+        user_id: i64,
+        up_to: Option<i64>,
+        reply: oneshot::Sender<Result<bool>>,
+    },
+}
+
+/// What applying a job gave, kept until the transaction commits.
+enum Outcome {
+    Saved(Result<Saved>),
+    Read(bool),
+}
+
+/// The handle to the writer task.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Job>,
+    pool: Pool,
+}
+
+impl Writer {
+    /// Starts the writer task on `pool`.
+    pub fn start(pool: Pool) -> Writer {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        tokio::spawn(run(pool.clone(), jobs));
+        Writer { queue, pool }
+    }
+
+    /// The pool, for reads.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    async fn submit<T>(&self, job: Job, answer: oneshot::Receiver<Result<T>>) -> Result<T> {
+        let stopped = || Error::Internal("the database writer has stopped".into());
+        self.queue.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Saves a message (see `messages::save`), answering once it is durable.
+    pub async fn save(
+        &self,
+        conversation_id: i64,
+        sender_id: i64,
+        body: &str,
+        client_id: &str,
+    ) -> Result<Saved> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Save {
+            conversation_id,
+            sender_id,
+            body: body.to_owned(),
+            client_id: client_id.to_owned(),
+            reply,
+        };
+        self.submit(job, answer).await
+    }
+
+    /// Moves a read position forward (see `contacts::mark_read_in`).
+    pub async fn mark_read(
+        &self,
+        conversation_id: i64,
+        user_id: i64,
+        up_to: Option<i64>,
+    ) -> Result<bool> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::MarkRead {
+            conversation_id,
+            user_id,
+            up_to,
+            reply,
+        };
+        self.submit(job, answer).await
+    }
+}
+
+impl Job {
+    /// Applies the job inside `tx`. Only database failures are errors here;
+    /// "not a member" is an answer, and does not spoil the batch.
+    async fn apply(&self, tx: &mut sqlx::SqliteConnection) -> Result<Outcome, sqlx::Error> {
+        match self {
+            Job::Save {
+                conversation_id,
+                sender_id,
+                body,
+                client_id,
+                ..
+            } => match messages::save_in(tx, *conversation_id, *sender_id, body, client_id).await {
+                Err(Error::Database(e)) => Err(e),
+                result => Ok(Outcome::Saved(result)),
+            },
+            Job::MarkRead {
+                conversation_id,
+                user_id,
+                up_to,
+                ..
+            } => match contacts::mark_read_in(tx, *conversation_id, *user_id, *up_to).await {
+                Ok(changed) => Ok(Outcome::Read(changed)),
+                Err(Error::Database(e)) => Err(e),
+                Err(other) => Err(sqlx::Error::Protocol(other.to_string())),
+            },
+        }
+    }
+
+    /// Sends the result; a caller that gave up waiting is no concern.
+    fn answer(self, outcome: Result<Outcome, sqlx::Error>) {
+        match (self, outcome) {
+            (Job::Save { reply, .. }, Ok(Outcome::Saved(result))) => {
+                let _ = reply.send(result);
+            }
+            (Job::MarkRead { reply, .. }, Ok(Outcome::Read(changed))) => {
+                let _ = reply.send(Ok(changed));
+            }
+            (Job::Save { reply, .. }, Err(e)) => {
+                let _ = reply.send(Err(e.into()));
+            }
+            (Job::MarkRead { reply, .. }, Err(e)) => {
+                let _ = reply.send(Err(e.into()));
+            }
+            (Job::Save { reply, .. }, Ok(Outcome::Read(_))) => {
+                let _ = reply.send(Err(Error::Internal("mismatched write outcome".into())));
+            }
+            (Job::MarkRead { reply, .. }, Ok(Outcome::Saved(_))) => {
+                let _ = reply.send(Err(Error::Internal("mismatched write outcome".into())));
+            }
+        }
+    }
+}
+
+async fn run(pool: Pool, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // While one batch commits, the next one queues up: batches grow with load
+    // on their own, with no timer adding delay when the server is quiet.
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        commit(&pool, std::mem::take(&mut batch)).await;
+    }
+}
+
+/// Applies a batch in one transaction. If the database fails part-way, the
+/// batch is rolled back and each job is retried alone, so one bad write
+/// cannot fail the others.
+async fn commit(pool: &Pool, batch: Vec<Job>) {
+    match apply_all(pool, &batch).await {
+        Ok(outcomes) => {
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                job.answer(Ok(outcome));
+            }
+        }
+        Err(e) if batch.len() == 1 => {
+            if let Some(job) = batch.into_iter().next() {
+                job.answer(Err(e));
+            }
+        }
+        Err(e) => {
+            rocket::warn!(
+                "a batch of {} writes failed ({e}); retrying one by one",
+                batch.len()
+            );
+            for job in batch {
+                let outcome = apply_all(pool, std::slice::from_ref(&job))
+                    .await
+                    .map(|mut outcomes| outcomes.remove(0));
+                job.answer(outcome);
+            }
+        }
+    }
+}
+
+async fn apply_all(pool: &Pool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        outcomes.push(job.apply(&mut tx).await?);
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
