@@ -18,6 +18,9 @@ pub enum Error {
     /// The input is malformed or breaks a rule; the text is shown to the user.
     #[error("{0}")]
     Invalid(String),
+    /// A member asked for something only someone else may do; shown as is.
+    #[error("{0}")]
+    NotAllowed(&'static str),
     /// Too much, too fast; the text is shown to the user.
     #[error("{0}")]
     TooMany(String),
@@ -36,7 +39,7 @@ impl Error {
     pub fn status(&self) -> Status {
         match self {
             Error::NotFound => Status::NotFound,
-            Error::Forbidden(_) => Status::Forbidden,
+            Error::Forbidden(_) | Error::NotAllowed(_) => Status::Forbidden,
             Error::Invalid(_) => Status::UnprocessableEntity,
             Error::TooMany(_) => Status::TooManyRequests,
             Error::Database(_) | Error::Internal(_) => Status::InternalServerError,
@@ -47,6 +50,7 @@ impl Error {
     pub fn public_message(&self) -> String {
         match self {
             Error::Invalid(text) | Error::TooMany(text) => text.clone(),
+            Error::NotAllowed(text) => (*text).to_owned(),
             Error::NotFound => "That page does not exist.".into(),
             Error::Forbidden(_) => {
                 "This request could not be verified. Reload the page and try again.".into()

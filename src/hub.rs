@@ -45,6 +45,8 @@ pub enum Event {
     UserJoined(Arc<User>),
     /// Somebody deleted their account.
     UserLeft { user_id: i64 },
+    /// A group's members or name changed.
+    GroupChanged { conversation_id: i64 },
 }
 
 /// Delivery of events to users' sockets, wherever those sockets are.

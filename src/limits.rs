@@ -12,6 +12,8 @@ pub const USERNAME_MAX_CHARS: usize = 32;
 pub const PASSWORD_MIN_CHARS: usize = 8;
 /// Longest accepted password, in characters (hashed whole, never truncated).
 pub const PASSWORD_MAX_CHARS: usize = 1024;
+/// Longest group name, in characters.
+pub const GROUP_TITLE_MAX_CHARS: usize = 64;
 /// Longest message body, in characters, after trimming.
 pub const MESSAGE_MAX_CHARS: usize = 4000;
 /// Longest client-generated message id.

@@ -476,6 +476,7 @@ async fn every_post_route_refuses_a_forged_token() {
                 ("password", PASSWORD),
                 ("current", PASSWORD),
                 ("confirmation", PASSWORD),
+                ("title", "a group"),
             ],
         )
         .await;

@@ -7,7 +7,7 @@ use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::presence::Presence;
 use crate::store::contacts::{self, Order};
-use crate::store::Db;
+use crate::store::{groups, Db};
 use crate::views::contacts as contact_views;
 use crate::views::layout::Viewer;
 use crate::views::pages;
@@ -24,9 +24,10 @@ async fn dashboard(
         _ => Order::Alphabetical,
     };
     let list = contacts::list(db.pool(), me.id(), order).await?;
+    let groups = groups::of_member(db.pool(), me.id()).await?;
     let viewer = Viewer::of(&me);
     let is_online = |id| presence.is_online(id);
-    Ok(pages::dashboard(&viewer, &list, &is_online, order))
+    Ok(pages::dashboard(&viewer, &list, &groups, &is_online, order))
 }
 
 /// The contact list alone, for a page that reconnects after missing updates.

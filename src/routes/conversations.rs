@@ -12,12 +12,15 @@ use crate::error::{Error, Result};
 use crate::limits::HISTORY_PAGE;
 use crate::routes::accounts::Reply;
 use crate::routes::App;
+use crate::store::contacts::Contact;
 use crate::store::contacts::{self, Order};
+use crate::store::groups::{self, Conversation};
 use crate::store::messages::{self, Message};
 use crate::store::users::User;
 use crate::store::{conversations, users, Db, Pool};
-use crate::views::chat::{chat_page, history_chunk, ChatPage, Composer};
+use crate::views::chat::{chat_page, history_chunk, ChatPage, Composer, Heading};
 use crate::views::conversation_url;
+use crate::views::groups::GroupHeading;
 use crate::views::layout::Viewer;
 
 /// Opens the direct conversation with `username`, creating it on first use.
@@ -32,10 +35,23 @@ async fn open(username: &str, me: CurrentUser, db: &Db) -> Result<Redirect> {
     Ok(Redirect::to(conversation_url(id)))
 }
 
-/// The other member, or `NotFound` when the viewer is not a member.
-pub async fn peer_of(pool: &Pool, conversation_id: i64, me: &CurrentUser) -> Result<User> {
+/// What a member sees of a conversation: the other person, or the group.
+pub enum Scope {
+    Direct(User),
+    Group(Conversation),
+}
+
+/// The conversation as `me` sees it, or `NotFound` when not a member.
+pub async fn scope_of(pool: &Pool, conversation_id: i64, me: &CurrentUser) -> Result<Scope> {
+    let conversation = groups::find(pool, conversation_id, me.id())
+        .await?
+        .ok_or(Error::NotFound)?;
+    if conversation.is_group() {
+        return Ok(Scope::Group(conversation));
+    }
     conversations::peer(pool, conversation_id, me.id())
         .await?
+        .map(Scope::Direct)
         .ok_or(Error::NotFound)
 }
 
@@ -70,15 +86,34 @@ async fn render_page(
     form: FormState<'_>,
 ) -> Result<Markup> {
     let db = app.db;
-    let other = peer_of(db.pool(), conversation_id, me).await?;
+    let scope = scope_of(db.pool(), conversation_id, me).await?;
     // Opening the conversation reads it; the sender's "Seen" follows live.
     chat::mark_read(app.writer, app.hub.as_ref(), conversation_id, me.id(), None).await?;
     let (history, has_more) = history(db.pool(), conversation_id, me.id(), before).await?;
     let list = contacts::list(db.pool(), me.id(), Order::Alphabetical).await?;
-    let other_last_seen = list
-        .iter()
-        .find(|c| c.id == other.id)
-        .and_then(|c| c.last_seen_at);
+    let groups = groups::of_member(db.pool(), me.id()).await?;
+    let members = match &scope {
+        Scope::Group(group) => groups::members(db.pool(), group.id, me.id()).await?,
+        Scope::Direct(_) => Vec::new(),
+    };
+    let candidates = non_members(&list, &members);
+    let heading = match &scope {
+        Scope::Direct(peer) => Heading::Direct {
+            peer,
+            online: app.presence.is_online(peer.id),
+            last_seen: list
+                .iter()
+                .find(|c| c.id == peer.id)
+                .and_then(|c| c.last_seen_at),
+        },
+        Scope::Group(group) => Heading::Group(GroupHeading {
+            group,
+            members: &members,
+            candidates: &candidates,
+            viewer_id: me.id(),
+            csrf: me.csrf(),
+        }),
+    };
     let seen = contacts::seen_by_others(db.pool(), conversation_id, me.id()).await?;
     let is_online = |id| app.presence.is_online(id);
     let action = format!("{}/messages", conversation_url(conversation_id));
@@ -88,9 +123,8 @@ async fn render_page(
         &viewer,
         &ChatPage {
             conversation_id,
-            other: &other,
-            other_online: app.presence.is_online(other.id),
-            other_last_seen,
+            heading,
+            groups: &groups,
             contacts: &list,
             is_online: &is_online,
             seen,
@@ -126,7 +160,7 @@ async fn page(id: i64, before: Option<i64>, me: CurrentUser, app: App<'_>) -> Re
 /// The htmx "load earlier" fragment.
 #[rocket::get("/conversations/<id>/messages?<before>")]
 async fn earlier(id: i64, before: i64, me: CurrentUser, db: &Db) -> Result<Markup> {
-    peer_of(db.pool(), id, &me).await?;
+    scope_of(db.pool(), id, &me).await?;
     let (page, has_more) = history(db.pool(), id, me.id(), Some(before)).await?;
     Ok(history_chunk(id, &page, has_more, me.id()))
 }
@@ -179,4 +213,13 @@ async fn post(
 
 pub fn routes() -> Vec<rocket::Route> {
     rocket::routes![open, page, earlier, post]
+}
+
+/// The contacts who are not members yet (to offer for adding).
+pub fn non_members(contacts: &[Contact], members: &[User]) -> Vec<Contact> {
+    contacts
+        .iter()
+        .filter(|c| !members.iter().any(|m| m.id == c.id))
+        .cloned()
+        .collect()
 }

@@ -16,6 +16,7 @@ pub mod accounts;
 pub mod assets;
 pub mod contacts;
 pub mod conversations;
+pub mod groups;
 pub mod socket;
 
 /// Every route of the app.
@@ -26,6 +27,7 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(assets::routes());
     routes.extend(contacts::routes());
     routes.extend(conversations::routes());
+    routes.extend(groups::routes());
     routes.extend(socket::routes());
     routes
 }

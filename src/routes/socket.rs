@@ -30,15 +30,16 @@ use crate::limits::{
     SOCKET_MAX_WRITE_BUFFER_BYTES, SOCKET_MESSAGES, SOCKET_TYPING, TYPING_SHOWN_MS,
 };
 use crate::presence::Presence;
-use crate::routes::conversations::{history, peer_of};
+use crate::routes::conversations::{history, scope_of, Scope};
+use crate::routes::groups::group_heading;
 use crate::routes::App;
 use crate::store::contacts::{self, Contact};
-use crate::store::users::User;
 use crate::store::writer::Writer;
-use crate::store::{conversations, messages, Pool};
+use crate::store::{conversations, groups, messages, Pool};
 use crate::throttle::TokenBucket;
 use crate::views::chat::{self as chat_views, Composer};
-use crate::views::contacts as contact_views;
+use crate::views::contacts::{self as contact_views, Badge};
+use crate::views::groups as group_views;
 use crate::views::{conversation_url, layout};
 use crate::SharedHub;
 
@@ -99,10 +100,10 @@ async fn conversation_socket(
     ws: WebSocket,
     app: App<'_>,
 ) -> Result<Channel<'static>> {
-    let peer = peer_of(app.db.pool(), id, &me).await?;
+    let scope = scope_of(app.db.pool(), id, &me).await?;
     let chat = ChatScope {
         conversation_id: id,
-        peer,
+        scope,
         page_newest: after.unwrap_or(0).max(0),
     };
     Ok(open(ws, connection(&app, me, Some(chat))?))
@@ -111,7 +112,7 @@ async fn conversation_socket(
 /// The conversation a socket's page shows.
 struct ChatScope {
     conversation_id: i64,
-    peer: User,
+    scope: Scope,
     /// The newest message id the page was rendered with.
     page_newest: i64,
 }
@@ -330,7 +331,10 @@ impl Connection {
         let contacts = if with_contacts {
             let list = contacts::list(&self.pool, me, contacts::Order::Alphabetical).await?;
             let is_online = |id| self.presence.is_online(id);
-            contact_views::contact_list(&list, &is_online, self.peer_id(), true)
+            html! {
+                (self.group_list().await?)
+                (contact_views::contact_list(&list, &is_online, self.peer_id(), true))
+            }
         } else {
             html! {}
         };
@@ -369,8 +373,62 @@ impl Connection {
         })
     }
 
+    /// The other person of a direct conversation page.
     fn peer_id(&self) -> Option<i64> {
-        self.chat.as_ref().map(|c| c.peer.id)
+        match self.chat.as_ref().map(|c| &c.scope) {
+            Some(Scope::Direct(peer)) => Some(peer.id),
+            _ => None,
+        }
+    }
+
+    /// The viewer's groups, as an out-of-band replacement.
+    async fn group_list(&self) -> Result<Markup> {
+        let groups = groups::of_member(&self.pool, self.me.id()).await?;
+        let current = match self.chat.as_ref() {
+            Some(chat) if matches!(chat.scope, Scope::Group(_)) => Some(chat.conversation_id),
+            _ => None,
+        };
+        Ok(group_views::group_list(&groups, current, true))
+    }
+
+    /// Which badge counts a conversation's unread messages for this viewer:
+    /// the group's, or the other person's (`sender` when known).
+    async fn badge_for(&self, conversation_id: i64, sender: Option<i64>) -> Result<Option<Badge>> {
+        let me = self.me.id();
+        let Some(conversation) = groups::find(&self.pool, conversation_id, me).await? else {
+            return Ok(None);
+        };
+        if conversation.is_group() {
+            return Ok(Some(Badge::Group(conversation_id)));
+        }
+        if let Some(sender) = sender {
+            return Ok(Some(Badge::Contact(sender)));
+        }
+        let peer = conversations::peer(&self.pool, conversation_id, me).await?;
+        Ok(peer.map(|p| Badge::Contact(p.id)))
+    }
+
+    /// The badge of a conversation, with its current count.
+    async fn unread_badge(&self, conversation_id: i64, sender: Option<i64>) -> Result<Step> {
+        let Some(badge) = self.badge_for(conversation_id, sender).await? else {
+            return Ok(Step::Nothing);
+        };
+        let count = contacts::unread(&self.pool, conversation_id, self.me.id()).await?;
+        Ok(Step::Reply(contact_views::unread(badge, count, true)))
+    }
+
+    /// A group changed (members, name): the page follows, and a page of a
+    /// group the viewer is no longer in is closed.
+    async fn group_changed(&self, conversation_id: i64) -> Result<Step> {
+        let list = self.group_list().await?;
+        if self.conversation_id() != Some(conversation_id) {
+            return Ok(Step::Reply(list));
+        }
+        let Some(group) = groups::find(&self.pool, conversation_id, self.me.id()).await? else {
+            return Ok(Step::Close(CloseCode::Normal, "no longer a member"));
+        };
+        let heading = group_heading(&self.pool, &group, &self.me).await?;
+        Ok(Step::Reply(html! { (list) (heading) }))
     }
 
     /// Writes the read position the page has reached, if it moved. Under
@@ -427,8 +485,8 @@ impl Connection {
                 })
             }
             Event::MessagePosted(message) if message.sender_id != me => {
-                let count = contacts::unread(&self.pool, message.conversation_id, me).await?;
-                Step::Reply(contact_views::unread(message.sender_id, count, true))
+                self.unread_badge(message.conversation_id, Some(message.sender_id))
+                    .await?
             }
             Event::MessagePosted(_) => Step::Nothing,
             Event::Read {
@@ -447,11 +505,7 @@ impl Connection {
                 reader_id,
             } if reader_id == me => {
                 // Read in another tab: the badge here follows.
-                let Some(peer) = conversations::peer(&self.pool, conversation_id, me).await? else {
-                    return Ok(Step::Nothing);
-                };
-                let count = contacts::unread(&self.pool, conversation_id, me).await?;
-                Step::Reply(contact_views::unread(peer.id, count, true))
+                self.unread_badge(conversation_id, None).await?
             }
             Event::Read { .. } => Step::Nothing,
             Event::Typing {
@@ -485,6 +539,7 @@ impl Connection {
                 Step::Reply(contact_views::appended_contact(&contact, online))
             }
             Event::UserJoined(_) => Step::Nothing,
+            Event::GroupChanged { conversation_id } => self.group_changed(conversation_id).await?,
             Event::UserLeft { user_id } => Step::Reply(contact_views::removed_contact(user_id)),
             Event::SessionEnded { token_hash } => {
                 if *token_hash == *self.me.session.token_hash {

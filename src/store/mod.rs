@@ -3,6 +3,7 @@
 
 pub mod contacts;
 pub mod conversations;
+pub mod groups;
 pub mod messages;
 pub mod sessions;
 pub mod users;

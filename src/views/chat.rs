@@ -5,10 +5,12 @@ use maud::{html, Markup};
 use time::{Date, OffsetDateTime};
 
 use super::contacts::{contact_list, presence};
+use super::groups::{group_list, heading as group_heading, GroupHeading};
 use super::layout::{page, Viewer};
 use super::{clock, conversation_url, dom_id, iso};
 use crate::limits::MESSAGE_MAX_CHARS;
 use crate::store::contacts::Contact;
+use crate::store::groups::GroupRow;
 use crate::store::messages::Message;
 use crate::store::users::User;
 
@@ -183,12 +185,21 @@ pub fn composer_error(error: Option<&str>, out_of_band: bool) -> Markup {
     }
 }
 
+/// The top of a conversation page: the other person, or the group.
+pub enum Heading<'a> {
+    Direct {
+        peer: &'a User,
+        online: bool,
+        last_seen: Option<time::OffsetDateTime>,
+    },
+    Group(GroupHeading<'a>),
+}
+
 /// Everything the conversation page needs.
 pub struct ChatPage<'a> {
     pub conversation_id: i64,
-    pub other: &'a User,
-    pub other_online: bool,
-    pub other_last_seen: Option<time::OffsetDateTime>,
+    pub heading: Heading<'a>,
+    pub groups: &'a [GroupRow],
     pub contacts: &'a [Contact],
     pub is_online: &'a dyn Fn(i64) -> bool,
     pub seen: bool,
@@ -201,22 +212,33 @@ pub struct ChatPage<'a> {
 
 /// The conversation page with its socket.
 pub fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
-    let other = chat.other.username.as_str();
     let newest = chat.history.last().map_or(0, |m| m.id);
     let url = conversation_url(chat.conversation_id);
     let socket = format!("{url}/socket?after={newest}");
+    let (title, current_contact, current_group) = match &chat.heading {
+        Heading::Direct { peer, .. } => (peer.username.as_str(), Some(peer.id), None),
+        Heading::Group(g) => (
+            g.group.title.as_deref().unwrap_or("Group"),
+            None,
+            Some(chat.conversation_id),
+        ),
+    };
     html! {
-        (page(other, Some(viewer), html! {
+        (page(title, Some(viewer), html! {
             div.app hx-ext="ws" ws-connect=[chat.before.is_none().then_some(&socket)] {
-                aside.sidebar aria-label="Contacts" {
-                    (contact_list(chat.contacts, chat.is_online, Some(chat.other.id), false))
+                aside.sidebar aria-label="Conversations" {
+                    (group_list(chat.groups, current_group, false))
+                    (contact_list(chat.contacts, chat.is_online, current_contact, false))
                 }
                 main.chat {
                     header.chat-header {
                         a.back href="/" aria-label="Back to contacts" { "←" }
-                        div.who {
-                            h1 { (other) }
-                            (presence(chat.other.id, chat.other_online, chat.other_last_seen, false))
+                        @match &chat.heading {
+                            Heading::Direct { peer, online, last_seen } => div.who {
+                                h1 { (peer.username) }
+                                (presence(peer.id, *online, *last_seen, false))
+                            },
+                            Heading::Group(g) => (group_heading(g, false)),
                         }
                     }
                     @if chat.before.is_some() {

@@ -35,10 +35,26 @@ pub fn presence(
     }
 }
 
-/// The unread badge of one contact; empty when everything is read.
-pub fn unread(user_id: i64, count: i64, oob: bool) -> Markup {
+/// Whose unread badge: a contact's (their direct conversation) or a group's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Badge {
+    Contact(i64),
+    Group(i64),
+}
+
+impl Badge {
+    fn dom_id(self) -> String {
+        match self {
+            Badge::Contact(user_id) => dom_id("unread", user_id),
+            Badge::Group(conversation_id) => dom_id("unread-group", conversation_id),
+        }
+    }
+}
+
+/// An unread badge; empty when everything is read.
+pub fn unread(badge: Badge, count: i64, oob: bool) -> Markup {
     html! {
-        span id=(dom_id("unread", user_id)) class="unread"
+        span id=(badge.dom_id()) class="unread"
             hx-swap-oob=[oob.then_some("true")] {
             @if count > 0 {
                 (count) span.visually-hidden { " unread" }
@@ -57,7 +73,7 @@ pub fn contact_row(contact: &Contact, online: bool, current: bool) -> Markup {
                     span.name { (contact.username) }
                     (presence(contact.id, online, contact.last_seen_at, false))
                 }
-                (unread(contact.id, contact.unread, false))
+                (unread(Badge::Contact(contact.id), contact.unread, false))
             }
         }
     }

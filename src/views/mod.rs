@@ -4,6 +4,7 @@
 pub mod account;
 pub mod chat;
 pub mod contacts;
+pub mod groups;
 pub mod layout;
 pub mod pages;
 

@@ -4,9 +4,11 @@ use maud::{html, Markup};
 use rocket::http::Status;
 
 use super::contacts::contact_list;
+use super::groups::{group_list, new_group_form};
 use super::layout::{page, Viewer};
 use crate::limits::{PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS};
 use crate::store::contacts::{Contact, Order};
+use crate::store::groups::GroupRow;
 
 /// What an account form shows again after an error: never the password.
 #[derive(Default)]
@@ -91,6 +93,7 @@ pub fn signup(csrf: &str, form: &AccountForm) -> Markup {
 pub fn dashboard(
     viewer: &Viewer,
     contacts: &[Contact],
+    groups: &[GroupRow],
     is_online: &dyn Fn(i64) -> bool,
     order: Order,
 ) -> Markup {
@@ -107,7 +110,11 @@ pub fn dashboard(
                     }
                 }
                 p.empty { "Nobody else is here yet. Share this site's address with a friend." }
+                (group_list(groups, None, false))
                 (contact_list(contacts, is_online, None, false))
+                @if !contacts.is_empty() {
+                    (new_group_form(viewer.csrf, contacts))
+                }
             }
         },
     )

@@ -1,0 +1,109 @@
+//! Group conversations: the list of groups, the form that creates one, and
+//! the heading of a group's page with its members and settings.
+
+use maud::{html, Markup};
+
+use super::contacts::{unread, Badge};
+use super::{conversation_url, dom_id};
+use crate::limits::GROUP_TITLE_MAX_CHARS;
+use crate::store::contacts::Contact;
+use crate::store::groups::{Conversation, GroupRow};
+use crate::store::users::User;
+
+/// The viewer's groups; `current` marks the open one.
+pub fn group_list(groups: &[GroupRow], current: Option<i64>, oob: bool) -> Markup {
+    // A reconnected page refetches the list (app.js fires the event).
+    let refresh = match current {
+        Some(id) => format!("/groups?current={id}"),
+        None => "/groups".to_owned(),
+    };
+    html! {
+        ul #groups .contacts .groups aria-label="Groups" hx-swap-oob=[oob.then_some("true")]
+            hx-get=(refresh) hx-trigger="natter:reconnected from:body" hx-swap="outerHTML" {
+            @for group in groups {
+                li id=(dom_id("group", group.id)) {
+                    a.contact href=(conversation_url(group.id))
+                        aria-current=[(current == Some(group.id)).then_some("page")] {
+                        span.avatar.group-avatar aria-hidden="true" { "#" }
+                        span.who { span.name { (group.title) } }
+                        (unread(Badge::Group(group.id), group.unread, false))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The form that starts a group with some of the viewer's contacts.
+pub fn new_group_form(csrf: &str, contacts: &[Contact]) -> Markup {
+    html! {
+        details.new-group {
+            summary { "New group" }
+            form method="post" action="/groups" {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="group-title" { "Group name" }
+                input #group-title name="title" type="text" required
+                    maxlength=(GROUP_TITLE_MAX_CHARS);
+                fieldset {
+                    legend { "Members" }
+                    @for contact in contacts {
+                        label.check {
+                            input type="checkbox" name="members" value=(contact.id);
+                            " " (contact.username)
+                        }
+                    }
+                }
+                button.primary type="submit" { "Create group" }
+            }
+        }
+    }
+}
+
+/// What a group page's heading needs.
+pub struct GroupHeading<'a> {
+    pub group: &'a Conversation,
+    pub members: &'a [User],
+    /// Contacts who are not members yet, to add.
+    pub candidates: &'a [Contact],
+    pub viewer_id: i64,
+    pub csrf: &'a str,
+}
+
+/// The group's name, its members, and the forms to add someone, rename the
+/// group (its creator only) or leave it. Pushed again when any of it changes.
+pub fn heading(h: &GroupHeading, oob: bool) -> Markup {
+    let url = conversation_url(h.group.id);
+    let title = h.group.title.as_deref().unwrap_or("Group");
+    let names: Vec<&str> = h.members.iter().map(|m| m.username.as_str()).collect();
+    html! {
+        div #chat-heading .who hx-swap-oob=[oob.then_some("true")] {
+            h1 { (title) }
+            details.group-panel {
+                summary { (h.members.len()) " members: " (names.join(", ")) }
+                @if !h.candidates.is_empty() {
+                    form method="post" action={ (url) "/members" } {
+                        input type="hidden" name="csrf" value=(h.csrf);
+                        label for="add-member" { "Add someone" }
+                        select #add-member name="username" {
+                            @for c in h.candidates { option value=(c.username) { (c.username) } }
+                        }
+                        button type="submit" { "Add" }
+                    }
+                }
+                @if h.group.created_by == Some(h.viewer_id) {
+                    form method="post" action={ (url) "/title" } {
+                        input type="hidden" name="csrf" value=(h.csrf);
+                        label for="rename" { "Group name" }
+                        input #rename name="title" type="text" value=(title) required
+                            maxlength=(GROUP_TITLE_MAX_CHARS);
+                        button type="submit" { "Rename" }
+                    }
+                }
+                form method="post" action={ (url) "/leave" } {
+                    input type="hidden" name="csrf" value=(h.csrf);
+                    button.danger type="submit" { "Leave group" }
+                }
+            }
+        }
+    }
+}
