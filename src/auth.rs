@@ -363,6 +363,18 @@ pub trait CsrfToken {
     fn csrf_token(&self) -> &str;
 }
 
+/// Implements `CsrfToken` for form structs whose token is their `csrf` field.
+#[macro_export]
+macro_rules! csrf_forms {
+    ($($form:ty),+ $(,)?) => {
+        $(impl $crate::auth::CsrfToken for $form {
+            fn csrf_token(&self) -> &str {
+                &self.csrf
+            }
+        })+
+    };
+}
+
 /// A form accepted only from our own pages: same origin, and a token that
 /// matches the session's (or, before login, the visitor's cookie). Every
 /// state-changing handler takes its form through this.

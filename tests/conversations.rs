@@ -60,24 +60,6 @@ async fn unknown_users_and_oneself_have_no_conversation() {
     );
 }
 
-/// Posts a message without JavaScript, as the plain form does.
-async fn post_message(
-    client: &rocket::local::asynchronous::Client,
-    path: &str,
-    body: &str,
-) -> Status {
-    let html = page_text(client, path).await;
-    let csrf = hidden_field(&html, "csrf").unwrap();
-    let client_id = hidden_field(&html, "client_id").unwrap();
-    post_form(
-        client,
-        &format!("{path}/messages"),
-        &[("csrf", &csrf), ("client_id", &client_id), ("body", body)],
-    )
-    .await
-    .status()
-}
-
 #[rocket::async_test]
 async fn without_javascript_the_form_posts_and_redirects_back() {
     let app = TestApp::new().await;

@@ -26,19 +26,6 @@ async fn create_group(client: &Client, title: &str, members: &[i64]) -> String {
     response.headers().get_one("Location").unwrap().to_owned()
 }
 
-async fn post_message(client: &Client, path: &str, body: &str) -> Status {
-    let html = page_text(client, path).await;
-    let csrf = hidden_field(&html, "csrf").unwrap_or_default();
-    let client_id = hidden_field(&html, "client_id").unwrap_or_else(|| "x1".into());
-    post_form(
-        client,
-        &format!("{path}/messages"),
-        &[("csrf", &csrf), ("client_id", &client_id), ("body", body)],
-    )
-    .await
-    .status()
-}
-
 struct Cast {
     app: TestApp,
     bob: Client,

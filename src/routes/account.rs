@@ -84,12 +84,6 @@ struct PasswordForm {
     confirmation: String,
 }
 
-impl auth::CsrfToken for PasswordForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf
-    }
-}
-
 /// Whether `password` is the user's current one.
 async fn is_current_password(db: &Db, user_id: i64, password: &str) -> Result<bool> {
     let hash = users::password_hash(db.pool(), user_id).await?;
@@ -128,12 +122,6 @@ struct DeleteForm {
     password: String,
 }
 
-impl auth::CsrfToken for DeleteForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf
-    }
-}
-
 #[rocket::post("/account/delete", data = "<form>")]
 async fn delete(
     form: CsrfForm<DeleteForm>,
@@ -155,6 +143,8 @@ async fn delete(
     auth::end_session(db, settings, cookies).await?;
     Ok(Reply::Redirect(Redirect::to("/signup")))
 }
+
+crate::csrf_forms!(PasswordForm, DeleteForm);
 
 pub fn routes() -> Vec<rocket::Route> {
     rocket::routes![

@@ -5,7 +5,7 @@ use rocket::http::{CookieJar, Status};
 use rocket::response::Redirect;
 use rocket::{FromForm, Request, State};
 
-use crate::auth::{self, CsrfForm, CsrfToken, CurrentUser, Visitor};
+use crate::auth::{self, CsrfForm, CurrentUser, Visitor};
 use crate::config::Settings;
 use crate::error::Result;
 use crate::hub::Event;
@@ -33,12 +33,6 @@ struct SignupForm {
     confirmation: String,
 }
 
-impl CsrfToken for SignupForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf
-    }
-}
-
 #[derive(FromForm)]
 struct LoginForm {
     csrf: String,
@@ -47,22 +41,10 @@ struct LoginForm {
     next: Option<String>,
 }
 
-impl CsrfToken for LoginForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf
-    }
-}
-
 /// A form with nothing but its token (log out).
 #[derive(FromForm)]
 pub struct TokenForm {
     csrf: String,
-}
-
-impl CsrfToken for TokenForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf
-    }
 }
 
 #[rocket::get("/signup")]
@@ -226,6 +208,8 @@ fn unauthorized(req: &Request<'_>) -> Redirect {
     let next = rocket::http::RawStr::new(&here).percent_encode();
     Redirect::to(format!("/login?next={next}"))
 }
+
+crate::csrf_forms!(SignupForm, LoginForm, TokenForm);
 
 pub fn routes() -> Vec<rocket::Route> {
     rocket::routes![signup_page, signup, login_page, login, logout]

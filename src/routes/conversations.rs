@@ -6,7 +6,7 @@ use rocket::http::Status;
 use rocket::response::Redirect;
 use rocket::FromForm;
 
-use crate::auth::{CsrfForm, CsrfToken, CurrentUser};
+use crate::auth::{CsrfForm, CurrentUser};
 use crate::chat::{self, Draft};
 use crate::error::{Error, Result};
 use crate::limits::HISTORY_PAGE;
@@ -172,12 +172,6 @@ struct MessageForm {
     body: Option<String>,
 }
 
-impl CsrfToken for MessageForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf
-    }
-}
-
 /// Sending without JavaScript: save, publish, then Post/Redirect/Get.
 #[rocket::post("/conversations/<id>/messages", data = "<form>")]
 async fn post(
@@ -210,6 +204,8 @@ async fn post(
         Err(e) => Err(e),
     }
 }
+
+crate::csrf_forms!(MessageForm);
 
 pub fn routes() -> Vec<rocket::Route> {
     rocket::routes![open, page, earlier, post]

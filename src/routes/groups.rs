@@ -5,7 +5,7 @@ use maud::Markup;
 use rocket::response::Redirect;
 use rocket::FromForm;
 
-use crate::auth::{CsrfForm, CsrfToken, CurrentUser};
+use crate::auth::{CsrfForm, CurrentUser};
 use crate::error::{Error, Result};
 use crate::hub::Event;
 use crate::limits::GROUP_TITLE_MAX_CHARS;
@@ -64,12 +64,6 @@ struct NewGroup {
     members: Vec<i64>,
 }
 
-impl CsrfToken for NewGroup {
-    fn csrf_token(&self) -> &str {
-        &self.csrf
-    }
-}
-
 #[rocket::post("/groups", data = "<form>")]
 async fn create(form: CsrfForm<NewGroup>, me: CurrentUser, app: App<'_>) -> Result<Redirect> {
     let title = check_title(&form.0.title)?;
@@ -83,12 +77,6 @@ async fn create(form: CsrfForm<NewGroup>, me: CurrentUser, app: App<'_>) -> Resu
 struct AddMember {
     csrf: String,
     username: String,
-}
-
-impl CsrfToken for AddMember {
-    fn csrf_token(&self) -> &str {
-        &self.csrf
-    }
 }
 
 #[rocket::post("/conversations/<id>/members", data = "<form>")]
@@ -114,12 +102,6 @@ struct Rename {
     title: String,
 }
 
-impl CsrfToken for Rename {
-    fn csrf_token(&self) -> &str {
-        &self.csrf
-    }
-}
-
 #[rocket::post("/conversations/<id>/title", data = "<form>")]
 async fn rename(
     id: i64,
@@ -139,12 +121,6 @@ struct Leave {
     csrf: String,
 }
 
-impl CsrfToken for Leave {
-    fn csrf_token(&self) -> &str {
-        &self.csrf
-    }
-}
-
 /// Leaving takes effect at once: the leaver's open pages of the group are
 /// closed by the push, and every query checks membership.
 #[rocket::post("/conversations/<id>/leave", data = "<_form>")]
@@ -161,6 +137,8 @@ async fn list(current: Option<i64>, me: CurrentUser, app: App<'_>) -> Result<Mar
     let groups = groups::of_member(app.db.pool(), me.id()).await?;
     Ok(group_list(&groups, current, false))
 }
+
+crate::csrf_forms!(NewGroup, AddMember, Rename, Leave);
 
 pub fn routes() -> Vec<rocket::Route> {
     rocket::routes![create, add, rename, leave, list]

@@ -469,3 +469,18 @@ pub async fn count(pool: &natter::store::Pool, table: &str) -> i64 {
         .await
         .expect("count")
 }
+
+/// Sends a message through the conversation page's plain form, as a browser
+/// without JavaScript does.
+pub async fn post_message(client: &Client, path: &str, body: &str) -> Status {
+    let html = page_text(client, path).await;
+    let csrf = hidden_field(&html, "csrf").unwrap_or_default();
+    let client_id = hidden_field(&html, "client_id").unwrap_or_else(|| "x1".into());
+    post_form(
+        client,
+        &format!("{path}/messages"),
+        &[("csrf", &csrf), ("client_id", &client_id), ("body", body)],
+    )
+    .await
+    .status()
+}
