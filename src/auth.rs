@@ -394,8 +394,16 @@ where
         let form = match Form::<T>::from_data(req, data).await {
             Outcome::Success(form) => form.into_inner(),
             Outcome::Forward(forward) => return Outcome::Forward(forward),
-            Outcome::Error((status, _)) => {
-                return Outcome::Error((status, Error::Invalid("Malformed form.".into())))
+            Outcome::Error((status, errors)) => {
+                // A field over its size limit makes the whole request too large,
+                // whatever else failed because the stream was cut short.
+                let too_large = errors.iter().any(|e| e.status() == Status::PayloadTooLarge);
+                let status = if too_large {
+                    Status::PayloadTooLarge
+                } else {
+                    status
+                };
+                return Outcome::Error((status, Error::Invalid("Malformed form.".into())));
             }
         };
         let given = req

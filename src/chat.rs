@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::hub::{Event, Fanout};
 use crate::limits::{CLIENT_ID_MAX_CHARS, MESSAGE_MAX_CHARS};
 use crate::store::conversations;
-use crate::store::messages::{Message, Saved};
+use crate::store::messages::{Message, NewAttachment, Saved};
 use crate::store::writer::Writer;
 
 /// A message as typed, checked and ready to save.
@@ -51,6 +51,16 @@ impl Draft {
     pub fn body(&self) -> &str {
         &self.body
     }
+
+    /// A file's caption: like `parse`, but an empty caption becomes `fallback`
+    /// (the file's name).
+    pub fn caption(body: Option<&str>, client_id: Option<&str>, fallback: &str) -> Result<Draft> {
+        let body = body
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+            .unwrap_or(fallback);
+        Draft::parse(Some(body), client_id)
+    }
 }
 
 fn is_valid_client_id(id: &str) -> bool {
@@ -86,10 +96,28 @@ pub async fn send(
     conversation_id: i64,
     draft: &Draft,
 ) -> Result<Sent> {
+    send_with(writer, hub, sender_id, conversation_id, draft, None).await
+}
+
+/// Like `send`, with a file attached (already stored).
+pub async fn send_with(
+    writer: &Writer,
+    hub: &dyn Fanout,
+    sender_id: i64,
+    conversation_id: i64,
+    draft: &Draft,
+    attachment: Option<NewAttachment>,
+) -> Result<Sent> {
     let mut client_id = draft.client_id.clone();
     for _ in 0..2 {
         match writer
-            .save(conversation_id, sender_id, &draft.body, &client_id)
+            .save_with(
+                conversation_id,
+                sender_id,
+                &draft.body,
+                &client_id,
+                attachment.clone(),
+            )
             .await?
         {
             Saved::Created(message) => {

@@ -29,6 +29,13 @@ pub struct Settings {
     /// milliseconds.
     #[serde(default = "default_socket_idle_ms")]
     pub socket_idle_ms: u64,
+    /// Where uploaded files are stored (created if missing).
+    #[serde(default = "default_media_dir")]
+    pub media_dir: std::path::PathBuf,
+}
+
+fn default_media_dir() -> std::path::PathBuf {
+    "media".into()
 }
 
 fn default_socket_idle_ms() -> u64 {
@@ -53,6 +60,16 @@ struct Defaults {
     /// Off: `X-Real-IP` can be forged by any client unless a trusted proxy sets it.
     ip_header: bool,
     databases: DatabasesDefault,
+    limits: LimitsDefault,
+}
+
+/// Request size limits: small for forms, the upload size for files.
+#[derive(Serialize)]
+struct LimitsDefault {
+    form: &'static str,
+    #[serde(rename = "data-form")]
+    data_form: &'static str,
+    file: &'static str,
 }
 
 #[derive(Serialize)]
@@ -76,6 +93,11 @@ pub fn figment() -> Figment {
                 url: "sqlite://natter.db",
                 max_connections: 8,
             },
+        },
+        limits: LimitsDefault {
+            form: "64 KiB",
+            data_form: "10 MiB",
+            file: "10 MiB",
         },
     };
     let mut figment = Figment::from(rocket::Config::default())

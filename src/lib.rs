@@ -8,6 +8,7 @@ pub mod error;
 pub mod headers;
 pub mod hub;
 pub mod limits;
+pub mod media;
 pub mod presence;
 pub mod routes;
 pub mod store;

@@ -36,6 +36,19 @@
     if (e.target.dataset.natterOpened) htmx.trigger(document.body, 'natter:reconnected');
     e.target.dataset.natterOpened = 'true';
   });
+  // Uploads: show progress, clear the file form when done, and say why when the server refused it outright.
+  document.addEventListener('htmx:xhr:progress', (e) => {
+    const bar = document.getElementById('upload-progress');
+    if (bar && e.detail.lengthComputable) bar.value = (e.detail.loaded / e.detail.total) * 100;
+  });
+  document.addEventListener('htmx:afterRequest', (e) => {
+    if (e.target.id !== 'upload') return;
+    const bar = document.getElementById('upload-progress');
+    if (bar) bar.value = 0;
+    if (e.detail.successful) { e.target.reset(); return; }
+    const status = document.getElementById('upload-status');
+    if (status) status.textContent = e.detail.xhr.status === 413 ? 'That file is too large.' : 'The upload failed. Try again.';
+  });
   // Open a conversation at its newest message (this deferred script runs before DOMContentLoaded).
   document.addEventListener('DOMContentLoaded', scrollToBottom);
 })();

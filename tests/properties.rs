@@ -23,6 +23,7 @@ fn stored(body: String) -> Message {
         sender_name: "alice".into(),
         body,
         created_at: time::OffsetDateTime::UNIX_EPOCH,
+        attachment: Default::default(),
     }
 }
 

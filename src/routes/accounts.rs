@@ -215,6 +215,20 @@ pub fn routes() -> Vec<rocket::Route> {
     rocket::routes![signup_page, signup, login_page, login, logout]
 }
 
+/// Every other error status gets the app's own page (and its headers).
+#[rocket::catch(default)]
+fn any_error(status: Status, _req: &Request<'_>) -> (Status, Markup) {
+    let message = match status.code {
+        404 => "That page does not exist.",
+        403 => "This request could not be verified. Reload the page and try again.",
+        413 => "That is too large.",
+        422 | 400 => "That request could not be read.",
+        429 => "Too many requests. Wait a moment and try again.",
+        _ => "Something went wrong on our side. Please try again.",
+    };
+    (status, pages::error(status, message))
+}
+
 pub fn catchers() -> Vec<rocket::Catcher> {
-    rocket::catchers![unauthorized]
+    rocket::catchers![unauthorized, any_error]
 }

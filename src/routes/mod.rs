@@ -17,6 +17,7 @@ pub mod assets;
 pub mod contacts;
 pub mod conversations;
 pub mod groups;
+pub mod media;
 pub mod socket;
 
 /// Every route of the app.
@@ -28,6 +29,7 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(contacts::routes());
     routes.extend(conversations::routes());
     routes.extend(groups::routes());
+    routes.extend(media::routes());
     routes.extend(socket::routes());
     routes
 }

@@ -16,6 +16,52 @@ pub struct Message {
     pub sender_name: String,
     pub body: String,
     pub created_at: OffsetDateTime,
+    /// The attached file, if any.
+    #[sqlx(flatten)]
+    pub attachment: AttachmentColumns,
+}
+
+/// The attachment columns of a message row (all null without one).
+#[derive(Debug, Clone, FromRow, PartialEq, Eq, Default)]
+pub struct AttachmentColumns {
+    pub attachment_id: Option<i64>,
+    pub attachment_type: Option<String>,
+    pub attachment_size: Option<i64>,
+    pub attachment_name: Option<String>,
+    pub attachment_thumbnail: Option<bool>,
+}
+
+/// A file attached to a message, as pages show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: i64,
+    pub content_type: String,
+    pub size: i64,
+    pub filename: String,
+    pub has_thumbnail: bool,
+}
+
+impl Message {
+    pub fn attachment(&self) -> Option<Attachment> {
+        let a = &self.attachment;
+        Some(Attachment {
+            id: a.attachment_id?,
+            content_type: a.attachment_type.clone()?,
+            size: a.attachment_size?,
+            filename: a.attachment_name.clone()?,
+            has_thumbnail: a.attachment_thumbnail.unwrap_or(false),
+        })
+    }
+}
+
+/// A file to attach to a new message, already stored on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttachment {
+    pub sha256: String,
+    pub content_type: String,
+    pub size: i64,
+    pub filename: String,
+    pub has_thumbnail: bool,
 }
 
 /// What saving a message did.
@@ -30,8 +76,11 @@ pub enum Saved {
 }
 
 const SELECT: &str = "SELECT m.id, m.conversation_id, m.sender_id, u.username AS sender_name,
-        m.body, m.created_at
-    FROM messages m JOIN users u ON u.id = m.sender_id";
+        m.body, m.created_at, a.id AS attachment_id, a.content_type AS attachment_type,
+        a.size AS attachment_size, a.filename AS attachment_name,
+        a.has_thumbnail AS attachment_thumbnail
+    FROM messages m JOIN users u ON u.id = m.sender_id
+    LEFT JOIN attachments a ON a.message_id = m.id";
 
 /// Saves a message in its own transaction, if the sender is a member.
 /// Returns `NotFound` otherwise, so nobody learns whether the conversation exists.
@@ -44,7 +93,7 @@ pub async fn save(
     client_id: &str,
 ) -> Result<Saved> {
     let mut tx = pool.begin().await?;
-    let saved = save_in(&mut tx, conversation_id, sender_id, body, client_id).await?;
+    let saved = save_in(&mut tx, conversation_id, sender_id, body, client_id, None).await?;
     tx.commit().await?;
     Ok(saved)
 }
@@ -56,6 +105,7 @@ pub async fn save_in(
     sender_id: i64,
     body: &str,
     client_id: &str,
+    attachment: Option<&NewAttachment>,
 ) -> Result<Saved> {
     let inserted: Option<(i64, OffsetDateTime)> = sqlx::query_as(
         "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
@@ -85,6 +135,21 @@ pub async fn save_in(
             .bind(sender_id)
             .execute(&mut *tx)
             .await?;
+            if let Some(file) = attachment {
+                sqlx::query(
+                    "INSERT INTO attachments
+                         (message_id, sha256, content_type, size, filename, has_thumbnail)
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(&file.sha256)
+                .bind(&file.content_type)
+                .bind(file.size)
+                .bind(&file.filename)
+                .bind(file.has_thumbnail)
+                .execute(&mut *tx)
+                .await?;
+            }
             let message = sqlx::query_as::<_, Message>(&format!("{SELECT} WHERE m.id = ?"))
                 .bind(id)
                 .fetch_one(&mut *tx)
@@ -182,5 +247,48 @@ pub async fn find(
             .bind(id)
             .fetch_optional(pool)
             .await?,
+    )
+}
+
+/// Where an attachment's bytes are, if `viewer` is a member of its conversation.
+pub async fn attachment_for_member(
+    pool: &Pool,
+    attachment_id: i64,
+    viewer: i64,
+) -> Result<Option<(String, Attachment)>> {
+    let row: Option<(String, String, i64, String, bool)> = sqlx::query_as(
+        "SELECT a.sha256, a.content_type, a.size, a.filename, a.has_thumbnail
+         FROM attachments a JOIN messages m ON m.id = a.message_id
+         WHERE a.id = ? AND EXISTS
+             (SELECT 1 FROM members WHERE conversation_id = m.conversation_id AND user_id = ?)",
+    )
+    .bind(attachment_id)
+    .bind(viewer)
+    .fetch_optional(pool)
+    .await?;
+    Ok(
+        row.map(|(sha256, content_type, size, filename, has_thumbnail)| {
+            (
+                sha256,
+                Attachment {
+                    id: attachment_id,
+                    content_type,
+                    size,
+                    filename,
+                    has_thumbnail,
+                },
+            )
+        }),
+    )
+}
+
+/// Whether any attachment still uses these bytes.
+pub async fn sha256_in_use(pool: &Pool, sha256: &str) -> Result<bool> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT 1 FROM attachments WHERE sha256 = ? LIMIT 1")
+            .bind(sha256)
+            .fetch_optional(pool)
+            .await?
+            .is_some(),
     )
 }

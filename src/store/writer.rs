@@ -7,7 +7,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::messages::{self, Saved};
+use super::messages::{self, NewAttachment, Saved};
 use super::{contacts, Pool};
 use crate::error::{Error, Result};
 
@@ -23,6 +23,7 @@ enum Job {
         sender_id: i64,
         body: String,
         client_id: String,
+        attachment: Option<NewAttachment>,
         reply: oneshot::Sender<Result<Saved>>,
     },
     MarkRead {
@@ -73,12 +74,26 @@ impl Writer {
         body: &str,
         client_id: &str,
     ) -> Result<Saved> {
+        self.save_with(conversation_id, sender_id, body, client_id, None)
+            .await
+    }
+
+    /// Saves a message with an attached file (already on disk).
+    pub async fn save_with(
+        &self,
+        conversation_id: i64,
+        sender_id: i64,
+        body: &str,
+        client_id: &str,
+        attachment: Option<NewAttachment>,
+    ) -> Result<Saved> {
         let (reply, answer) = oneshot::channel();
         let job = Job::Save {
             conversation_id,
             sender_id,
             body: body.to_owned(),
             client_id: client_id.to_owned(),
+            attachment,
             reply,
         };
         self.submit(job, answer).await
@@ -112,8 +127,18 @@ impl Job {
                 sender_id,
                 body,
                 client_id,
+                attachment,
                 ..
-            } => match messages::save_in(tx, *conversation_id, *sender_id, body, client_id).await {
+            } => match messages::save_in(
+                tx,
+                *conversation_id,
+                *sender_id,
+                body,
+                client_id,
+                attachment.as_ref(),
+            )
+            .await
+            {
                 Err(Error::Database(e)) => Err(e),
                 result => Ok(Outcome::Saved(result)),
             },

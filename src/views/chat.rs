@@ -11,7 +11,7 @@ use super::{clock, conversation_url, dom_id, iso};
 use crate::limits::MESSAGE_MAX_CHARS;
 use crate::store::contacts::Contact;
 use crate::store::groups::GroupRow;
-use crate::store::messages::Message;
+use crate::store::messages::{Attachment, Message};
 use crate::store::users::User;
 
 /// One message bubble, as `viewer_id` sees it (their own on the right).
@@ -28,8 +28,66 @@ pub fn message(message: &Message, viewer_id: i64) -> Markup {
                 " "
                 time datetime=(iso(message.created_at)) { (clock(message.created_at)) }
             }
+            @if let Some(file) = message.attachment() {
+                (attachment(&file))
+            }
             // dir="auto" isolates right-to-left text, overrides included, to the bubble.
             p.body dir="auto" { (message.body) }
+        }
+    }
+}
+
+/// An attached file: a thumbnail linking to the image, or a download link.
+pub fn attachment(file: &Attachment) -> Markup {
+    let url = format!("/media/{}", file.id);
+    html! {
+        @if file.has_thumbnail {
+            a.attachment.image href=(url) target="_blank" rel="noopener" {
+                img src={ (url) "/thumbnail" } alt=(file.filename) loading="lazy";
+            }
+        } @else {
+            a.attachment.file href=(url) download=(file.filename) {
+                span aria-hidden="true" { "📎 " }
+                (file.filename) " (" (human_size(file.size)) ")"
+            }
+        }
+    }
+}
+
+/// "532 B", "14 KiB", "3.2 MiB".
+pub fn human_size(bytes: i64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{} KiB", b / 1024),
+        b => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+/// The file form: multipart, with a progress bar while htmx uploads.
+pub fn upload_form(conversation_id: i64, csrf: &str, client_id: &str) -> Markup {
+    let action = format!("{}/attachments", conversation_url(conversation_id));
+    html! {
+        form #upload .upload method="post" action=(action) enctype="multipart/form-data"
+            hx-post=(action) hx-encoding="multipart/form-data" hx-target="#upload-status"
+            hx-swap="outerHTML" {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="client_id" value=(client_id);
+            label for="file" { "Attach a file" }
+            input #file type="file" name="file" required;
+            label.visually-hidden for="caption" { "Caption" }
+            input #caption type="text" name="caption" placeholder="Caption (optional)";
+            button type="submit" { "Upload" }
+            progress #upload-progress value="0" max="100" aria-label="Upload progress" {}
+            (upload_status(None))
+        }
+    }
+}
+
+/// The line under the file form: empty, or why an upload was refused.
+pub fn upload_status(error: Option<&str>) -> Markup {
+    html! {
+        p #upload-status .form-error role="status" {
+            @if let Some(error) = error { (error) }
         }
     }
 }
@@ -247,6 +305,9 @@ pub fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                     (message_list(chat.conversation_id, chat.history, chat.has_more, viewer.user.id, chat.seen, false))
                     (typing(&[], false))
                     (composer(&chat.composer, false))
+                    @if chat.before.is_none() {
+                        (upload_form(chat.conversation_id, chat.composer.csrf, &crate::chat::new_client_id()))
+                    }
                 }
             }
         }))

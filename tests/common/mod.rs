@@ -22,6 +22,7 @@ pub fn figment(dir: &TempDir) -> Figment {
     let url = format!("sqlite://{}", dir.path().join("natter.db").display());
     natter::config::figment()
         .merge(("databases.natter.url", url))
+        .merge(("media_dir", dir.path().join("media")))
         .merge(("port", 0))
         .merge(("log_level", "critical"))
 }

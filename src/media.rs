@@ -1,0 +1,198 @@
+//! Uploaded files: the type is sniffed from the bytes (never taken from the
+//! client), images are decoded and re-encoded (which drops EXIF and any other
+//! metadata) with a thumbnail beside them, and everything is stored on disk
+//! under its SHA-256, never under a name a user chose.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use image::{ImageFormat, ImageReader, Limits};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::store::messages::NewAttachment;
+
+/// Image types shown inline (as re-encoded copies).
+const INLINE_IMAGES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+/// Longest side of a thumbnail, in pixels.
+const THUMBNAIL_SIDE: u32 = 320;
+/// Largest image decoded, per side, and memory a decode may take.
+const MAX_IMAGE_SIDE: u32 = 10_000;
+const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// What a file turns into before it is stored.
+struct Processed {
+    bytes: Vec<u8>,
+    content_type: String,
+    thumbnail: Option<Vec<u8>>,
+}
+
+/// Where the bytes with this hash live.
+pub fn path_of(dir: &Path, sha256: &str) -> PathBuf {
+    dir.join(sha256)
+}
+
+/// Where the thumbnail of the bytes with this hash lives.
+pub fn thumbnail_path_of(dir: &Path, sha256: &str) -> PathBuf {
+    dir.join(format!("{sha256}.thumb.png"))
+}
+
+/// A display name from what the client called the file: its last path
+/// component, no control characters, at most 100 characters.
+pub fn display_name(raw: Option<&str>) -> String {
+    let name: String = raw
+        .unwrap_or_default()
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    let name = name.trim();
+    if name.is_empty() || name == "." || name == ".." {
+        "file".to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<(image::DynamicImage, ImageFormat)> {
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
+    let format = reader.format()?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    Some((reader.decode().ok()?, format))
+}
+
+fn encode(image: &image::DynamicImage, format: ImageFormat) -> Option<Vec<u8>> {
+    let mut out = Cursor::new(Vec::new());
+    match format {
+        ImageFormat::Jpeg => {
+            let rgb = image.to_rgb8();
+            let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 88);
+            rgb.write_with_encoder(encoder).ok()?;
+        }
+        _ => image.write_to(&mut out, ImageFormat::Png).ok()?,
+    }
+    Some(out.into_inner())
+}
+
+/// Sniffs, and for images re-encodes and makes a thumbnail. CPU-bound.
+fn process(bytes: Vec<u8>) -> Processed {
+    let sniffed = infer::get(&bytes).map(|kind| kind.mime_type());
+    if let Some(mime) = sniffed.filter(|m| INLINE_IMAGES.contains(m)) {
+        if let Some((image, format)) = decode(&bytes) {
+            let (clean, content_type) = match format {
+                ImageFormat::Jpeg => (encode(&image, ImageFormat::Jpeg), "image/jpeg"),
+                _ => (encode(&image, ImageFormat::Png), "image/png"),
+            };
+            let thumbnail = encode(
+                &image.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE),
+                ImageFormat::Png,
+            );
+            if let (Some(clean), Some(thumbnail)) = (clean, thumbnail) {
+                return Processed {
+                    bytes: clean,
+                    content_type: content_type.to_owned(),
+                    thumbnail: Some(thumbnail),
+                };
+            }
+        }
+        rocket::info!("a file sniffed as {mime} did not decode; kept as a plain file");
+    }
+    Processed {
+        bytes,
+        content_type: sniffed
+            .filter(|m| !INLINE_IMAGES.contains(m))
+            .unwrap_or("application/octet-stream")
+            .to_owned(),
+        thumbnail: None,
+    }
+}
+
+/// Writes `bytes` to `path` unless it is there already (same hash, same
+/// bytes); through a temporary file, so a crash never leaves half a file.
+async fn write_once(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if tokio::fs::try_exists(path).await? {
+        return Ok(());
+    }
+    let temporary = path.with_extension(format!("part-{}", &crate::auth::random_token()[..12]));
+    tokio::fs::write(&temporary, bytes).await?;
+    tokio::fs::rename(&temporary, path).await
+}
+
+/// Processes and stores an uploaded file in `dir`.
+pub async fn store(dir: &Path, bytes: Vec<u8>, client_name: Option<&str>) -> Result<NewAttachment> {
+    if bytes.is_empty() {
+        return Err(Error::Invalid("That file is empty.".into()));
+    }
+    let processed = tokio::task::spawn_blocking(move || process(bytes))
+        .await
+        .map_err(|e| Error::Internal(format!("processing an upload failed: {e}")))?;
+    let sha256 = hex::encode(Sha256::digest(&processed.bytes));
+    let io = |e: std::io::Error| Error::Internal(format!("storing an upload failed: {e}"));
+    tokio::fs::create_dir_all(dir).await.map_err(io)?;
+    write_once(&path_of(dir, &sha256), &processed.bytes)
+        .await
+        .map_err(io)?;
+    if let Some(thumbnail) = &processed.thumbnail {
+        write_once(&thumbnail_path_of(dir, &sha256), thumbnail)
+            .await
+            .map_err(io)?;
+    }
+    Ok(NewAttachment {
+        sha256,
+        content_type: processed.content_type,
+        size: processed.bytes.len() as i64,
+        filename: display_name(client_name),
+        has_thumbnail: processed.thumbnail.is_some(),
+    })
+}
+
+/// Deletes stored bytes (and thumbnail) that no attachment uses.
+pub async fn discard(dir: &Path, sha256: &str) {
+    let _ = tokio::fs::remove_file(path_of(dir, sha256)).await;
+    let _ = tokio::fs::remove_file(thumbnail_path_of(dir, sha256)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_never_carry_paths_or_control_characters() {
+        assert_eq!(display_name(Some("../../etc/passwd")), "passwd");
+        assert_eq!(display_name(Some("C:\\Users\\me\\cat.png")), "cat.png");
+        assert_eq!(display_name(Some("a\u{0}b\nc.txt")), "abc.txt");
+        assert_eq!(display_name(Some("..")), "file");
+        assert_eq!(display_name(None), "file");
+    }
+
+    #[test]
+    fn html_claiming_to_be_an_image_is_a_plain_file() {
+        let processed = process(b"<html><script>alert(1)</script></html>".to_vec());
+        assert!(
+            !processed.content_type.starts_with("image/"),
+            "{}",
+            processed.content_type
+        );
+        assert!(processed.thumbnail.is_none());
+    }
+
+    #[test]
+    fn a_png_is_re_encoded_with_a_thumbnail() {
+        let image = image::DynamicImage::new_rgb8(640, 480);
+        let mut png = Cursor::new(Vec::new());
+        image.write_to(&mut png, ImageFormat::Png).unwrap();
+        let processed = process(png.into_inner());
+        assert_eq!(processed.content_type, "image/png");
+        let thumbnail = image::load_from_memory(&processed.thumbnail.unwrap()).unwrap();
+        assert_eq!((thumbnail.width(), thumbnail.height()), (320, 240));
+    }
+}

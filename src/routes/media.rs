@@ -1,0 +1,177 @@
+//! Attachments: upload to a conversation (multipart, also without
+//! JavaScript), and download, to members only.
+
+use rocket::fs::TempFile;
+use rocket::http::{ContentType, Header};
+use rocket::response::Redirect;
+use rocket::FromForm;
+use tokio::io::AsyncReadExt;
+
+use crate::auth::{CsrfForm, CurrentUser};
+use crate::chat::{self, Draft};
+use crate::error::{Error, Result};
+use crate::media;
+use crate::routes::accounts::Reply;
+use crate::routes::conversations::scope_of;
+use crate::routes::App;
+use crate::store::messages;
+use crate::views::chat::upload_status;
+use crate::views::conversation_url;
+
+#[derive(FromForm)]
+struct Upload<'r> {
+    csrf: String,
+    client_id: Option<String>,
+    caption: Option<String>,
+    file: TempFile<'r>,
+}
+
+crate::csrf_forms!(Upload<'_>);
+
+/// Whether the request came from htmx (which wants a fragment, not a page).
+struct Htmx(bool);
+
+#[rocket::async_trait]
+impl<'r> rocket::request::FromRequest<'r> for Htmx {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(
+        req: &'r rocket::Request<'_>,
+    ) -> rocket::request::Outcome<Self, Self::Error> {
+        rocket::request::Outcome::Success(Htmx(req.headers().get_one("HX-Request").is_some()))
+    }
+}
+
+async fn read_all(file: &TempFile<'_>) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(usize::try_from(file.len()).unwrap_or(0));
+    let mut reader = file
+        .open()
+        .await
+        .map_err(|e| Error::Internal(format!("reading an upload failed: {e}")))?;
+    reader
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| Error::Internal(format!("reading an upload failed: {e}")))?;
+    Ok(bytes)
+}
+
+/// The size limit comes from Rocket's `file` and `data-form` limits: a larger
+/// upload is refused (413) while it streams in, before anything is stored.
+#[rocket::post("/conversations/<id>/attachments", data = "<form>")]
+async fn upload(
+    id: i64,
+    form: CsrfForm<Upload<'_>>,
+    me: CurrentUser,
+    app: App<'_>,
+    htmx: Htmx,
+) -> Result<Reply> {
+    let form = form.0;
+    scope_of(app.db.pool(), id, &me).await?;
+    let result = async {
+        let name = media::display_name(
+            form.file
+                .raw_name()
+                .map(|n| n.dangerous_unsafe_unsanitized_raw().as_str()),
+        );
+        let draft = Draft::caption(form.caption.as_deref(), form.client_id.as_deref(), &name)?;
+        let bytes = read_all(&form.file).await?;
+        let dir = &app.settings.media_dir;
+        let attachment = media::store(dir, bytes, Some(&name)).await?;
+        let sha256 = attachment.sha256.clone();
+        let sent = chat::send_with(
+            app.writer,
+            app.hub.as_ref(),
+            me.id(),
+            id,
+            &draft,
+            Some(attachment),
+        )
+        .await;
+        if sent.is_err()
+            && !messages::sha256_in_use(app.db.pool(), &sha256)
+                .await
+                .unwrap_or(true)
+        {
+            media::discard(dir, &sha256).await;
+        }
+        sent
+    }
+    .await;
+    match (result, htmx.0) {
+        (Ok(_), true) => Ok(Reply::Page(upload_status(None))),
+        (Ok(_), false) => Ok(Reply::Redirect(Redirect::to(conversation_url(id)))),
+        (Err(Error::Invalid(text)), true) => Ok(Reply::Page(upload_status(Some(&text)))),
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// A stored file as a response with the headers that keep it inert.
+#[derive(rocket::Responder)]
+struct Download {
+    body: (ContentType, Vec<u8>),
+    disposition: Header<'static>,
+    nosniff: Header<'static>,
+    cache: Header<'static>,
+}
+
+/// `attachment; filename*=UTF-8''…`: the name percent-encoded, so no header
+/// injection and no path.
+fn disposition(kind: &str, filename: &str) -> Header<'static> {
+    let encoded: String = filename
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    Header::new(
+        "Content-Disposition",
+        format!("{kind}; filename*=UTF-8''{encoded}"),
+    )
+}
+
+async fn read_stored(path: std::path::PathBuf) -> Result<Vec<u8>> {
+    tokio::fs::read(path).await.map_err(|_| Error::NotFound)
+}
+
+/// Images (re-encoded on upload) open inline; every other file downloads as
+/// opaque bytes, whatever it contains.
+#[rocket::get("/media/<id>")]
+async fn download(id: i64, me: CurrentUser, app: App<'_>) -> Result<Download> {
+    let (sha256, file) = messages::attachment_for_member(app.db.pool(), id, me.id())
+        .await?
+        .ok_or(Error::NotFound)?;
+    let bytes = read_stored(media::path_of(&app.settings.media_dir, &sha256)).await?;
+    let (content_type, kind) = if file.has_thumbnail {
+        let content_type =
+            ContentType::parse_flexible(&file.content_type).unwrap_or(ContentType::Binary);
+        (content_type, "inline")
+    } else {
+        (ContentType::Binary, "attachment")
+    };
+    Ok(Download {
+        body: (content_type, bytes),
+        disposition: disposition(kind, &file.filename),
+        nosniff: Header::new("X-Content-Type-Options", "nosniff"),
+        cache: Header::new("Cache-Control", "private, max-age=86400"),
+    })
+}
+
+#[rocket::get("/media/<id>/thumbnail")]
+async fn thumbnail(id: i64, me: CurrentUser, app: App<'_>) -> Result<Download> {
+    let (sha256, file) = messages::attachment_for_member(app.db.pool(), id, me.id())
+        .await?
+        .filter(|(_, file)| file.has_thumbnail)
+        .ok_or(Error::NotFound)?;
+    let bytes = read_stored(media::thumbnail_path_of(&app.settings.media_dir, &sha256)).await?;
+    Ok(Download {
+        body: (ContentType::PNG, bytes),
+        disposition: disposition("inline", &file.filename),
+        nosniff: Header::new("X-Content-Type-Options", "nosniff"),
+        cache: Header::new("Cache-Control", "private, max-age=86400"),
+    })
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![upload, download, thumbnail]
+}

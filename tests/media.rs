@@ -1,0 +1,349 @@
+//! Attachments: upload, sniffing, thumbnails without metadata, member-only
+//! downloads, and refusals that store nothing.
+
+mod common;
+
+use std::io::Cursor;
+
+use common::*;
+use rocket::http::{ContentType, Header, Status};
+use rocket::local::asynchronous::Client;
+
+const BOUNDARY: &str = "natter-test-boundary";
+
+/// A multipart body with the page's fields and one file.
+fn multipart(fields: &[(&str, &str)], filename: &str, file_type: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+    }
+    body.extend_from_slice(
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {file_type}\r\n\r\n").as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+async fn upload(
+    client: &Client,
+    path: &str,
+    filename: &str,
+    file_type: &str,
+    bytes: &[u8],
+    htmx: bool,
+) -> (Status, String) {
+    let html = page_text(client, path).await;
+    let csrf = hidden_field(&html, "csrf").unwrap_or_default();
+    let body = multipart(
+        &[
+            ("csrf", &csrf),
+            ("client_id", &natter::chat::new_client_id()),
+            ("caption", ""),
+        ],
+        filename,
+        file_type,
+        bytes,
+    );
+    let mut request = client
+        .post(format!("{path}/attachments"))
+        .header(ContentType::new("multipart", "form-data").with_params(("boundary", BOUNDARY)))
+        .body(body);
+    if htmx {
+        request = request.header(Header::new("HX-Request", "true"));
+    }
+    let response = request.dispatch().await;
+    (
+        response.status(),
+        response.into_string().await.unwrap_or_default(),
+    )
+}
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    image::DynamicImage::new_rgb8(width, height)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap();
+    out.into_inner()
+}
+
+/// A JPEG carrying an EXIF segment with a (fake) GPS note in it.
+fn jpeg_with_exif() -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    image::DynamicImage::new_rgb8(64, 48)
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .unwrap();
+    let plain = out.into_inner();
+    let payload = b"Exif\0\0GPS 52.52N 13.40E secret-location";
+    let mut segment = vec![0xFF, 0xE1];
+    segment.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    segment.extend_from_slice(payload);
+    let mut tagged = plain[..2].to_vec();
+    tagged.extend_from_slice(&segment);
+    tagged.extend_from_slice(&plain[2..]);
+    tagged
+}
+
+async fn pair() -> (TestApp, Client, String) {
+    let app = TestApp::new().await;
+    let alice = app.another_browser().await;
+    signup(&alice, "alice").await;
+    signup(&app.client, "bob").await;
+    let path = open_conversation(&app.client, "alice").await;
+    (app, alice, path)
+}
+
+fn attachment_id(page: &str) -> String {
+    let start = page.find(r#"href="/media/"#).expect("attachment link") + r#"href="/media/"#.len();
+    page[start..start + page[start..].find('"').unwrap()].to_owned()
+}
+
+#[rocket::async_test]
+async fn an_image_is_shown_as_a_thumbnail_and_served_only_to_members() {
+    let (app, alice, path) = pair().await;
+    let (status, _) = upload(
+        &app.client,
+        &path,
+        "holiday.png",
+        "image/png",
+        &png(800, 600),
+        false,
+    )
+    .await;
+    assert_eq!(status, Status::SeeOther);
+    let page = page_text(&alice, &path).await;
+    let id = attachment_id(&page);
+    assert!(
+        page.contains(&format!(
+            r#"<img src="/media/{id}/thumbnail" alt="holiday.png""#
+        )),
+        "{page}"
+    );
+
+    let full = alice.get(format!("/media/{id}")).dispatch().await;
+    assert_eq!(full.status(), Status::Ok);
+    assert_eq!(full.content_type(), Some(ContentType::PNG));
+    assert_eq!(
+        full.headers().get_one("X-Content-Type-Options"),
+        Some("nosniff")
+    );
+    let thumb = alice.get(format!("/media/{id}/thumbnail")).dispatch().await;
+    assert_eq!(thumb.status(), Status::Ok);
+    let thumb = image::load_from_memory(&thumb.into_bytes().await.unwrap()).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (320, 240));
+
+    let eve = app.another_browser().await;
+    signup(&eve, "eve").await;
+    assert_eq!(
+        eve.get(format!("/media/{id}")).dispatch().await.status(),
+        Status::NotFound
+    );
+    assert_eq!(
+        eve.get(format!("/media/{id}/thumbnail"))
+            .dispatch()
+            .await
+            .status(),
+        Status::NotFound
+    );
+    let stored: Vec<String> = std::fs::read_dir(app.dir.path().join("media"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        stored
+            .iter()
+            .all(|name| name.len() >= 64 && name[..64].bytes().all(|b| b.is_ascii_hexdigit())),
+        "named by hash: {stored:?}"
+    );
+}
+
+#[rocket::async_test]
+async fn exif_metadata_is_stripped_from_images() {
+    let (app, alice, path) = pair().await;
+    let tagged = jpeg_with_exif();
+    assert!(tagged.windows(15).any(|w| w == b"secret-location"));
+    let (status, _) = upload(
+        &app.client,
+        &path,
+        "photo.jpg",
+        "image/jpeg",
+        &tagged,
+        false,
+    )
+    .await;
+    assert_eq!(status, Status::SeeOther);
+    let id = attachment_id(&page_text(&alice, &path).await);
+    let served = alice
+        .get(format!("/media/{id}"))
+        .dispatch()
+        .await
+        .into_bytes()
+        .await
+        .unwrap();
+    assert!(
+        image::load_from_memory(&served).is_ok(),
+        "still a valid image"
+    );
+    assert!(!served.windows(4).any(|w| w == b"Exif"), "EXIF gone");
+    assert!(!served.windows(15).any(|w| w == b"secret-location"));
+}
+
+#[rocket::async_test]
+async fn html_claiming_to_be_an_image_is_only_ever_a_download() {
+    let (app, alice, path) = pair().await;
+    let html = b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>";
+    let (status, _) = upload(
+        &app.client,
+        &path,
+        "../../cute cat\".png",
+        "image/png",
+        html,
+        false,
+    )
+    .await;
+    assert_eq!(status, Status::SeeOther);
+    let page = page_text(&alice, &path).await;
+    assert!(!page.contains("<img src=\"/media/"), "not shown inline");
+    let id = attachment_id(&page);
+    let response = alice.get(format!("/media/{id}")).dispatch().await;
+    assert_eq!(response.content_type(), Some(ContentType::Binary));
+    let disposition = response
+        .headers()
+        .get_one("Content-Disposition")
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename*=UTF-8''"),
+        "{disposition}"
+    );
+    assert!(
+        !disposition.contains('/') && !disposition.contains('"'),
+        "{disposition}"
+    );
+    assert_eq!(
+        response.headers().get_one("X-Content-Type-Options"),
+        Some("nosniff")
+    );
+    assert_eq!(
+        alice
+            .get(format!("/media/{id}/thumbnail"))
+            .dispatch()
+            .await
+            .status(),
+        Status::NotFound
+    );
+}
+
+#[rocket::async_test]
+async fn an_oversized_upload_is_refused_and_nothing_is_stored() {
+    let (app, _alice, path) = pair().await;
+    let big = vec![7u8; 11 * 1024 * 1024];
+    let (status, _) = upload(
+        &app.client,
+        &path,
+        "big.bin",
+        "application/octet-stream",
+        &big,
+        false,
+    )
+    .await;
+    assert_eq!(status, Status::PayloadTooLarge);
+    assert_eq!(count(app.pool(), "messages").await, 0);
+    assert_eq!(count(app.pool(), "attachments").await, 0);
+    let media = app.dir.path().join("media");
+    assert!(
+        !media.exists() || std::fs::read_dir(&media).unwrap().next().is_none(),
+        "no file left behind"
+    );
+}
+
+#[rocket::async_test]
+async fn outsiders_cannot_upload_and_htmx_gets_a_fragment() {
+    let (app, alice, path) = pair().await;
+    let eve = app.another_browser().await;
+    signup(&eve, "eve").await;
+    let csrf = csrf_of(&eve, "/").await;
+    let body = multipart(
+        &[("csrf", &csrf), ("client_id", "e1")],
+        "x.png",
+        "image/png",
+        &png(10, 10),
+    );
+    let response = eve
+        .post(format!("{path}/attachments"))
+        .header(ContentType::new("multipart", "form-data").with_params(("boundary", BOUNDARY)))
+        .body(body)
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::NotFound);
+    assert_eq!(count(app.pool(), "attachments").await, 0);
+
+    let (status, fragment) = upload(
+        &alice,
+        &path,
+        "notes.txt",
+        "text/plain",
+        b"plain notes",
+        true,
+    )
+    .await;
+    assert_eq!(status, Status::Ok);
+    assert!(
+        fragment.starts_with(r#"<p class="form-error" id="upload-status""#),
+        "{fragment}"
+    );
+    let (status, fragment) = upload(&alice, &path, "empty.txt", "text/plain", b"", true).await;
+    assert_eq!(status, Status::Ok);
+    assert!(fragment.contains("That file is empty."));
+    assert_eq!(count(app.pool(), "attachments").await, 1);
+}
+
+#[tokio::test]
+async fn an_uploaded_file_is_pushed_to_the_other_members_socket() {
+    let server = Server::start().await;
+    let alice = server.browser();
+    alice.signup("alice").await;
+    let bob = server.browser();
+    bob.signup("bob").await;
+    let id = alice.open_conversation("bob").await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+    let page = alice.get_text(&format!("/conversations/{id}")).await;
+    let csrf = hidden_field(&page, "csrf").unwrap();
+    let body = multipart(
+        &[
+            ("csrf", &csrf),
+            ("client_id", "up1"),
+            ("caption", "look at this"),
+        ],
+        "dot.png",
+        "image/png",
+        &png(40, 40),
+    );
+    let response = alice
+        .http
+        .post(server.url(&format!("/conversations/{id}/attachments")))
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .header("HX-Request", "true")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let pushed = expect_text(&mut bob_socket, "look at this").await;
+    assert!(
+        pushed.contains(r#"alt="dot.png""#) && pushed.contains("/thumbnail"),
+        "{pushed}"
+    );
+}
+
+#[rocket::async_test]
+async fn error_pages_are_the_apps_own() {
+    let app = TestApp::new().await;
+    let response = app.client.get("/no/such/page").dispatch().await;
+    assert_eq!(response.status(), Status::NotFound);
+    let page = response.into_string().await.unwrap();
+    assert!(page.contains("That page does not exist.") && page.contains("Natter"));
+}
