@@ -96,10 +96,11 @@ pub async fn send(
     conversation_id: i64,
     draft: &Draft,
 ) -> Result<Sent> {
-    send_with(writer, hub, sender_id, conversation_id, draft, None).await
+    send_with(writer, hub, sender_id, conversation_id, draft, None, None).await
 }
 
-/// Like `send`, with a file attached (already stored).
+/// Like `send`, with a file attached (already stored), and the members if
+/// the caller knows them.
 pub async fn send_with(
     writer: &Writer,
     hub: &dyn Fanout,
@@ -107,6 +108,7 @@ pub async fn send_with(
     conversation_id: i64,
     draft: &Draft,
     attachment: Option<NewAttachment>,
+    members: Option<&[i64]>,
 ) -> Result<Sent> {
     let mut client_id = draft.client_id.clone();
     for _ in 0..2 {
@@ -121,7 +123,7 @@ pub async fn send_with(
             .await?
         {
             Saved::Created(message) => {
-                let members = conversations::member_ids(writer.pool(), conversation_id).await?;
+                let members = members_of(writer, conversation_id, members).await?;
                 hub.publish(
                     &members,
                     Event::MessagePosted(std::sync::Arc::new(message.clone())),
@@ -146,18 +148,35 @@ pub async fn mark_read(
     conversation_id: i64,
     reader_id: i64,
     up_to: Option<i64>,
+    members: Option<&[i64]>,
 ) -> Result<()> {
-    if writer.mark_read(conversation_id, reader_id, up_to).await? {
-        let members = conversations::member_ids(writer.pool(), conversation_id).await?;
+    if let Some(up_to) = writer.mark_read(conversation_id, reader_id, up_to).await? {
+        let members = members_of(writer, conversation_id, members).await?;
         hub.publish(
             &members,
             Event::Read {
                 conversation_id,
                 reader_id,
+                up_to,
             },
         );
     }
     Ok(())
+}
+
+/// The members of a conversation: as the caller knows them (a direct
+/// conversation's two never change), or from the database.
+async fn members_of(
+    writer: &Writer,
+    conversation_id: i64,
+    known: Option<&[i64]>,
+) -> Result<std::borrow::Cow<'static, [i64]>> {
+    Ok(match known {
+        Some(members) => members.to_vec().into(),
+        None => conversations::member_ids(writer.pool(), conversation_id)
+            .await?
+            .into(),
+    })
 }
 
 /// A fresh client id for a newly rendered message form.

@@ -36,10 +36,11 @@ pub enum Event {
         user_id: i64,
         username: Arc<str>,
     },
-    /// A member's read position in a conversation moved forward.
+    /// A member's read position in a conversation moved forward, to `up_to`.
     Read {
         conversation_id: i64,
         reader_id: i64,
+        up_to: i64,
     },
     /// Somebody signed up.
     UserJoined(Arc<User>),
@@ -149,6 +150,7 @@ mod tests {
         Event::Read {
             conversation_id,
             reader_id: 1,
+            up_to: 1,
         }
     }
 

@@ -88,7 +88,15 @@ async fn render_page(
     let db = app.db;
     let scope = scope_of(db.pool(), conversation_id, me).await?;
     // Opening the conversation reads it; the sender's "Seen" follows live.
-    chat::mark_read(app.writer, app.hub.as_ref(), conversation_id, me.id(), None).await?;
+    chat::mark_read(
+        app.writer,
+        app.hub.as_ref(),
+        conversation_id,
+        me.id(),
+        None,
+        None,
+    )
+    .await?;
     let (history, has_more) = history(db.pool(), conversation_id, me.id(), before).await?;
     let list = contacts::list(db.pool(), me.id(), Order::Alphabetical).await?;
     let groups = groups::of_member(db.pool(), me.id()).await?;

@@ -85,6 +85,7 @@ async fn upload(
             id,
             &draft,
             Some(attachment),
+            None,
         )
         .await;
         if sent.is_err()

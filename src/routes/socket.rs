@@ -169,6 +169,8 @@ struct LoopState {
     /// The newest message shown here but not yet marked read, and when to.
     read_up_to: Option<i64>,
     read_due: Option<Instant>,
+    /// The newest message on the page and its sender, for "Seen".
+    newest: Option<(i64, i64)>,
 }
 
 fn text(markup: Markup) -> WsMessage {
@@ -223,6 +225,7 @@ impl Connection {
             last_day: None,
             read_up_to: None,
             read_due: None,
+            newest: None,
         };
         let result = self.pump(stream, &mut state).await;
         // What the page showed before it closed has been read.
@@ -343,7 +346,16 @@ impl Connection {
             return Ok(contacts);
         };
         let id = chat.conversation_id;
-        chat::mark_read(&self.writer, self.hub.as_ref(), id, me, None).await?;
+        let members = self.known_members();
+        chat::mark_read(
+            &self.writer,
+            self.hub.as_ref(),
+            id,
+            me,
+            None,
+            members.as_deref(),
+        )
+        .await?;
         let seen = contacts::seen_by_others(&self.pool, id, me).await?;
         let missed = messages::page_after(
             &self.pool,
@@ -355,9 +367,13 @@ impl Connection {
         .await?;
         if (missed.len() as i64) <= RESYNC_MAX_MESSAGES {
             let page_newest = messages::find(&self.pool, id, me, chat.page_newest).await?;
-            let page_day = page_newest.map(|m| m.created_at.date());
+            let page_day = page_newest.as_ref().map(|m| m.created_at.date());
             state.replayed_up_to = missed.last().map_or(chat.page_newest, |m| m.id);
             state.last_day = missed.last().map(|m| m.created_at.date()).or(page_day);
+            state.newest = missed
+                .last()
+                .or(page_newest.as_ref())
+                .map(|m| (m.id, m.sender_id));
             return Ok(html! {
                 (contacts)
                 (chat_views::live_region(&missed, page_day, me))
@@ -367,10 +383,17 @@ impl Connection {
         let (latest, has_more) = history(&self.pool, id, me, None).await?;
         state.replayed_up_to = latest.last().map_or(chat.page_newest, |m| m.id);
         state.last_day = latest.last().map(|m| m.created_at.date());
+        state.newest = latest.last().map(|m| (m.id, m.sender_id));
         Ok(html! {
             (contacts)
             (chat_views::message_list(id, &latest, has_more, me, seen, true))
         })
+    }
+
+    /// The members, when this page knows them for good: a direct
+    /// conversation's two never change. `None` means ask the database.
+    fn known_members(&self) -> Option<Vec<i64>> {
+        self.peer_id().map(|peer| vec![self.me.id(), peer])
     }
 
     /// The other person of a direct conversation page.
@@ -438,12 +461,14 @@ impl Connection {
         let (Some(chat), Some(up_to)) = (&self.chat, state.read_up_to.take()) else {
             return;
         };
+        let members = self.known_members();
         let result = chat::mark_read(
             &self.writer,
             self.hub.as_ref(),
             chat.conversation_id,
             self.me.id(),
             Some(up_to),
+            members.as_deref(),
         )
         .await;
         if let Err(e) = result {
@@ -477,6 +502,7 @@ impl Connection {
                         .get_or_insert_with(|| Instant::now() + READ_MARK_DELAY);
                 }
                 let typing_changed = state.typists.remove(&message.sender_id).is_some();
+                state.newest = Some((message.id, message.sender_id));
                 let previous_day = state.last_day.replace(message.created_at.date());
                 Step::Reply(html! {
                     (chat_views::append_message(&message, previous_day, me))
@@ -492,17 +518,25 @@ impl Connection {
             Event::Read {
                 conversation_id,
                 reader_id,
+                up_to,
             } if Some(conversation_id) == viewing => {
                 if reader_id == me {
                     Step::Nothing
                 } else {
-                    let seen = contacts::seen_by_others(&self.pool, conversation_id, me).await?;
+                    let seen = match self.peer_id() {
+                        // The only other member: "Seen" needs no query.
+                        Some(_) => state
+                            .newest
+                            .is_some_and(|(id, sender)| sender == me && up_to >= id),
+                        None => contacts::seen_by_others(&self.pool, conversation_id, me).await?,
+                    };
                     Step::Reply(chat_views::receipt(seen, true))
                 }
             }
             Event::Read {
                 conversation_id,
                 reader_id,
+                ..
             } if reader_id == me => {
                 // Read in another tab: the badge here follows.
                 self.unread_badge(conversation_id, None).await?
@@ -576,12 +610,15 @@ impl Connection {
         }
         let result = match Draft::parse(frame.body.as_deref(), frame.client_id.as_deref()) {
             Ok(draft) => {
-                chat::send(
+                let members = self.known_members();
+                chat::send_with(
                     &self.writer,
                     self.hub.as_ref(),
                     self.me.id(),
                     chat.conversation_id,
                     &draft,
+                    None,
+                    members.as_deref(),
                 )
                 .await
             }

@@ -77,19 +77,20 @@ pub async fn unread(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<i6
 
 /// Marks everything up to `message_id` (or the newest message) as read by
 /// `user`, inside the caller's transaction (the app goes through
-/// `store::writer`). Returns whether anything changed.
+/// `store::writer`). Returns the new read position if it moved.
 pub async fn mark_read_in(
     conn: &mut sqlx::SqliteConnection,
     conversation_id: i64,
     user: i64,
     message_id: Option<i64>,
-) -> Result<bool> {
-    let result = sqlx::query(
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
         "UPDATE members SET last_read_message_id = COALESCE(?,
              (SELECT MAX(id) FROM messages WHERE conversation_id = ?), 0)
          WHERE conversation_id = ? AND user_id = ?
            AND last_read_message_id < COALESCE(?,
-             (SELECT MAX(id) FROM messages WHERE conversation_id = ?), 0)",
+             (SELECT MAX(id) FROM messages WHERE conversation_id = ?), 0)
+         RETURNING last_read_message_id",
     )
     .bind(message_id)
     .bind(conversation_id)
@@ -97,9 +98,8 @@ pub async fn mark_read_in(
     .bind(user)
     .bind(message_id)
     .bind(conversation_id)
-    .execute(conn)
-    .await?;
-    Ok(result.rows_affected() > 0)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Whether the newest message of a conversation is `viewer`'s own and every

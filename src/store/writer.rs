@@ -30,14 +30,14 @@ enum Job {
         conversation_id: i64,
         user_id: i64,
         up_to: Option<i64>,
-        reply: oneshot::Sender<Result<bool>>,
+        reply: oneshot::Sender<Result<Option<i64>>>,
     },
 }
 
 /// What applying a job gave, kept until the transaction commits.
 enum Outcome {
     Saved(Result<Saved>),
-    Read(bool),
+    Read(Option<i64>),
 }
 
 /// The handle to the writer task.
@@ -99,13 +99,14 @@ impl Writer {
         self.submit(job, answer).await
     }
 
-    /// Moves a read position forward (see `contacts::mark_read_in`).
+    /// Moves a read position forward (see `contacts::mark_read_in`);
+    /// returns the new position if it moved.
     pub async fn mark_read(
         &self,
         conversation_id: i64,
         user_id: i64,
         up_to: Option<i64>,
-    ) -> Result<bool> {
+    ) -> Result<Option<i64>> {
         let (reply, answer) = oneshot::channel();
         let job = Job::MarkRead {
             conversation_id,
@@ -148,7 +149,7 @@ impl Job {
                 up_to,
                 ..
             } => match contacts::mark_read_in(tx, *conversation_id, *user_id, *up_to).await {
-                Ok(changed) => Ok(Outcome::Read(changed)),
+                Ok(moved) => Ok(Outcome::Read(moved)),
                 Err(Error::Database(e)) => Err(e),
                 Err(other) => Err(sqlx::Error::Protocol(other.to_string())),
             },
@@ -161,8 +162,8 @@ impl Job {
             (Job::Save { reply, .. }, Ok(Outcome::Saved(result))) => {
                 let _ = reply.send(result);
             }
-            (Job::MarkRead { reply, .. }, Ok(Outcome::Read(changed))) => {
-                let _ = reply.send(Ok(changed));
+            (Job::MarkRead { reply, .. }, Ok(Outcome::Read(moved))) => {
+                let _ = reply.send(Ok(moved));
             }
             (Job::Save { reply, .. }, Err(e)) => {
                 let _ = reply.send(Err(e.into()));
