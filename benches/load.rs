@@ -880,7 +880,7 @@ async fn fresh_database() -> Result<(TempDir, String, SqlitePool), String> {
         .connect_with(options)
         .await
         .map_err(|e| format!("opening {url}: {e}"))?;
-    natter::store::MIGRATIONS
+    natter::store::SQLITE_MIGRATIONS
         .run(&pool)
         .await
         .map_err(|e| format!("migrating: {e}"))?;
@@ -896,13 +896,13 @@ async fn shared_password_hash() -> Result<String, String> {
 
 /// A user with a live session; returns the user id and the cookie token.
 async fn seed_user(pool: &SqlitePool, name: &str, hash: &str) -> Result<(i64, String), String> {
-    let user = natter::store::users::create(pool, name, hash)
+    let user = natter::store::users::create(&natter::store::Pool::Sqlite(pool.clone()), name, hash)
         .await
         .map_err(|e| format!("creating {name}: {e}"))?;
     let token = natter::auth::random_token();
     let expires_at = time::OffsetDateTime::now_utc() + time::Duration::days(1);
     natter::store::sessions::create(
-        pool,
+        &natter::store::Pool::Sqlite(pool.clone()),
         &natter::auth::token_hash(&token),
         user.id,
         &natter::auth::random_token(),
@@ -1344,9 +1344,13 @@ impl Chat {
         for i in 0..pairs {
             let (a, token_a) = seed_user(&pool, &format!("p{i:05}a"), &hash).await?;
             let (b, token_b) = seed_user(&pool, &format!("p{i:05}b"), &hash).await?;
-            let conversation = natter::store::conversations::open_direct(&pool, a, b)
-                .await
-                .map_err(|e| format!("conversation {i}: {e}"))?;
+            let conversation = natter::store::conversations::open_direct(
+                &natter::store::Pool::Sqlite(pool.clone()),
+                a,
+                b,
+            )
+            .await
+            .map_err(|e| format!("conversation {i}: {e}"))?;
             seeded.push((conversation, [token_a, token_b]));
         }
         pool.close().await;
@@ -1817,9 +1821,13 @@ async fn history(options: &Options) -> Result<HistoryReport, String> {
     let hash = shared_password_hash().await?;
     let (reader, token) = seed_user(&pool, "hist-reader", &hash).await?;
     let (writer, _) = seed_user(&pool, "hist-writer", &hash).await?;
-    let conversation = natter::store::conversations::open_direct(&pool, reader, writer)
-        .await
-        .map_err(|e| format!("conversation: {e}"))?;
+    let conversation = natter::store::conversations::open_direct(
+        &natter::store::Pool::Sqlite(pool.clone()),
+        reader,
+        writer,
+    )
+    .await
+    .map_err(|e| format!("conversation: {e}"))?;
     // One statement in one transaction: a hundred thousand round trips
     // through sqlx would take longer than the measurement.
     let mut tx = pool.begin().await.map_err(|e| e.to_string())?;

@@ -48,6 +48,9 @@ pub enum Event {
     UserLeft { user_id: i64 },
     /// A group's members or name changed.
     GroupChanged { conversation_id: i64 },
+    /// Events may have been missed (the link between instances was down):
+    /// every page catches up from the database.
+    Resync,
 }
 
 /// Delivery of events to users' sockets, wherever those sockets are.

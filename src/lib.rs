@@ -1,7 +1,9 @@
 //! Natter: a self-hosted real-time messenger. This module builds the Rocket:
-//! configuration, database and migrations, the hub, routes and catchers.
+//! configuration, database and migrations, the hub (in-process, or bridged
+//! through PostgreSQL), routes and catchers.
 
 pub mod auth;
+pub mod bridge;
 pub mod chat;
 pub mod config;
 pub mod error;
@@ -30,13 +32,11 @@ pub fn rocket() -> Rocket<Build> {
 
 /// The app with an explicit configuration (tests use this).
 pub fn rocket_with(figment: rocket::figment::Figment) -> Rocket<Build> {
-    let hub: SharedHub = Arc::new(hub::Hub::new());
     rocket::custom(figment)
         .attach(AdHoc::config::<config::Settings>())
         .attach(store::stage())
+        .attach(bridge::stage(presence::Presence::default()))
         .attach(headers::SecurityHeaders)
-        .manage(hub)
-        .manage(presence::Presence::default())
         .manage(throttle::AccountThrottles::default())
         .mount("/", routes::all())
         .register("/", routes::accounts::catchers())

@@ -1,9 +1,11 @@
-//! Who is online on this instance: open sockets counted per user. A user
-//! whose last socket closes stays online for a grace period, so moving from
-//! one page to the next does not flicker them offline.
+//! Who is online: open sockets counted per user on this instance, plus the
+//! users other instances report (when several share a PostgreSQL database).
+//! A user whose last socket closes stays online for a grace period, so
+//! moving from one page to the next does not flicker them offline.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 struct Entry {
@@ -12,10 +14,15 @@ struct Entry {
     generation: u64,
 }
 
+/// For each user online on other instances: those instances, and when each
+/// last confirmed it.
+type Remote = HashMap<i64, HashMap<Arc<str>, Instant>>;
+
 /// Socket counts per user.
 #[derive(Clone, Default)]
 pub struct Presence {
     users: Arc<Mutex<HashMap<i64, Entry>>>,
+    remote: Arc<Mutex<Remote>>,
 }
 
 /// What a socket leaving means for its user.
@@ -30,9 +37,65 @@ impl Presence {
         self.users.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether the user has a socket open (or closed one within the grace period).
+    fn remote(&self) -> std::sync::MutexGuard<'_, Remote> {
+        self.remote.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the user has a socket open (or closed one within the grace
+    /// period) on any instance.
     pub fn is_online(&self, user_id: i64) -> bool {
-        self.users().contains_key(&user_id)
+        self.users().contains_key(&user_id) || self.online_elsewhere(user_id)
+    }
+
+    /// Whether another instance reports the user online.
+    pub fn online_elsewhere(&self, user_id: i64) -> bool {
+        self.remote().contains_key(&user_id)
+    }
+
+    /// The users online on this instance.
+    pub fn local_users(&self) -> Vec<i64> {
+        self.users().keys().copied().collect()
+    }
+
+    /// Records what another instance reports about a user. Returns true when
+    /// that changes whether the user is online anywhere.
+    pub fn set_remote(&self, instance: &Arc<str>, user_id: i64, online: bool) -> bool {
+        let before = self.is_online(user_id);
+        {
+            let mut remote = self.remote();
+            if online {
+                remote
+                    .entry(user_id)
+                    .or_default()
+                    .insert(Arc::clone(instance), Instant::now());
+            } else if let Some(instances) = remote.get_mut(&user_id) {
+                instances.remove(instance);
+                if instances.is_empty() {
+                    remote.remove(&user_id);
+                }
+            }
+        }
+        before != self.is_online(user_id)
+    }
+
+    /// Forgets what instances that stopped confirming (crashed, cut off)
+    /// reported longer than `expiry` ago. Returns the users this took offline.
+    pub fn expire_remote(&self, expiry: Duration) -> Vec<i64> {
+        let mut gone = Vec::new();
+        {
+            let mut remote = self.remote();
+            remote.retain(|user, instances| {
+                instances.retain(|_, confirmed| confirmed.elapsed() < expiry);
+                let keep = !instances.is_empty();
+                if !keep {
+                    gone.push(*user);
+                }
+                keep
+            });
+        }
+        let users = self.users();
+        gone.retain(|user| !users.contains_key(user));
+        gone
     }
 
     /// How many sockets the user has open on this instance.
@@ -80,6 +143,31 @@ impl Presence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_online_on_another_instance_is_online_until_it_says_otherwise_or_goes_quiet() {
+        let presence = Presence::default();
+        let other: Arc<str> = Arc::from("b");
+        assert!(presence.set_remote(&other, 7, true), "came online");
+        assert!(presence.is_online(7));
+        assert!(!presence.set_remote(&other, 7, true), "no change");
+        assert!(presence.set_remote(&other, 7, false), "went offline");
+        assert!(!presence.is_online(7));
+        presence.set_remote(&other, 8, true);
+        assert!(presence.expire_remote(Duration::from_secs(60)).is_empty());
+        assert_eq!(presence.expire_remote(Duration::ZERO), vec![8]);
+        assert!(!presence.is_online(8));
+    }
+
+    #[test]
+    fn a_remote_report_does_not_change_a_user_already_online_here() {
+        let presence = Presence::default();
+        presence.connected(3);
+        let other: Arc<str> = Arc::from("b");
+        assert!(!presence.set_remote(&other, 3, true));
+        assert!(!presence.set_remote(&other, 3, false));
+        assert!(presence.is_online(3));
+    }
 
     #[test]
     fn a_quick_reconnect_within_the_grace_period_keeps_the_user_online() {

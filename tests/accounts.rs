@@ -232,10 +232,10 @@ async fn logging_in_starts_a_new_session_and_stores_only_its_hash() {
         .value()
         .to_owned();
     assert_ne!(first, second, "a fresh session on login");
-    let hashes: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM sessions")
-        .fetch_all(app.pool())
+    let hashes: Vec<String> = natter::on_pool!(app.pool(), p => sqlx::query_scalar("SELECT token_hash FROM sessions")
+        .fetch_all(p)
         .await
-        .unwrap();
+        .unwrap());
     assert_eq!(
         hashes,
         vec![natter::auth::token_hash(&second)],
@@ -334,10 +334,10 @@ async fn private_pages_redirect_to_login_and_back() {
 async fn password_hash_is_argon2id_and_never_the_password() {
     let app = TestApp::new().await;
     signup(&app.client, "mia").await;
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users")
-        .fetch_one(app.pool())
+    let hash: String = natter::on_pool!(app.pool(), p => sqlx::query_scalar("SELECT password_hash FROM users")
+        .fetch_one(p)
         .await
-        .unwrap();
+        .unwrap());
     assert!(
         hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{hash}"

@@ -136,10 +136,10 @@ async fn history_shows_the_newest_page_and_loads_earlier_on_demand() {
     let alice = two_users(&app).await;
     let path = open_conversation(&alice, "bob").await;
     let id: i64 = path.trim_start_matches("/conversations/").parse().unwrap();
-    let alice_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'alice'")
-        .fetch_one(app.pool())
+    let alice_id: i64 = natter::on_pool!(app.pool(), p => sqlx::query_scalar("SELECT id FROM users WHERE username = 'alice'")
+        .fetch_one(p)
         .await
-        .unwrap();
+        .unwrap());
     for n in 1..=120 {
         natter::store::messages::save(
             app.pool(),
@@ -182,10 +182,10 @@ async fn concurrent_saves_are_committed_together_and_each_gets_its_own_answer() 
     let alice = two_users(&app).await;
     let path = open_conversation(&alice, "bob").await;
     let id: i64 = path.trim_start_matches("/conversations/").parse().unwrap();
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM users ORDER BY username")
-        .fetch_all(app.pool())
+    let ids: Vec<i64> = natter::on_pool!(app.pool(), p => sqlx::query_scalar("SELECT id FROM users ORDER BY username")
+        .fetch_all(p)
         .await
-        .unwrap();
+        .unwrap());
     let (alice_id, bob_id) = (ids[0], ids[1]);
     let outsider = natter::store::users::create(app.pool(), "outsider", "x")
         .await

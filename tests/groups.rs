@@ -8,11 +8,11 @@ use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 
 async fn user_id(app: &TestApp, name: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
-        .bind(name)
-        .fetch_one(app.pool())
+    natter::store::users::by_username(app.pool(), name)
         .await
         .unwrap()
+        .expect("user exists")
+        .id
 }
 
 /// Creates a group through the dashboard form; returns its path.

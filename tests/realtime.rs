@@ -315,12 +315,11 @@ async fn shutting_down_tells_pages_to_reconnect() {
 #[tokio::test]
 async fn a_page_that_missed_too_much_gets_its_whole_list_replaced() {
     let (server, alice, bob, id) = alice_and_bob().await;
-    let url = format!("sqlite://{}", server.dir.path().join("natter.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let alice_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'alice'")
-        .fetch_one(&pool)
+    let pool = open_database(&server.dir).await;
+    let alice_id: i64 = natter::on_pool!(&pool, p => sqlx::query_scalar("SELECT id FROM users WHERE username = 'alice'")
+        .fetch_one(p)
         .await
-        .unwrap();
+        .unwrap());
     let missed = natter::limits::RESYNC_MAX_MESSAGES + 5;
     for n in 1..=missed {
         natter::store::messages::save(
@@ -358,13 +357,12 @@ async fn a_flood_of_messages_is_slowed_down_without_a_disconnect() {
     }
     expect_text(&mut flood, "sending messages too fast").await;
     let stored: i64 = {
-        let url = format!("sqlite://{}", server.dir.path().join("natter.db").display());
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let pool = open_database(&server.dir).await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        sqlx::query_scalar("SELECT COUNT(*) FROM messages")
-            .fetch_one(&pool)
+        natter::on_pool!(&pool, p => sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+            .fetch_one(p)
             .await
-            .unwrap()
+            .unwrap())
     };
     assert!(
         stored >= burst as i64 && stored < (burst + 10) as i64,

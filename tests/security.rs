@@ -280,10 +280,10 @@ async fn outsiders_get_404_for_every_conversation_path() {
         eve.get("/conversations/999999").dispatch().await.status(),
         Status::NotFound
     );
-    let stored: Vec<String> = sqlx::query_scalar("SELECT body FROM messages")
-        .fetch_all(app.pool())
+    let stored: Vec<String> = natter::on_pool!(app.pool(), p => sqlx::query_scalar("SELECT body FROM messages")
+        .fetch_all(p)
         .await
-        .unwrap();
+        .unwrap());
     assert_eq!(stored, vec!["secret".to_owned()]);
 }
 

@@ -15,11 +15,13 @@ async fn an_idle_session_expires_and_so_does_an_old_one() {
     let app = TestApp::new().await;
     signup(&app.client, "idle").await;
     let idle_for = time::OffsetDateTime::now_utc() - time::Duration::days(8);
-    sqlx::query("UPDATE sessions SET last_used_at = ?")
-        .bind(idle_for)
-        .execute(app.pool())
-        .await
-        .unwrap();
+    natter::on_pool!(app.pool(), p => {
+        sqlx::query("UPDATE sessions SET last_used_at = $1")
+            .bind(idle_for)
+            .execute(p)
+            .await
+            .unwrap();
+    });
     assert!(
         !is_logged_in(&app.client).await,
         "idle for longer than a week"
@@ -29,11 +31,13 @@ async fn an_idle_session_expires_and_so_does_an_old_one() {
 
     assert_eq!(login(&app.client, "idle").await, Status::SeeOther);
     assert!(is_logged_in(&app.client).await);
-    sqlx::query("UPDATE sessions SET expires_at = ?")
-        .bind(time::OffsetDateTime::now_utc() - time::Duration::seconds(1))
-        .execute(app.pool())
-        .await
-        .unwrap();
+    natter::on_pool!(app.pool(), p => {
+        sqlx::query("UPDATE sessions SET expires_at = $1")
+            .bind(time::OffsetDateTime::now_utc() - time::Duration::seconds(1))
+            .execute(p)
+            .await
+            .unwrap();
+    });
     assert!(!is_logged_in(&app.client).await, "past its absolute expiry");
 }
 
@@ -170,10 +174,7 @@ async fn deleting_an_account_removes_its_sessions_and_messages() {
         ("conversations", 0),
         ("members", 0),
     ] {
-        let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(app.pool())
-            .await
-            .unwrap();
+        let count = count(app.pool(), table).await;
         assert_eq!(count, expected, "{table}");
     }
     let dashboard = page_text(&friend, "/").await;

@@ -262,8 +262,8 @@ impl Connection {
                     Some(Err(_)) => return Ok(()),
                 },
                 event = events.recv() => match event {
-                    Ok(event) => self.handle_event(event, state).await,
-                    Err(RecvError::Lagged(_)) => {
+                    Ok(event) if !matches!(event, Event::Resync) => self.handle_event(event, state).await,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
                         // Events were dropped: presence and badges may be stale too.
                         self.resync(&mut stream, state, true).await?;
                         Step::Nothing
@@ -575,6 +575,8 @@ impl Connection {
             Event::UserJoined(_) => Step::Nothing,
             Event::GroupChanged { conversation_id } => self.group_changed(conversation_id).await?,
             Event::UserLeft { user_id } => Step::Reply(contact_views::removed_contact(user_id)),
+            // Handled by the loop, which resyncs the page.
+            Event::Resync => Step::Nothing,
             Event::SessionEnded { token_hash } => {
                 if *token_hash == *self.me.session.token_hash {
                     Step::Close(CloseCode::Normal, "logged out")

@@ -5,7 +5,7 @@
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{now, Pool};
+use super::{now, Pool, Tx};
 use crate::error::Result;
 
 /// One row of the contact list.
@@ -34,13 +34,15 @@ const UNREAD: &str = "(SELECT COUNT(*) FROM messages m
         AND m.id > v.last_read_message_id)";
 
 /// The direct-conversation key of the pair (`u.id`, viewer).
-const PAIR_KEY: &str = "CASE WHEN u.id < ? THEN u.id || ':' || ? ELSE ? || ':' || u.id END";
+/// (`$1` is the viewer.)
+const PAIR_KEY: &str = "CASE WHEN u.id < $1 THEN CAST(u.id AS TEXT) || ':' || CAST($1 AS TEXT)
+    ELSE CAST($1 AS TEXT) || ':' || CAST(u.id AS TEXT) END";
 
 /// Every user but the viewer, with their direct conversation's state.
 pub async fn list(pool: &Pool, viewer: i64, order: Order) -> Result<Vec<Contact>> {
     let order_by = match order {
         Order::Alphabetical => "u.username_key",
-        Order::Recent => "last_activity IS NULL, last_activity DESC, u.username_key",
+        Order::Recent => "last_activity DESC NULLS LAST, u.username_key",
     };
     let sql = format!(
         "SELECT u.id, u.username, u.last_seen_at, c.id AS conversation_id,
@@ -48,30 +50,27 @@ pub async fn list(pool: &Pool, viewer: i64, order: Order) -> Result<Vec<Contact>
                 (SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = c.id) AS last_activity
          FROM users u
          LEFT JOIN conversations c ON c.direct_key = {PAIR_KEY}
-         LEFT JOIN members v ON v.conversation_id = c.id AND v.user_id = ?
-         WHERE u.id <> ?
+         LEFT JOIN members v ON v.conversation_id = c.id AND v.user_id = $1
+         WHERE u.id <> $1
          ORDER BY {order_by}"
     );
-    Ok(sqlx::query_as::<_, Contact>(&sql)
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, Contact>(&sql)
         .bind(viewer)
-        .bind(viewer)
-        .bind(viewer)
-        .bind(viewer)
-        .bind(viewer)
-        .fetch_all(pool)
-        .await?)
+        .fetch_all(p)
+        .await?))
 }
 
 /// How many messages of a conversation `viewer` has not read.
 pub async fn unread(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<i64> {
-    Ok(sqlx::query_scalar(&format!(
+    let sql = format!(
         "SELECT {UNREAD} FROM members v JOIN conversations c ON c.id = v.conversation_id
-         WHERE v.conversation_id = ? AND v.user_id = ?"
-    ))
-    .bind(conversation_id)
-    .bind(viewer)
-    .fetch_optional(pool)
-    .await?
+         WHERE v.conversation_id = $1 AND v.user_id = $2"
+    );
+    Ok(on_pool!(pool, p => sqlx::query_scalar(&sql)
+        .bind(conversation_id)
+        .bind(viewer)
+        .fetch_optional(p)
+        .await?)
     .unwrap_or(0))
 }
 
@@ -79,17 +78,17 @@ pub async fn unread(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<i6
 /// `user`, inside the caller's transaction (the app goes through
 /// `store::writer`). Returns the new read position if it moved.
 pub async fn mark_read_in(
-    conn: &mut sqlx::SqliteConnection,
+    tx: &mut Tx,
     conversation_id: i64,
     user: i64,
     message_id: Option<i64>,
 ) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "UPDATE members SET last_read_message_id = COALESCE(?,
-             (SELECT MAX(id) FROM messages WHERE conversation_id = ?), 0)
-         WHERE conversation_id = ? AND user_id = ?
-           AND last_read_message_id < COALESCE(?,
-             (SELECT MAX(id) FROM messages WHERE conversation_id = ?), 0)
+    Ok(on_tx!(tx, conn => sqlx::query_scalar(
+        "UPDATE members SET last_read_message_id = COALESCE($1,
+             (SELECT MAX(id) FROM messages WHERE conversation_id = $2), 0)
+         WHERE conversation_id = $3 AND user_id = $4
+           AND last_read_message_id < COALESCE($5,
+             (SELECT MAX(id) FROM messages WHERE conversation_id = $6), 0)
          RETURNING last_read_message_id",
     )
     .bind(message_id)
@@ -99,35 +98,36 @@ pub async fn mark_read_in(
     .bind(message_id)
     .bind(conversation_id)
     .fetch_optional(conn)
-    .await?)
+    .await?))
 }
 
 /// Whether the newest message of a conversation is `viewer`'s own and every
 /// other member has read it: the sender then sees "Seen".
 pub async fn seen_by_others(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<bool> {
-    let seen: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM messages m
-         WHERE m.id = (SELECT MAX(id) FROM messages WHERE conversation_id = ?)
-           AND m.sender_id = ?
+    Ok(on_pool!(pool, p => sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM messages m
+         WHERE m.id = (SELECT MAX(id) FROM messages WHERE conversation_id = $1)
+           AND m.sender_id = $2
            AND NOT EXISTS (SELECT 1 FROM members o
-               WHERE o.conversation_id = m.conversation_id AND o.user_id <> ?
-                 AND o.last_read_message_id < m.id)",
+               WHERE o.conversation_id = m.conversation_id AND o.user_id <> $3
+                 AND o.last_read_message_id < m.id))",
     )
     .bind(conversation_id)
     .bind(viewer)
     .bind(viewer)
-    .fetch_optional(pool)
-    .await?;
-    Ok(seen.is_some())
+    .fetch_one(p)
+    .await?))
 }
 
 /// Records that a user's last socket closed now.
 pub async fn touch_last_seen(pool: &Pool, user: i64) -> Result<OffsetDateTime> {
     let at = now();
-    sqlx::query("UPDATE users SET last_seen_at = ? WHERE id = ?")
-        .bind(at)
-        .bind(user)
-        .execute(pool)
-        .await?;
+    on_pool!(pool, p => {
+        sqlx::query("UPDATE users SET last_seen_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(user)
+            .execute(p)
+            .await?;
+    });
     Ok(at)
 }

@@ -12,56 +12,62 @@ fn direct_key(a: i64, b: i64) -> String {
 /// The direct conversation between two users, created with both members on
 /// first use. Safe under concurrent first opens: the pair key is unique.
 pub async fn open_direct(pool: &Pool, a: i64, b: i64) -> Result<i64> {
-    let key = direct_key(a, b);
-    let mut tx = pool.begin().await?;
-    let created: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO conversations (kind, direct_key, created_at) VALUES ('direct', ?, ?)
-         ON CONFLICT (direct_key) DO NOTHING RETURNING id",
-    )
-    .bind(&key)
-    .bind(now())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let id = match created {
-        Some(id) => {
-            for user in [a, b] {
-                sqlx::query("INSERT INTO members (conversation_id, user_id) VALUES (?, ?)")
-                    .bind(id)
-                    .bind(user)
-                    .execute(&mut *tx)
-                    .await?;
+    on_pool!(pool, db => {
+        let key = direct_key(a, b);
+        let mut tx = db.begin().await?;
+        let created: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO conversations (kind, direct_key, created_at) VALUES ('direct', $1, $2)
+             ON CONFLICT (direct_key) DO NOTHING RETURNING id",
+        )
+        .bind(&key)
+        .bind(now())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let id = match created {
+            Some(id) => {
+                for user in [a, b] {
+                    sqlx::query("INSERT INTO members (conversation_id, user_id) VALUES ($1, $2)")
+                        .bind(id)
+                        .bind(user)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                id
             }
-            id
-        }
-        None => {
-            sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = ?")
-                .bind(&key)
-                .fetch_one(&mut *tx)
-                .await?
-        }
-    };
-    tx.commit().await?;
-    Ok(id)
+            None => {
+                sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = $1")
+                    .bind(&key)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(id)
+    })
 }
 
 /// The existing direct conversation between two users, if any.
 pub async fn find_direct(pool: &Pool, a: i64, b: i64) -> Result<Option<i64>> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = ?")
-            .bind(direct_key(a, b))
-            .fetch_optional(pool)
-            .await?,
-    )
+    on_pool!(pool, db => {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = $1")
+                .bind(direct_key(a, b))
+                .fetch_optional(db)
+                .await?,
+        )
+    })
 }
 
 /// The ids of every member of a conversation.
 pub async fn member_ids(pool: &Pool, conversation_id: i64) -> Result<Vec<i64>> {
-    Ok(
-        sqlx::query_scalar("SELECT user_id FROM members WHERE conversation_id = ?")
-            .bind(conversation_id)
-            .fetch_all(pool)
-            .await?,
-    )
+    on_pool!(pool, db => {
+        Ok(
+            sqlx::query_scalar("SELECT user_id FROM members WHERE conversation_id = $1")
+                .bind(conversation_id)
+                .fetch_all(db)
+                .await?,
+        )
+    })
 }
 
 /// The other member of a direct conversation, if `viewer` is a member of it.
@@ -70,17 +76,19 @@ pub async fn peer(
     conversation_id: i64,
     viewer: i64,
 ) -> Result<Option<super::users::User>> {
-    Ok(sqlx::query_as::<_, super::users::User>(
-        "SELECT u.id, u.username, u.created_at
+    on_pool!(pool, db => {
+        Ok(sqlx::query_as::<_, super::users::User>(
+            "SELECT u.id, u.username, u.created_at
          FROM members m JOIN users u ON u.id = m.user_id
-         WHERE m.conversation_id = ? AND m.user_id <> ?
-           AND EXISTS (SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?)
+         WHERE m.conversation_id = $1 AND m.user_id <> $2
+           AND EXISTS (SELECT 1 FROM members WHERE conversation_id = $3 AND user_id = $4)
          LIMIT 1",
-    )
-    .bind(conversation_id)
-    .bind(viewer)
-    .bind(conversation_id)
-    .bind(viewer)
-    .fetch_optional(pool)
-    .await?)
+        )
+        .bind(conversation_id)
+        .bind(viewer)
+        .bind(conversation_id)
+        .bind(viewer)
+        .fetch_optional(db)
+        .await?)
+    })
 }

@@ -34,125 +34,139 @@ pub struct GroupRow {
 /// Creates a group with its creator and the chosen users as members.
 /// Unknown user ids are ignored.
 pub async fn create(pool: &Pool, creator: i64, title: &str, members: &[i64]) -> Result<i64> {
-    let mut tx = pool.begin().await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO conversations (kind, title, created_by, created_at)
-         VALUES ('group', ?, ?, ?) RETURNING id",
-    )
-    .bind(title)
-    .bind(creator)
-    .bind(now())
-    .fetch_one(&mut *tx)
-    .await?;
-    for user in std::iter::once(&creator).chain(members) {
-        sqlx::query(
-            "INSERT INTO members (conversation_id, user_id)
-             SELECT ?, id FROM users WHERE id = ? ON CONFLICT DO NOTHING",
+    on_pool!(pool, db => {
+        let mut tx = db.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO conversations (kind, title, created_by, created_at)
+             VALUES ('group', $1, $2, $3) RETURNING id",
         )
-        .bind(id)
-        .bind(user)
-        .execute(&mut *tx)
+        .bind(title)
+        .bind(creator)
+        .bind(now())
+        .fetch_one(&mut *tx)
         .await?;
-    }
-    tx.commit().await?;
-    Ok(id)
+        for user in std::iter::once(&creator).chain(members) {
+            sqlx::query(
+                "INSERT INTO members (conversation_id, user_id)
+                 SELECT $1, id FROM users WHERE id = $2 ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    })
 }
 
 /// The conversation, if `viewer` is a member of it.
 pub async fn find(pool: &Pool, id: i64, viewer: i64) -> Result<Option<Conversation>> {
-    Ok(sqlx::query_as::<_, Conversation>(
-        "SELECT c.id, c.kind, c.title, c.created_by FROM conversations c
-         JOIN members m ON m.conversation_id = c.id AND m.user_id = ?
-         WHERE c.id = ?",
-    )
-    .bind(viewer)
-    .bind(id)
-    .fetch_optional(pool)
-    .await?)
+    on_pool!(pool, db => {
+        Ok(sqlx::query_as::<_, Conversation>(
+            "SELECT c.id, c.kind, c.title, c.created_by FROM conversations c
+         JOIN members m ON m.conversation_id = c.id AND m.user_id = $1
+         WHERE c.id = $2",
+        )
+        .bind(viewer)
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
+    })
 }
 
 /// The members of a conversation, alphabetically, if `viewer` is one.
 pub async fn members(pool: &Pool, id: i64, viewer: i64) -> Result<Vec<User>> {
-    Ok(sqlx::query_as::<_, User>(
-        "SELECT u.id, u.username, u.created_at FROM members m JOIN users u ON u.id = m.user_id
-         WHERE m.conversation_id = ?
-           AND EXISTS (SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?)
+    on_pool!(pool, db => {
+        Ok(sqlx::query_as::<_, User>(
+            "SELECT u.id, u.username, u.created_at FROM members m JOIN users u ON u.id = m.user_id
+         WHERE m.conversation_id = $1
+           AND EXISTS (SELECT 1 FROM members WHERE conversation_id = $2 AND user_id = $3)
          ORDER BY u.username_key",
-    )
-    .bind(id)
-    .bind(id)
-    .bind(viewer)
-    .fetch_all(pool)
-    .await?)
+        )
+        .bind(id)
+        .bind(id)
+        .bind(viewer)
+        .fetch_all(db)
+        .await?)
+    })
 }
 
 /// The groups `viewer` belongs to, most recently active first.
 pub async fn of_member(pool: &Pool, viewer: i64) -> Result<Vec<GroupRow>> {
-    Ok(sqlx::query_as::<_, GroupRow>(
-        "SELECT c.id, c.title,
+    on_pool!(pool, db => {
+        Ok(sqlx::query_as::<_, GroupRow>(
+            "SELECT c.id, c.title,
                 (SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id
                    AND x.sender_id <> m.user_id AND x.id > m.last_read_message_id) AS unread,
                 (SELECT MAX(x.id) FROM messages x WHERE x.conversation_id = c.id) AS last_activity
-         FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = ?
+         FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = $1
          WHERE c.kind = 'group'
-         ORDER BY last_activity IS NULL, last_activity DESC, c.id DESC",
-    )
-    .bind(viewer)
-    .fetch_all(pool)
-    .await?)
+         ORDER BY last_activity DESC NULLS LAST, c.id DESC",
+        )
+        .bind(viewer)
+        .fetch_all(db)
+        .await?)
+    })
 }
 
 /// Adds `user` to a group `actor` belongs to. `NotFound` unless the actor is
 /// a member of that group; returns false if the user was a member already.
 pub async fn add_member(pool: &Pool, id: i64, actor: i64, user: i64) -> Result<bool> {
-    let group = find(pool, id, actor).await?.filter(Conversation::is_group);
-    if group.is_none() {
-        return Err(Error::NotFound);
-    }
-    let added = sqlx::query(
-        "INSERT INTO members (conversation_id, user_id, last_read_message_id)
-         VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
-    )
-    .bind(id)
-    .bind(user)
-    .execute(pool)
-    .await?;
-    Ok(added.rows_affected() > 0)
+    on_pool!(pool, db => {
+        let group = find(pool, id, actor).await?.filter(Conversation::is_group);
+        if group.is_none() {
+            return Err(Error::NotFound);
+        }
+        let added = sqlx::query(
+            "INSERT INTO members (conversation_id, user_id, last_read_message_id)
+             VALUES ($1, $2, 0) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(user)
+        .execute(db)
+        .await?;
+        Ok(added.rows_affected() > 0)
+    })
 }
 
 /// Takes `user` out of a group. `NotFound` unless they were a member of it.
 pub async fn leave(pool: &Pool, id: i64, user: i64) -> Result<()> {
-    let left = sqlx::query(
-        "DELETE FROM members WHERE conversation_id = ? AND user_id = ?
-           AND EXISTS (SELECT 1 FROM conversations WHERE id = ? AND kind = 'group')",
-    )
-    .bind(id)
-    .bind(user)
-    .bind(id)
-    .execute(pool)
-    .await?;
-    if left.rows_affected() == 0 {
-        return Err(Error::NotFound);
-    }
-    Ok(())
+    on_pool!(pool, db => {
+        let left = sqlx::query(
+            "DELETE FROM members WHERE conversation_id = $1 AND user_id = $2
+               AND EXISTS (SELECT 1 FROM conversations WHERE id = $3 AND kind = 'group')",
+        )
+        .bind(id)
+        .bind(user)
+        .bind(id)
+        .execute(db)
+        .await?;
+        if left.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    })
 }
 
 /// Renames a group; only its creator may. `NotFound` for non-members,
 /// `Forbidden` for other members.
 pub async fn rename(pool: &Pool, id: i64, actor: i64, title: &str) -> Result<()> {
-    let group = find(pool, id, actor)
-        .await?
-        .filter(Conversation::is_group)
-        .ok_or(Error::NotFound)?;
-    if group.created_by != Some(actor) {
-        return Err(Error::NotAllowed(
-            "Only the person who made the group can rename it.",
-        ));
-    }
-    sqlx::query("UPDATE conversations SET title = ? WHERE id = ?")
-        .bind(title)
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(())
+    on_pool!(pool, db => {
+        let group = find(pool, id, actor)
+            .await?
+            .filter(Conversation::is_group)
+            .ok_or(Error::NotFound)?;
+        if group.created_by != Some(actor) {
+            return Err(Error::NotAllowed(
+                "Only the person who made the group can rename it.",
+            ));
+        }
+        sqlx::query("UPDATE conversations SET title = $1 WHERE id = $2")
+            .bind(title)
+            .bind(id)
+            .execute(db)
+            .await?;
+        Ok(())
+    })
 }

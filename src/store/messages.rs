@@ -4,7 +4,7 @@
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
-use super::{now, Pool};
+use super::{now, Pool, Tx};
 use crate::error::{Error, Result};
 
 /// A saved message, with its sender's name for display.
@@ -100,17 +100,18 @@ pub async fn save(
 
 /// Saves a message inside the caller's transaction (see `save`).
 pub async fn save_in(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Tx,
     conversation_id: i64,
     sender_id: i64,
     body: &str,
     client_id: &str,
     attachment: Option<&NewAttachment>,
 ) -> Result<Saved> {
+    on_tx!(tx, tx => {
     let inserted: Option<(i64, OffsetDateTime)> = sqlx::query_as(
         "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
-         SELECT ?, ?, ?, ?, ? WHERE EXISTS
-             (SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?)
+         SELECT $1, $2, $3, $4, $5 WHERE EXISTS
+             (SELECT 1 FROM members WHERE conversation_id = $6 AND user_id = $7)
          ON CONFLICT (sender_id, client_id) DO NOTHING
          RETURNING id, created_at",
     )
@@ -127,8 +128,8 @@ pub async fn save_in(
         Some((id, _)) => {
             // The sender has read everything up to their own message.
             sqlx::query(
-                "UPDATE members SET last_read_message_id = ?
-                 WHERE conversation_id = ? AND user_id = ?",
+                "UPDATE members SET last_read_message_id = $1
+                 WHERE conversation_id = $2 AND user_id = $3",
             )
             .bind(id)
             .bind(conversation_id)
@@ -139,7 +140,7 @@ pub async fn save_in(
                 sqlx::query(
                     "INSERT INTO attachments
                          (message_id, sha256, content_type, size, filename, has_thumbnail)
-                     VALUES (?, ?, ?, ?, ?, ?)",
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(id)
                 .bind(&file.sha256)
@@ -150,7 +151,7 @@ pub async fn save_in(
                 .execute(&mut *tx)
                 .await?;
             }
-            let message = sqlx::query_as::<_, Message>(&format!("{SELECT} WHERE m.id = ?"))
+            let message = sqlx::query_as::<_, Message>(&format!("{SELECT} WHERE m.id = $1"))
                 .bind(id)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -158,7 +159,7 @@ pub async fn save_in(
         }
         None => {
             let earlier = sqlx::query_as::<_, Message>(&format!(
-                "{SELECT} WHERE m.sender_id = ? AND m.client_id = ? AND m.conversation_id = ?"
+                "{SELECT} WHERE m.sender_id = $1 AND m.client_id = $2 AND m.conversation_id = $3"
             ))
             .bind(sender_id)
             .bind(client_id)
@@ -168,30 +169,28 @@ pub async fn save_in(
             match earlier {
                 Some(message) if message.body == body => Saved::Duplicate(message),
                 Some(_) => Saved::ClientIdReused,
-                None if is_member(tx, conversation_id, sender_id).await? => Saved::ClientIdReused,
-                None => return Err(Error::NotFound),
+                None => {
+                    let member: bool = sqlx::query_scalar(
+                        "SELECT EXISTS (SELECT 1 FROM members
+                         WHERE conversation_id = $1 AND user_id = $2)",
+                    )
+                    .bind(conversation_id)
+                    .bind(sender_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if !member {
+                        return Err(Error::NotFound);
+                    }
+                    Saved::ClientIdReused
+                }
             }
         }
     })
+    })
 }
 
-async fn is_member(
-    conn: &mut sqlx::SqliteConnection,
-    conversation_id: i64,
-    user_id: i64,
-) -> Result<bool> {
-    Ok(sqlx::query_scalar::<_, i64>(
-        "SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?",
-    )
-    .bind(conversation_id)
-    .bind(user_id)
-    .fetch_optional(conn)
-    .await?
-    .is_some())
-}
-
-const MEMBER_ONLY: &str = "m.conversation_id = ? AND EXISTS
-    (SELECT 1 FROM members WHERE conversation_id = m.conversation_id AND user_id = ?)";
+const MEMBER_ONLY: &str = "m.conversation_id = $1 AND EXISTS
+    (SELECT 1 FROM members WHERE conversation_id = m.conversation_id AND user_id = $2)";
 
 /// Up to `limit` messages before `before` (or the newest), oldest first.
 pub async fn page_before(
@@ -201,17 +200,19 @@ pub async fn page_before(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Message>> {
-    let mut page = sqlx::query_as::<_, Message>(&format!(
-        "{SELECT} WHERE {MEMBER_ONLY} AND m.id < ? ORDER BY m.id DESC LIMIT ?"
-    ))
-    .bind(conversation_id)
-    .bind(viewer)
-    .bind(before.unwrap_or(i64::MAX))
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    page.reverse();
-    Ok(page)
+    on_pool!(pool, db => {
+        let mut page = sqlx::query_as::<_, Message>(&format!(
+            "{SELECT} WHERE {MEMBER_ONLY} AND m.id < $3 ORDER BY m.id DESC LIMIT $4"
+        ))
+        .bind(conversation_id)
+        .bind(viewer)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+        page.reverse();
+        Ok(page)
+    })
 }
 
 /// Up to `limit` messages after `after`, oldest first.
@@ -222,15 +223,17 @@ pub async fn page_after(
     after: i64,
     limit: i64,
 ) -> Result<Vec<Message>> {
-    Ok(sqlx::query_as::<_, Message>(&format!(
-        "{SELECT} WHERE {MEMBER_ONLY} AND m.id > ? ORDER BY m.id LIMIT ?"
-    ))
-    .bind(conversation_id)
-    .bind(viewer)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?)
+    on_pool!(pool, db => {
+        Ok(sqlx::query_as::<_, Message>(&format!(
+            "{SELECT} WHERE {MEMBER_ONLY} AND m.id > $3 ORDER BY m.id LIMIT $4"
+        ))
+        .bind(conversation_id)
+        .bind(viewer)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(db)
+        .await?)
+    })
 }
 
 /// One message, if `viewer` is a member of its conversation.
@@ -240,14 +243,16 @@ pub async fn find(
     viewer: i64,
     id: i64,
 ) -> Result<Option<Message>> {
-    Ok(
-        sqlx::query_as::<_, Message>(&format!("{SELECT} WHERE {MEMBER_ONLY} AND m.id = ?"))
-            .bind(conversation_id)
-            .bind(viewer)
-            .bind(id)
-            .fetch_optional(pool)
-            .await?,
-    )
+    on_pool!(pool, db => {
+        Ok(
+            sqlx::query_as::<_, Message>(&format!("{SELECT} WHERE {MEMBER_ONLY} AND m.id = $3"))
+                .bind(conversation_id)
+                .bind(viewer)
+                .bind(id)
+                .fetch_optional(db)
+                .await?,
+        )
+    })
 }
 
 /// Where an attachment's bytes are, if `viewer` is a member of its conversation.
@@ -256,39 +261,55 @@ pub async fn attachment_for_member(
     attachment_id: i64,
     viewer: i64,
 ) -> Result<Option<(String, Attachment)>> {
-    let row: Option<(String, String, i64, String, bool)> = sqlx::query_as(
-        "SELECT a.sha256, a.content_type, a.size, a.filename, a.has_thumbnail
+    on_pool!(pool, db => {
+        let row: Option<(String, String, i64, String, bool)> = sqlx::query_as(
+            "SELECT a.sha256, a.content_type, a.size, a.filename, a.has_thumbnail
          FROM attachments a JOIN messages m ON m.id = a.message_id
-         WHERE a.id = ? AND EXISTS
-             (SELECT 1 FROM members WHERE conversation_id = m.conversation_id AND user_id = ?)",
-    )
-    .bind(attachment_id)
-    .bind(viewer)
-    .fetch_optional(pool)
-    .await?;
-    Ok(
-        row.map(|(sha256, content_type, size, filename, has_thumbnail)| {
-            (
-                sha256,
-                Attachment {
-                    id: attachment_id,
-                    content_type,
-                    size,
-                    filename,
-                    has_thumbnail,
-                },
-            )
-        }),
-    )
+         WHERE a.id = $1 AND EXISTS
+             (SELECT 1 FROM members WHERE conversation_id = m.conversation_id AND user_id = $2)",
+        )
+        .bind(attachment_id)
+        .bind(viewer)
+        .fetch_optional(db)
+        .await?;
+        Ok(
+            row.map(|(sha256, content_type, size, filename, has_thumbnail)| {
+                (
+                    sha256,
+                    Attachment {
+                        id: attachment_id,
+                        content_type,
+                        size,
+                        filename,
+                        has_thumbnail,
+                    },
+                )
+            }),
+        )
+    })
 }
 
 /// Whether any attachment still uses these bytes.
 pub async fn sha256_in_use(pool: &Pool, sha256: &str) -> Result<bool> {
-    Ok(
-        sqlx::query_scalar::<_, i64>("SELECT 1 FROM attachments WHERE sha256 = ? LIMIT 1")
-            .bind(sha256)
-            .fetch_optional(pool)
-            .await?
-            .is_some(),
-    )
+    on_pool!(pool, db => {
+        Ok(sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM attachments WHERE sha256 = $1)",
+        )
+        .bind(sha256)
+        .fetch_one(db)
+        .await?)
+    })
+}
+
+/// One message by id, with no membership check: for delivering an event
+/// that another instance published to this instance's sockets, whose
+/// recipients were already decided by that instance.
+pub async fn by_id(pool: &Pool, id: i64) -> Result<Option<Message>> {
+    let sql = format!("{SELECT} WHERE m.id = $1");
+    on_pool!(pool, db => {
+        Ok(sqlx::query_as::<_, Message>(&sql)
+            .bind(id)
+            .fetch_optional(db)
+            .await?)
+    })
 }

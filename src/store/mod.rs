@@ -1,5 +1,47 @@
-//! All SQL lives here: the database pool, migrations, and one module per table group.
-//! Functions return domain types, never raw rows.
+//! All SQL lives here: the database pool (SQLite or PostgreSQL), migrations,
+//! and one module per table group. Functions return domain types, never raw rows.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use rocket::fairing::{self, AdHoc};
+use rocket::figment::Figment;
+use rocket::{Build, Rocket};
+use rocket_db_pools::Database;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+/// Runs the same sqlx code on whichever database `pool` is: the body is
+/// compiled once per backend, with `$p` bound to that backend's pool.
+/// Queries are written once, in the SQL both dialects accept (`$1`
+/// placeholders, `RETURNING`, `ON CONFLICT`, `NULLS LAST`, `IS DISTINCT FROM`).
+#[macro_export]
+macro_rules! on_pool {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            $crate::store::Pool::Sqlite($p) => $body,
+            $crate::store::Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Like `on_pool!`, for an open transaction: `$c` is its connection.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite(t) => {
+                let $c: &mut sqlx::SqliteConnection = &mut *t;
+                $body
+            }
+            $crate::store::Tx::Postgres(t) => {
+                let $c: &mut sqlx::PgConnection = &mut *t;
+                $body
+            }
+        }
+    };
+}
 
 pub mod contacts;
 pub mod conversations;
@@ -9,21 +51,92 @@ pub mod sessions;
 pub mod users;
 pub mod writer;
 
-use std::str::FromStr;
-use std::time::Duration;
+/// The connection pool of whichever database the URL named: SQLite (the
+/// default, one file) or PostgreSQL (several instances sharing one database).
+#[derive(Clone, Debug)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
 
-use rocket::fairing::{self, AdHoc};
-use rocket::figment::Figment;
-use rocket::{Build, Rocket};
-use rocket_db_pools::Database;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+/// An open transaction on either database.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
 
-pub use sqlx::SqlitePool as Pool;
+impl Pool {
+    /// Connects to the database a URL names: `postgres://` or `postgresql://`
+    /// for PostgreSQL, anything else for SQLite.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Pool, sqlx::Error> {
+        if is_postgres_url(url) {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections.max(2))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Ok(Pool::Postgres(pool))
+        } else {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(connect_options(url)?)
+                .await?;
+            Ok(Pool::Sqlite(pool))
+        }
+    }
+
+    /// Starts a transaction.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// The PostgreSQL pool, when that is the database in use.
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match self {
+            Pool::Postgres(p) => Some(p),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+
+    /// Runs the embedded migrations of this database's dialect.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        match self {
+            Pool::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await,
+            Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await,
+        }
+    }
+}
+
+impl Tx {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+    }
+}
+
+/// Whether a database URL names PostgreSQL.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
 
 /// The database, as Rocket sees it: handlers take `&Db` and use its pool.
 #[derive(Database)]
 #[database("natter")]
-pub struct Db(SqliteHandle);
+pub struct Db(DbHandle);
 
 impl Db {
     /// The shared connection pool.
@@ -34,7 +147,7 @@ impl Db {
 
 /// A current sqlx pool built from typed options, so WAL, `synchronous`,
 /// foreign keys and the busy timeout are set on purpose, not left to a URL.
-pub struct SqliteHandle(Pool);
+pub struct DbHandle(Pool);
 
 /// Connection options for a SQLite URL.
 ///
@@ -50,28 +163,21 @@ pub fn connect_options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
 }
 
 #[rocket::async_trait]
-impl rocket_db_pools::Pool for SqliteHandle {
-    type Connection = sqlx::pool::PoolConnection<sqlx::Sqlite>;
+impl rocket_db_pools::Pool for DbHandle {
+    /// Handlers use the pool itself (a cheap handle), whichever database it is.
+    type Connection = Pool;
     type Error = sqlx::Error;
 
     async fn init(figment: &Figment) -> Result<Self, Self::Error> {
         let config: rocket_db_pools::Config = figment
             .extract()
             .map_err(|e| sqlx::Error::Configuration(e.to_string().into()))?;
-        let options = connect_options(&config.url)?;
         let max = u32::try_from(config.max_connections).unwrap_or(8).max(1);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max)
-            .min_connections(config.min_connections.unwrap_or(1).min(max))
-            .acquire_timeout(Duration::from_secs(config.connect_timeout))
-            .idle_timeout(config.idle_timeout.map(Duration::from_secs))
-            .connect_with(options)
-            .await?;
-        Ok(SqliteHandle(pool))
+        Ok(DbHandle(Pool::connect(&config.url, max).await?))
     }
 
     async fn get(&self) -> Result<Self::Connection, Self::Error> {
-        self.0.acquire().await
+        Ok(self.0.clone())
     }
 
     async fn close(&self) {
@@ -79,8 +185,10 @@ impl rocket_db_pools::Pool for SqliteHandle {
     }
 }
 
-/// Migrations embedded in the binary, so a lone executable creates its schema.
-pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+/// Migrations embedded in the binary, so a lone executable creates its
+/// schema: one folder per dialect, run by the same sqlx migrator.
+pub static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+pub static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 /// The database fairing, then the migrations, then the writer task.
 pub fn stage() -> AdHoc {
@@ -95,7 +203,7 @@ async fn run_migrations(rocket: Rocket<Build>) -> fairing::Result {
     let Some(db) = Db::fetch(&rocket) else {
         return Err(rocket);
     };
-    match MIGRATIONS.run(db.pool()).await {
+    match db.pool().migrate().await {
         Ok(()) => {
             let writer = writer::Writer::start(db.pool().clone());
             Ok(rocket.manage(writer))

@@ -48,22 +48,24 @@ pub async fn create_for_agent(
     expires_at: OffsetDateTime,
     user_agent: Option<&str>,
 ) -> Result<()> {
-    let at = now();
-    sqlx::query(
-        "INSERT INTO sessions
+    on_pool!(pool, db => {
+        let at = now();
+        sqlx::query(
+            "INSERT INTO sessions
              (token_hash, user_id, csrf_token, created_at, expires_at, last_used_at, user_agent)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(token_hash)
-    .bind(user_id)
-    .bind(csrf_token)
-    .bind(at)
-    .bind(expires_at)
-    .bind(at)
-    .bind(user_agent)
-    .execute(pool)
-    .await?;
-    Ok(())
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(csrf_token)
+        .bind(at)
+        .bind(expires_at)
+        .bind(at)
+        .bind(user_agent)
+        .execute(db)
+        .await?;
+        Ok(())
+    })
 }
 
 type SessionRow = (
@@ -79,63 +81,69 @@ type SessionRow = (
 /// The live session with this token hash. A session past its absolute
 /// expiry, or unused for longer than `idle`, is deleted instead.
 pub async fn find(pool: &Pool, token_hash: &str, idle: Duration) -> Result<Option<Session>> {
-    let row = sqlx::query_as::<_, SessionRow>(
-        "SELECT s.csrf_token, s.expires_at, s.created_at, s.last_used_at,
+    on_pool!(pool, db => {
+        let row = sqlx::query_as::<_, SessionRow>(
+            "SELECT s.csrf_token, s.expires_at, s.created_at, s.last_used_at,
                 u.id, u.username, u.created_at
          FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.token_hash = ?",
-    )
-    .bind(token_hash)
-    .fetch_optional(pool)
-    .await?;
-    let Some((csrf_token, expires_at, created_at, last_used_at, id, username, user_created_at)) =
-        row
-    else {
-        return Ok(None);
-    };
-    let at = now();
-    let last_used = last_used_at.unwrap_or(created_at);
-    if expires_at <= at || last_used + idle <= at {
-        delete(pool, token_hash).await?;
-        return Ok(None);
-    }
-    if last_used + TOUCH_EVERY <= at {
-        sqlx::query("UPDATE sessions SET last_used_at = ? WHERE token_hash = ?")
-            .bind(at)
-            .bind(token_hash)
-            .execute(pool)
-            .await?;
-    }
-    Ok(Some(Session {
-        token_hash: token_hash.to_owned(),
-        csrf_token,
-        expires_at,
-        user: User {
-            id,
-            username,
-            created_at: user_created_at,
-        },
-    }))
+         WHERE s.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(db)
+        .await?;
+        let Some((csrf_token, expires_at, created_at, last_used_at, id, username, user_created_at)) =
+            row
+        else {
+            return Ok(None);
+        };
+        let at = now();
+        let last_used = last_used_at.unwrap_or(created_at);
+        if expires_at <= at || last_used + idle <= at {
+            delete(pool, token_hash).await?;
+            return Ok(None);
+        }
+        if last_used + TOUCH_EVERY <= at {
+            sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE token_hash = $2")
+                .bind(at)
+                .bind(token_hash)
+                .execute(db)
+                .await?;
+        }
+        Ok(Some(Session {
+            token_hash: token_hash.to_owned(),
+            csrf_token,
+            expires_at,
+            user: User {
+                id,
+                username,
+                created_at: user_created_at,
+            },
+        }))
+    })
 }
 
 /// Ends a session: its cookie is dead from now on.
 pub async fn delete(pool: &Pool, token_hash: &str) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-        .bind(token_hash)
-        .execute(pool)
-        .await?;
-    Ok(())
+    on_pool!(pool, db => {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(db)
+            .await?;
+        Ok(())
+    })
 }
 
 /// Every session of a user, newest first.
 pub async fn list_for_user(pool: &Pool, user_id: i64) -> Result<Vec<SessionInfo>> {
-    Ok(sqlx::query_as::<_, SessionInfo>(
-        "SELECT token_hash, created_at, last_used_at, user_agent FROM sessions
-         WHERE user_id = ? ORDER BY created_at DESC",
-    )
-    .bind(user_id)
-    .fetch_all(pool)
-    .await?)
+    on_pool!(pool, db => {
+        Ok(sqlx::query_as::<_, SessionInfo>(
+            "SELECT token_hash, created_at, last_used_at, user_agent FROM sessions
+             WHERE user_id = $1 ORDER BY created_at DESC",
+        )
+        .bind(user_id)
+        .fetch_all(db)
+        .await?)
+    })
 }
 
 /// Ends every session of a user but `keep`; returns the ended token hashes.
@@ -144,11 +152,13 @@ pub async fn delete_all_for_user(
     user_id: i64,
     keep: Option<&str>,
 ) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "DELETE FROM sessions WHERE user_id = ? AND token_hash IS NOT ? RETURNING token_hash",
-    )
-    .bind(user_id)
-    .bind(keep)
-    .fetch_all(pool)
-    .await?)
+    on_pool!(pool, db => {
+        Ok(sqlx::query_scalar(
+            "DELETE FROM sessions WHERE user_id = $1 AND token_hash IS DISTINCT FROM $2 RETURNING token_hash",
+        )
+        .bind(user_id)
+        .bind(keep)
+        .fetch_all(db)
+        .await?)
+    })
 }

@@ -30,106 +30,132 @@ pub fn username_key(username: &str) -> String {
 
 /// Creates an account; fails with `Taken` if the name exists in any letter case.
 pub async fn create(pool: &Pool, username: &str, password_hash: &str) -> Result<User, CreateError> {
-    let result = sqlx::query_as::<_, User>(
-        "INSERT INTO users (username, username_key, password_hash, created_at)
-         VALUES (?, ?, ?, ?) RETURNING id, username, created_at",
-    )
-    .bind(username)
-    .bind(username_key(username))
-    .bind(password_hash)
-    .bind(now())
-    .fetch_one(pool)
-    .await;
-    match result {
-        Ok(user) => Ok(user),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(CreateError::Taken),
-        Err(e) => Err(e.into()),
-    }
+    on_pool!(pool, db => {
+        let result = sqlx::query_as::<_, User>(
+            "INSERT INTO users (username, username_key, password_hash, created_at)
+             VALUES ($1, $2, $3, $4) RETURNING id, username, created_at",
+        )
+        .bind(username)
+        .bind(username_key(username))
+        .bind(password_hash)
+        .bind(now())
+        .fetch_one(db)
+        .await;
+        match result {
+            Ok(user) => Ok(user),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(CreateError::Taken),
+            Err(e) => Err(e.into()),
+        }
+    })
 }
 
 /// The user and their password hash, for logging in.
 pub async fn credentials(pool: &Pool, username: &str) -> Result<Option<(User, String)>> {
-    let row = sqlx::query_as::<_, (i64, String, OffsetDateTime, String)>(
-        "SELECT id, username, created_at, password_hash FROM users WHERE username_key = ?",
-    )
-    .bind(username_key(username))
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(id, username, created_at, hash)| {
-        (
-            User {
-                id,
-                username,
-                created_at,
-            },
-            hash,
+    on_pool!(pool, db => {
+        let row = sqlx::query_as::<_, (i64, String, OffsetDateTime, String)>(
+            "SELECT id, username, created_at, password_hash FROM users WHERE username_key = $1",
         )
-    }))
+        .bind(username_key(username))
+        .fetch_optional(db)
+        .await?;
+        Ok(row.map(|(id, username, created_at, hash)| {
+            (
+                User {
+                    id,
+                    username,
+                    created_at,
+                },
+                hash,
+            )
+        }))
+    })
 }
 
 /// A user by name, in any letter case.
 pub async fn by_username(pool: &Pool, username: &str) -> Result<Option<User>> {
-    Ok(sqlx::query_as::<_, User>(
-        "SELECT id, username, created_at FROM users WHERE username_key = ?",
-    )
-    .bind(username_key(username))
-    .fetch_optional(pool)
-    .await?)
+    on_pool!(pool, db => {
+        Ok(sqlx::query_as::<_, User>(
+            "SELECT id, username, created_at FROM users WHERE username_key = $1",
+        )
+        .bind(username_key(username))
+        .fetch_optional(db)
+        .await?)
+    })
 }
 
 /// Every user except `viewer`, alphabetically.
 pub async fn others(pool: &Pool, viewer: i64) -> Result<Vec<User>> {
-    Ok(sqlx::query_as::<_, User>(
-        "SELECT id, username, created_at FROM users WHERE id <> ? ORDER BY username_key",
-    )
-    .bind(viewer)
-    .fetch_all(pool)
-    .await?)
+    on_pool!(pool, db => {
+        Ok(sqlx::query_as::<_, User>(
+            "SELECT id, username, created_at FROM users WHERE id <> $1 ORDER BY username_key",
+        )
+        .bind(viewer)
+        .fetch_all(db)
+        .await?)
+    })
 }
 
 /// The stored password hash of a user.
 pub async fn password_hash(pool: &Pool, user_id: i64) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
-            .bind(user_id)
-            .fetch_optional(pool)
-            .await?,
-    )
+    on_pool!(pool, db => {
+        Ok(
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(db)
+                .await?,
+        )
+    })
 }
 
 /// Replaces a user's password hash.
 pub async fn set_password_hash(pool: &Pool, user_id: i64, hash: &str) -> Result<()> {
-    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-        .bind(hash)
-        .bind(user_id)
-        .execute(pool)
-        .await?;
-    Ok(())
+    on_pool!(pool, db => {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(user_id)
+            .execute(db)
+            .await?;
+        Ok(())
+    })
 }
 
 /// Deletes an account with its sessions, memberships and messages; a direct
 /// conversation left with fewer than two members goes too. One transaction.
 pub async fn delete(pool: &Pool, user_id: i64) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    let conversations: Vec<i64> =
-        sqlx::query_scalar("SELECT conversation_id FROM members WHERE user_id = ?")
+    on_pool!(pool, db => {
+        let mut tx = db.begin().await?;
+        let conversations: Vec<i64> =
+            sqlx::query_scalar("SELECT conversation_id FROM members WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user_id)
-            .fetch_all(&mut *tx)
+            .execute(&mut *tx)
             .await?;
-    sqlx::query("DELETE FROM users WHERE id = ?")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-    for conversation in conversations {
-        sqlx::query(
-            "DELETE FROM conversations WHERE id = ? AND kind = 'direct'
-               AND (SELECT COUNT(*) FROM members WHERE conversation_id = ?) < 2",
+        for conversation in conversations {
+            sqlx::query(
+                "DELETE FROM conversations WHERE id = $1 AND kind = 'direct'
+                   AND (SELECT COUNT(*) FROM members WHERE conversation_id = $2) < 2",
+            )
+            .bind(conversation)
+            .bind(conversation)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// A user by id.
+pub async fn by_id(pool: &Pool, id: i64) -> Result<Option<User>> {
+    on_pool!(pool, db => {
+        Ok(sqlx::query_as::<_, User>(
+            "SELECT id, username, created_at FROM users WHERE id = $1",
         )
-        .bind(conversation)
-        .bind(conversation)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
+    })
 }

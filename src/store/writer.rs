@@ -8,11 +8,13 @@
 use tokio::sync::{mpsc, oneshot};
 
 use super::messages::{self, NewAttachment, Saved};
-use super::{contacts, Pool};
+use super::{contacts, Pool, Tx};
 use crate::error::{Error, Result};
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
+/// The PostgreSQL advisory lock that the writers of all instances take turns on.
+const WRITER_LOCK: i64 = 0x6e61_7474_6572;
 /// Jobs waiting for the writer before callers wait to queue.
 const QUEUE: usize = 8192;
 
@@ -121,7 +123,7 @@ impl Writer {
 impl Job {
     /// Applies the job inside `tx`. Only database failures are errors here;
     /// "not a member" is an answer, and does not spoil the batch.
-    async fn apply(&self, tx: &mut sqlx::SqliteConnection) -> Result<Outcome, sqlx::Error> {
+    async fn apply(&self, tx: &mut Tx) -> Result<Outcome, sqlx::Error> {
         match self {
             Job::Save {
                 conversation_id,
@@ -222,6 +224,15 @@ async fn commit(pool: &Pool, batch: Vec<Job>) {
 
 async fn apply_all(pool: &Pool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    if let Tx::Postgres(t) = &mut tx {
+        // Several instances each run a writer; taking turns makes message
+        // ids commit in order, so "everything after id N" never skips one
+        // that was still uncommitted when a page caught up.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITER_LOCK)
+            .execute(&mut **t)
+            .await?;
+    }
     let mut outcomes = Vec::with_capacity(jobs.len());
     for job in jobs {
         outcomes.push(job.apply(&mut tx).await?);

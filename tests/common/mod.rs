@@ -17,9 +17,104 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The PostgreSQL server to run against instead of SQLite, when set
+/// (e.g. `postgres://postgres@127.0.0.1:5432`): every test then gets a fresh
+/// database of its own, dropped after.
+pub const POSTGRES_ENV: &str = "NATTER_TEST_POSTGRES";
+
+fn postgres_base() -> Option<String> {
+    std::env::var(POSTGRES_ENV)
+        .ok()
+        .filter(|url| !url.is_empty())
+        .map(|url| url.trim_end_matches('/').to_owned())
+}
+
+/// The name of the PostgreSQL database that belongs to `dir`.
+fn database_name(dir: &TempDir) -> String {
+    let leaf = dir.path().file_name().unwrap_or_default().to_string_lossy();
+    let clean: String = leaf
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_lowercase();
+    format!("natter_test_{}_{clean}", std::process::id())
+}
+
+/// Runs one statement on the PostgreSQL server's maintenance database, from a
+/// thread of its own (callers may be inside or outside a runtime).
+fn postgres_admin(base: &str, sql: String) -> Result<(), String> {
+    let url = format!("{base}/postgres");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url)
+                .await
+                .map_err(|e| e.to_string())?;
+            let result = sqlx::query(&sql).execute(&mut conn).await;
+            let _ = conn.close().await;
+            match result {
+                // 42P04: the database exists already (another app on the same dir).
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => Ok(()),
+                Err(e) => Err(e.to_string()),
+                Ok(_) => Ok(()),
+            }
+        })
+    })
+    .join()
+    .map_err(|_| "admin thread panicked".to_owned())?
+}
+
+/// The database URL for an app whose files live in `dir`: SQLite in `dir`,
+/// or a PostgreSQL database made for it.
+pub fn database_url(dir: &TempDir) -> String {
+    match postgres_base() {
+        Some(base) => {
+            let name = database_name(dir);
+            postgres_admin(&base, format!("CREATE DATABASE \"{name}\""))
+                .expect("create the test database");
+            format!("{base}/{name}")
+        }
+        None => format!("sqlite://{}", dir.path().join("natter.db").display()),
+    }
+}
+
+/// Drops the PostgreSQL database of a test when the test is done with it.
+pub struct TestDatabase(Option<(String, String)>);
+
+impl TestDatabase {
+    pub fn for_dir(dir: &TempDir) -> TestDatabase {
+        TestDatabase(postgres_base().map(|base| (base, database_name(dir))))
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((base, name)) = self.0.take() {
+            let dropped = postgres_admin(
+                &base,
+                format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            );
+            if let Err(e) = dropped {
+                eprintln!("could not drop test database {name}: {e}");
+            }
+        }
+    }
+}
+
+/// Opens the database of an app whose files live in `dir`.
+pub async fn open_database(dir: &TempDir) -> natter::store::Pool {
+    natter::store::Pool::connect(&database_url(dir), 2)
+        .await
+        .expect("open the database")
+}
+
 /// Configuration for a test app whose database lives in `dir`.
 pub fn figment(dir: &TempDir) -> Figment {
-    let url = format!("sqlite://{}", dir.path().join("natter.db").display());
+    let url = database_url(dir);
     natter::config::figment()
         .merge(("databases.natter.url", url))
         .merge(("media_dir", dir.path().join("media")))
@@ -31,6 +126,7 @@ pub fn figment(dir: &TempDir) -> Figment {
 pub struct TestApp {
     pub client: Client,
     pub dir: TempDir,
+    pub database: TestDatabase,
 }
 
 impl TestApp {
@@ -42,7 +138,12 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let rocket = natter::rocket_with(configure(figment(&dir)));
         let client = Client::tracked(rocket).await.expect("valid rocket");
-        TestApp { client, dir }
+        let database = TestDatabase::for_dir(&dir);
+        TestApp {
+            client,
+            dir,
+            database,
+        }
     }
 
     /// A second client (another browser) on the same app state and database.
@@ -166,6 +267,7 @@ pub struct Server {
     pub port: u16,
     pub dir: TempDir,
     pub shutdown: rocket::Shutdown,
+    pub database: TestDatabase,
 }
 
 impl Server {
@@ -197,10 +299,12 @@ impl Server {
             .await
             .expect("server started in time")
             .expect("port reported");
+        let database = TestDatabase::for_dir(&dir);
         Server {
             port,
             dir,
             shutdown,
+            database,
         }
     }
 
@@ -441,13 +545,12 @@ pub async fn expect_close(socket: &mut Socket) -> Option<u16> {
 
 /// Count of stored messages with this body.
 pub async fn stored_count(dir: &TempDir, body: &str) -> i64 {
-    let url = format!("sqlite://{}", dir.path().join("natter.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("db");
-    let count = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE body = ?")
+    let pool = open_database(dir).await;
+    let count = natter::on_pool!(&pool, p => sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE body = $1")
         .bind(body)
-        .fetch_one(&pool)
+        .fetch_one(p)
         .await
-        .expect("count");
+        .expect("count"));
     pool.close().await;
     count
 }
@@ -465,10 +568,8 @@ pub async fn page_text(client: &Client, path: &str) -> String {
 
 /// How many rows a table holds.
 pub async fn count(pool: &natter::store::Pool, table: &str) -> i64 {
-    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-        .fetch_one(pool)
-        .await
-        .expect("count")
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    natter::on_pool!(pool, p => sqlx::query_scalar(&sql).fetch_one(p).await.expect("count"))
 }
 
 /// Sends a message through the conversation page's plain form, as a browser
