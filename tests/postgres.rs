@@ -1,0 +1,130 @@
+//! Several instances sharing one PostgreSQL database: a message, a typing
+//! notice and presence cross from one instance's sockets to the other's, and
+//! a dropped listener connection loses nothing.
+//!
+//! Runs against a real PostgreSQL server named by `NATTER_TEST_POSTGRES`
+//! (e.g. `postgres://postgres@127.0.0.1:5432`); each test gets a database of
+//! its own, dropped after. Without the variable these tests say so and pass.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures::SinkExt;
+
+/// Two instances on one fresh database, alice on the first and bob on the
+/// second, with their conversation. `None` (and a note) without PostgreSQL.
+async fn two_instances() -> Option<(Server, Server, Browser, Browser, i64)> {
+    if std::env::var(POSTGRES_ENV).map_or(true, |url| url.is_empty()) {
+        eprintln!(
+            "skipped: set {POSTGRES_ENV} to a PostgreSQL server to run the multi-instance tests"
+        );
+        return None;
+    }
+    let first = Server::start().await;
+    let url = database_url(&first.dir);
+    let shared = url.clone();
+    let second = Server::start_with(tempfile::tempdir().unwrap(), move |f| {
+        f.merge(("databases.natter.url", shared))
+            .merge(("presence_grace_ms", 200))
+    })
+    .await;
+    let alice = first.browser();
+    alice.signup("alice").await;
+    let bob = second.browser();
+    bob.signup("bob").await;
+    let id = alice.open_conversation("bob").await;
+    assert_eq!(
+        bob.open_conversation("alice").await,
+        id,
+        "both instances see one conversation"
+    );
+    Some((first, second, alice, bob, id))
+}
+
+#[tokio::test]
+async fn a_message_sent_through_one_instance_reaches_a_socket_on_the_other() {
+    let Some((_a, _b, alice, bob, id)) = two_instances().await else {
+        return;
+    };
+    let (mut alice_socket, _) = alice.connect(id, 0).await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+
+    send(&mut alice_socket, "Across instances", "x1").await;
+    let at_bob = expect_text(&mut bob_socket, "Across instances").await;
+    assert!(at_bob.contains("message theirs"), "{at_bob}");
+    assert!(at_bob.contains(r#"<span class="sender">alice</span>"#));
+    expect_text(&mut alice_socket, "Across instances").await;
+
+    send(&mut bob_socket, "And back", "y1").await;
+    expect_text(&mut alice_socket, "And back").await;
+    // Stored once, and in the history whichever instance serves it.
+    let history = bob.get_text(&format!("/conversations/{id}")).await;
+    assert_eq!(history.matches("Across instances").count(), 1);
+}
+
+#[tokio::test]
+async fn typing_and_presence_cross_instances() {
+    let Some((_a, _b, alice, bob, id)) = two_instances().await else {
+        return;
+    };
+    let (mut alice_dashboard, _) = alice.connect_dashboard().await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+    // Bob came online on the other instance.
+    let online = expect_text(&mut alice_dashboard, "presence online").await;
+    assert!(online.contains("presence-"), "{online}");
+
+    let (mut alice_socket, _) = alice.connect(id, 0).await;
+    alice_socket.send(typing_frame()).await.unwrap();
+    let typing = expect_text(&mut bob_socket, "is typing").await;
+    assert!(typing.contains("alice"), "{typing}");
+
+    drop(bob_socket);
+    let offline = expect_text(&mut alice_dashboard, "presence offline").await;
+    assert!(offline.contains("last seen"), "{offline}");
+}
+
+#[tokio::test]
+async fn a_dropped_listener_connection_reconnects_and_loses_nothing() {
+    let Some((a, _b, alice, bob, id)) = two_instances().await else {
+        return;
+    };
+    let (mut alice_socket, _) = alice.connect(id, 0).await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+    send(&mut alice_socket, "Before the cut", "r1").await;
+    expect_text(&mut bob_socket, "Before the cut").await;
+
+    // Kill every listening connection, as a database restart would.
+    let pool = open_database(&a.dir).await;
+    let pg = pool.postgres().expect("a PostgreSQL database").clone();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(&pg)
+    .await
+    .unwrap();
+    assert!(!killed.is_empty(), "the instances were listening");
+
+    // Sent while the other instance cannot hear: it arrives after reconnecting.
+    send(&mut alice_socket, "During the cut", "r2").await;
+    expect_text(&mut alice_socket, "During the cut").await;
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("During the cut") && tokio::time::Instant::now() < deadline {
+        if let Some(text) = next_text(&mut bob_socket).await {
+            seen.push_str(&text);
+        }
+    }
+    assert!(seen.contains("During the cut"), "{seen}");
+    assert!(
+        !seen.contains("Before the cut") || seen.contains(r#"id="live""#),
+        "a replay replaces the live list rather than appending twice"
+    );
+
+    // And live delivery works again.
+    send(&mut alice_socket, "After the cut", "r3").await;
+    expect_text(&mut bob_socket, "After the cut").await;
+    pool.close().await;
+}
