@@ -37,6 +37,8 @@ const HEARTBEAT: Duration = Duration::from_secs(10);
 const EXPIRY: Duration = Duration::from_secs(35);
 /// How long to wait before retrying a lost database connection.
 const RETRY: Duration = Duration::from_secs(1);
+/// Events waiting to be sent to the other instances, at most.
+const OUTBOX: usize = 65_536;
 /// Users listed in one presence confirmation.
 const USERS_PER_NOTICE: usize = 500;
 
@@ -152,12 +154,27 @@ pub fn stage(presence: Presence) -> AdHoc {
     })
 }
 
+/// Events waiting to be sent to the other instances, bounded: if the
+/// database cannot keep up, events are dropped (and logged) rather than
+/// piling up in memory; the other instances' pages catch up on their next
+/// resync.
+#[derive(Clone)]
+struct Outbox(mpsc::Sender<Envelope>);
+
+impl Outbox {
+    fn push(&self, envelope: Envelope) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.0.try_send(envelope) {
+            rocket::warn!("too many events waiting for the database; one was not shared");
+        }
+    }
+}
+
 /// The hub of an instance sharing a PostgreSQL database with others.
 pub struct PgBridge {
     local: Hub,
     presence: Presence,
     instance: Arc<str>,
-    outbox: mpsc::UnboundedSender<Envelope>,
+    outbox: Outbox,
 }
 
 impl PgBridge {
@@ -165,7 +182,8 @@ impl PgBridge {
     pub fn start(pool: PgPool, presence: Presence) -> PgBridge {
         let instance: Arc<str> = Arc::from(&crate::auth::random_token()[..16]);
         let local = Hub::new();
-        let (outbox, queue) = mpsc::unbounded_channel();
+        let (sender, queue) = mpsc::channel(OUTBOX);
+        let outbox = Outbox(sender);
         tokio::spawn(send_notifications(pool.clone(), queue));
         let listener = Listener {
             pool: Pool::Postgres(pool),
@@ -190,8 +208,7 @@ impl PgBridge {
                 to: to.map(<[i64]>::to_vec),
                 event,
             };
-            // Only fails once the runtime is shutting down.
-            let _ = self.outbox.send(envelope);
+            self.outbox.push(envelope);
         }
     }
 
@@ -226,7 +243,7 @@ impl Fanout for PgBridge {
 }
 
 /// Sends queued envelopes in order, packing as many as fit in one NOTIFY.
-async fn send_notifications(pool: PgPool, mut queue: mpsc::UnboundedReceiver<Envelope>) {
+async fn send_notifications(pool: PgPool, mut queue: mpsc::Receiver<Envelope>) {
     let mut batch = Vec::new();
     while queue.recv_many(&mut batch, 256).await > 0 {
         for payload in payloads(batch.drain(..)) {
@@ -288,7 +305,7 @@ struct Listener {
     local: Hub,
     presence: Presence,
     instance: Arc<str>,
-    outbox: mpsc::UnboundedSender<Envelope>,
+    outbox: Outbox,
 }
 
 impl Listener {
@@ -343,7 +360,7 @@ impl Listener {
     }
 
     fn send(&self, to: Option<Vec<i64>>, event: Wire) {
-        let _ = self.outbox.send(Envelope {
+        self.outbox.push(Envelope {
             from: Arc::clone(&self.instance),
             to,
             event,
