@@ -42,18 +42,7 @@ async fn signing_up_lists_every_other_user_alphabetically_on_the_dashboard() {
 async fn a_username_taken_in_any_letter_case_is_refused_with_the_input_kept() {
     let app = TestApp::new().await;
     signup(&app.another_browser().await, "Alice").await;
-    let csrf = csrf_of(&app.client, "/signup").await;
-    let response = post_form(
-        &app.client,
-        "/signup",
-        &[
-            ("csrf", &csrf),
-            ("username", "aLiCe"),
-            ("password", PASSWORD),
-            ("confirmation", PASSWORD),
-        ],
-    )
-    .await;
+    let response = signup_with(&app.client, "aLiCe", PASSWORD, PASSWORD).await;
     assert_eq!(response.status(), Status::UnprocessableEntity);
     let html = response.into_string().await.unwrap();
     assert!(html.contains("That username is taken"));
@@ -62,18 +51,7 @@ async fn a_username_taken_in_any_letter_case_is_refused_with_the_input_kept() {
 }
 
 async fn signup_error(app: &TestApp, username: &str, password: &str, confirmation: &str) -> String {
-    let csrf = csrf_of(&app.client, "/signup").await;
-    let response = post_form(
-        &app.client,
-        "/signup",
-        &[
-            ("csrf", &csrf),
-            ("username", username),
-            ("password", password),
-            ("confirmation", confirmation),
-        ],
-    )
-    .await;
+    let response = signup_with(&app.client, username, password, confirmation).await;
     assert_eq!(
         response.status(),
         Status::UnprocessableEntity,
@@ -108,18 +86,7 @@ async fn password_and_username_rules_give_friendly_errors() {
 async fn long_passwords_are_accepted_and_never_truncated() {
     let app = TestApp::new().await;
     let long: String = "ab1-".repeat(50); // 200 characters
-    let csrf = csrf_of(&app.client, "/signup").await;
-    let response = post_form(
-        &app.client,
-        "/signup",
-        &[
-            ("csrf", &csrf),
-            ("username", "erin"),
-            ("password", &long),
-            ("confirmation", &long),
-        ],
-    )
-    .await;
+    let response = signup_with(&app.client, "erin", &long, &long).await;
     assert_eq!(response.status(), Status::SeeOther);
     logout(&app.client).await;
     let attempt = |password: String| {
@@ -250,18 +217,7 @@ async fn logging_in_starts_a_new_session_and_stores_only_its_hash() {
 #[rocket::async_test]
 async fn session_cookie_is_http_only_and_same_site_lax() {
     let app = TestApp::new().await;
-    let csrf = csrf_of(&app.client, "/signup").await;
-    let response = post_form(
-        &app.client,
-        "/signup",
-        &[
-            ("csrf", &csrf),
-            ("username", "ivan"),
-            ("password", PASSWORD),
-            ("confirmation", PASSWORD),
-        ],
-    )
-    .await;
+    let response = signup_with(&app.client, "ivan", PASSWORD, PASSWORD).await;
     let header = response
         .headers()
         .get("Set-Cookie")
@@ -277,18 +233,7 @@ async fn session_cookie_is_http_only_and_same_site_lax() {
 #[rocket::async_test]
 async fn over_https_the_session_cookie_is_secure_with_the_host_prefix() {
     let app = TestApp::with(|f| f.merge(("secure_cookies", true))).await;
-    let csrf = csrf_of(&app.client, "/signup").await;
-    let response = post_form(
-        &app.client,
-        "/signup",
-        &[
-            ("csrf", &csrf),
-            ("username", "jane"),
-            ("password", PASSWORD),
-            ("confirmation", PASSWORD),
-        ],
-    )
-    .await;
+    let response = signup_with(&app.client, "jane", PASSWORD, PASSWORD).await;
     assert_eq!(response.status(), Status::SeeOther);
     let header = response
         .headers()

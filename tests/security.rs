@@ -168,18 +168,7 @@ async fn login_never_redirects_off_site() {
 async fn a_username_with_html_is_shown_escaped() {
     let app = TestApp::new().await;
     let hostile = "<script>alert(1)</script>";
-    let csrf = csrf_of(&app.client, "/signup").await;
-    let response = post_form(
-        &app.client,
-        "/signup",
-        &[
-            ("csrf", &csrf),
-            ("username", hostile),
-            ("password", PASSWORD),
-            ("confirmation", PASSWORD),
-        ],
-    )
-    .await;
+    let response = signup_with(&app.client, hostile, PASSWORD, PASSWORD).await;
     assert_eq!(response.status(), Status::UnprocessableEntity);
     let html = response.into_string().await.unwrap();
     assert!(!html.contains("<script>alert(1)"), "raw HTML echoed");
@@ -427,20 +416,9 @@ async fn sign_ups_from_one_address_are_throttled() {
     let burst = natter::limits::SIGNUP_PER_ADDRESS.burst;
     let mut last = Status::Ok;
     for n in 0..=burst {
-        let csrf = csrf_of(&app.client, "/signup").await;
         let name = format!("bulk{n}");
         // Passwords that fail validation still count: probing is throttled too.
-        let response = post_form(
-            &app.client,
-            "/signup",
-            &[
-                ("csrf", &csrf),
-                ("username", &name),
-                ("password", "short"),
-                ("confirmation", "short"),
-            ],
-        )
-        .await;
+        let response = signup_with(&app.client, &name, "short", "short").await;
         last = response.status();
         if n < burst {
             assert_eq!(last, Status::UnprocessableEntity);

@@ -209,20 +209,30 @@ pub async fn post_form<'c>(
         .await
 }
 
-/// Signs up through the form; the client is then logged in.
-pub async fn signup(client: &Client, username: &str) {
+/// Posts the sign-up form with a valid CSRF token and these fields.
+pub async fn signup_with<'c>(
+    client: &'c Client,
+    username: &str,
+    password: &str,
+    confirmation: &str,
+) -> LocalResponse<'c> {
     let csrf = csrf_of(client, "/signup").await;
-    let response = post_form(
+    post_form(
         client,
         "/signup",
         &[
             ("csrf", &csrf),
             ("username", username),
-            ("password", PASSWORD),
-            ("confirmation", PASSWORD),
+            ("password", password),
+            ("confirmation", confirmation),
         ],
     )
-    .await;
+    .await
+}
+
+/// Signs up through the form; the client is then logged in.
+pub async fn signup(client: &Client, username: &str) {
+    let response = signup_with(client, username, PASSWORD, PASSWORD).await;
     assert_eq!(response.status(), Status::SeeOther, "signup of {username}");
 }
 
