@@ -8,8 +8,9 @@ use rocket::fairing::{self, AdHoc};
 use rocket::figment::Figment;
 use rocket::{Build, Rocket};
 use rocket_db_pools::Database;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
 /// Runs the same sqlx code on whichever database `pool` is: the body is
@@ -66,24 +67,38 @@ pub enum Tx {
 }
 
 impl Pool {
-    /// Connects to the database a URL names: `postgres://` or `postgresql://`
-    /// for PostgreSQL, anything else for SQLite.
+    /// Connects to the database a URL names, with default pool settings:
+    /// `postgres://` or `postgresql://` for PostgreSQL, anything else for SQLite.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Pool, sqlx::Error> {
-        if is_postgres_url(url) {
-            let options = PgConnectOptions::from_str(url)?;
-            let pool = PgPoolOptions::new()
-                .max_connections(max_connections.max(2))
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await?;
+        Pool::connect_with(&rocket_db_pools::Config {
+            url: url.to_owned(),
+            min_connections: None,
+            max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT_SECS,
+            idle_timeout: None,
+            extensions: None,
+        })
+        .await
+    }
+
+    /// Connects as `databases.natter` says: the URL picks the database, and
+    /// both honour `max_connections`, `min_connections`, `connect_timeout`
+    /// and `idle_timeout`; SQLite also loads `extensions`.
+    pub async fn connect_with(config: &rocket_db_pools::Config) -> Result<Pool, sqlx::Error> {
+        if is_postgres_url(&config.url) {
+            // Natter's queries are short: compiling one with JIT (which the
+            // planner picks on cost estimates, e.g. for a never-analysed small
+            // table) takes longer than running it.
+            let options = PgConnectOptions::from_str(&config.url)?.options([("jit", "off")]);
+            // The writer and the bridge's announcer each hold one at times.
+            let pool = pool_options(config, 2).connect_with(options).await?;
             Ok(Pool::Postgres(pool))
         } else {
-            let pool = SqlitePoolOptions::new()
-                .max_connections(max_connections.max(1))
-                .min_connections(1)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(connect_options(url)?)
-                .await?;
+            let mut options = connect_options(&config.url)?;
+            for extension in config.extensions.iter().flatten() {
+                options = options.extension(extension.clone());
+            }
+            let pool = pool_options(config, 1).connect_with(options).await?;
             Ok(Pool::Sqlite(pool))
         }
     }
@@ -126,6 +141,24 @@ impl Tx {
             Tx::Postgres(t) => t.commit().await,
         }
     }
+}
+
+/// Seconds to wait for a connection when the configuration does not say.
+const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 5;
+
+/// The pool settings of `databases.natter`, with at least `fewest_max` connections.
+fn pool_options<DB: sqlx::Database>(
+    config: &rocket_db_pools::Config,
+    fewest_max: u32,
+) -> PoolOptions<DB> {
+    let max = u32::try_from(config.max_connections)
+        .unwrap_or(u32::MAX)
+        .max(fewest_max);
+    PoolOptions::new()
+        .max_connections(max)
+        .min_connections(config.min_connections.unwrap_or_default().min(max))
+        .acquire_timeout(Duration::from_secs(config.connect_timeout))
+        .idle_timeout(config.idle_timeout.map(Duration::from_secs))
 }
 
 /// Whether a database URL names PostgreSQL.
@@ -172,8 +205,7 @@ impl rocket_db_pools::Pool for DbHandle {
         let config: rocket_db_pools::Config = figment
             .extract()
             .map_err(|e| sqlx::Error::Configuration(e.to_string().into()))?;
-        let max = u32::try_from(config.max_connections).unwrap_or(8).max(1);
-        Ok(DbHandle(Pool::connect(&config.url, max).await?))
+        Ok(DbHandle(Pool::connect_with(&config).await?))
     }
 
     async fn get(&self) -> Result<Self::Connection, Self::Error> {
