@@ -26,6 +26,8 @@ pub const SOCKET_MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 pub const HUB_CHANNEL_CAPACITY: usize = 256;
 /// Messages shown per page of history.
 pub const HISTORY_PAGE: i64 = 50;
+/// Highest unread count a badge shows as a number; above it says "99+".
+pub const UNREAD_SHOWN_MAX: i64 = 99;
 /// Most messages replayed to a reconnecting socket before the whole list is replaced.
 pub const RESYNC_MAX_MESSAGES: i64 = 200;
 /// Largest accepted HTML form body.

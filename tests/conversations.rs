@@ -13,6 +13,33 @@ async fn two_users(app: &TestApp) -> rocket::local::asynchronous::Client {
     alice
 }
 
+/// Alice, Bob (the app's own client) and their conversation, for tests that
+/// write to the store directly.
+struct Pair {
+    app: TestApp,
+    path: String,
+    id: i64,
+    alice_id: i64,
+    bob_id: i64,
+}
+
+async fn pair() -> Pair {
+    let app = TestApp::new().await;
+    let alice = two_users(&app).await;
+    let path = open_conversation(&alice, "bob").await;
+    let id = path.trim_start_matches("/conversations/").parse().unwrap();
+    let user = |name| natter::store::users::by_username(app.pool(), name);
+    let alice_id = user("alice").await.unwrap().unwrap().id;
+    let bob_id = user("bob").await.unwrap().unwrap().id;
+    Pair {
+        app,
+        path,
+        id,
+        alice_id,
+        bob_id,
+    }
+}
+
 #[rocket::async_test]
 async fn opening_a_contact_creates_one_conversation_per_pair() {
     let app = TestApp::new().await;
@@ -132,14 +159,13 @@ async fn an_invalid_message_is_refused_with_the_text_kept() {
 
 #[rocket::async_test]
 async fn history_shows_the_newest_page_and_loads_earlier_on_demand() {
-    let app = TestApp::new().await;
-    let alice = two_users(&app).await;
-    let path = open_conversation(&alice, "bob").await;
-    let id: i64 = path.trim_start_matches("/conversations/").parse().unwrap();
-    let alice_id: i64 = natter::on_pool!(app.pool(), p => sqlx::query_scalar("SELECT id FROM users WHERE username = 'alice'")
-        .fetch_one(p)
-        .await
-        .unwrap());
+    let Pair {
+        app,
+        path,
+        id,
+        alice_id,
+        ..
+    } = pair().await;
     for n in 1..=120 {
         natter::store::messages::save(
             app.pool(),
@@ -178,15 +204,13 @@ async fn history_shows_the_newest_page_and_loads_earlier_on_demand() {
 
 #[rocket::async_test]
 async fn concurrent_saves_are_committed_together_and_each_gets_its_own_answer() {
-    let app = TestApp::new().await;
-    let alice = two_users(&app).await;
-    let path = open_conversation(&alice, "bob").await;
-    let id: i64 = path.trim_start_matches("/conversations/").parse().unwrap();
-    let ids: Vec<i64> = natter::on_pool!(app.pool(), p => sqlx::query_scalar("SELECT id FROM users ORDER BY username")
-        .fetch_all(p)
-        .await
-        .unwrap());
-    let (alice_id, bob_id) = (ids[0], ids[1]);
+    let Pair {
+        app,
+        id,
+        alice_id,
+        bob_id,
+        ..
+    } = pair().await;
     let outsider = natter::store::users::create(app.pool(), "outsider", "x")
         .await
         .unwrap()
@@ -232,4 +256,25 @@ async fn concurrent_saves_are_committed_together_and_each_gets_its_own_answer() 
         natter::store::messages::Saved::Duplicate(_)
     ));
     assert_eq!(count(app.pool(), "messages").await, 200);
+}
+
+#[rocket::async_test]
+async fn an_unread_count_above_ninety_nine_shows_as_99_plus() {
+    let bob = pair().await;
+    let (pool, alice_id) = (bob.app.pool(), bob.alice_id);
+    let badge = format!(r#"id="unread-{alice_id}" class="unread">"#);
+    for n in 1..=120 {
+        natter::store::messages::save(pool, bob.id, alice_id, &format!("m{n}"), &format!("c{n}"))
+            .await
+            .unwrap();
+        if n == 99 {
+            let dashboard = page_text(&bob.app.client, "/").await;
+            assert!(dashboard.contains(&format!("{badge}99<")), "{dashboard}");
+        }
+    }
+    let dashboard = page_text(&bob.app.client, "/").await;
+    assert!(dashboard.contains(&format!("{badge}99+<")), "{dashboard}");
+    // Counting stops one past what a badge shows, however long the backlog.
+    let counted = natter::store::contacts::unread(pool, bob.id, bob.bob_id).await;
+    assert_eq!(counted.unwrap(), 100);
 }

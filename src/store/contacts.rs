@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use super::{now, Pool, Tx};
 use crate::error::Result;
+use crate::limits::UNREAD_SHOWN_MAX;
 
 /// One row of the contact list.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
@@ -28,10 +29,20 @@ pub enum Order {
     Recent,
 }
 
-/// Messages in `conversation` that `viewer` did not send and has not read.
-const UNREAD: &str = "(SELECT COUNT(*) FROM messages m
-      WHERE m.conversation_id = c.id AND m.sender_id <> v.user_id
-        AND m.id > v.last_read_message_id)";
+/// How many messages of conversation `conversation` the member row `member`
+/// (an alias of `members`) did not send and has not read, counted up to one
+/// past `UNREAD_SHOWN_MAX`: the badge says "99+" beyond that, and a backlog of
+/// thousands costs no more to count than a hundred.
+pub(super) fn unread_count(conversation: &str, member: &str) -> String {
+    format!(
+        "(SELECT COUNT(*) FROM (SELECT 1 FROM messages unread_m
+            WHERE unread_m.conversation_id = {conversation}
+              AND unread_m.sender_id <> {member}.user_id
+              AND unread_m.id > {member}.last_read_message_id
+            LIMIT {limit}) AS unread_capped)",
+        limit = UNREAD_SHOWN_MAX + 1
+    )
+}
 
 /// The direct-conversation key of the pair (`u.id`, viewer).
 /// (`$1` is the viewer.)
@@ -46,13 +57,14 @@ pub async fn list(pool: &Pool, viewer: i64, order: Order) -> Result<Vec<Contact>
     };
     let sql = format!(
         "SELECT u.id, u.username, u.last_seen_at, c.id AS conversation_id,
-                COALESCE({UNREAD}, 0) AS unread,
+                COALESCE({unread}, 0) AS unread,
                 (SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = c.id) AS last_activity
          FROM users u
          LEFT JOIN conversations c ON c.direct_key = {PAIR_KEY}
          LEFT JOIN members v ON v.conversation_id = c.id AND v.user_id = $1
          WHERE u.id <> $1
-         ORDER BY {order_by}"
+         ORDER BY {order_by}",
+        unread = unread_count("c.id", "v")
     );
     Ok(on_pool!(pool, p => sqlx::query_as::<_, Contact>(&sql)
         .bind(viewer)
@@ -60,11 +72,13 @@ pub async fn list(pool: &Pool, viewer: i64, order: Order) -> Result<Vec<Contact>
         .await?))
 }
 
-/// How many messages of a conversation `viewer` has not read.
+/// How many messages of a conversation `viewer` has not read (up to one
+/// past `UNREAD_SHOWN_MAX`).
 pub async fn unread(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<i64> {
     let sql = format!(
-        "SELECT {UNREAD} FROM members v JOIN conversations c ON c.id = v.conversation_id
-         WHERE v.conversation_id = $1 AND v.user_id = $2"
+        "SELECT {unread} FROM members v
+         WHERE v.conversation_id = $1 AND v.user_id = $2",
+        unread = unread_count("v.conversation_id", "v")
     );
     Ok(on_pool!(pool, p => sqlx::query_scalar(&sql)
         .bind(conversation_id)

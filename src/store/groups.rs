@@ -95,15 +95,14 @@ pub async fn members(pool: &Pool, id: i64, viewer: i64) -> Result<Vec<User>> {
 /// The groups `viewer` belongs to, most recently active first.
 pub async fn of_member(pool: &Pool, viewer: i64) -> Result<Vec<GroupRow>> {
     on_pool!(pool, db => {
-        Ok(sqlx::query_as::<_, GroupRow>(
-            "SELECT c.id, c.title,
-                (SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id
-                   AND x.sender_id <> m.user_id AND x.id > m.last_read_message_id) AS unread,
+        Ok(sqlx::query_as::<_, GroupRow>(&format!(
+            "SELECT c.id, c.title, {unread} AS unread,
                 (SELECT MAX(x.id) FROM messages x WHERE x.conversation_id = c.id) AS last_activity
          FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = $1
          WHERE c.kind = 'group'
          ORDER BY last_activity DESC NULLS LAST, c.id DESC",
-        )
+            unread = super::contacts::unread_count("c.id", "m")
+        ))
         .bind(viewer)
         .fetch_all(db)
         .await?)

@@ -4,6 +4,7 @@ use maud::{html, Markup};
 use time::OffsetDateTime;
 
 use super::{clock, contact_url, dom_id};
+use crate::limits::UNREAD_SHOWN_MAX;
 use crate::store::contacts::Contact;
 
 /// "last seen 14:05" today, "last seen 20 Nov" before.
@@ -56,7 +57,9 @@ pub fn unread(badge: Badge, count: i64, oob: bool) -> Markup {
     html! {
         span id=(badge.dom_id()) class="unread"
             hx-swap-oob=[oob.then_some("true")] {
-            @if count > 0 {
+            @if count > UNREAD_SHOWN_MAX {
+                (UNREAD_SHOWN_MAX) "+" span.visually-hidden { " unread" }
+            } @else if count > 0 {
                 (count) span.visually-hidden { " unread" }
             }
         }
