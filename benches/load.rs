@@ -1,7 +1,9 @@
 //! Natter's load generator: `cargo bench --bench load -- [flags]`.
 //!
 //! Every scenario starts the real server binary (built with the bench, that is
-//! release, profile) on an ephemeral port with a fresh SQLite database. Users,
+//! release, profile) on an ephemeral port with a fresh SQLite database, or
+//! (`--postgres`) several instances on ports of their own sharing a fresh
+//! PostgreSQL database, with sockets spread over them. Users,
 //! sessions and conversations are seeded straight into the database through
 //! the library, because an argon2 hash per sign-up would take minutes. Sockets
 //! are then opened exactly as the browser's htmx ws extension opens them
@@ -11,7 +13,7 @@
 //! the server's resident memory (`VmRSS`).
 //!
 //! Afterwards every message is checked: stored exactly once (read back from the
-//! SQLite file) and delivered exactly once to every open socket of both members
+//! database) and delivered exactly once to every open socket of both members
 //! of its conversation. Any loss, duplicate or misdelivery makes the process
 //! exit non-zero. `benches/README.md` lists the flags, scenarios and results.
 
@@ -20,15 +22,16 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
+use natter::store::Pool;
 use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
 use tempfile::TempDir;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -59,6 +62,12 @@ usage: cargo bench --bench load -- [flags]
                     bench, to compare builds (it must use the same schema)
   --server-env K=V  extra environment for the server (repeatable), e.g. to try
                     another pool size: ROCKET_DATABASES={natter={max_connections=1}}
+  --postgres URL    run on PostgreSQL instead of SQLite: a fresh database is made
+                    on this server (e.g. postgres://postgres@127.0.0.1:5432) and
+                    dropped afterwards
+  --instances N     server instances sharing the database (default 2 with
+                    --postgres, else 1); each pair's two sockets go to different
+                    instances, so every message crosses between them
   --help            this text
 ";
 
@@ -121,6 +130,9 @@ struct Options {
     json: PathBuf,
     server: PathBuf,
     server_env: Vec<(String, String)>,
+    /// The PostgreSQL server to run on, when not SQLite.
+    postgres: Option<String>,
+    instances: usize,
 }
 
 impl Options {
@@ -144,6 +156,8 @@ impl Options {
                 json: PathBuf::from("target/bench-load.json"),
                 server: PathBuf::from(env!("CARGO_BIN_EXE_natter")),
                 server_env: Vec::new(),
+                postgres: None,
+                instances: 0,
             }
         } else {
             Options {
@@ -161,6 +175,8 @@ impl Options {
                 json: PathBuf::from("target/bench-load.json"),
                 server: PathBuf::from(env!("CARGO_BIN_EXE_natter")),
                 server_env: Vec::new(),
+                postgres: None,
+                instances: 0,
             }
         };
         let mut args = args.into_iter();
@@ -202,8 +218,16 @@ impl Options {
                         .ok_or_else(|| format!("--server-env wants KEY=VALUE, not {pair:?}"))?;
                     options.server_env.push((key.to_owned(), val.to_owned()));
                 }
+                "--postgres" => options.postgres = Some(value()?.trim_end_matches('/').to_owned()),
+                "--instances" => options.instances = number(&flag, &value()?)?,
                 other => return Err(format!("unknown flag {other:?}")),
             }
+        }
+        if options.instances == 0 {
+            options.instances = if options.postgres.is_some() { 2 } else { 1 };
+        }
+        if options.instances > 1 && options.postgres.is_none() {
+            return Err("several --instances share one database: add --postgres URL".into());
         }
         let positive = [
             ("--pairs", options.pairs as f64),
@@ -344,6 +368,9 @@ struct Phase {
     /// CPU used during the phase (drain included), in % of one core; the
     /// bench shares the machine's cores with the server.
     server_cpu_percent: f64,
+    /// PostgreSQL's processes on this machine (0 on SQLite, which runs
+    /// inside the server).
+    database_cpu_percent: f64,
     bench_cpu_percent: f64,
     /// Everything else on the machine (kernel work for loopback included):
     /// high values mean the figures were disturbed by another load.
@@ -547,9 +574,20 @@ async fn run_scenarios(options: &Options, report: &mut Report) -> Result<(), Str
     Ok(())
 }
 
-/// Steady and saturation share one server and one set of open sockets:
+/// Steady and saturation share one deployment and one set of open sockets:
 /// connecting a thousand conversation sockets is the slow part of both.
 async fn chat_scenarios(options: &Options, report: &mut Report) -> Result<(), String> {
+    let database = Database::fresh(options).await?;
+    let result = chat_scenarios_on(&database, options, report).await;
+    database.remove().await;
+    result
+}
+
+async fn chat_scenarios_on(
+    database: &Database,
+    options: &Options,
+    report: &mut Report,
+) -> Result<(), String> {
     let pairs = options.pairs;
     if options.runs(Scenario::Steady) {
         let per_socket = options.rate / (2.0 * pairs as f64);
@@ -567,7 +605,7 @@ async fn chat_scenarios(options: &Options, report: &mut Report) -> Result<(), St
         "chat: seeding {pairs} pairs, opening {} sockets",
         2 * pairs
     ));
-    let mut chat = Chat::setup(options, options.chat_capacity()).await?;
+    let mut chat = Chat::setup(database, options, options.chat_capacity()).await?;
     report.chat = Some(chat.fixture.clone());
 
     let result = async {
@@ -590,7 +628,7 @@ async fn chat_scenarios(options: &Options, report: &mut Report) -> Result<(), St
     .await;
 
     // Check what was sent even when a phase failed half-way.
-    let correctness = chat.check().await;
+    let correctness = chat.check(database).await;
     chat.stop().await;
     result?;
     let correctness = correctness?;
@@ -690,19 +728,69 @@ fn write_json(report: &Report) -> Result<(), String> {
 
 // ---------------------------------------------------------------- server
 
+/// The servers under test: one, or several instances sharing one PostgreSQL
+/// database. Socket `i` goes to instance `i % n`.
+struct Servers {
+    instances: Vec<Server>,
+}
+
+impl Servers {
+    /// Starts `options.instances` servers on the (seeded) database.
+    async fn start(database: &Database, options: &Options) -> Result<Servers, String> {
+        let mut instances = Vec::with_capacity(options.instances);
+        for _ in 0..options.instances {
+            instances.push(Server::start(&database.url, options).await?);
+        }
+        Ok(Servers { instances })
+    }
+
+    fn for_socket(&self, index: usize) -> &Server {
+        &self.instances[index % self.instances.len()]
+    }
+
+    fn ports(&self) -> Vec<u16> {
+        self.instances.iter().map(|s| s.port).collect()
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        self.instances.iter().map(|s| s.pid).collect()
+    }
+
+    /// Resident memory of all instances together.
+    fn rss_kib(&self) -> u64 {
+        self.instances.iter().map(Server::rss_kib).sum()
+    }
+
+    /// CPU time of all instances together.
+    fn cpu_seconds(&self) -> f64 {
+        self.instances.iter().map(Server::cpu_seconds).sum()
+    }
+
+    fn check_alive(&mut self) -> Result<(), String> {
+        self.instances.iter_mut().try_for_each(Server::check_alive)
+    }
+
+    async fn stop(self) {
+        for server in self.instances {
+            server.stop().await;
+        }
+    }
+}
+
 /// A Natter process on an ephemeral port, killed when stopped or dropped.
 struct Server {
     child: tokio::process::Child,
     port: u16,
     pid: u32,
-    url: String,
+    /// Its working directory: media and its log.
     dir: TempDir,
 }
 
 impl Server {
-    /// Starts the binary in `dir` on the database at `url` (already seeded)
-    /// and waits until it serves the login page.
-    async fn start(dir: TempDir, url: String, options: &Options) -> Result<Server, String> {
+    /// Starts the binary on the database at `url` (already seeded) and waits
+    /// until it serves the login page.
+    async fn start(url: &str, options: &Options) -> Result<Server, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
@@ -714,7 +802,7 @@ impl Server {
             .env("ROCKET_ADDRESS", "127.0.0.1")
             .env("ROCKET_PORT", port.to_string())
             .env("ROCKET_LOG_LEVEL", "off")
-            .env("NATTER_DATABASE_URL", &url)
+            .env("NATTER_DATABASE_URL", url)
             .env("NATTER_PRESENCE_GRACE_MS", "200")
             .envs(options.server_env.iter().cloned())
             .stdin(Stdio::null())
@@ -746,7 +834,6 @@ impl Server {
             child,
             port,
             pid,
-            url,
             dir,
         })
     }
@@ -755,17 +842,8 @@ impl Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// The server's resident memory, from `/proc/<pid>/status`.
     fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
-            .ok()
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find_map(|line| line.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            })
-            .unwrap_or(0)
+        rss_kib(self.pid)
     }
 
     fn cpu_seconds(&self) -> f64 {
@@ -789,6 +867,37 @@ impl Server {
         // The server is disposable: no graceful shutdown to wait for.
         let _ = self.child.kill().await;
     }
+}
+
+/// A process's resident memory, from `/proc/<pid>/status`.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU time PostgreSQL's processes on this machine have used (its backends
+/// live as long as the servers' pooled connections, so none is missed).
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == "postgres")
+        })
+        .map(|pid| cpu_seconds(&pid))
+        .sum()
 }
 
 /// CPU time a process (a pid, or `self`) has used, user + system, from
@@ -833,21 +942,14 @@ struct RssSampler {
 }
 
 impl RssSampler {
-    fn start(pid: u32) -> RssSampler {
+    /// Samples the sum over `pids` (the instances of one deployment).
+    fn start(pids: Vec<u32>) -> RssSampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let task = tokio::spawn(async move {
-            let path = format!("/proc/{pid}/status");
             let mut peak = 0;
             while !flag.load(Ordering::Relaxed) {
-                let rss = std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|s| {
-                        s.lines()
-                            .find_map(|l| l.strip_prefix("VmRSS:"))
-                            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                    })
-                    .unwrap_or(0);
+                let rss: u64 = pids.iter().map(|&pid| rss_kib(pid)).sum();
                 peak = peak.max(rss);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -864,27 +966,102 @@ impl RssSampler {
 
 // ---------------------------------------------------------------- seeding
 
-/// A fresh database in a new temporary directory, migrated.
-///
-/// Seeding runs with `synchronous = OFF`: it is set per connection, so the
-/// server still opens the file with its own `FULL`, and seeding a thousand
-/// users does not wait on thousands of fsyncs.
-async fn fresh_database() -> Result<(TempDir, String, SqlitePool), String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
-    let url = format!("sqlite://{}", dir.path().join("natter.db").display());
-    let options = natter::store::connect_options(&url)
-        .map_err(|e| format!("database options: {e}"))?
-        .synchronous(SqliteSynchronous::Off);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
+/// The database of one scenario: a SQLite file in a temporary directory, or
+/// a PostgreSQL database made for the run and dropped when done.
+struct Database {
+    url: String,
+    /// Holds the SQLite file.
+    _dir: TempDir,
+    /// The PostgreSQL server and the database's name, to drop it afterwards.
+    postgres: Option<(String, String)>,
+}
+
+impl Database {
+    /// A fresh, migrated database of the kind the options ask for.
+    async fn fresh(options: &Options) -> Result<Database, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let database = match &options.postgres {
+            Some(server) => {
+                static RUNS: AtomicU32 = AtomicU32::new(0);
+                let name = format!(
+                    "natter_bench_{}_{}",
+                    std::process::id(),
+                    RUNS.fetch_add(1, Ordering::Relaxed)
+                );
+                postgres_admin(server, &format!("CREATE DATABASE \"{name}\"")).await?;
+                Database {
+                    url: format!("{server}/{name}"),
+                    _dir: dir,
+                    postgres: Some((server.clone(), name)),
+                }
+            }
+            None => Database {
+                url: format!("sqlite://{}", dir.path().join("natter.db").display()),
+                _dir: dir,
+                postgres: None,
+            },
+        };
+        let pool = database.open().await?;
+        pool.migrate()
+            .await
+            .map_err(|e| format!("migrating: {e}"))?;
+        pool.close().await;
+        Ok(database)
+    }
+
+    /// A connection for seeding and checking, without waiting for each commit
+    /// to reach the disk: the setting is per connection, so the servers still
+    /// write with full durability, and seeding a thousand users does not wait
+    /// on thousands of fsyncs.
+    async fn open(&self) -> Result<Pool, String> {
+        let pool = if self.postgres.is_some() {
+            let options = self
+                .url
+                .parse::<PgConnectOptions>()
+                .map_err(|e| format!("database options: {e}"))?
+                .options([("synchronous_commit", "off")]);
+            Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| format!("opening the database: {e}"))?,
+            )
+        } else {
+            let options = natter::store::connect_options(&self.url)
+                .map_err(|e| format!("database options: {e}"))?
+                .synchronous(SqliteSynchronous::Off);
+            Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| format!("opening {}: {e}", self.url))?,
+            )
+        };
+        Ok(pool)
+    }
+
+    /// Drops a PostgreSQL database (the servers must be stopped).
+    async fn remove(self) {
+        if let Some((server, name)) = &self.postgres {
+            let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+            if let Err(e) = postgres_admin(server, &drop).await {
+                eprintln!("note: could not drop the database {name}: {e}");
+            }
+        }
+    }
+}
+
+/// Runs one statement on a PostgreSQL server's maintenance database.
+async fn postgres_admin(server: &str, sql: &str) -> Result<(), String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres"))
         .await
-        .map_err(|e| format!("opening {url}: {e}"))?;
-    natter::store::SQLITE_MIGRATIONS
-        .run(&pool)
-        .await
-        .map_err(|e| format!("migrating: {e}"))?;
-    Ok((dir, url, pool))
+        .map_err(|e| format!("connecting to {server}: {e}"))?;
+    let result = sqlx::query(sql).execute(&mut conn).await;
+    let _ = conn.close().await;
+    result.map(drop).map_err(|e| format!("{sql}: {e}"))
 }
 
 /// One argon2 hash, shared by every seeded user (nobody logs in with it).
@@ -895,14 +1072,14 @@ async fn shared_password_hash() -> Result<String, String> {
 }
 
 /// A user with a live session; returns the user id and the cookie token.
-async fn seed_user(pool: &SqlitePool, name: &str, hash: &str) -> Result<(i64, String), String> {
-    let user = natter::store::users::create(&natter::store::Pool::Sqlite(pool.clone()), name, hash)
+async fn seed_user(pool: &Pool, name: &str, hash: &str) -> Result<(i64, String), String> {
+    let user = natter::store::users::create(pool, name, hash)
         .await
         .map_err(|e| format!("creating {name}: {e}"))?;
     let token = natter::auth::random_token();
     let expires_at = time::OffsetDateTime::now_utc() + time::Duration::days(1);
     natter::store::sessions::create(
-        &natter::store::Pool::Sqlite(pool.clone()),
+        pool,
         &natter::auth::token_hash(&token),
         user.id,
         &natter::auth::random_token(),
@@ -954,12 +1131,13 @@ async fn open_socket(port: u16, path: &str, token: &str) -> Result<(Ws, usize), 
     }
 }
 
-/// Opens every target (`(path, token)`) with bounded concurrency; each open
+/// Opens every target (`(path, token)`) with bounded concurrency, target `i`
+/// on the server at `ports[i % ports.len()]`; each open
 /// socket is split at once and its reading half handed to `reader`, so early
 /// sockets are drained while later ones connect. Returns the writing halves
 /// and readers by target index.
 async fn open_sockets<F>(
-    port: u16,
+    ports: &[u16],
     targets: Vec<(String, String)>,
     reader: F,
 ) -> (Vec<Option<(Sink, JoinHandle<()>)>>, ConnectStats)
@@ -971,6 +1149,7 @@ where
     let reader = &reader;
     let results: Vec<_> = futures::stream::iter(targets.into_iter().enumerate())
         .map(|(index, (path, token))| async move {
+            let port = ports[index % ports.len()];
             let begun = Instant::now();
             let result = open_socket(port, &path, &token)
                 .await
@@ -1074,9 +1253,16 @@ async fn read_idle(mut stream: SplitStream<Ws>, activity: Arc<Activity>) {
 
 /// Many open dashboard sockets doing nothing: what one costs the server.
 async fn idle(options: &Options) -> Result<IdleReport, String> {
+    let database = Database::fresh(options).await?;
+    let report = idle_on(&database, options).await;
+    database.remove().await;
+    report
+}
+
+async fn idle_on(database: &Database, options: &Options) -> Result<IdleReport, String> {
     let sockets = options.sockets;
     let users = sockets.div_ceil(IDLE_SOCKETS_PER_USER).max(1);
-    let (dir, url, pool) = fresh_database().await?;
+    let pool = database.open().await?;
     let hash = shared_password_hash().await?;
     let mut tokens = Vec::with_capacity(users);
     for i in 0..users {
@@ -1084,16 +1270,16 @@ async fn idle(options: &Options) -> Result<IdleReport, String> {
     }
     pool.close().await;
 
-    let server = Server::start(dir, url, options).await?;
+    let servers = Servers::start(database, options).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_before = server.rss_kib();
+    let rss_before = servers.rss_kib();
     let activity = Arc::new(Activity::new());
     // Round-robin over users: every user's first socket (which announces them
     // online to everybody) opens before anyone's second.
     let targets = (0..sockets)
         .map(|i| ("/socket".to_owned(), tokens[i % users].clone()))
         .collect();
-    let (opened, connect) = open_sockets(server.port, targets, |_, stream| {
+    let (opened, connect) = open_sockets(&servers.ports(), targets, |_, stream| {
         tokio::spawn(read_idle(stream, Arc::clone(&activity)))
     })
     .await;
@@ -1104,11 +1290,11 @@ async fn idle(options: &Options) -> Result<IdleReport, String> {
     activity
         .settle(Duration::from_secs(1), Duration::from_secs(30))
         .await;
-    let rss_idle = server.rss_kib();
+    let rss_idle = servers.rss_kib();
     let closed = activity.closed.load(Ordering::Relaxed);
     let per_socket = rss_idle.saturating_sub(rss_before) as f64 / connect.opened.max(1) as f64;
 
-    server.stop().await;
+    servers.stop().await;
     for (_, reader) in opened.into_iter().flatten() {
         reader.abort();
     }
@@ -1326,7 +1512,7 @@ struct Pair {
 
 /// `pairs` conversations of two users, each with one open conversation socket.
 struct Chat {
-    server: Server,
+    servers: Servers,
     pairs: Vec<Arc<Pair>>,
     readers: Vec<JoinHandle<()>>,
     tracker: Arc<Tracker>,
@@ -1335,30 +1521,30 @@ struct Chat {
 }
 
 impl Chat {
-    async fn setup(options: &Options, capacity: usize) -> Result<Chat, String> {
+    async fn setup(
+        database: &Database,
+        options: &Options,
+        capacity: usize,
+    ) -> Result<Chat, String> {
         let pairs = options.pairs;
         let seeding = Instant::now();
-        let (dir, url, pool) = fresh_database().await?;
+        let pool = database.open().await?;
         let hash = shared_password_hash().await?;
         let mut seeded = Vec::with_capacity(pairs);
         for i in 0..pairs {
             let (a, token_a) = seed_user(&pool, &format!("p{i:05}a"), &hash).await?;
             let (b, token_b) = seed_user(&pool, &format!("p{i:05}b"), &hash).await?;
-            let conversation = natter::store::conversations::open_direct(
-                &natter::store::Pool::Sqlite(pool.clone()),
-                a,
-                b,
-            )
-            .await
-            .map_err(|e| format!("conversation {i}: {e}"))?;
+            let conversation = natter::store::conversations::open_direct(&pool, a, b)
+                .await
+                .map_err(|e| format!("conversation {i}: {e}"))?;
             seeded.push((conversation, [token_a, token_b]));
         }
         pool.close().await;
         let seed_seconds = seeding.elapsed().as_secs_f64();
 
-        let server = Server::start(dir, url, options).await?;
+        let servers = Servers::start(database, options).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let rss_before = server.rss_kib();
+        let rss_before = servers.rss_kib();
         let tracker = Arc::new(Tracker::new(capacity, 2 * pairs));
         let targets = seeded
             .iter()
@@ -1371,7 +1557,9 @@ impl Chat {
                 })
             })
             .collect();
-        let (opened, connect) = open_sockets(server.port, targets, |socket, stream| {
+        // A pair's two sockets are neighbours, so with several instances each
+        // message is sent on one and delivered on another.
+        let (opened, connect) = open_sockets(&servers.ports(), targets, |socket, stream| {
             tokio::spawn(read_chat(stream, Arc::clone(&tracker), socket))
         })
         .await;
@@ -1385,7 +1573,7 @@ impl Chat {
             for reader in &readers {
                 reader.abort();
             }
-            server.stop().await;
+            servers.stop().await;
             return Err(format!(
                 "{} of {} conversation sockets failed to open, first: {}",
                 connect.failed,
@@ -1412,7 +1600,7 @@ impl Chat {
             .activity
             .settle(Duration::from_secs(1), Duration::from_secs(30))
             .await;
-        let rss_connected = server.rss_kib();
+        let rss_connected = servers.rss_kib();
         Ok(Chat {
             fixture: ChatFixture {
                 pairs,
@@ -1422,7 +1610,7 @@ impl Chat {
                 server_rss_before_kib: rss_before,
                 server_rss_connected_kib: rss_connected,
             },
-            server,
+            servers,
             pairs: built,
             readers,
             tracker,
@@ -1442,12 +1630,12 @@ impl Chat {
         // Each pair sends every `period`; pairs are staggered across it.
         let period = Duration::from_secs_f64(pairs as f64 / rate);
         let start = tokio::time::Instant::now() + Duration::from_millis(20);
-        let cpu_before = self.server.cpu_seconds();
+        let cpu_before = self.servers.cpu_seconds();
+        let database_before = postgres_cpu_seconds();
         let own_cpu_before = cpu_seconds("self");
         let machine_before = machine_busy_seconds();
         let cpu_clock = Instant::now();
-        let sampler = RssSampler::start(self.server.pid);
-        let origin = self.server.origin();
+        let sampler = RssSampler::start(self.servers.pids());
         let mut senders = Vec::with_capacity(pairs);
         for (p, pair) in self.pairs.iter().enumerate() {
             let count = (planned + pairs - 1 - p) / pairs;
@@ -1458,7 +1646,7 @@ impl Chat {
             senders.push(tokio::spawn(send_loop(SendPlan {
                 pair: Arc::clone(pair),
                 tracker: Arc::clone(&self.tracker),
-                origin: origin.clone(),
+                origins: [0, 1].map(|side| self.servers.for_socket(2 * p + side).origin()),
                 pair_index: p,
                 pairs,
                 first_seq: range.start,
@@ -1483,10 +1671,11 @@ impl Chat {
             progress(&format!("{send_errors} frames could not be written: {e}"));
         }
         self.drain(range.clone()).await;
-        self.server.check_alive()?;
+        self.servers.check_alive()?;
         let wall = cpu_clock.elapsed().as_secs_f64();
-        let cpu = (self.server.cpu_seconds() - cpu_before) / wall;
+        let cpu = (self.servers.cpu_seconds() - cpu_before) / wall;
         let own_cpu = (cpu_seconds("self") - own_cpu_before) / wall;
+        let database = (postgres_cpu_seconds() - database_before) / wall;
         let machine = (machine_busy_seconds() - machine_before) / wall;
         let peak = sampler.peak().await;
         Ok(self.phase(PhaseInput {
@@ -1499,7 +1688,8 @@ impl Chat {
             send_errors,
             cpu_percent: cpu * 100.0,
             own_cpu_percent: own_cpu * 100.0,
-            other_cpu_percent: (machine - cpu - own_cpu).max(0.0) * 100.0,
+            database_cpu_percent: database * 100.0,
+            other_cpu_percent: (machine - cpu - own_cpu - database).max(0.0) * 100.0,
             rss_peak: peak,
         }))
     }
@@ -1540,6 +1730,7 @@ impl Chat {
             send_errors: input.send_errors,
             server_cpu_percent: input.cpu_percent,
             bench_cpu_percent: input.own_cpu_percent,
+            database_cpu_percent: input.database_cpu_percent,
             other_cpu_percent: input.other_cpu_percent,
             server_rss_peak_kib: input.rss_peak,
             send_lag_ms: Percentiles::of_micros(input.lags_us),
@@ -1617,7 +1808,7 @@ impl Chat {
     }
 
     /// Totals over every phase, and the database read back.
-    async fn check(&self) -> Result<ChatCorrectness, String> {
+    async fn check(&self, database: &Database) -> Result<ChatCorrectness, String> {
         let t = &self.tracker;
         let used = 0..self.next_seq;
         let mut c = ChatCorrectness {
@@ -1643,27 +1834,25 @@ impl Chat {
                 + usize::from(sender == 0 && resynced & 2 == 0);
         }
 
-        // The server keeps writing in WAL mode; a second connection reads fine.
-        let options = natter::store::connect_options(&self.server.url)
-            .map_err(|e| format!("database options: {e}"))?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
+        // The servers keep running; on SQLite (WAL) a second connection reads fine.
+        let pool = database.open().await?;
+        let counted = natter::on_pool!(&pool, p => {
+            sqlx::query_as(
+                "SELECT COUNT(*), COUNT(DISTINCT client_id) FROM messages WHERE body LIKE 'bench-%'",
+            )
+            .fetch_one(p)
             .await
-            .map_err(|e| format!("reopening the database: {e}"))?;
-        let (stored, distinct): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COUNT(DISTINCT client_id) FROM messages WHERE body LIKE 'bench-%'",
-        )
-        .fetch_one(&pool)
-        .await
-        .map_err(|e| format!("counting messages: {e}"))?;
+        });
+        let (stored, distinct): (i64, i64) =
+            counted.map_err(|e| format!("counting messages: {e}"))?;
         c.store.stored = stored;
         c.store.stored_distinct_client_ids = distinct;
-        let bodies: Vec<String> =
+        let bodies: Result<Vec<String>, _> = natter::on_pool!(&pool, p => {
             sqlx::query_scalar("SELECT body FROM messages WHERE body LIKE 'bench-%'")
-                .fetch_all(&pool)
+                .fetch_all(p)
                 .await
-                .map_err(|e| format!("reading messages: {e}"))?;
+        });
+        let bodies = bodies.map_err(|e| format!("reading messages: {e}"))?;
         pool.close().await;
         let mut copies = vec![0u32; self.next_seq];
         for body in &bodies {
@@ -1689,7 +1878,7 @@ impl Chat {
         for reader in &self.readers {
             reader.abort();
         }
-        self.server.stop().await;
+        self.servers.stop().await;
     }
 }
 
@@ -1703,6 +1892,7 @@ struct PhaseInput {
     send_errors: usize,
     cpu_percent: f64,
     own_cpu_percent: f64,
+    database_cpu_percent: f64,
     other_cpu_percent: f64,
     rss_peak: u64,
 }
@@ -1711,7 +1901,8 @@ struct PhaseInput {
 struct SendPlan {
     pair: Arc<Pair>,
     tracker: Arc<Tracker>,
-    origin: String,
+    /// The page address each side's socket belongs to.
+    origins: [String; 2],
     pair_index: usize,
     pairs: usize,
     first_seq: usize,
@@ -1743,7 +1934,7 @@ async fn send_loop(plan: SendPlan) -> SendOutcome {
         let side = k % 2;
         let socket = plan.pair_index * 2 + side;
         plan.tracker.sending(seq, socket, due);
-        let frame = send_frame(seq, plan.pair.conversation_id, &plan.origin);
+        let frame = send_frame(seq, plan.pair.conversation_id, &plan.origins[side]);
         let written = plan.pair.sides[side].lock().await.send(frame).await;
         outcome.lags_us.push(due.elapsed().as_micros() as u64);
         if let Err(e) = written {
@@ -1815,52 +2006,60 @@ async fn saturation(chat: &mut Chat, options: &Options) -> Result<SaturationRepo
 
 /// A conversation with a long history: how long opening it takes.
 async fn history(options: &Options) -> Result<HistoryReport, String> {
+    let database = Database::fresh(options).await?;
+    let report = history_on(&database, options).await;
+    database.remove().await;
+    report
+}
+
+async fn history_on(database: &Database, options: &Options) -> Result<HistoryReport, String> {
     let messages = options.history;
     let seeding = Instant::now();
-    let (dir, url, pool) = fresh_database().await?;
+    let pool = database.open().await?;
     let hash = shared_password_hash().await?;
     let (reader, token) = seed_user(&pool, "hist-reader", &hash).await?;
     let (writer, _) = seed_user(&pool, "hist-writer", &hash).await?;
-    let conversation = natter::store::conversations::open_direct(
-        &natter::store::Pool::Sqlite(pool.clone()),
-        reader,
-        writer,
-    )
-    .await
-    .map_err(|e| format!("conversation: {e}"))?;
-    // One statement in one transaction: a hundred thousand round trips
-    // through sqlx would take longer than the measurement.
-    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
-    sqlx::query(
-        "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < ?)
-         INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
-         SELECT ?, CASE WHEN n % 2 = 0 THEN ? ELSE ? END,
-                'history-' || n || ' ' || ?, 'h' || n, ?
-         FROM seq",
-    )
-    .bind(messages as i64)
-    .bind(conversation)
-    .bind(reader)
-    .bind(writer)
-    .bind(FILLER)
-    .bind(time::OffsetDateTime::now_utc())
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| format!("inserting the history: {e}"))?;
-    tx.commit().await.map_err(|e| e.to_string())?;
-    let (first_id, last_id): (i64, i64) =
-        sqlx::query_as("SELECT MIN(id), MAX(id) FROM messages WHERE conversation_id = ?")
+    let conversation = natter::store::conversations::open_direct(&pool, reader, writer)
+        .await
+        .map_err(|e| format!("conversation: {e}"))?;
+    // One statement: a hundred thousand round trips through sqlx would take
+    // longer than the measurement.
+    let inserted = natter::on_pool!(&pool, p => {
+        sqlx::query(
+            "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < $1)
+             INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
+             SELECT $2, CASE WHEN n % 2 = 0 THEN $3 ELSE $4 END,
+                    'history-' || n || ' ' || $5, 'h' || n, $6
+             FROM seq",
+        )
+        .bind(messages as i64)
+        .bind(conversation)
+        .bind(reader)
+        .bind(writer)
+        .bind(FILLER)
+        .bind(time::OffsetDateTime::now_utc())
+        .execute(p)
+        .await
+        .map(|done| done.rows_affected())
+    });
+    inserted.map_err(|e| format!("inserting the history: {e}"))?;
+    let bounds = natter::on_pool!(&pool, p => {
+        sqlx::query_as("SELECT MIN(id), MAX(id) FROM messages WHERE conversation_id = $1")
             .bind(conversation)
-            .fetch_one(&pool)
+            .fetch_one(p)
             .await
-            .map_err(|e| e.to_string())?;
+    });
+    let (first_id, last_id): (i64, i64) = bounds.map_err(|e| e.to_string())?;
     pool.close().await;
     let seed_seconds = seeding.elapsed().as_secs_f64();
 
-    let server = Server::start(dir, url, options).await?;
+    let servers = Servers::start(database, options).await?;
     let http = reqwest::Client::new();
     let cookie = format!("natter_session={token}");
+    // Page loads take turns over the instances, as behind a load balancer.
+    let loads = AtomicUsize::new(0);
     let fetch = |path: String| {
+        let server = servers.for_socket(loads.fetch_add(1, Ordering::Relaxed));
         let request = http
             .get(format!("{}{path}", server.origin()))
             .header("Cookie", &cookie);
@@ -1898,8 +2097,8 @@ async fn history(options: &Options) -> Result<HistoryReport, String> {
     for _ in 0..options.page_loads {
         earlier_loads.push(fetch(earlier.clone()).await?.0.as_micros() as u64);
     }
-    let rss = server.rss_kib();
-    server.stop().await;
+    let rss = servers.rss_kib();
+    servers.stop().await;
     Ok(HistoryReport {
         messages,
         seed_seconds,
@@ -2087,6 +2286,12 @@ fn table(report: &Report) -> String {
         row(s, "earlier page p50 / p99", ms2(&h.earlier_page_ms), "");
         row(s, "page size", format!("{} KiB", h.page_bytes / 1024), "");
     }
+    let deployment = match report.options.instances {
+        1 if report.options.postgres.is_none() => "one instance, SQLite".to_owned(),
+        1 => "one instance, PostgreSQL".to_owned(),
+        n => format!("{n} instances sharing PostgreSQL"),
+    };
+    row("run", "deployment", deployment, "");
     row(
         "run",
         "elapsed",
@@ -2168,10 +2373,10 @@ fn phase_rows(
     );
     row(
         scenario,
-        "CPU server / bench / rest",
+        "CPU server / database / bench / rest",
         format!(
-            "{:.0}% / {:.0}% / {:.0}% of one core",
-            p.server_cpu_percent, p.bench_cpu_percent, p.other_cpu_percent
+            "{:.0}% / {:.0}% / {:.0}% / {:.0}% of one core",
+            p.server_cpu_percent, p.database_cpu_percent, p.bench_cpu_percent, p.other_cpu_percent
         ),
         "",
     );
