@@ -11,6 +11,7 @@
 //! connection drops (a database restart), the listener reconnects and tells
 //! every local page to resynchronise, so nothing committed meanwhile is missed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,8 @@ use tokio::sync::mpsc;
 
 use crate::hub::{Event, Fanout, Hub, Subscription};
 use crate::presence::Presence;
-use crate::store::{messages, users, Db, Pool};
+use crate::store::messages::{self, Message};
+use crate::store::{users, Db, Pool};
 use crate::SharedHub;
 use rocket::fairing::AdHoc;
 use rocket_db_pools::Database;
@@ -41,6 +43,8 @@ const RETRY: Duration = Duration::from_secs(1);
 const OUTBOX: usize = 65_536;
 /// Users listed in one presence confirmation.
 const USERS_PER_NOTICE: usize = 500;
+/// Most message ids loaded by one query (a notification names far fewer).
+const MESSAGES_PER_QUERY: usize = 500;
 
 /// One event as it travels between instances: who sent it, to whom, what.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -388,22 +392,53 @@ impl Listener {
                 return;
             }
         };
+        // This instance delivered its own events when it published them.
+        let envelopes: Vec<Envelope> = envelopes
+            .into_iter()
+            .filter(|envelope| envelope.from != self.instance)
+            .collect();
+        let messages = self.load_messages(&envelopes).await;
         for envelope in envelopes {
-            // This instance delivered its own events when it published them.
-            if envelope.from != self.instance {
-                if let Err(e) = self.deliver(envelope).await {
-                    rocket::warn!("could not deliver another instance's event: {e}");
-                }
+            if let Err(e) = self.deliver(envelope, &messages).await {
+                rocket::warn!("could not deliver another instance's event: {e}");
             }
         }
     }
 
-    async fn deliver(&self, envelope: Envelope) -> crate::error::Result<()> {
+    /// Loads every message a notification names in one query, rather than a
+    /// round trip each while the next notifications wait. If that fails, the
+    /// pages here catch up from the database instead.
+    async fn load_messages(&self, envelopes: &[Envelope]) -> HashMap<i64, Arc<Message>> {
+        let ids: Vec<i64> = envelopes
+            .iter()
+            .filter_map(|envelope| match envelope.event {
+                Wire::Message { id } => Some(id),
+                _ => None,
+            })
+            .collect();
+        let mut loaded = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(MESSAGES_PER_QUERY) {
+            match messages::by_ids(&self.pool, chunk).await {
+                Ok(found) => loaded.extend(found.into_iter().map(|m| (m.id, Arc::new(m)))),
+                Err(e) => {
+                    rocket::warn!("could not load other instances' messages: {e}; resyncing");
+                    self.local.broadcast(Event::Resync);
+                }
+            }
+        }
+        loaded
+    }
+
+    async fn deliver(
+        &self,
+        envelope: Envelope,
+        messages: &HashMap<i64, Arc<Message>>,
+    ) -> crate::error::Result<()> {
         let from = envelope.from;
         let event = match envelope.event {
-            Wire::Message { id } => match messages::by_id(&self.pool, id).await? {
-                Some(message) => Event::MessagePosted(Arc::new(message)),
-                // Deleted since (an account went): nothing to show.
+            Wire::Message { id } => match messages.get(&id) {
+                Some(message) => Event::MessagePosted(Arc::clone(message)),
+                // Deleted since (an account went), or not loaded and resynced.
                 None => return Ok(()),
             },
             Wire::SessionEnded { token_hash } => Event::SessionEnded {

@@ -249,6 +249,19 @@ async fn concurrent_saves_are_committed_together_and_each_gets_its_own_answer() 
         200,
         "outsiders' refusals spoiled nothing"
     );
+    // Each sender has read up to their own newest message.
+    for sender in [alice_id, bob_id] {
+        let (read, newest): (i64, i64) = natter::on_pool!(app.pool(), p => sqlx::query_as(
+            "SELECT v.last_read_message_id, (SELECT MAX(id) FROM messages WHERE sender_id = $2)
+             FROM members v WHERE v.conversation_id = $1 AND v.user_id = $2",
+        )
+        .bind(id)
+        .bind(sender)
+        .fetch_one(p)
+        .await
+        .unwrap());
+        assert_eq!(read, newest, "read position of {sender}");
+    }
     // Replays through the writer are still stored once.
     let again = writer.save(id, alice_id, "batch 0", "b0").await.unwrap();
     assert!(matches!(

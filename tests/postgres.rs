@@ -65,6 +65,35 @@ async fn a_message_sent_through_one_instance_reaches_a_socket_on_the_other() {
 }
 
 #[tokio::test]
+async fn a_burst_crosses_instances_once_each_and_in_order() {
+    let Some((_a, _b, alice, bob, id)) = two_instances().await else {
+        return;
+    };
+    let (mut alice_socket, _) = alice.connect(id, 0).await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+    let burst = natter::limits::SOCKET_MESSAGES.burst;
+    for n in 0..burst {
+        send(&mut alice_socket, &format!("burst-{n}."), &format!("b{n}")).await;
+    }
+    let last = format!("burst-{}.", burst - 1);
+    let mut seen = String::new();
+    while !seen.contains(&last) {
+        let Some(text) = next_text(&mut bob_socket).await else {
+            panic!("the burst stopped arriving: {seen}");
+        };
+        seen.push_str(&text);
+    }
+    let positions: Vec<usize> = (0..burst)
+        .map(|n| {
+            let needle = format!("burst-{n}.");
+            assert_eq!(seen.matches(&needle).count(), 1, "{needle} once");
+            seen.find(&needle).unwrap()
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in order");
+}
+
+#[tokio::test]
 async fn typing_and_presence_cross_instances() {
     let Some((_a, _b, alice, bob, id)) = two_instances().await else {
         return;

@@ -94,11 +94,51 @@ pub async fn save(
 ) -> Result<Saved> {
     let mut tx = pool.begin().await?;
     let saved = save_in(&mut tx, conversation_id, sender_id, body, client_id, None).await?;
+    if let Saved::Created(message) = &saved {
+        senders_read_own_in(&mut tx, &[message]).await?;
+    }
     tx.commit().await?;
     Ok(saved)
 }
 
-/// Saves a message inside the caller's transaction (see `save`).
+/// Moves each sender's read position up to their own new message, for a
+/// whole batch in one statement (`save_in` leaves it to the caller, so a batch
+/// of saves costs one round trip each rather than two).
+pub async fn senders_read_own_in(tx: &mut Tx, sent: &[&Message]) -> Result<(), sqlx::Error> {
+    // One row per (conversation, sender): with several, which row an
+    // UPDATE … FROM uses would be unspecified.
+    let mut newest = std::collections::BTreeMap::new();
+    for message in sent {
+        let position = newest
+            .entry((message.conversation_id, message.sender_id))
+            .or_insert(message.id);
+        *position = (*position).max(message.id);
+    }
+    if newest.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..newest.len())
+        .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+        .collect();
+    // VALUES columns are named column1, column2, … in both dialects.
+    let sql = format!(
+        "UPDATE members SET last_read_message_id = v.column3
+         FROM (VALUES {}) AS v
+         WHERE members.conversation_id = v.column1 AND members.user_id = v.column2
+           AND members.last_read_message_id < v.column3",
+        rows.join(", ")
+    );
+    on_tx!(tx, tx => {
+        let mut query = sqlx::query(&sql);
+        for ((conversation_id, sender_id), id) in &newest {
+            query = query.bind(*conversation_id).bind(*sender_id).bind(*id);
+        }
+        query.execute(&mut *tx).await.map(drop)
+    })
+}
+
+/// Saves a message inside the caller's transaction (see `save`); the caller
+/// then moves the sender's read position (`senders_read_own_in`).
 pub async fn save_in(
     tx: &mut Tx,
     conversation_id: i64,
@@ -108,12 +148,12 @@ pub async fn save_in(
     attachment: Option<&NewAttachment>,
 ) -> Result<Saved> {
     on_tx!(tx, tx => {
-    let inserted: Option<(i64, OffsetDateTime)> = sqlx::query_as(
+    let inserted: Option<(i64, OffsetDateTime, String)> = sqlx::query_as(
         "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
          SELECT $1, $2, $3, $4, $5 WHERE EXISTS
              (SELECT 1 FROM members WHERE conversation_id = $6 AND user_id = $7)
          ON CONFLICT (sender_id, client_id) DO NOTHING
-         RETURNING id, created_at",
+         RETURNING id, created_at, (SELECT username FROM users WHERE id = sender_id)",
     )
     .bind(conversation_id)
     .bind(sender_id)
@@ -125,22 +165,15 @@ pub async fn save_in(
     .fetch_optional(&mut *tx)
     .await?;
     Ok(match inserted {
-        Some((id, _)) => {
-            // The sender has read everything up to their own message.
-            sqlx::query(
-                "UPDATE members SET last_read_message_id = $1
-                 WHERE conversation_id = $2 AND user_id = $3",
-            )
-            .bind(id)
-            .bind(conversation_id)
-            .bind(sender_id)
-            .execute(&mut *tx)
-            .await?;
+        // Everything the page shows is known here: no need to read it back.
+        Some((id, created_at, sender_name)) => {
+            let mut attachment_columns = AttachmentColumns::default();
             if let Some(file) = attachment {
-                sqlx::query(
+                let attachment_id: i64 = sqlx::query_scalar(
                     "INSERT INTO attachments
                          (message_id, sha256, content_type, size, filename, has_thumbnail)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     RETURNING id",
                 )
                 .bind(id)
                 .bind(&file.sha256)
@@ -148,14 +181,25 @@ pub async fn save_in(
                 .bind(file.size)
                 .bind(&file.filename)
                 .bind(file.has_thumbnail)
-                .execute(&mut *tx)
-                .await?;
-            }
-            let message = sqlx::query_as::<_, Message>(&format!("{SELECT} WHERE m.id = $1"))
-                .bind(id)
                 .fetch_one(&mut *tx)
                 .await?;
-            Saved::Created(message)
+                attachment_columns = AttachmentColumns {
+                    attachment_id: Some(attachment_id),
+                    attachment_type: Some(file.content_type.clone()),
+                    attachment_size: Some(file.size),
+                    attachment_name: Some(file.filename.clone()),
+                    attachment_thumbnail: Some(file.has_thumbnail),
+                };
+            }
+            Saved::Created(Message {
+                id,
+                conversation_id,
+                sender_id,
+                sender_name,
+                body: body.to_owned(),
+                created_at,
+                attachment: attachment_columns,
+            })
         }
         None => {
             let earlier = sqlx::query_as::<_, Message>(&format!(
@@ -301,15 +345,21 @@ pub async fn sha256_in_use(pool: &Pool, sha256: &str) -> Result<bool> {
     })
 }
 
-/// One message by id, with no membership check: for delivering an event
-/// that another instance published to this instance's sockets, whose
-/// recipients were already decided by that instance.
-pub async fn by_id(pool: &Pool, id: i64) -> Result<Option<Message>> {
-    let sql = format!("{SELECT} WHERE m.id = $1");
+/// The messages with these ids, in no particular order (deleted ones are
+/// missing), with no membership check: what an instance loads to deliver
+/// messages that another instance saved, whose recipients that instance
+/// already decided. Callers keep `ids` to a few hundred (one placeholder each).
+pub async fn by_ids(pool: &Pool, ids: &[i64]) -> Result<Vec<Message>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!("{SELECT} WHERE m.id IN ({})", placeholders.join(", "));
     on_pool!(pool, db => {
-        Ok(sqlx::query_as::<_, Message>(&sql)
-            .bind(id)
-            .fetch_optional(db)
-            .await?)
+        let mut query = sqlx::query_as::<_, Message>(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(db).await?)
     })
 }

@@ -237,6 +237,14 @@ async fn apply_all(pool: &Pool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx::Erro
     for job in jobs {
         outcomes.push(job.apply(&mut tx).await?);
     }
+    let sent: Vec<&messages::Message> = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Outcome::Saved(Ok(messages::Saved::Created(message))) => Some(message),
+            _ => None,
+        })
+        .collect();
+    messages::senders_read_own_in(&mut tx, &sent).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
