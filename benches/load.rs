@@ -562,28 +562,37 @@ async fn run(mut options: Options) -> i32 {
 async fn run_scenarios(options: &Options, report: &mut Report) -> Result<(), String> {
     if options.runs(Scenario::Idle) {
         progress(&format!("idle: {} sockets", options.sockets));
-        report.idle = Some(idle(options).await?);
+        report.idle = Some(on_fresh_database(options, async |db| idle(db, options).await).await?);
     }
     if options.runs(Scenario::Steady) || options.runs(Scenario::Saturation) {
-        chat_scenarios(options, report).await?;
+        on_fresh_database(options, async |db| {
+            chat_scenarios(db, options, report).await
+        })
+        .await?;
     }
     if options.runs(Scenario::History) {
         progress(&format!("history: {} messages", options.history));
-        report.history = Some(history(options).await?);
+        let history = on_fresh_database(options, async |db| history(db, options).await).await?;
+        report.history = Some(history);
     }
     Ok(())
 }
 
-/// Steady and saturation share one deployment and one set of open sockets:
-/// connecting a thousand conversation sockets is the slow part of both.
-async fn chat_scenarios(options: &Options, report: &mut Report) -> Result<(), String> {
+/// Runs a scenario on a database of its own, removed afterwards (whether the
+/// scenario succeeded or not).
+async fn on_fresh_database<T>(
+    options: &Options,
+    scenario: impl AsyncFnOnce(&Database) -> Result<T, String>,
+) -> Result<T, String> {
     let database = Database::fresh(options).await?;
-    let result = chat_scenarios_on(&database, options, report).await;
+    let result = scenario(&database).await;
     database.remove().await;
     result
 }
 
-async fn chat_scenarios_on(
+/// Steady and saturation share one deployment and one set of open sockets:
+/// connecting a thousand conversation sockets is the slow part of both.
+async fn chat_scenarios(
     database: &Database,
     options: &Options,
     report: &mut Report,
@@ -1252,14 +1261,7 @@ async fn read_idle(mut stream: SplitStream<Ws>, activity: Arc<Activity>) {
 // ---------------------------------------------------------------- idle
 
 /// Many open dashboard sockets doing nothing: what one costs the server.
-async fn idle(options: &Options) -> Result<IdleReport, String> {
-    let database = Database::fresh(options).await?;
-    let report = idle_on(&database, options).await;
-    database.remove().await;
-    report
-}
-
-async fn idle_on(database: &Database, options: &Options) -> Result<IdleReport, String> {
+async fn idle(database: &Database, options: &Options) -> Result<IdleReport, String> {
     let sockets = options.sockets;
     let users = sockets.div_ceil(IDLE_SOCKETS_PER_USER).max(1);
     let pool = database.open().await?;
@@ -2005,14 +2007,7 @@ async fn saturation(chat: &mut Chat, options: &Options) -> Result<SaturationRepo
 // ---------------------------------------------------------------- history
 
 /// A conversation with a long history: how long opening it takes.
-async fn history(options: &Options) -> Result<HistoryReport, String> {
-    let database = Database::fresh(options).await?;
-    let report = history_on(&database, options).await;
-    database.remove().await;
-    report
-}
-
-async fn history_on(database: &Database, options: &Options) -> Result<HistoryReport, String> {
+async fn history(database: &Database, options: &Options) -> Result<HistoryReport, String> {
     let messages = options.history;
     let seeding = Instant::now();
     let pool = database.open().await?;
