@@ -12,13 +12,10 @@ use futures::SinkExt;
 /// conversation.
 async fn start() -> (Server, Browser, Browser, i64) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with(dir, |f| f.merge(("presence_grace_ms", 200))).await;
-    let alice = server.browser();
-    alice.signup("alice").await;
-    let bob = server.browser();
-    bob.signup("bob").await;
-    let id = alice.open_conversation("bob").await;
-    (server, alice, bob, id)
+    Server::start_with(dir, |f| f.merge(("presence_grace_ms", 200)))
+        .await
+        .alice_and_bob()
+        .await
 }
 
 fn user_id(page: &str, username: &str) -> i64 {

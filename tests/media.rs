@@ -300,12 +300,7 @@ async fn outsiders_cannot_upload_and_htmx_gets_a_fragment() {
 
 #[tokio::test]
 async fn an_uploaded_file_is_pushed_to_the_other_members_socket() {
-    let server = Server::start().await;
-    let alice = server.browser();
-    alice.signup("alice").await;
-    let bob = server.browser();
-    bob.signup("bob").await;
-    let id = alice.open_conversation("bob").await;
+    let (server, alice, bob, id) = Server::start().await.alice_and_bob().await;
     let (mut bob_socket, _) = bob.connect(id, 0).await;
     let page = alice.get_text(&format!("/conversations/{id}")).await;
     let csrf = hidden_field(&page, "csrf").unwrap();

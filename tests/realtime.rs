@@ -9,18 +9,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// A server with alice and bob, their conversation, and bob's browser.
 async fn alice_and_bob() -> (Server, Browser, Browser, i64) {
-    let server = Server::start().await;
-    let alice = server.browser();
-    alice.signup("alice").await;
-    let bob = server.browser();
-    bob.signup("bob").await;
-    let id = alice.open_conversation("bob").await;
-    assert_eq!(
-        bob.open_conversation("alice").await,
-        id,
-        "one conversation per pair"
-    );
-    (server, alice, bob, id)
+    Server::start().await.alice_and_bob().await
 }
 
 #[tokio::test]
@@ -399,12 +388,10 @@ async fn a_user_cannot_open_unlimited_sockets() {
 #[tokio::test]
 async fn a_silent_socket_is_closed_and_a_live_one_is_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_with(dir, |f| f.merge(("socket_idle_ms", 600))).await;
-    let alice = server.browser();
-    alice.signup("alice").await;
-    let bob = server.browser();
-    bob.signup("bob").await;
-    let id = alice.open_conversation("bob").await;
+    let (_server, alice, bob, id) = Server::start_with(dir, |f| f.merge(("socket_idle_ms", 600)))
+        .await
+        .alice_and_bob()
+        .await;
     let (mut silent, _) = alice.connect(id, 0).await;
     let (mut live, _) = bob.connect(id, 0).await;
     // The live client keeps reading, so its pongs go out; the silent one does not.

@@ -330,6 +330,21 @@ impl Server {
     pub fn browser(&self) -> Browser {
         Browser::new(&self.url(""))
     }
+
+    /// Alice and Bob signed up here, with their conversation's id.
+    pub async fn alice_and_bob(self) -> (Server, Browser, Browser, i64) {
+        let alice = self.browser();
+        alice.signup("alice").await;
+        let bob = self.browser();
+        bob.signup("bob").await;
+        let id = alice.open_conversation("bob").await;
+        assert_eq!(
+            bob.open_conversation("alice").await,
+            id,
+            "one conversation per pair"
+        );
+        (self, alice, bob, id)
+    }
 }
 
 /// An HTTP client with cookies, standing in for one browser.
