@@ -163,11 +163,21 @@ pub fn stage(presence: Presence) -> AdHoc {
 /// piling up in memory; the other instances' pages catch up on their next
 /// resync.
 #[derive(Clone)]
-struct Outbox(mpsc::Sender<Envelope>);
+struct Outbox {
+    queue: mpsc::Sender<Envelope>,
+    /// This instance, named on everything it sends.
+    instance: Arc<str>,
+}
 
 impl Outbox {
-    fn push(&self, envelope: Envelope) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.0.try_send(envelope) {
+    /// Queues `event` for the other instances, addressed to `to` (everyone if `None`).
+    fn send(&self, to: Option<Vec<i64>>, event: Wire) {
+        let envelope = Envelope {
+            from: Arc::clone(&self.instance),
+            to,
+            event,
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(envelope) {
             rocket::warn!("too many events waiting for the database; one was not shared");
         }
     }
@@ -177,7 +187,6 @@ impl Outbox {
 pub struct PgBridge {
     local: Hub,
     presence: Presence,
-    instance: Arc<str>,
     outbox: Outbox,
 }
 
@@ -187,32 +196,28 @@ impl PgBridge {
         let instance: Arc<str> = Arc::from(&crate::auth::random_token()[..16]);
         let local = Hub::new();
         let (sender, queue) = mpsc::channel(OUTBOX);
-        let outbox = Outbox(sender);
+        let outbox = Outbox {
+            queue: sender,
+            instance,
+        };
         tokio::spawn(send_notifications(pool.clone(), queue));
         let listener = Listener {
             pool: Pool::Postgres(pool),
             local: local.clone(),
             presence: presence.clone(),
-            instance: Arc::clone(&instance),
             outbox: outbox.clone(),
         };
         tokio::spawn(listener.run());
         PgBridge {
             local,
             presence,
-            instance,
             outbox,
         }
     }
 
     fn notify(&self, to: Option<&[i64]>, event: &Event) {
         if let Some(event) = Wire::from_event(event) {
-            let envelope = Envelope {
-                from: Arc::clone(&self.instance),
-                to: to.map(<[i64]>::to_vec),
-                event,
-            };
-            self.outbox.push(envelope);
+            self.outbox.send(to.map(<[i64]>::to_vec), event);
         }
     }
 
@@ -308,7 +313,6 @@ struct Listener {
     pool: Pool,
     local: Hub,
     presence: Presence,
-    instance: Arc<str>,
     outbox: Outbox,
 }
 
@@ -333,7 +337,7 @@ impl Listener {
                 self.local.broadcast(Event::Resync);
             }
             first = false;
-            self.send(None, Wire::Hello);
+            self.outbox.send(None, Wire::Hello);
             self.confirm_online();
             let mut heartbeat = tokio::time::interval(HEARTBEAT);
             heartbeat.tick().await;
@@ -363,19 +367,11 @@ impl Listener {
         }
     }
 
-    fn send(&self, to: Option<Vec<i64>>, event: Wire) {
-        self.outbox.push(Envelope {
-            from: Arc::clone(&self.instance),
-            to,
-            event,
-        });
-    }
-
     /// Tells the other instances who is online here.
     fn confirm_online(&self) {
         let users = self.presence.local_users();
         for chunk in users.chunks(USERS_PER_NOTICE) {
-            self.send(
+            self.outbox.send(
                 None,
                 Wire::Online {
                     users: chunk.to_vec(),
@@ -395,7 +391,7 @@ impl Listener {
         // This instance delivered its own events when it published them.
         let envelopes: Vec<Envelope> = envelopes
             .into_iter()
-            .filter(|envelope| envelope.from != self.instance)
+            .filter(|envelope| envelope.from != self.outbox.instance)
             .collect();
         let messages = self.load_messages(&envelopes).await;
         for envelope in envelopes {
