@@ -166,13 +166,13 @@ pub async fn mark_read(
 
 /// The members of a conversation: as the caller knows them (a direct
 /// conversation's two never change), or from the database.
-async fn members_of(
+async fn members_of<'a>(
     writer: &Writer,
     conversation_id: i64,
-    known: Option<&[i64]>,
-) -> Result<std::borrow::Cow<'static, [i64]>> {
+    known: Option<&'a [i64]>,
+) -> Result<std::borrow::Cow<'a, [i64]>> {
     Ok(match known {
-        Some(members) => members.to_vec().into(),
+        Some(members) => members.into(),
         None => conversations::member_ids(writer.pool(), conversation_id)
             .await?
             .into(),

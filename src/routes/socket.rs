@@ -353,7 +353,7 @@ impl Connection {
             id,
             me,
             None,
-            members.as_deref(),
+            members.as_ref().map(<[i64; 2]>::as_slice),
         )
         .await?;
         let seen = contacts::seen_by_others(&self.pool, id, me).await?;
@@ -392,8 +392,8 @@ impl Connection {
 
     /// The members, when this page knows them for good: a direct
     /// conversation's two never change. `None` means ask the database.
-    fn known_members(&self) -> Option<Vec<i64>> {
-        self.peer_id().map(|peer| vec![self.me.id(), peer])
+    fn known_members(&self) -> Option<[i64; 2]> {
+        self.peer_id().map(|peer| [self.me.id(), peer])
     }
 
     /// The other person of a direct conversation page.
@@ -468,7 +468,7 @@ impl Connection {
             chat.conversation_id,
             self.me.id(),
             Some(up_to),
-            members.as_deref(),
+            members.as_ref().map(<[i64; 2]>::as_slice),
         )
         .await;
         if let Err(e) = result {
@@ -620,7 +620,7 @@ impl Connection {
                     chat.conversation_id,
                     &draft,
                     None,
-                    members.as_deref(),
+                    members.as_ref().map(<[i64; 2]>::as_slice),
                 )
                 .await
             }
