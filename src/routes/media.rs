@@ -115,6 +115,19 @@ struct Download {
     cache: Header<'static>,
 }
 
+impl Download {
+    /// `bytes` served as `content_type`, `inline` or as an `attachment` named
+    /// `filename`, never sniffed, cached by the browser alone.
+    fn new(content_type: ContentType, bytes: Vec<u8>, kind: &str, filename: &str) -> Download {
+        Download {
+            body: (content_type, bytes),
+            disposition: disposition(kind, filename),
+            nosniff: Header::new("X-Content-Type-Options", "nosniff"),
+            cache: Header::new("Cache-Control", "private, max-age=86400"),
+        }
+    }
+}
+
 /// `attachment; filename*=UTF-8''…`: the name percent-encoded, so no header
 /// injection and no path.
 fn disposition(kind: &str, filename: &str) -> Header<'static> {
@@ -150,12 +163,7 @@ async fn download(id: i64, me: CurrentUser, app: App<'_>) -> Result<Download> {
     } else {
         (ContentType::Binary, "attachment")
     };
-    Ok(Download {
-        body: (content_type, bytes),
-        disposition: disposition(kind, &file.filename),
-        nosniff: Header::new("X-Content-Type-Options", "nosniff"),
-        cache: Header::new("Cache-Control", "private, max-age=86400"),
-    })
+    Ok(Download::new(content_type, bytes, kind, &file.filename))
 }
 
 #[rocket::get("/media/<id>/thumbnail")]
@@ -165,12 +173,12 @@ async fn thumbnail(id: i64, me: CurrentUser, app: App<'_>) -> Result<Download> {
         .filter(|(_, file)| file.has_thumbnail)
         .ok_or(Error::NotFound)?;
     let bytes = read_stored(media::thumbnail_path_of(&app.settings.media_dir, &sha256)).await?;
-    Ok(Download {
-        body: (ContentType::PNG, bytes),
-        disposition: disposition("inline", &file.filename),
-        nosniff: Header::new("X-Content-Type-Options", "nosniff"),
-        cache: Header::new("Cache-Control", "private, max-age=86400"),
-    })
+    Ok(Download::new(
+        ContentType::PNG,
+        bytes,
+        "inline",
+        &file.filename,
+    ))
 }
 
 pub fn routes() -> Vec<rocket::Route> {
