@@ -1345,7 +1345,48 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// What became of one sent message, as its sockets saw it.
+struct Fate {
+    /// When it was due to be sent, ns since the tracker's base.
+    due_ns: u64,
+    /// Copies pushed live to the recipient's and to the sender's socket.
+    to_recipient: usize,
+    to_sender: usize,
+    /// Bit 0: seen by the recipient in a resync; bit 1: by the sender.
+    resynced: u8,
+    refused: bool,
+}
+
+impl Fate {
+    /// Copies beyond the first, on either socket.
+    fn duplicates(&self) -> usize {
+        self.to_recipient.saturating_sub(1) + self.to_sender.saturating_sub(1)
+    }
+
+    /// The recipient never saw it, live or in a resync.
+    fn lost_to_recipient(&self) -> bool {
+        self.to_recipient == 0 && self.resynced & 1 == 0
+    }
+
+    /// The sender's page never showed it, live or in a resync.
+    fn lost_to_sender(&self) -> bool {
+        self.to_sender == 0 && self.resynced & 2 == 0
+    }
+}
+
 impl Tracker {
+    /// What became of message `seq`; `None` if it was never sent.
+    fn fate(&self, seq: usize) -> Option<Fate> {
+        let due_ns = self.due_ns[seq].load(Ordering::Acquire);
+        (due_ns != 0).then(|| Fate {
+            due_ns,
+            to_recipient: self.to_recipient[seq].load(Ordering::Relaxed) as usize,
+            to_sender: self.to_sender[seq].load(Ordering::Relaxed) as usize,
+            resynced: self.resynced[seq].load(Ordering::Relaxed),
+            refused: self.refused[seq].load(Ordering::Acquire),
+        })
+    }
+
     fn new(capacity: usize, sockets: usize) -> Tracker {
         Tracker {
             activity: Activity::new(),
@@ -1744,33 +1785,26 @@ impl Chat {
         let mut echoes = Vec::with_capacity(input.range.len());
         let mut last_received = start_ns;
         for seq in input.range {
-            let due = t.due_ns[seq].load(Ordering::Acquire);
-            if due == 0 {
+            let Some(fate) = t.fate(seq) else {
                 continue;
-            }
+            };
+            let due = fate.due_ns;
             phase.sent += 1;
-            let recipient = t.to_recipient[seq].load(Ordering::Relaxed) as usize;
-            let sender = t.to_sender[seq].load(Ordering::Relaxed) as usize;
-            let resynced = t.resynced[seq].load(Ordering::Relaxed);
-            phase.duplicates += recipient.saturating_sub(1) + sender.saturating_sub(1);
-            if t.refused[seq].load(Ordering::Acquire) {
+            phase.duplicates += fate.duplicates();
+            if fate.refused {
                 phase.refused += 1;
                 continue;
             }
-            if recipient == 0 && resynced & 1 == 0 {
-                phase.lost_to_recipient += 1;
-            }
-            if sender == 0 && resynced & 2 == 0 {
-                phase.lost_to_sender += 1;
-            }
-            if recipient == 0 && resynced != 0 {
+            phase.lost_to_recipient += usize::from(fate.lost_to_recipient());
+            phase.lost_to_sender += usize::from(fate.lost_to_sender());
+            if fate.to_recipient == 0 && fate.resynced != 0 {
                 phase.via_resync += 1;
             }
             let echoed = t.echoed_ns[seq].load(Ordering::Acquire);
-            if sender > 0 && echoed > 0 {
+            if fate.to_sender > 0 && echoed > 0 {
                 echoes.push(echoed.saturating_sub(due) / 1000);
             }
-            if recipient > 0 {
+            if fate.to_recipient > 0 {
                 phase.delivered += 1;
                 let received = t.received_ns[seq].load(Ordering::Acquire);
                 last_received = last_received.max(received);
@@ -1820,20 +1854,17 @@ impl Chat {
             ..ChatCorrectness::default()
         };
         for seq in used.clone() {
-            if t.due_ns[seq].load(Ordering::Acquire) == 0 {
+            let Some(fate) = t.fate(seq) else {
                 continue;
-            }
-            let recipient = t.to_recipient[seq].load(Ordering::Relaxed) as usize;
-            let sender = t.to_sender[seq].load(Ordering::Relaxed) as usize;
-            let resynced = t.resynced[seq].load(Ordering::Relaxed);
-            c.duplicate_deliveries += recipient.saturating_sub(1) + sender.saturating_sub(1);
-            if t.refused[seq].load(Ordering::Acquire) {
+            };
+            c.duplicate_deliveries += fate.duplicates();
+            if fate.refused {
                 c.refused += 1;
                 continue;
             }
             c.store.expected += 1;
-            c.lost_deliveries += usize::from(recipient == 0 && resynced & 1 == 0)
-                + usize::from(sender == 0 && resynced & 2 == 0);
+            c.lost_deliveries +=
+                usize::from(fate.lost_to_recipient()) + usize::from(fate.lost_to_sender());
         }
 
         // The servers keep running; on SQLite (WAL) a second connection reads fine.
