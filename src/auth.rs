@@ -13,11 +13,13 @@ use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::outcome::Outcome;
 use rocket::request::{self, FromRequest, Request};
 use sha2::{Digest, Sha256};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::limits::{
-    PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS,
+    HASHING_QUEUE_WAIT, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS,
+    USERNAME_MIN_CHARS,
 };
 use crate::store::sessions::{self, Session};
 use crate::store::users::User;
@@ -75,9 +77,29 @@ pub fn check_new_password(password: &str, confirmation: &str) -> Result<(), Stri
 
 // ---------------------------------------------------------------- hashing
 
+/// Password hashes computed at once: each takes 19 MiB and a core for a
+/// moment, so more at a time than there are cores only adds memory.
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    Semaphore::new(cores)
+});
+
+/// Waits for a turn to hash; a request that would wait longer than
+/// `HASHING_QUEUE_WAIT` is answered at once with "try again" instead.
+async fn hashing_turn() -> Result<SemaphorePermit<'static>> {
+    match tokio::time::timeout(HASHING_QUEUE_WAIT, HASHING.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) => Err(Error::Internal("the hashing semaphore closed".into())),
+        Err(_) => Err(Error::TooMany(
+            "The server is busy signing people in. Try again in a moment.".into(),
+        )),
+    }
+}
+
 /// Hashes a password with argon2id (the crate's defaults: m=19 MiB, t=2, p=1,
 /// OWASP's recommendation) on a blocking thread so the runtime never stalls.
 pub async fn hash_password(password: String) -> Result<String> {
+    let _turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -102,6 +124,7 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
 /// Checks a password against a stored hash (or the dummy hash when `hash` is
 /// `None`), on a blocking thread.
 pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool> {
+    let _turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
@@ -235,23 +258,29 @@ impl<'r> FromRequest<'r> for Visitor {
     }
 }
 
-struct CachedSession(Option<Session>);
+/// The request's session: `Err` carries the status to answer when the
+/// database could not say (unreachable: 503), which must never look like
+/// being logged out.
+struct CachedSession(Result<Option<Session>, Status>);
 
-async fn session_of(req: &Request<'_>) -> Option<Session> {
+async fn session_of(req: &Request<'_>) -> Result<Option<Session>, Status> {
     let cached = req
         .local_cache_async(async {
             let (Some(settings), Some(db)) = (settings(req), Db::fetch(req.rocket())) else {
-                return CachedSession(None);
+                return CachedSession(Err(Status::InternalServerError));
             };
             let Some(cookie) = req.cookies().get(&cookie_name(settings, SESSION_COOKIE)) else {
-                return CachedSession(None);
+                return CachedSession(Ok(None));
             };
+            if db.health().is_down() {
+                return CachedSession(Err(Status::ServiceUnavailable));
+            }
             let idle = time::Duration::hours(settings.session_idle_hours);
             match sessions::find(db.pool(), &token_hash(cookie.value()), idle).await {
-                Ok(session) => CachedSession(session),
+                Ok(session) => CachedSession(Ok(session)),
                 Err(e) => {
                     rocket::error!("session lookup failed: {e}");
-                    CachedSession(None)
+                    CachedSession(Err(e.status()))
                 }
             }
         })
@@ -284,11 +313,12 @@ impl<'r> FromRequest<'r> for CurrentUser {
 
     async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
         match session_of(req).await {
-            Some(session) => Outcome::Success(CurrentUser {
+            Ok(Some(session)) => Outcome::Success(CurrentUser {
                 user: session.user.clone(),
                 session,
             }),
-            None => Outcome::Error((Status::Unauthorized, ())),
+            Ok(None) => Outcome::Error((Status::Unauthorized, ())),
+            Err(status) => Outcome::Error((status, ())),
         }
     }
 }
@@ -410,17 +440,22 @@ where
             .headers()
             .get_one("X-CSRF-Token")
             .unwrap_or(form.csrf_token());
-        let session_token = session_of(req).await.map(|s| s.csrf_token);
-        let anonymous_token = settings(req).and_then(|settings| {
-            req.cookies()
-                .get(&cookie_name(settings, ANON_CSRF_COOKIE))
-                .map(|c| c.value().to_owned())
-        });
+        // Signed in, only the session's token counts: the token a visitor
+        // had before logging in dies with the login.
+        let expected = match session_of(req).await {
+            Ok(Some(session)) => Some(session.csrf_token),
+            Ok(None) => settings(req).and_then(|settings| {
+                req.cookies()
+                    .get(&cookie_name(settings, ANON_CSRF_COOKIE))
+                    .map(|c| c.value().to_owned())
+            }),
+            Err(status) => {
+                let error = Error::Unreachable("the session could not be looked up".into());
+                return Outcome::Error((status, error));
+            }
+        };
         let valid = !given.is_empty()
-            && [session_token, anonymous_token]
-                .iter()
-                .flatten()
-                .any(|expected| constant_time_eq(expected, given));
+            && expected.is_some_and(|expected| constant_time_eq(&expected, given));
         if valid {
             Outcome::Success(CsrfForm(form))
         } else {

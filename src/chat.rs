@@ -31,9 +31,9 @@ impl Draft {
                 "Messages can be at most {MESSAGE_MAX_CHARS} characters long."
             )));
         }
-        if body.contains('\0') {
+        if body.chars().any(is_forbidden_control) {
             return Err(Error::Invalid(
-                "Messages cannot contain NUL characters.".into(),
+                "Messages cannot contain control characters (only line breaks and tabs).".into(),
             ));
         }
         let client_id = client_id.unwrap_or_default();
@@ -61,6 +61,12 @@ impl Draft {
             .unwrap_or(fallback);
         Draft::parse(Some(body), client_id)
     }
+}
+
+/// Control characters a message may not carry: everything but line breaks
+/// and tabs (a BEL or ESC in a message is a terminal attack, never text).
+fn is_forbidden_control(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
 }
 
 fn is_valid_client_id(id: &str) -> bool {

@@ -59,6 +59,8 @@ fn default_session_idle_hours() -> i64 {
 struct Defaults {
     /// Off: `X-Real-IP` can be forged by any client unless a trusted proxy sets it.
     ip_header: bool,
+    /// Off: no `Server: Rocket` header telling probes what answers.
+    ident: bool,
     databases: DatabasesDefault,
     limits: LimitsDefault,
 }
@@ -88,6 +90,7 @@ struct DatabaseDefault {
 pub fn figment() -> Figment {
     let defaults = Defaults {
         ip_header: false,
+        ident: false,
         databases: DatabasesDefault {
             natter: DatabaseDefault {
                 url: "sqlite://natter.db",

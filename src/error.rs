@@ -27,12 +27,86 @@ pub enum Error {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// Nothing could be stored because the disk is full.
+    #[error("the disk is full")]
+    StorageFull,
+    /// The database could not be reached; the text says how it failed.
+    #[error("the database is unreachable: {0}")]
+    Unreachable(String),
     /// Something that should not happen did (a task panicked, hashing failed).
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a failed database call means for the person waiting on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseFailure {
+    /// The disk under the database is full: nothing can be written until
+    /// space is freed, but reading still works.
+    StorageFull,
+    /// The database cannot be reached (down, restarting, or every connection
+    /// busy for too long); it is worth retrying shortly.
+    Unreachable,
+    /// Anything else: a bug or a broken row, not a passing condition.
+    Other,
+}
+
+/// `ENOSPC`: no space left on the device.
+const NO_SPACE: i32 = 28;
+/// SQLite's primary result code for "database or disk is full".
+const SQLITE_FULL: i32 = 13;
+/// PostgreSQL's SQLSTATE for `disk_full`.
+const POSTGRES_DISK_FULL: &str = "53100";
+
+impl DatabaseFailure {
+    /// Classifies a database error.
+    pub fn of(error: &sqlx::Error) -> DatabaseFailure {
+        match error {
+            sqlx::Error::Database(db) => {
+                let code = db.code();
+                let code = code.as_deref().unwrap_or_default();
+                // SQLite reports extended codes; the primary code is the low byte.
+                let sqlite_full = code.parse::<i32>().is_ok_and(|c| c & 0xff == SQLITE_FULL);
+                if sqlite_full || code == POSTGRES_DISK_FULL || code.starts_with("53") {
+                    DatabaseFailure::StorageFull
+                } else if code.starts_with("08") || code.starts_with("57P") {
+                    // Connection exceptions, and the server shutting down or starting.
+                    DatabaseFailure::Unreachable
+                } else {
+                    DatabaseFailure::Other
+                }
+            }
+            sqlx::Error::Io(io) if io.raw_os_error() == Some(NO_SPACE) => {
+                DatabaseFailure::StorageFull
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => DatabaseFailure::Unreachable,
+            _ => DatabaseFailure::Other,
+        }
+    }
+}
+
+impl Error {
+    /// The same failure for every caller of a batch that failed as one:
+    /// a full disk or a lost database is not one job's fault.
+    pub fn shared(failure: DatabaseFailure, error: &sqlx::Error) -> Error {
+        match failure {
+            DatabaseFailure::StorageFull => Error::StorageFull,
+            DatabaseFailure::Unreachable => Error::Unreachable(error.to_string()),
+            DatabaseFailure::Other => Error::Internal(error.to_string()),
+        }
+    }
+}
+
+/// Whether a file-system error means the disk is full.
+pub fn is_disk_full(error: &std::io::Error) -> bool {
+    error.raw_os_error() == Some(NO_SPACE) || error.kind() == std::io::ErrorKind::StorageFull
+}
 
 impl Error {
     /// The HTTP status this error maps to.
@@ -42,7 +116,14 @@ impl Error {
             Error::Forbidden(_) | Error::NotAllowed(_) => Status::Forbidden,
             Error::Invalid(_) => Status::UnprocessableEntity,
             Error::TooMany(_) => Status::TooManyRequests,
-            Error::Database(_) | Error::Internal(_) => Status::InternalServerError,
+            Error::StorageFull => Status::InsufficientStorage,
+            Error::Unreachable(_) => Status::ServiceUnavailable,
+            Error::Database(e) => match DatabaseFailure::of(e) {
+                DatabaseFailure::StorageFull => Status::InsufficientStorage,
+                DatabaseFailure::Unreachable => Status::ServiceUnavailable,
+                DatabaseFailure::Other => Status::InternalServerError,
+            },
+            Error::Internal(_) => Status::InternalServerError,
         }
     }
 
@@ -55,12 +136,23 @@ impl Error {
             Error::Forbidden(_) => {
                 "This request could not be verified. Reload the page and try again.".into()
             }
-            Error::Database(_) | Error::Internal(_) => {
-                "Something went wrong on our side. Please try again.".into()
-            }
+            Error::StorageFull => STORAGE_FULL.into(),
+            Error::Unreachable(_) => DATABASE_UNREACHABLE.into(),
+            Error::Database(e) => match DatabaseFailure::of(e) {
+                DatabaseFailure::StorageFull => STORAGE_FULL.into(),
+                DatabaseFailure::Unreachable => DATABASE_UNREACHABLE.into(),
+                DatabaseFailure::Other => SOMETHING_WENT_WRONG.into(),
+            },
+            Error::Internal(_) => SOMETHING_WENT_WRONG.into(),
         }
     }
 }
+
+/// What a sender sees when the disk is full; their text stays in the form.
+pub const STORAGE_FULL: &str = "The server's storage is full; your message was not sent.";
+/// What anyone sees while the database cannot be reached.
+pub const DATABASE_UNREACHABLE: &str = "Natter can't reach its database; retrying.";
+const SOMETHING_WENT_WRONG: &str = "Something went wrong on our side. Please try again.";
 
 impl<'r> Responder<'r, 'static> for Error {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
@@ -68,6 +160,7 @@ impl<'r> Responder<'r, 'static> for Error {
         if status.code >= 500 {
             rocket::error!("{self}");
         }
-        (status, views::pages::error(status, &self.public_message())).respond_to(req)
+        let page = (status, views::pages::error(status, &self.public_message()));
+        page.respond_to(req)
     }
 }

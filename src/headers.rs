@@ -1,6 +1,7 @@
 //! Security headers on every response: a strict Content-Security-Policy that
 //! the app passes with no inline script or style, no framing, no sniffing,
-//! a tight referrer policy, and HSTS when served over HTTPS.
+//! a tight referrer policy, no caching of private pages, and HSTS when served
+//! over HTTPS.
 
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::Header;
@@ -35,6 +36,11 @@ impl Fairing for SecurityHeaders {
         res.set_header(Header::new("X-Frame-Options", "DENY"));
         res.set_header(Header::new("Referrer-Policy", "same-origin"));
         res.set_header(Header::new("Cross-Origin-Opener-Policy", "same-origin"));
+        // Pages show private conversations: no cache may keep them, unless
+        // the response says otherwise (static files, media with an ETag).
+        if !res.headers().contains("Cache-Control") {
+            res.set_header(Header::new("Cache-Control", "no-store"));
+        }
         let secure = req
             .rocket()
             .state::<Settings>()

@@ -38,6 +38,7 @@ pub fn rocket_with(figment: rocket::figment::Figment) -> Rocket<Build> {
         .attach(bridge::stage(presence::Presence::default()))
         .attach(headers::SecurityHeaders)
         .manage(throttle::AccountThrottles::default())
+        .manage(Arc::new(throttle::PostingBudgets::default()))
         .mount("/", routes::all())
         .register("/", routes::accounts::catchers())
 }

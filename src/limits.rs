@@ -43,6 +43,15 @@ pub const SOCKET_MESSAGES: Rate = Rate {
     burst: 20,
     refill_every: Duration::from_millis(200),
 };
+/// Messages one user may send, over all their sockets and plain forms
+/// together: the same burst of 20, then five a second.
+pub const MESSAGES_PER_USER: Rate = SOCKET_MESSAGES;
+/// Files one user may upload: a burst of 10, then one every 6 seconds
+/// (each may be a large image to decode).
+pub const UPLOADS_PER_USER: Rate = Rate {
+    burst: 10,
+    refill_every: Duration::from_secs(6),
+};
 /// A socket that has sent nothing (not even a pong) for this long is closed
 /// (the default of the `socket_idle_ms` setting). Pings go out three times
 /// as often, so a live page always answers in time.
@@ -69,3 +78,12 @@ pub const SIGNUP_PER_ADDRESS: Rate = Rate {
 /// A page showing a conversation writes its read position at most this often,
 /// so a busy conversation does not cost a write per message per reader.
 pub const READ_MARK_DELAY: Duration = Duration::from_millis(250);
+/// Longest a sign-up or login waits for a turn to hash its password before
+/// it is told to try again (hashing runs one per core at a time).
+pub const HASHING_QUEUE_WAIT: Duration = Duration::from_secs(5);
+/// Most pixels an uploaded image may have (a 6000×4000 photo has 24
+/// million); a larger one is refused from its header before it is decoded.
+pub const MAX_IMAGE_PIXELS: u64 = 25_000_000;
+/// Memory, in MiB, that all images being decoded and re-encoded at once may
+/// take together; an upload waits for its share.
+pub const IMAGE_DECODE_BUDGET_MIB: u64 = 320;

@@ -10,15 +10,27 @@ use image::{ImageFormat, ImageReader, Limits};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::limits::{IMAGE_DECODE_BUDGET_MIB, MAX_IMAGE_PIXELS};
 use crate::store::messages::NewAttachment;
+
+/// Memory, in MiB, that images being processed may take together: a decode
+/// waits for its share, so five huge images at once cost no more than the
+/// budget, instead of five times their size.
+static DECODE_BUDGET: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(IMAGE_DECODE_BUDGET_MIB as usize));
 
 /// Image types shown inline (as re-encoded copies).
 const INLINE_IMAGES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 /// Longest side of a thumbnail, in pixels.
 const THUMBNAIL_SIDE: u32 = 320;
-/// Largest image decoded, per side, and memory a decode may take.
+/// Largest image decoded, per side.
 const MAX_IMAGE_SIDE: u32 = 10_000;
-const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
+/// Bytes one decoded pixel may take while an image is processed: the
+/// decoded RGBA buffer, the re-encoded copy's conversion and the thumbnail's
+/// source, with room to spare.
+const BYTES_PER_PIXEL_PROCESSED: u64 = 12;
+/// Memory one decode may allocate, as the decoder counts it.
+const MAX_DECODE_BYTES: u64 = MAX_IMAGE_PIXELS * 4 + 16 * 1024 * 1024;
 
 /// What a file turns into before it is stored.
 struct Processed {
@@ -46,7 +58,7 @@ pub fn display_name(raw: Option<&str>) -> String {
         .next()
         .unwrap_or_default()
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|&c| !c.is_control() && !is_bidi_control(c))
         .take(100)
         .collect();
     let name = name.trim();
@@ -55,6 +67,48 @@ pub fn display_name(raw: Option<&str>) -> String {
     } else {
         name.to_owned()
     }
+}
+
+/// Characters that reorder the text around them: in a file name they make
+/// `invoice\u{202e}fdp.exe` display as "invoiceexe.pdf".
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// An image's width and height from its header alone, before anything is
+/// decoded; `None` when the bytes are not an image the decoder reads.
+fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?
+        .into_dimensions()
+        .ok()
+}
+
+/// The MiB of the decode budget processing an image of `pixels` takes.
+fn decode_cost_mib(pixels: u64) -> u32 {
+    let mib = (pixels * BYTES_PER_PIXEL_PROCESSED).div_ceil(1024 * 1024);
+    u32::try_from(mib.clamp(1, IMAGE_DECODE_BUDGET_MIB)).unwrap_or(1)
+}
+
+/// Refuses an image too large to process, from its header, before any
+/// pixel is allocated; otherwise says how much of the budget it needs.
+fn check_image(bytes: &[u8]) -> Result<u32> {
+    let sniffed = infer::get(bytes).map(|kind| kind.mime_type());
+    if !sniffed.is_some_and(|m| INLINE_IMAGES.contains(&m)) {
+        return Ok(0);
+    }
+    let Some((width, height)) = dimensions(bytes) else {
+        return Ok(0);
+    };
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > MAX_IMAGE_PIXELS || width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
+        return Err(Error::Invalid(format!(
+            "That image is {width}×{height} pixels; images can have at most {} million pixels.",
+            MAX_IMAGE_PIXELS / 1_000_000
+        )));
+    }
+    Ok(decode_cost_mib(pixels))
 }
 
 fn decode(bytes: &[u8]) -> Option<(image::DynamicImage, ImageFormat)> {
@@ -123,8 +177,15 @@ async fn write_once(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         return Ok(());
     }
     let temporary = path.with_extension(format!("part-{}", &crate::auth::random_token()[..12]));
-    tokio::fs::write(&temporary, bytes).await?;
-    tokio::fs::rename(&temporary, path).await
+    let written = match tokio::fs::write(&temporary, bytes).await {
+        Ok(()) => tokio::fs::rename(&temporary, path).await,
+        Err(e) => Err(e),
+    };
+    if written.is_err() {
+        // A half-written file on a full disk would keep the space taken.
+        let _ = tokio::fs::remove_file(&temporary).await;
+    }
+    written
 }
 
 /// Processes and stores an uploaded file in `dir`.
@@ -132,11 +193,28 @@ pub async fn store(dir: &Path, bytes: Vec<u8>, client_name: Option<&str>) -> Res
     if bytes.is_empty() {
         return Err(Error::Invalid("That file is empty.".into()));
     }
+    let cost = check_image(&bytes)?;
+    let _share = if cost > 0 {
+        Some(
+            DECODE_BUDGET
+                .acquire_many(cost)
+                .await
+                .map_err(|e| Error::Internal(format!("the decode budget closed: {e}")))?,
+        )
+    } else {
+        None
+    };
     let processed = tokio::task::spawn_blocking(move || process(bytes))
         .await
         .map_err(|e| Error::Internal(format!("processing an upload failed: {e}")))?;
     let sha256 = hex::encode(Sha256::digest(&processed.bytes));
-    let io = |e: std::io::Error| Error::Internal(format!("storing an upload failed: {e}"));
+    let io = |e: std::io::Error| {
+        if crate::error::is_disk_full(&e) {
+            Error::StorageFull
+        } else {
+            Error::Internal(format!("storing an upload failed: {e}"))
+        }
+    };
     tokio::fs::create_dir_all(dir).await.map_err(io)?;
     write_once(&path_of(dir, &sha256), &processed.bytes)
         .await
@@ -171,7 +249,38 @@ mod tests {
         assert_eq!(display_name(Some("C:\\Users\\me\\cat.png")), "cat.png");
         assert_eq!(display_name(Some("a\u{0}b\nc.txt")), "abc.txt");
         assert_eq!(display_name(Some("..")), "file");
+        assert_eq!(
+            display_name(Some("invoice\u{202e}fdp.exe")),
+            "invoicefdp.exe",
+            "no bidi override to disguise the extension"
+        );
+        assert_eq!(display_name(Some("\u{2067}a\u{2069}.txt")), "a.txt");
         assert_eq!(display_name(None), "file");
+    }
+
+    #[test]
+    fn an_image_over_the_pixel_limit_is_refused_from_its_header() {
+        // 8000×8000 of one colour: a few hundred KiB that decode to 256 MB.
+        let side = 8000;
+        let image = image::DynamicImage::new_luma8(side, side);
+        let mut png = Cursor::new(Vec::new());
+        image.write_to(&mut png, ImageFormat::Png).unwrap();
+        let png = png.into_inner();
+        assert!(png.len() < 1024 * 1024, "{} bytes", png.len());
+        let error = check_image(&png).unwrap_err();
+        assert_eq!(error.status().code, 422);
+        assert!(error.public_message().contains("8000×8000"));
+    }
+
+    #[test]
+    fn an_image_within_the_limit_takes_a_share_of_the_budget() {
+        let image = image::DynamicImage::new_rgb8(2000, 1000);
+        let mut png = Cursor::new(Vec::new());
+        image.write_to(&mut png, ImageFormat::Png).unwrap();
+        let cost = check_image(&png.into_inner()).unwrap();
+        assert_eq!(cost, decode_cost_mib(2_000_000));
+        assert!(cost >= 20 && u64::from(cost) <= IMAGE_DECODE_BUDGET_MIB);
+        assert_eq!(check_image(b"just text").unwrap(), 0);
     }
 
     #[test]

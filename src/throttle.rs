@@ -137,6 +137,46 @@ impl Default for AccountThrottles {
 }
 
 /// The bucket key of a client address (one bucket for clients without one).
+/// Per-user budgets for posting, shared by every socket and plain form of
+/// a user, so a script posting over HTTP gets no more than a page does.
+pub struct PostingBudgets {
+    messages: Throttle,
+    uploads: Throttle,
+}
+
+impl Default for PostingBudgets {
+    fn default() -> Self {
+        use crate::limits::{MESSAGES_PER_USER, UPLOADS_PER_USER};
+        PostingBudgets {
+            messages: Throttle::new(MESSAGES_PER_USER),
+            uploads: Throttle::new(UPLOADS_PER_USER),
+        }
+    }
+}
+
+impl PostingBudgets {
+    /// Spends one message of the user's budget, or says to slow down.
+    pub fn message(&self, user_id: i64) -> crate::error::Result<()> {
+        self.messages.attempt(&[user_id.to_string()]).map_err(|_| {
+            crate::error::Error::TooMany(
+                "You are sending messages too fast. Wait a moment, then send again.".into(),
+            )
+        })
+    }
+
+    /// Spends one upload of the user's budget (on top of the message it makes).
+    pub fn upload(&self, user_id: i64) -> crate::error::Result<()> {
+        self.uploads
+            .attempt(&[user_id.to_string()])
+            .map_err(|wait| {
+                crate::error::Error::TooMany(format!(
+                    "You are uploading too fast. Try again in {} seconds.",
+                    wait.as_secs().max(1)
+                ))
+            })
+    }
+}
+
 pub fn address_key(address: Option<std::net::IpAddr>) -> String {
     address.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }

@@ -413,3 +413,133 @@ async fn a_silent_socket_is_closed_and_a_live_one_is_kept() {
     send(&mut live, "still here", "alive").await;
     expect_text(&mut live, "still here").await;
 }
+
+/// Opens a conversation socket over a TCP connection with a tiny receive
+/// buffer, as a page whose reader stopped: the server's writes back up at once.
+async fn connect_without_reading(
+    browser: &Browser,
+    id: i64,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    let address: std::net::SocketAddr = browser.base.trim_start_matches("http://").parse().unwrap();
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let stream = tcp.connect(address).await.unwrap();
+    let url = format!("ws://{address}/conversations/{id}/socket?after=0");
+    let mut request = url.into_client_request().unwrap();
+    let headers = request.headers_mut();
+    headers.insert(
+        "Cookie",
+        HeaderValue::from_str(&browser.cookie_header()).unwrap(),
+    );
+    headers.insert("Origin", HeaderValue::from_str(&browser.base).unwrap());
+    let (socket, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
+    socket
+}
+
+#[tokio::test]
+async fn a_socket_whose_reader_stopped_is_closed_after_the_write_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, alice, bob, _) = Server::start_with(dir, |f| {
+        f.merge(("socket_idle_ms", 1500))
+            .merge(("presence_grace_ms", 100))
+    })
+    .await
+    .alice_and_bob()
+    .await;
+    // A busy group: eight people each send a burst of long messages, 24 KB
+    // apiece once escaped (`&quot;`), nearly 4 MB for bob's socket in all:
+    // more than the kernel buffers and the socket's write buffer take from a
+    // peer that does not read, in frames small enough that writes wait
+    // rather than fail.
+    let pool = open_database(&server.dir).await;
+    let id_of = |name: String| {
+        let pool = pool.clone();
+        async move {
+            natter::store::users::by_username(&pool, &name)
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+        }
+    };
+    let mut senders = Vec::new();
+    let mut members = vec![id_of("bob".into()).await];
+    for n in 0..8 {
+        let sender = server.browser();
+        sender.signup(&format!("sender{n}")).await;
+        members.push(id_of(format!("sender{n}")).await);
+        senders.push(sender);
+    }
+    let alice_id = id_of("alice".into()).await;
+    let group = natter::store::groups::create(&pool, alice_id, "Flood", &members)
+        .await
+        .unwrap();
+    let (mut watcher, _) = alice.connect_dashboard().await;
+    let _stuck = connect_without_reading(&bob, group).await;
+    let bob_id = members[0];
+    let online = format!(r#"id="presence-{bob_id}" class="presence online""#);
+    let offline = format!(r#"id="presence-{bob_id}" class="presence offline""#);
+    expect_text(&mut watcher, &online).await;
+    let long = "\"".repeat(natter::limits::MESSAGE_MAX_CHARS);
+    let mut opened = Vec::new();
+    for sender in &senders {
+        opened.push(sender.connect(group, 0).await.0);
+    }
+    let mut sockets = Vec::new();
+    for (n, mut socket) in opened.into_iter().enumerate() {
+        for m in 0..20 {
+            send(&mut socket, &long, &format!("s{n}m{m}")).await;
+        }
+        // Kept open (and read) so that every send is handled.
+        sockets.push(tokio::spawn(async move {
+            while let Some(Ok(_)) = futures::StreamExt::next(&mut socket).await {}
+        }));
+    }
+    // Never read, bob's only socket is closed by the server (his presence
+    // ends) once a write has waited out the deadline. A write waiting for
+    // ever would keep the socket, and bob online, for good.
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        expect_text(&mut watcher, &offline),
+    )
+    .await;
+    assert!(closed.is_ok(), "the stuck socket was never closed");
+}
+
+#[tokio::test]
+async fn a_socket_is_closed_when_its_session_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, alice, bob, id) = Server::start_with(dir, |f| f.merge(("socket_idle_ms", 3000)))
+        .await
+        .alice_and_bob()
+        .await;
+    let (mut expired, _) = alice.connect(id, 0).await;
+    let (mut idle, _) = bob.connect(id, 0).await;
+    let pool = open_database(&server.dir).await;
+    let long_ago = time::OffsetDateTime::now_utc() - time::Duration::days(400);
+    natter::on_pool!(&pool, p => {
+        let alice_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'alice'")
+            .fetch_one(p).await.unwrap();
+        // Alice's session reaches its absolute expiry, bob's its idle expiry.
+        sqlx::query("UPDATE sessions SET expires_at = $1 WHERE user_id = $2")
+            .bind(time::OffsetDateTime::now_utc() - time::Duration::seconds(1))
+            .bind(alice_id)
+            .execute(p).await.unwrap();
+        sqlx::query("UPDATE sessions SET last_used_at = $1, created_at = $1 WHERE user_id <> $2")
+            .bind(long_ago)
+            .bind(alice_id)
+            .execute(p).await.unwrap();
+    });
+    assert_eq!(
+        expect_close(&mut expired).await,
+        Some(1000),
+        "absolute expiry"
+    );
+    assert_eq!(expect_close(&mut idle).await, Some(1000), "idle expiry");
+    // And the expired sessions cannot open a new one.
+    assert!(alice.try_connect(id, 0, &server.origin()).await.is_err());
+}

@@ -3,91 +3,16 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
+use std::time::Duration;
 
 use common::*;
-
-struct Natter {
-    child: Child,
-}
-
-impl Drop for Natter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the real binary in `folder` on `port` and waits until it serves.
-async fn start(folder: &Path, port: u16) -> Natter {
-    let binary =
-        std::env::var("NATTER_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_natter").to_owned());
-    let child = Command::new(binary)
-        .current_dir(folder)
-        .env_clear()
-        .env("ROCKET_PORT", port.to_string())
-        .env("ROCKET_LOG_LEVEL", "off")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("natter starts");
-    let natter = Natter { child };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("http://127.0.0.1:{port}/login"))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "natter did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    natter
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Message ids and bodies of the bubbles in a fragment.
-fn bubbles(fragment: &str) -> Vec<(i64, String)> {
-    fragment
-        .split(r#"<article id="message-"#)
-        .skip(1)
-        .filter_map(|rest| {
-            let id = rest.split('"').next()?.parse().ok()?;
-            let body = rest
-                .split(r#"<p class="body" dir="auto">"#)
-                .nth(1)?
-                .split("</p>")
-                .next()?
-                .to_owned();
-            Some((id, body))
-        })
-        .collect()
-}
-
-async fn stored(folder: &Path) -> BTreeMap<i64, String> {
-    let url = format!("sqlite://{}", folder.join("natter.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, body FROM messages")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    rows.into_iter().collect()
-}
 
 #[tokio::test]
 async fn a_crash_mid_stream_loses_nothing_anyone_saw_and_clients_resync() {
     let folder = tempfile::tempdir().unwrap();
     let port = free_port();
-    let natter = start(folder.path(), port).await;
+    let natter = Natter::start(folder.path(), port).await;
     let base = format!("http://127.0.0.1:{port}");
     let alice = Browser::new(&base);
     alice.signup("alice").await;
@@ -129,7 +54,7 @@ async fn a_crash_mid_stream_loses_nothing_anyone_saw_and_clients_resync() {
     assert!(!seen_by_bob.is_empty(), "bob saw messages before the crash");
 
     // Everything bob saw is stored, under the same id.
-    let after_crash = stored(folder.path()).await;
+    let after_crash = stored_messages(folder.path()).await;
     for (message_id, body) in &seen_by_bob {
         assert_eq!(
             after_crash.get(message_id),
@@ -139,7 +64,7 @@ async fn a_crash_mid_stream_loses_nothing_anyone_saw_and_clients_resync() {
     }
 
     // Restart; bob's page reconnects from the newest message it has.
-    let _natter = start(folder.path(), port).await;
+    let _natter = Natter::start(folder.path(), port).await;
     let newest_seen = seen_by_bob.iter().map(|(i, _)| *i).max().unwrap_or(0);
     let (_bob_again, resync) = bob.connect(id, newest_seen).await;
     let replayed = bubbles(&resync);
@@ -147,7 +72,7 @@ async fn a_crash_mid_stream_loses_nothing_anyone_saw_and_clients_resync() {
     on_page.extend(replayed.iter().map(|(i, _)| *i));
     let unique: BTreeSet<i64> = on_page.iter().copied().collect();
     assert_eq!(unique.len(), on_page.len(), "nothing doubled on bob's page");
-    let stored_now = stored(folder.path()).await;
+    let stored_now = stored_messages(folder.path()).await;
     assert_eq!(
         unique,
         stored_now.keys().copied().collect(),
@@ -168,7 +93,7 @@ async fn a_crash_mid_stream_loses_nothing_anyone_saw_and_clients_resync() {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
-    let final_rows = stored(folder.path()).await;
+    let final_rows = stored_messages(folder.path()).await;
     let bodies: Vec<&String> = final_rows.values().collect();
     let distinct: BTreeSet<&String> = bodies.iter().copied().collect();
     assert_eq!(bodies.len(), distinct.len(), "no message stored twice");
@@ -183,7 +108,7 @@ async fn a_crash_mid_stream_loses_nothing_anyone_saw_and_clients_resync() {
 async fn sigterm_closes_sockets_with_a_reconnect_code_and_exits() {
     let folder = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut natter = start(folder.path(), port).await;
+    let mut natter = Natter::start(folder.path(), port).await;
     let base = format!("http://127.0.0.1:{port}");
     let alice = Browser::new(&base);
     alice.signup("alice").await;
@@ -194,28 +119,19 @@ async fn sigterm_closes_sockets_with_a_reconnect_code_and_exits() {
     send(&mut socket, "saved before stopping", "last").await;
     expect_text(&mut socket, "saved before stopping").await;
 
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(natter.child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    natter.signal("TERM");
     assert_eq!(
         expect_close(&mut socket).await,
         Some(1012),
         "pages are told to reconnect"
     );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = natter.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "natter did not stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = natter.exited(Duration::from_secs(15)).await;
     assert!(exit.success(), "clean exit: {exit:?}");
     assert_eq!(
-        stored(folder.path()).await.values().collect::<Vec<_>>(),
+        stored_messages(folder.path())
+            .await
+            .values()
+            .collect::<Vec<_>>(),
         vec!["saved before stopping"]
     );
 }

@@ -10,6 +10,7 @@ use crate::auth::{self, CsrfForm, CurrentUser};
 use crate::config::Settings;
 use crate::error::Result;
 use crate::hub::Event;
+use crate::media;
 use crate::routes::accounts::{Reply, TokenForm};
 use crate::store::{sessions, users, Db};
 use crate::views::account::{self as view, Notice};
@@ -137,7 +138,9 @@ async fn delete(
         return Ok(Reply::Refused((Status::UnprocessableEntity, page)));
     }
     let ended = sessions::delete_all_for_user(db.pool(), me.id(), None).await?;
-    users::delete(db.pool(), me.id()).await?;
+    for sha256 in users::delete(db.pool(), me.id()).await? {
+        media::discard(&settings.media_dir, &sha256).await;
+    }
     announce_ended(hub, me.id(), ended);
     hub.broadcast(Event::UserLeft { user_id: me.id() });
     auth::end_session(db, settings, cookies).await?;

@@ -224,6 +224,7 @@ fn any_error(status: Status, _req: &Request<'_>) -> (Status, Markup) {
         413 => "That is too large.",
         422 | 400 => "That request could not be read.",
         429 => "Too many requests. Wait a moment and try again.",
+        503 => crate::error::DATABASE_UNREACHABLE,
         _ => "Something went wrong on our side. Please try again.",
     };
     (status, pages::error(status, message))

@@ -88,7 +88,8 @@ async fn render_page(
     let db = app.db;
     let scope = scope_of(db.pool(), conversation_id, me).await?;
     // Opening the conversation reads it; the sender's "Seen" follows live.
-    chat::mark_read(
+    // Reading must not depend on writing: on a full disk the page still opens.
+    let marked = chat::mark_read(
         app.writer,
         app.hub.as_ref(),
         conversation_id,
@@ -96,7 +97,10 @@ async fn render_page(
         None,
         None,
     )
-    .await?;
+    .await;
+    if let Err(e) = marked {
+        rocket::warn!("marking read on opening failed: {e}");
+    }
     let (history, has_more) = history(db.pool(), conversation_id, me.id(), before).await?;
     let list = contacts::list(db.pool(), me.id(), Order::Alphabetical).await?;
     let groups = groups::of_member(db.pool(), me.id()).await?;
@@ -190,12 +194,16 @@ async fn post(
 ) -> Result<Reply> {
     let form = form.0;
     let sent = match Draft::parse(form.body.as_deref(), form.client_id.as_deref()) {
-        Ok(draft) => chat::send(app.writer, app.hub.as_ref(), me.id(), id, &draft).await,
+        Ok(draft) => match app.budgets.message(me.id()) {
+            Ok(()) => chat::send(app.writer, app.hub.as_ref(), me.id(), id, &draft).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match sent {
         Ok(_) => Ok(Reply::Redirect(Redirect::to(conversation_url(id)))),
-        Err(Error::Invalid(message)) => {
+        // Refused, not failed: the page comes back with the text kept.
+        Err(e) if keeps_the_draft(&e) => {
             let page = render_page(
                 &app,
                 &me,
@@ -203,14 +211,23 @@ async fn post(
                 None,
                 FormState {
                     body: form.body.as_deref().unwrap_or_default(),
-                    error: Some(&message),
+                    error: Some(&e.public_message()),
                 },
             )
             .await?;
-            Ok(Reply::Refused((Status::UnprocessableEntity, page)))
+            Ok(Reply::Refused((e.status(), page)))
         }
         Err(e) => Err(e),
     }
+}
+
+/// Whether a failed send is shown on the conversation page with the text
+/// kept in the form: bad input, too fast, or a full disk.
+fn keeps_the_draft(error: &Error) -> bool {
+    matches!(
+        error.status(),
+        Status::UnprocessableEntity | Status::TooManyRequests | Status::InsufficientStorage
+    )
 }
 
 crate::csrf_forms!(MessageForm);

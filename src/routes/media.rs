@@ -74,6 +74,8 @@ async fn upload(
                 .map(|n| n.dangerous_unsafe_unsanitized_raw().as_str()),
         );
         let draft = Draft::caption(form.caption.as_deref(), form.client_id.as_deref(), &name)?;
+        app.budgets.upload(me.id())?;
+        app.budgets.message(me.id())?;
         let bytes = read_all(&form.file).await?;
         let dir = &app.settings.media_dir;
         let attachment = media::store(dir, bytes, Some(&name)).await?;
@@ -113,19 +115,85 @@ struct Download {
     disposition: Header<'static>,
     nosniff: Header<'static>,
     cache: Header<'static>,
+    etag: Header<'static>,
+}
+
+/// What a download request answers: the file, or "you have it already".
+#[derive(rocket::Responder)]
+enum Served {
+    File(Download),
+    #[response(status = 304)]
+    Unchanged(CacheHeaders),
+}
+
+#[derive(rocket::Responder)]
+struct CacheHeaders {
+    body: (),
+    cache: Header<'static>,
+    etag: Header<'static>,
+}
+
+/// Downloads may be cached by the browser alone, and only checked again
+/// with the server (so a file deleted or a membership ended is not served
+/// from the cache); the content hash is the validator.
+const MEDIA_CACHE: &str = "private, no-cache";
+
+fn etag_of(tag: &str) -> String {
+    format!("\"{tag}\"")
+}
+
+/// The request's `If-None-Match` validators.
+struct IfNoneMatch(Option<String>);
+
+#[rocket::async_trait]
+impl<'r> rocket::request::FromRequest<'r> for IfNoneMatch {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(
+        req: &'r rocket::Request<'_>,
+    ) -> rocket::request::Outcome<Self, Self::Error> {
+        let value = req.headers().get_one("If-None-Match").map(str::to_owned);
+        rocket::request::Outcome::Success(IfNoneMatch(value))
+    }
+}
+
+impl IfNoneMatch {
+    fn matches(&self, etag: &str) -> bool {
+        self.0
+            .as_deref()
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    }
 }
 
 impl Download {
     /// `bytes` served as `content_type`, `inline` or as an `attachment` named
-    /// `filename`, never sniffed, cached by the browser alone.
-    fn new(content_type: ContentType, bytes: Vec<u8>, kind: &str, filename: &str) -> Download {
+    /// `filename`, never sniffed, cached by the browser alone under `etag`.
+    fn new(
+        content_type: ContentType,
+        bytes: Vec<u8>,
+        kind: &str,
+        filename: &str,
+        etag: String,
+    ) -> Download {
         Download {
             body: (content_type, bytes),
             disposition: disposition(kind, filename),
             nosniff: Header::new("X-Content-Type-Options", "nosniff"),
-            cache: Header::new("Cache-Control", "private, max-age=86400"),
+            cache: Header::new("Cache-Control", MEDIA_CACHE),
+            etag: Header::new("ETag", etag),
         }
     }
+}
+
+/// "Not modified" when the browser's copy has this `etag`.
+fn unchanged(if_none_match: &IfNoneMatch, etag: &str) -> Option<Served> {
+    if_none_match.matches(etag).then(|| {
+        Served::Unchanged(CacheHeaders {
+            body: (),
+            cache: Header::new("Cache-Control", MEDIA_CACHE),
+            etag: Header::new("ETag", etag.to_owned()),
+        })
+    })
 }
 
 /// `attachment; filename*=UTF-8''…`: the name percent-encoded, so no header
@@ -151,10 +219,14 @@ async fn read_stored(path: std::path::PathBuf) -> Result<Vec<u8>> {
 /// Images (re-encoded on upload) open inline; every other file downloads as
 /// opaque bytes, whatever it contains.
 #[rocket::get("/media/<id>")]
-async fn download(id: i64, me: CurrentUser, app: App<'_>) -> Result<Download> {
+async fn download(id: i64, me: CurrentUser, app: App<'_>, cached: IfNoneMatch) -> Result<Served> {
     let (sha256, file) = messages::attachment_for_member(app.db.pool(), id, me.id())
         .await?
         .ok_or(Error::NotFound)?;
+    let etag = etag_of(&sha256);
+    if let Some(unchanged) = unchanged(&cached, &etag) {
+        return Ok(unchanged);
+    }
     let bytes = read_stored(media::path_of(&app.settings.media_dir, &sha256)).await?;
     let (content_type, kind) = if file.has_thumbnail {
         let content_type =
@@ -163,22 +235,33 @@ async fn download(id: i64, me: CurrentUser, app: App<'_>) -> Result<Download> {
     } else {
         (ContentType::Binary, "attachment")
     };
-    Ok(Download::new(content_type, bytes, kind, &file.filename))
+    Ok(Served::File(Download::new(
+        content_type,
+        bytes,
+        kind,
+        &file.filename,
+        etag,
+    )))
 }
 
 #[rocket::get("/media/<id>/thumbnail")]
-async fn thumbnail(id: i64, me: CurrentUser, app: App<'_>) -> Result<Download> {
+async fn thumbnail(id: i64, me: CurrentUser, app: App<'_>, cached: IfNoneMatch) -> Result<Served> {
     let (sha256, file) = messages::attachment_for_member(app.db.pool(), id, me.id())
         .await?
         .filter(|(_, file)| file.has_thumbnail)
         .ok_or(Error::NotFound)?;
+    let etag = etag_of(&format!("{sha256}-thumbnail"));
+    if let Some(unchanged) = unchanged(&cached, &etag) {
+        return Ok(unchanged);
+    }
     let bytes = read_stored(media::thumbnail_path_of(&app.settings.media_dir, &sha256)).await?;
-    Ok(Download::new(
+    Ok(Served::File(Download::new(
         ContentType::PNG,
         bytes,
         "inline",
         &file.filename,
-    ))
+        etag,
+    )))
 }
 
 pub fn routes() -> Vec<rocket::Route> {

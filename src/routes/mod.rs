@@ -6,9 +6,12 @@ use rocket::request::{self, FromRequest, Request};
 use rocket::{Shutdown, State};
 
 use crate::config::Settings;
+use std::sync::Arc;
+
 use crate::presence::Presence;
 use crate::store::writer::Writer;
 use crate::store::Db;
+use crate::throttle::PostingBudgets;
 use crate::SharedHub;
 
 pub mod account;
@@ -42,6 +45,8 @@ pub struct App<'r> {
     pub writer: &'r Writer,
     pub settings: &'r Settings,
     pub shutdown: Shutdown,
+    /// Per-user posting budgets, shared by sockets and forms.
+    pub budgets: &'r Arc<PostingBudgets>,
 }
 
 #[rocket::async_trait]
@@ -54,6 +59,7 @@ impl<'r> FromRequest<'r> for App<'r> {
         let presence = try_outcome!(req.guard::<&State<Presence>>().await);
         let writer = try_outcome!(req.guard::<&State<Writer>>().await);
         let settings = try_outcome!(req.guard::<&State<Settings>>().await);
+        let budgets = try_outcome!(req.guard::<&State<Arc<PostingBudgets>>>().await);
         let shutdown = try_outcome!(req.guard::<Shutdown>().await.map_error(|(s, _)| (s, ())));
         request::Outcome::Success(App {
             db,
@@ -62,6 +68,7 @@ impl<'r> FromRequest<'r> for App<'r> {
             writer: writer.inner(),
             settings: settings.inner(),
             shutdown,
+            budgets: budgets.inner(),
         })
     }
 }

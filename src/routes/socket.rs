@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use maud::{html, Markup};
 use rocket::Shutdown;
 use rocket_ws::frame::{CloseCode, CloseFrame};
@@ -35,8 +35,8 @@ use crate::routes::groups::group_heading;
 use crate::routes::App;
 use crate::store::contacts::{self, Contact};
 use crate::store::writer::Writer;
-use crate::store::{conversations, groups, messages, Pool};
-use crate::throttle::TokenBucket;
+use crate::store::{conversations, groups, messages, sessions, Pool};
+use crate::throttle::{PostingBudgets, TokenBucket};
 use crate::views::chat::{self as chat_views, Composer};
 use crate::views::contacts::{self as contact_views, Badge};
 use crate::views::groups as group_views;
@@ -67,9 +67,12 @@ fn connection(app: &App<'_>, me: CurrentUser, chat: Option<ChatScope>) -> Result
         presence: app.presence.clone(),
         grace: Duration::from_millis(app.settings.presence_grace_ms),
         idle_timeout: Duration::from_millis(app.settings.socket_idle_ms.max(30)),
+        session_idle: time::Duration::hours(app.settings.session_idle_hours),
         me,
         chat,
         shutdown: app.shutdown.clone(),
+        _hold: app.db.in_flight().hold(),
+        budgets: app.budgets.clone(),
     })
 }
 
@@ -125,9 +128,14 @@ struct Connection {
     presence: Presence,
     grace: Duration,
     idle_timeout: Duration,
+    /// How long a session may go unused (see `Settings::session_idle_hours`).
+    session_idle: time::Duration,
     me: CurrentUser,
     chat: Option<ChatScope>,
     shutdown: Shutdown,
+    /// Keeps the pool open until this socket has closed.
+    _hold: crate::store::drain::Hold,
+    budgets: Arc<PostingBudgets>,
 }
 
 /// A frame as the htmx ws extension sends it: the form's fields as JSON
@@ -151,6 +159,8 @@ enum Step {
     Reply(Markup),
     Nothing,
     Close(CloseCode, &'static str),
+    /// The server is stopping.
+    Stop,
 }
 
 /// The state of one socket's loop.
@@ -282,24 +292,33 @@ impl Connection {
                 _ = ping.tick() => {
                     if state.last_heard.elapsed() > self.idle_timeout {
                         Step::Close(CloseCode::Away, "idle")
+                    } else if !self.session_is_live().await {
+                        Step::Close(CloseCode::Normal, "session expired")
                     } else {
-                        stream.send(WsMessage::Ping(Vec::new())).await?;
+                        self.send(&mut stream, WsMessage::Ping(Vec::new())).await?;
                         Step::Nothing
                     }
                 }
-                // 1012 tells the htmx extension to reconnect after a restart.
-                _ = &mut shutdown => Step::Close(CloseCode::Restart, "server restarting"),
+                _ = &mut shutdown => Step::Stop,
             };
             match step {
-                Step::Reply(markup) => stream.send(text(markup)).await?,
+                Step::Stop => {
+                    // Answer what the page sent before the stop, then 1012
+                    // tells the htmx extension to reconnect after the restart.
+                    while let Some(Some(Ok(WsMessage::Text(frame)))) = stream.next().now_or_never()
+                    {
+                        if let Step::Reply(markup) = self.handle_frame(&frame, state).await {
+                            self.send(&mut stream, text(markup)).await?;
+                        }
+                    }
+                    self.close(&mut stream, CloseCode::Restart, "server restarting")
+                        .await;
+                    return Ok(());
+                }
+                Step::Reply(markup) => self.send(&mut stream, text(markup)).await?,
                 Step::Nothing => {}
                 Step::Close(code, reason) => {
-                    let frame = CloseFrame {
-                        code,
-                        reason: reason.into(),
-                    };
-                    // The peer may already be gone; there is nothing left to do then.
-                    let _ = stream.close(Some(frame)).await;
+                    self.close(&mut stream, code, reason).await;
                     return Ok(());
                 }
             }
@@ -325,7 +344,44 @@ impl Connection {
                 chat_views::composer_error(Some(&e.public_message()), true)
             }
         };
-        stream.send(text(fragment)).await
+        self.send(stream, text(fragment)).await
+    }
+
+    /// Sends a frame, giving up when the page has not taken it within the
+    /// idle timeout: a page whose reader stopped must not hold this task, its
+    /// descriptor and its buffers for ever, nor keep the idle timeout, the
+    /// resync and the shutdown close from running.
+    async fn send(
+        &self,
+        stream: &mut DuplexStream,
+        message: WsMessage,
+    ) -> rocket_ws::result::Result<()> {
+        match tokio::time::timeout(self.idle_timeout, stream.send(message)).await {
+            Ok(sent) => sent,
+            Err(_) => Err(WsError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the page stopped reading",
+            ))),
+        }
+    }
+
+    /// Closes the socket with a reason; the peer may already be gone, and
+    /// there is nothing left to do then.
+    async fn close(&self, stream: &mut DuplexStream, code: CloseCode, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(self.idle_timeout, stream.close(Some(frame))).await;
+    }
+
+    /// Whether this socket's session still stands: an expired session's
+    /// socket is closed like a logged-out one. If the database cannot say,
+    /// the socket stays.
+    async fn session_is_live(&self) -> bool {
+        sessions::is_live(&self.pool, &self.me.session.token_hash, self.session_idle)
+            .await
+            .unwrap_or(true)
     }
 
     /// What the page missed; records in `state` the newest message it gets.
@@ -347,7 +403,9 @@ impl Connection {
         };
         let id = chat.conversation_id;
         let members = self.known_members();
-        chat::mark_read(
+        // Showing the page must not depend on writing: on a full disk the
+        // page still catches up, and its read position moves later.
+        let marked = chat::mark_read(
             &self.writer,
             self.hub.as_ref(),
             id,
@@ -355,7 +413,10 @@ impl Connection {
             None,
             members.as_ref().map(<[i64; 2]>::as_slice),
         )
-        .await?;
+        .await;
+        if let Err(e) = marked {
+            rocket::warn!("marking read on connect failed: {e}");
+        }
         let seen = contacts::seen_by_others(&self.pool, id, me).await?;
         let missed = messages::page_after(
             &self.pool,
@@ -610,7 +671,9 @@ impl Connection {
         if state.message_budget.take().is_err() {
             return Step::Reply(too_fast());
         }
-        let result = match Draft::parse(frame.body.as_deref(), frame.client_id.as_deref()) {
+        let draft = Draft::parse(frame.body.as_deref(), frame.client_id.as_deref())
+            .and_then(|draft| self.budgets.message(self.me.id()).map(|()| draft));
+        let result = match draft {
             Ok(draft) => {
                 let members = self.known_members();
                 chat::send_with(
@@ -629,7 +692,7 @@ impl Connection {
         Step::Reply(match result {
             Ok(Sent::New(_) | Sent::Replayed(_)) => self.fresh_composer(chat.conversation_id),
             Err(e) => {
-                if matches!(e, Error::Database(_) | Error::Internal(_)) {
+                if e.status().code >= 500 {
                     rocket::error!("sending failed: {e}");
                 }
                 chat_views::composer_error(Some(&e.public_message()), true)

@@ -46,7 +46,9 @@ macro_rules! on_tx {
 
 pub mod contacts;
 pub mod conversations;
+pub mod drain;
 pub mod groups;
+pub mod health;
 pub mod messages;
 pub mod sessions;
 pub mod users;
@@ -159,6 +161,24 @@ fn pool_options<DB: sqlx::Database>(
         .min_connections(config.min_connections.unwrap_or_default().min(max))
         .acquire_timeout(Duration::from_secs(config.connect_timeout))
         .idle_timeout(config.idle_timeout.map(Duration::from_secs))
+        .after_release(|conn, _| Box::pin(async move { is_reusable(conn).await }))
+}
+
+/// Whether a connection handed back to the pool may serve again: only when
+/// it is outside any transaction. A COMMIT that fails (a full disk) can roll
+/// SQLite back on its own, and sqlx's own ROLLBACK then fails too, leaving
+/// it counting an open transaction: reused, every later `begin` would open
+/// a savepoint inside a transaction that never commits, so writes would be
+/// confirmed yet never stored, and the write lock never released. Such a
+/// connection is closed instead, and the pool opens a fresh one.
+async fn is_reusable<C: sqlx::Connection>(conn: &mut C) -> Result<bool, sqlx::Error> {
+    // The ping runs after any rollback queued when the transaction dropped.
+    conn.ping().await?;
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        rocket::warn!("closing a database connection left inside a failed transaction");
+    }
+    Ok(clean)
 }
 
 /// Whether a database URL names PostgreSQL.
@@ -174,13 +194,28 @@ pub struct Db(DbHandle);
 impl Db {
     /// The shared connection pool.
     pub fn pool(&self) -> &Pool {
-        &self.0 .0
+        &self.0.pool
+    }
+
+    /// Whether the database is known to be unreachable right now.
+    pub fn health(&self) -> &health::Health {
+        &self.0.health
+    }
+
+    /// The requests and sockets using the database now.
+    pub fn in_flight(&self) -> &drain::InFlight {
+        &self.0.in_flight
     }
 }
 
 /// A current sqlx pool built from typed options, so WAL, `synchronous`,
-/// foreign keys and the busy timeout are set on purpose, not left to a URL.
-pub struct DbHandle(Pool);
+/// foreign keys and the busy timeout are set on purpose, not left to a URL;
+/// and what is known of its reachability.
+pub struct DbHandle {
+    pool: Pool,
+    health: health::Health,
+    in_flight: drain::InFlight,
+}
 
 /// Connection options for a SQLite URL.
 ///
@@ -192,6 +227,8 @@ pub fn connect_options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
+        // Deleted messages are overwritten in the file, not left readable.
+        .pragma("secure_delete", "ON")
         .busy_timeout(Duration::from_secs(5)))
 }
 
@@ -205,15 +242,22 @@ impl rocket_db_pools::Pool for DbHandle {
         let config: rocket_db_pools::Config = figment
             .extract()
             .map_err(|e| sqlx::Error::Configuration(e.to_string().into()))?;
-        Ok(DbHandle(Pool::connect_with(&config).await?))
+        Ok(DbHandle {
+            pool: Pool::connect_with(&config).await?,
+            health: health::Health::default(),
+            in_flight: drain::InFlight::default(),
+        })
     }
 
     async fn get(&self) -> Result<Self::Connection, Self::Error> {
-        Ok(self.0.clone())
+        Ok(self.pool.clone())
     }
 
+    /// Runs when the server stops: sockets have been told to close, and
+    /// requests and sends in flight finish before the pool closes under them.
     async fn close(&self) {
-        self.0.close().await
+        self.in_flight.drained(drain::DRAIN_LIMIT).await;
+        self.pool.close().await
     }
 }
 
@@ -228,6 +272,8 @@ pub fn stage() -> AdHoc {
         rocket
             .attach(Db::init())
             .attach(AdHoc::try_on_ignite("Migrations", run_migrations))
+            .attach(health::fairing())
+            .attach(drain::fairing())
     })
 }
 

@@ -98,16 +98,23 @@ pub async fn find(pool: &Pool, token_hash: &str, idle: Duration) -> Result<Optio
         };
         let at = now();
         let last_used = last_used_at.unwrap_or(created_at);
-        if expires_at <= at || last_used + idle <= at {
-            delete(pool, token_hash).await?;
+        // The writes below are housekeeping: on a full disk they fail, and
+        // the session must still be found (or not) as if they had not.
+        if has_expired(expires_at, last_used, idle, at) {
+            if let Err(e) = delete(pool, token_hash).await {
+                rocket::warn!("removing an expired session failed: {e}");
+            }
             return Ok(None);
         }
         if last_used + TOUCH_EVERY <= at {
-            sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE token_hash = $2")
+            let touched = sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE token_hash = $2")
                 .bind(at)
                 .bind(token_hash)
                 .execute(db)
-                .await?;
+                .await;
+            if let Err(e) = touched {
+                rocket::warn!("recording a session's use failed: {e}");
+            }
         }
         Ok(Some(Session {
             token_hash: token_hash.to_owned(),
@@ -118,6 +125,33 @@ pub async fn find(pool: &Pool, token_hash: &str, idle: Duration) -> Result<Optio
                 username,
                 created_at: user_created_at,
             },
+        }))
+    })
+}
+
+/// Whether a session is past its absolute expiry or unused for `idle`.
+fn has_expired(
+    expires_at: OffsetDateTime,
+    last_used: OffsetDateTime,
+    idle: Duration,
+    at: OffsetDateTime,
+) -> bool {
+    expires_at <= at || last_used + idle <= at
+}
+
+/// Whether the session still exists and has not expired, without counting
+/// the question as a use: an open socket asks this at every ping, and a page
+/// left open must not keep its session alive for ever.
+pub async fn is_live(pool: &Pool, token_hash: &str, idle: Duration) -> Result<bool> {
+    on_pool!(pool, db => {
+        let row = sqlx::query_as::<_, (OffsetDateTime, OffsetDateTime, Option<OffsetDateTime>)>(
+            "SELECT expires_at, created_at, last_used_at FROM sessions WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(db)
+        .await?;
+        Ok(row.is_some_and(|(expires_at, created_at, last_used_at)| {
+            !has_expired(expires_at, last_used_at.unwrap_or(created_at), idle, now())
         }))
     })
 }

@@ -121,7 +121,9 @@ pub async fn set_password_hash(pool: &Pool, user_id: i64, hash: &str) -> Result<
 
 /// Deletes an account with its sessions, memberships and messages; a direct
 /// conversation left with fewer than two members goes too. One transaction.
-pub async fn delete(pool: &Pool, user_id: i64) -> Result<()> {
+/// Returns the hashes of stored files that no message refers to any more,
+/// for the caller to remove from disk.
+pub async fn delete(pool: &Pool, user_id: i64) -> Result<Vec<String>> {
     on_pool!(pool, db => {
         let mut tx = db.begin().await?;
         let conversations: Vec<i64> =
@@ -129,6 +131,20 @@ pub async fn delete(pool: &Pool, user_id: i64) -> Result<()> {
                 .bind(user_id)
                 .fetch_all(&mut *tx)
                 .await?;
+        // Files that may lose their last reference: the user's own, and
+        // everything in their direct conversations, which go with them.
+        let files: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT a.sha256 FROM attachments a
+             JOIN messages m ON m.id = a.message_id
+             JOIN conversations c ON c.id = m.conversation_id
+             WHERE m.sender_id = $1
+                OR (c.kind = 'direct'
+                    AND c.id IN (SELECT conversation_id FROM members WHERE user_id = $2))",
+        )
+        .bind(user_id)
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user_id)
             .execute(&mut *tx)
@@ -143,8 +159,19 @@ pub async fn delete(pool: &Pool, user_id: i64) -> Result<()> {
             .execute(&mut *tx)
             .await?;
         }
+        let mut unused = Vec::with_capacity(files.len());
+        for sha256 in files {
+            let in_use: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM attachments WHERE sha256 = $1)")
+                    .bind(&sha256)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if !in_use {
+                unused.push(sha256);
+            }
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(unused)
     })
 }
 

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::messages::{self, NewAttachment, Saved};
 use super::{contacts, Pool, Tx};
-use crate::error::{Error, Result};
+use crate::error::{DatabaseFailure, Error, Result};
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -158,6 +158,18 @@ impl Job {
         }
     }
 
+    /// Fails the job's caller.
+    fn fail(self, error: Error) {
+        match self {
+            Job::Save { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Job::MarkRead { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+
     /// Sends the result; a caller that gave up waiting is no concern.
     fn answer(self, outcome: Result<Outcome, sqlx::Error>) {
         match (self, outcome) {
@@ -205,6 +217,15 @@ async fn commit(pool: &Pool, batch: Vec<Job>) {
         Err(e) if batch.len() == 1 => {
             if let Some(job) = batch.into_iter().next() {
                 job.answer(Err(e));
+            }
+        }
+        Err(e) if DatabaseFailure::of(&e) != DatabaseFailure::Other => {
+            // A full disk or a lost database fails every write alike:
+            // retrying each alone would only repeat the failure.
+            rocket::warn!("a batch of {} writes failed ({e})", batch.len());
+            let failure = DatabaseFailure::of(&e);
+            for job in batch {
+                job.fail(Error::shared(failure, &e));
             }
         }
         Err(e) => {

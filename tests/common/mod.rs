@@ -611,3 +611,124 @@ pub async fn post_message(client: &Client, path: &str, body: &str) -> Status {
     .await
     .status()
 }
+
+// ------------------------------------------------------------ real binary
+
+/// The real `natter` executable, running in a folder of its own and killed
+/// when dropped.
+pub struct Natter {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl Drop for Natter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Natter {
+    /// Starts the binary in `folder` on `port` with extra environment
+    /// variables, and waits until it serves.
+    pub async fn start_with(folder: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Natter {
+        // CI points this at the release build; `cargo test` alone uses its own build.
+        let binary = std::env::var("NATTER_BINARY")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_natter").to_owned());
+        let child = std::process::Command::new(binary)
+            .current_dir(folder)
+            .env_clear()
+            .env("ROCKET_PORT", port.to_string())
+            .env("ROCKET_LOG_LEVEL", "off")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("natter starts");
+        let natter = Natter { child, port };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("http://127.0.0.1:{port}/login"))
+            .await
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "natter did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        natter
+    }
+
+    /// Starts the binary in `folder` on `port` with its defaults.
+    pub async fn start(folder: &std::path::Path, port: u16) -> Natter {
+        Natter::start_with(folder, port, &[]).await
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Sends a signal (`TERM`, `KILL`) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// Waits for the process to exit by itself; panics after `limit`.
+    pub async fn exited(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(exit) = self.child.try_wait().expect("try_wait") {
+                return exit;
+            }
+            assert!(std::time::Instant::now() < deadline, "natter did not stop");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+/// Every stored message of the SQLite database in `folder`, by id.
+pub async fn stored_messages(folder: &std::path::Path) -> std::collections::BTreeMap<i64, String> {
+    let url = format!("sqlite://{}", folder.join("natter.db").display());
+    let pool = sqlx::SqlitePool::connect(&url)
+        .await
+        .expect("open database");
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, body FROM messages")
+        .fetch_all(&pool)
+        .await
+        .expect("messages");
+    pool.close().await;
+    rows.into_iter().collect()
+}
+
+/// Message ids and bodies of the bubbles in a fragment.
+pub fn bubbles(fragment: &str) -> Vec<(i64, String)> {
+    fragment
+        .split(r#"<article id="message-"#)
+        .skip(1)
+        .filter_map(|rest| {
+            let id = rest.split('"').next()?.parse().ok()?;
+            let body = rest
+                .split(r#"<p class="body" dir="auto">"#)
+                .nth(1)?
+                .split("</p>")
+                .next()?
+                .to_owned();
+            Some((id, body))
+        })
+        .collect()
+}
