@@ -342,3 +342,157 @@ async fn error_pages_are_the_apps_own() {
     let page = response.into_string().await.unwrap();
     assert!(page.contains("That page does not exist.") && page.contains("Natter"));
 }
+
+#[rocket::async_test]
+async fn media_is_cached_only_with_revalidation_under_its_content_hash() {
+    let (app, alice, path) = pair().await;
+    upload(
+        &app.client,
+        &path,
+        "cat.png",
+        "image/png",
+        &png(64, 64),
+        false,
+    )
+    .await;
+    let id = attachment_id(&page_text(&alice, &path).await);
+    let full = alice.get(format!("/media/{id}")).dispatch().await;
+    assert_eq!(
+        full.headers().get_one("Cache-Control"),
+        Some("private, no-cache")
+    );
+    let etag = full.headers().get_one("ETag").expect("an ETag").to_owned();
+    let again = alice
+        .get(format!("/media/{id}"))
+        .header(Header::new("If-None-Match", etag.clone()))
+        .dispatch()
+        .await;
+    assert_eq!(again.status(), Status::NotModified);
+    assert!(again.into_bytes().await.unwrap_or_default().is_empty());
+    // A stranger with the validator still gets nothing.
+    let eve = app.another_browser().await;
+    signup(&eve, "eve").await;
+    let probe = eve
+        .get(format!("/media/{id}"))
+        .header(Header::new("If-None-Match", etag))
+        .dispatch()
+        .await;
+    assert_eq!(probe.status(), Status::NotFound);
+}
+
+#[rocket::async_test]
+async fn an_image_too_large_to_decode_is_refused_from_its_header() {
+    let (app, alice, path) = pair().await;
+    // 8000×8000 of one colour: a small file that would decode to 256 MB.
+    let mut bomb = Cursor::new(Vec::new());
+    image::DynamicImage::new_luma8(8000, 8000)
+        .write_to(&mut bomb, image::ImageFormat::Png)
+        .unwrap();
+    let bomb = bomb.into_inner();
+    let (status, page) = upload(&app.client, &path, "bomb.png", "image/png", &bomb, false).await;
+    assert_eq!(status, Status::UnprocessableEntity);
+    assert!(page.contains("at most 25 million pixels"), "{page}");
+    let (status, fragment) = upload(&app.client, &path, "bomb.png", "image/png", &bomb, true).await;
+    assert_eq!(status, Status::Ok, "htmx gets the reason in place");
+    assert!(fragment.contains("at most 25 million pixels"), "{fragment}");
+    assert!(!page_text(&alice, &path).await.contains("bomb.png"));
+    assert_eq!(count(app.pool(), "attachments").await, 0);
+}
+
+#[rocket::async_test]
+async fn uploads_are_rate_limited_per_user() {
+    let (app, _alice, path) = pair().await;
+    let burst = natter::limits::UPLOADS_PER_USER.burst;
+    for n in 0..burst {
+        let (status, _) = upload(
+            &app.client,
+            &path,
+            &format!("note{n}.txt"),
+            "text/plain",
+            format!("note {n}").as_bytes(),
+            false,
+        )
+        .await;
+        assert_eq!(status, Status::SeeOther, "upload {n}");
+    }
+    let (status, page) = upload(
+        &app.client,
+        &path,
+        "one-more.txt",
+        "text/plain",
+        b"more",
+        false,
+    )
+    .await;
+    assert_eq!(status, Status::TooManyRequests);
+    assert!(page.contains("uploading too fast"), "{page}");
+}
+
+#[rocket::async_test]
+async fn a_deleted_accounts_files_leave_the_disk_unless_still_shared() {
+    let (app, alice, path) = pair().await;
+    // Bob's own file, and one both sent (stored once, by content).
+    upload(
+        &app.client,
+        &path,
+        "mine.txt",
+        "text/plain",
+        b"only bob's",
+        false,
+    )
+    .await;
+    upload(
+        &app.client,
+        &path,
+        "shared.txt",
+        "text/plain",
+        b"both have it",
+        false,
+    )
+    .await;
+    let group_path = {
+        let csrf = csrf_of(&alice, "/").await;
+        let carol = app.another_browser().await;
+        signup(&carol, "carol").await;
+        let carol_id: i64 = natter::on_pool!(app.pool(), p => sqlx::query_scalar(
+            "SELECT id FROM users WHERE username = 'carol'").fetch_one(p).await.unwrap());
+        let response = post_form(
+            &alice,
+            "/groups",
+            &[
+                ("csrf", &csrf),
+                ("title", "Files"),
+                ("members", &carol_id.to_string()),
+            ],
+        )
+        .await;
+        response.headers().get_one("Location").unwrap().to_owned()
+    };
+    upload(
+        &alice,
+        &group_path,
+        "shared.txt",
+        "text/plain",
+        b"both have it",
+        false,
+    )
+    .await;
+    let media = app.dir.path().join("media");
+    let files = || std::fs::read_dir(&media).unwrap().count();
+    assert_eq!(files(), 2, "two distinct contents");
+
+    let csrf = csrf_of(&app.client, "/account").await;
+    let response = post_form(
+        &app.client,
+        "/account/delete",
+        &[("csrf", &csrf), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(files(), 1, "bob's own file is gone, the shared one stays");
+    let id = attachment_id(&page_text(&alice, &group_path).await);
+    assert_eq!(
+        alice.get(format!("/media/{id}")).dispatch().await.status(),
+        Status::Ok
+    );
+}

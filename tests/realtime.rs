@@ -543,3 +543,12 @@ async fn a_socket_is_closed_when_its_session_expires() {
     // And the expired sessions cannot open a new one.
     assert!(alice.try_connect(id, 0, &server.origin()).await.is_err());
 }
+
+#[tokio::test]
+async fn control_characters_are_refused_over_the_socket() {
+    let (server, alice, _bob, id) = Server::start().await.alice_and_bob().await;
+    let (mut socket, _) = alice.connect(id, 0).await;
+    send(&mut socket, "beep \u{7}\u{1b}[31m", "ctl1").await;
+    expect_text(&mut socket, "cannot contain control characters").await;
+    assert_eq!(stored_count(&server.dir, "beep \u{7}\u{1b}[31m").await, 0);
+}

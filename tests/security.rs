@@ -490,3 +490,97 @@ async fn an_oversized_request_is_refused_and_stores_nothing() {
     let messages = count(app.pool(), "messages").await;
     assert_eq!(messages, 0);
 }
+
+#[rocket::async_test]
+async fn private_pages_are_never_cached_and_the_server_is_not_named() {
+    let app = TestApp::new().await;
+    signup(&app.client, "alice").await;
+    for path in ["/", "/account", "/login", "/does-not-exist"] {
+        let response = app.client.get(path).dispatch().await;
+        assert_eq!(
+            response.headers().get_one("Cache-Control"),
+            Some("no-store"),
+            "{path}"
+        );
+        assert!(response.headers().get_one("Server").is_none(), "{path}");
+    }
+    let css = app.client.get("/static/app.css").dispatch().await;
+    assert!(css
+        .headers()
+        .get_one("Cache-Control")
+        .unwrap_or_default()
+        .contains("immutable"));
+}
+
+#[rocket::async_test]
+async fn the_token_from_before_login_dies_with_the_login() {
+    let app = TestApp::new().await;
+    signup(&app.another_browser().await, "alice").await;
+    let before = csrf_of(&app.client, "/login").await;
+    let response = post_form(
+        &app.client,
+        "/login",
+        &[
+            ("csrf", &before),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    let stale = post_form(&app.client, "/logout", &[("csrf", &before)]).await;
+    assert_eq!(stale.status(), Status::Forbidden, "the pre-login token");
+    let current = csrf_of(&app.client, "/").await;
+    assert_ne!(current, before);
+    let fresh = post_form(&app.client, "/logout", &[("csrf", &current)]).await;
+    assert_eq!(fresh.status(), Status::SeeOther);
+}
+
+#[rocket::async_test]
+async fn control_characters_are_refused_in_messages_over_http() {
+    let app = TestApp::new().await;
+    signup(&app.another_browser().await, "alice").await;
+    signup(&app.client, "bob").await;
+    let path = open_conversation(&app.client, "alice").await;
+    for body in ["ring \u{7} ring", "\u{1b}[2J cleared", "del\u{7f}"] {
+        assert_eq!(
+            post_message(&app.client, &path, body).await,
+            Status::UnprocessableEntity,
+            "{body:?}"
+        );
+    }
+    assert_eq!(count(app.pool(), "messages").await, 0);
+    assert_eq!(
+        post_message(&app.client, &path, "lines\n\tand tabs are fine").await,
+        Status::SeeOther
+    );
+}
+
+#[rocket::async_test]
+async fn messages_posted_over_http_share_the_senders_budget() {
+    let app = TestApp::new().await;
+    signup(&app.another_browser().await, "alice").await;
+    signup(&app.client, "bob").await;
+    let path = open_conversation(&app.client, "alice").await;
+    let html = page_text(&app.client, &path).await;
+    let csrf = hidden_field(&html, "csrf").unwrap();
+    let mut statuses = Vec::new();
+    for n in 0..40 {
+        let response = post_form(
+            &app.client,
+            &format!("{path}/messages"),
+            &[
+                ("csrf", &csrf),
+                ("client_id", &format!("http{n}")),
+                ("body", &format!("scripted {n}")),
+            ],
+        )
+        .await;
+        statuses.push(response.status());
+    }
+    let burst = natter::limits::MESSAGES_PER_USER.burst as usize;
+    let saved = statuses.iter().filter(|s| **s == Status::SeeOther).count();
+    assert!(saved >= burst && saved < 40, "{saved} of 40 saved");
+    assert!(statuses.contains(&Status::TooManyRequests));
+    assert_eq!(count(app.pool(), "messages").await as usize, saved);
+}

@@ -103,7 +103,10 @@ async fn upload(
     match (result, htmx.0) {
         (Ok(_), true) => Ok(Reply::Page(upload_status(None))),
         (Ok(_), false) => Ok(Reply::Redirect(Redirect::to(conversation_url(id)))),
-        (Err(Error::Invalid(text)), true) => Ok(Reply::Page(upload_status(Some(&text)))),
+        // Refusals the person can act on are shown in place of the progress bar.
+        (Err(e), true) if matches!(e.status().code, 422 | 429 | 507) => {
+            Ok(Reply::Page(upload_status(Some(&e.public_message()))))
+        }
         (Err(e), _) => Err(e),
     }
 }
@@ -119,6 +122,8 @@ struct Download {
 }
 
 /// What a download request answers: the file, or "you have it already".
+/// One lives for one response, moved once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(rocket::Responder)]
 enum Served {
     File(Download),
