@@ -300,3 +300,153 @@ async fn sigterm_under_load_answers_every_send_in_flight_and_loses_nothing() {
         assert_eq!(stored.get(message_id), Some(body), "shown, then lost");
     }
 }
+
+/// A PostgreSQL server of the test's own, which it can stop and start again.
+/// It needs PostgreSQL's binaries and root (to run them as `postgres`);
+/// without them the test is skipped, saying why.
+struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    fn start() -> Option<PrivatePostgres> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
+            .find(|bin| bin.join("initdb").exists());
+        let Some(bin) = bin else {
+            eprintln!("skipped: PostgreSQL's binaries are not installed");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let owned = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !owned {
+            eprintln!("skipped: running a private PostgreSQL needs root");
+            return None;
+        }
+        let server = PrivatePostgres {
+            dir,
+            bin,
+            port: free_port(),
+        };
+        let data = server.data();
+        let initialised = server
+            .as_postgres("initdb")
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(initialised, "initdb");
+        server.pg_ctl_start();
+        Some(server)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn as_postgres(&self, program: &str) -> Command {
+        let mut command = Command::new("runuser");
+        command
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join(program));
+        command
+    }
+
+    fn pg_ctl_start(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {}",
+            self.port,
+            self.dir.path().display()
+        );
+        let started = self
+            .as_postgres("pg_ctl")
+            .args(["start", "-w", "-o", &options, "-l"])
+            .arg(self.dir.path().join("log"))
+            .arg("-D")
+            .arg(self.data())
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(started, "pg_ctl start");
+    }
+
+    fn stop(&self, mode: &str) {
+        let _ = self
+            .as_postgres("pg_ctl")
+            .args(["stop", "-w", "-m", mode, "-D"])
+            .arg(self.data())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.stop("immediate");
+    }
+}
+
+#[tokio::test]
+async fn a_database_outage_shows_a_retry_page_keeps_sessions_and_recovers() {
+    let Some(postgres) = PrivatePostgres::start() else {
+        return;
+    };
+    let folder = tempfile::tempdir().unwrap();
+    let url = postgres.url();
+    let natter = Natter::start_with(
+        folder.path(),
+        free_port(),
+        &[("NATTER_DATABASE_URL", url.as_str())],
+    )
+    .await;
+    let alice = Browser::new(&natter.base());
+    alice.signup("alice").await;
+    assert_eq!(alice.get("/").await.status(), 200);
+
+    postgres.stop("fast");
+    for attempt in 0..3 {
+        let response = alice.get("/").await;
+        assert_eq!(response.status(), 503, "attempt {attempt}");
+        assert_eq!(
+            response
+                .headers()
+                .get("Retry-After")
+                .and_then(|v| v.to_str().ok()),
+            Some("5")
+        );
+        let page = response.text().await.unwrap();
+        assert!(page.contains("can't reach its database"), "{page}");
+        assert!(!page.contains("Log in"), "not sent to the login form");
+    }
+
+    postgres.pg_ctl_start();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = alice.get("/").await;
+        if response.status() == 200 {
+            let page = response.text().await.unwrap();
+            assert!(page.contains("alice"), "still signed in as alice");
+            break;
+        }
+        assert_eq!(response.status(), 503);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "natter did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
