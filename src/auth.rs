@@ -21,6 +21,7 @@ use crate::limits::{
     HASHING_QUEUE_WAIT, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS,
     USERNAME_MIN_CHARS,
 };
+use crate::store::devices;
 use crate::store::sessions::{self, Session};
 use crate::store::users::User;
 use crate::store::{self, Db};
@@ -188,6 +189,9 @@ fn base_cookie(settings: &Settings, name: &str, value: String) -> Cookie<'static
 
 const SESSION_COOKIE: &str = "natter_session";
 const ANON_CSRF_COOKIE: &str = "natter_csrf";
+const DEVICE_COOKIE: &str = "natter_device";
+/// How long a browser stays known to the accounts it logged in to.
+const DEVICE_COOKIE_DAYS: i64 = 400;
 
 // ---------------------------------------------------------------- sessions
 
@@ -214,6 +218,40 @@ pub async fn log_in(
     .await?;
     let mut cookie = base_cookie(settings, SESSION_COOKIE, token);
     cookie.set_max_age(time::Duration::hours(settings.session_hours));
+    cookies.add(cookie);
+    Ok(())
+}
+
+/// Whether this browser logged in as `username` before (its device cookie
+/// is known for that account).
+pub async fn is_known_device(
+    db: &Db,
+    settings: &Settings,
+    cookies: &CookieJar<'_>,
+    username: &str,
+) -> Result<bool> {
+    match cookies.get(&cookie_name(settings, DEVICE_COOKIE)) {
+        Some(cookie) => devices::is_known(db.pool(), &token_hash(cookie.value()), username).await,
+        None => Ok(false),
+    }
+}
+
+/// Remembers this browser as a device of `user_id`, giving it a device
+/// cookie if it has none yet.
+pub async fn remember_device(
+    db: &Db,
+    settings: &Settings,
+    cookies: &CookieJar<'_>,
+    user_id: i64,
+) -> Result<()> {
+    let name = cookie_name(settings, DEVICE_COOKIE);
+    let token = match cookies.get(&name) {
+        Some(cookie) => cookie.value().to_owned(),
+        None => random_token(),
+    };
+    devices::remember(db.pool(), &token_hash(&token), user_id).await?;
+    let mut cookie = base_cookie(settings, DEVICE_COOKIE, token);
+    cookie.set_max_age(time::Duration::days(DEVICE_COOKIE_DAYS));
     cookies.add(cookie);
     Ok(())
 }

@@ -65,9 +65,17 @@ pub const LOGIN_PER_ADDRESS: Rate = Rate {
     burst: 20,
     refill_every: Duration::from_secs(3),
 };
-/// Login attempts per username, from anywhere: a burst, then one every 12 seconds.
+/// Login attempts per username, from anywhere: a burst, then one every 12
+/// seconds. A browser that logged in to the account before is exempt, so a
+/// stranger's guesses cannot lock the owner out of the devices they use.
 pub const LOGIN_PER_USERNAME: Rate = Rate {
     burst: 10,
+    refill_every: Duration::from_secs(12),
+};
+/// Login attempts per username from one address: a burst, then one every
+/// 12 seconds (known devices exempt too).
+pub const LOGIN_PER_USERNAME_AND_ADDRESS: Rate = Rate {
+    burst: 5,
     refill_every: Duration::from_secs(12),
 };
 /// Sign-ups per client address: a burst, then one every 30 seconds.

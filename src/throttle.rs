@@ -122,15 +122,20 @@ pub fn try_again_message(wait: Duration) -> String {
 pub struct AccountThrottles {
     pub login_by_address: Throttle,
     pub login_by_username: Throttle,
+    pub login_by_username_and_address: Throttle,
     pub signup_by_address: Throttle,
 }
 
 impl Default for AccountThrottles {
     fn default() -> Self {
-        use crate::limits::{LOGIN_PER_ADDRESS, LOGIN_PER_USERNAME, SIGNUP_PER_ADDRESS};
+        use crate::limits::{
+            LOGIN_PER_ADDRESS, LOGIN_PER_USERNAME, LOGIN_PER_USERNAME_AND_ADDRESS,
+            SIGNUP_PER_ADDRESS,
+        };
         AccountThrottles {
             login_by_address: Throttle::new(LOGIN_PER_ADDRESS),
             login_by_username: Throttle::new(LOGIN_PER_USERNAME),
+            login_by_username_and_address: Throttle::new(LOGIN_PER_USERNAME_AND_ADDRESS),
             signup_by_address: Throttle::new(SIGNUP_PER_ADDRESS),
         }
     }

@@ -391,7 +391,7 @@ async fn repeated_logins_for_one_username_are_throttled_with_a_clear_message() {
             )
         }
     };
-    let burst = natter::limits::LOGIN_PER_USERNAME.burst;
+    let burst = natter::limits::LOGIN_PER_USERNAME_AND_ADDRESS.burst;
     for _ in 0..burst {
         assert_eq!(
             attempt("target", "wrong password!").await.0,
@@ -583,4 +583,50 @@ async fn messages_posted_over_http_share_the_senders_budget() {
     assert!(saved >= burst && saved < 40, "{saved} of 40 saved");
     assert!(statuses.contains(&Status::TooManyRequests));
     assert_eq!(count(app.pool(), "messages").await as usize, saved);
+}
+
+#[tokio::test]
+async fn a_strangers_wrong_guesses_do_not_lock_the_owner_out_of_their_own_browser() {
+    let server = Server::start().await;
+    // The owner signed up in this browser, then logged out.
+    let owner = server.browser();
+    owner.signup("owner").await;
+    owner.logout().await;
+    let attempt = |browser: &Browser, password: &'static str| {
+        let browser = browser.clone();
+        async move {
+            let csrf = hidden_field(&browser.get_text("/login").await, "csrf").unwrap();
+            browser
+                .post(
+                    "/login",
+                    &[
+                        ("csrf", &csrf),
+                        ("username", "owner"),
+                        ("password", password),
+                    ],
+                )
+                .await
+                .status()
+        }
+    };
+    let stranger = server.browser();
+    let mut statuses = Vec::new();
+    for _ in 0..natter::limits::LOGIN_PER_USERNAME.burst + 2 {
+        statuses.push(attempt(&stranger, "a wrong guess!").await);
+    }
+    assert_eq!(
+        statuses.last().map(|s| s.as_u16()),
+        Some(429),
+        "the stranger is slowed down: {statuses:?}"
+    );
+    // The owner's browser is known to the account: it still gets in.
+    assert_eq!(
+        attempt(&owner, PASSWORD).await.as_u16(),
+        200,
+        "owner logged in"
+    );
+    assert!(owner.get_text("/").await.contains("owner"));
+    // A browser the owner never used waits like the stranger (OWASP's trade-off).
+    let new_device = server.browser();
+    assert_eq!(attempt(&new_device, PASSWORD).await.as_u16(), 429);
 }

@@ -103,6 +103,7 @@ async fn signup(
         Err(CreateError::Database(e)) => return Err(e.into()),
     };
     auth::log_in(db, settings, cookies, user.id, &visitor).await?;
+    auth::remember_device(db, settings, cookies, user.id).await?;
     hub.broadcast(Event::UserJoined(std::sync::Arc::new(user)));
     Ok(Reply::Redirect(Redirect::to("/")))
 }
@@ -151,13 +152,21 @@ async fn login(
         );
         Ok(Reply::Refused((status, page)))
     };
+    // OWASP's advice: limit by address, and by username only for browsers
+    // that have not logged in to this account before, so that a stranger's
+    // wrong guesses cannot lock the owner out of their own devices.
+    let address = address_key(visitor.address);
+    let known_device = auth::is_known_device(db, settings, cookies, username).await?;
+    let key = users::username_key(username);
     let allowed = throttles
         .login_by_address
-        .attempt(&[address_key(visitor.address)])
-        .and_then(|()| {
-            throttles
-                .login_by_username
-                .attempt(&[users::username_key(username)])
+        .attempt(std::slice::from_ref(&address))
+        .and_then(|()| match known_device {
+            true => Ok(()),
+            false => throttles
+                .login_by_username_and_address
+                .attempt(&[format!("{key}\n{address}")])
+                .and_then(|()| throttles.login_by_username.attempt(&[key])),
         });
     if let Err(wait) = allowed {
         return refuse(Status::TooManyRequests, &try_again_message(wait));
@@ -171,6 +180,7 @@ async fn login(
     match user {
         Some(user) if verified => {
             auth::log_in(db, settings, cookies, user.id, &visitor).await?;
+            auth::remember_device(db, settings, cookies, user.id).await?;
             Ok(Reply::Redirect(Redirect::to(
                 next.unwrap_or_else(|| "/".into()),
             )))

@@ -46,6 +46,7 @@ macro_rules! on_tx {
 
 pub mod contacts;
 pub mod conversations;
+pub mod devices;
 pub mod drain;
 pub mod groups;
 pub mod health;

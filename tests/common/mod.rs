@@ -347,7 +347,9 @@ impl Server {
     }
 }
 
-/// An HTTP client with cookies, standing in for one browser.
+/// An HTTP client with cookies, standing in for one browser (a clone is the
+/// same browser: it shares the cookie jar).
+#[derive(Clone)]
 pub struct Browser {
     pub http: reqwest::Client,
     pub jar: std::sync::Arc<reqwest::cookie::Jar>,
