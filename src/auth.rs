@@ -3,8 +3,6 @@
 
 use std::sync::LazyLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use rocket::data::{self, Data, FromData};
@@ -13,13 +11,11 @@ use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::outcome::Outcome;
 use rocket::request::{self, FromRequest, Request};
 use sha2::{Digest, Sha256};
-use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::limits::{
-    HASHING_QUEUE_WAIT, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS,
-    USERNAME_MIN_CHARS,
+    PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS,
 };
 use crate::store::devices;
 use crate::store::sessions::{self, Session};
@@ -78,69 +74,7 @@ pub fn check_new_password(password: &str, confirmation: &str) -> Result<(), Stri
 
 // ---------------------------------------------------------------- hashing
 
-/// Password hashes computed at once: each takes 19 MiB and a core for a
-/// moment, so more at a time than there are cores only adds memory.
-static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    Semaphore::new(cores)
-});
-
-/// Waits for a turn to hash; a request that would wait longer than
-/// `HASHING_QUEUE_WAIT` is answered at once with "try again" instead.
-async fn hashing_turn() -> Result<SemaphorePermit<'static>> {
-    match tokio::time::timeout(HASHING_QUEUE_WAIT, HASHING.acquire()).await {
-        Ok(Ok(permit)) => Ok(permit),
-        Ok(Err(_)) => Err(Error::Internal("the hashing semaphore closed".into())),
-        Err(_) => Err(Error::TooMany(
-            "The server is busy signing people in. Try again in a moment.".into(),
-        )),
-    }
-}
-
-/// Hashes a password with argon2id (the crate's defaults: m=19 MiB, t=2, p=1,
-/// OWASP's recommendation) on a blocking thread so the runtime never stalls.
-pub async fn hash_password(password: String) -> Result<String> {
-    let _turn = hashing_turn().await?;
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| Error::Internal(format!("hashing failed: {e}")))
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))?
-}
-
-/// A hash of a random password, verified when a username does not exist so
-/// that "no such user" takes as long as "wrong password".
-static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(random_token().as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .unwrap_or_default()
-});
-
-/// Checks a password against a stored hash (or the dummy hash when `hash` is
-/// `None`), on a blocking thread.
-pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool> {
-    let _turn = hashing_turn().await?;
-    tokio::task::spawn_blocking(move || {
-        let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
-        let matches = PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false);
-        known && matches
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("verification task failed: {e}")))
-}
+pub use crate::passwords::{hash_password, verify_password};
 
 // ---------------------------------------------------------------- tokens
 

@@ -11,6 +11,7 @@ pub mod headers;
 pub mod hub;
 pub mod limits;
 pub mod media;
+pub mod passwords;
 pub mod presence;
 pub mod routes;
 pub mod store;
