@@ -50,6 +50,24 @@ async fn a_username_taken_in_any_letter_case_is_refused_with_the_input_kept() {
     assert!(!html.contains(PASSWORD), "password never echoed");
 }
 
+#[rocket::async_test]
+async fn a_username_that_looks_like_a_taken_one_is_refused() {
+    let app = TestApp::new().await;
+    signup(&app.another_browser().await, "paule").await;
+    signup(&app.another_browser().await, "modem").await;
+    for look_alike in ["pauIe", "pau1e", "PAULE", "rnodem"] {
+        let html = signup_error(&app, look_alike, PASSWORD, PASSWORD).await;
+        assert!(
+            html.contains("taken"),
+            "{look_alike} refused as taken or looking taken"
+        );
+    }
+    assert_eq!(count(app.pool(), "users").await, 2);
+    // Names that merely share letters are fine.
+    signup(&app.client, "pauline").await;
+    assert_eq!(count(app.pool(), "users").await, 3);
+}
+
 async fn signup_error(app: &TestApp, username: &str, password: &str, confirmation: &str) -> String {
     let response = signup_with(&app.client, username, password, confirmation).await;
     assert_eq!(

@@ -100,6 +100,9 @@ async fn signup(
     let user = match users::create(db.pool(), username, &hash).await {
         Ok(user) => user,
         Err(CreateError::Taken) => return refuse("That username is taken. Try another one."),
+        Err(CreateError::LooksTaken) => {
+            return refuse("That username looks too much like one that is taken. Try another one.")
+        }
         Err(CreateError::Database(e)) => return Err(e.into()),
     };
     auth::log_in(db, settings, cookies, user.id, &visitor).await?;

@@ -282,7 +282,13 @@ async fn run_migrations(rocket: Rocket<Build>) -> fairing::Result {
     let Some(db) = Db::fetch(&rocket) else {
         return Err(rocket);
     };
-    match db.pool().migrate().await {
+    let migrated = match db.pool().migrate().await {
+        Ok(()) => users::fill_in_skeletons(db.pool())
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match migrated {
         Ok(()) => {
             let writer = writer::Writer::start(db.pool().clone());
             Ok(rocket.manage(writer))

@@ -19,6 +19,9 @@ pub struct User {
 pub enum CreateError {
     #[error("that username is taken")]
     Taken,
+    /// Another username looks the same (`paule` and `pauIe`).
+    #[error("that username looks like one that is taken")]
+    LooksTaken,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -28,24 +31,57 @@ pub fn username_key(username: &str) -> String {
     username.to_lowercase()
 }
 
-/// Creates an account; fails with `Taken` if the name exists in any letter case.
+/// The form under which usernames that look alike are the same: the
+/// Unicode TR39 confusable skeleton (`I`, `l` and `1` all become `l`; `rn`
+/// and `m` one shape), lower-cased like the unique key.
+pub fn username_skeleton(username: &str) -> String {
+    unicode_security::skeleton(username)
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// Creates an account; fails with `Taken` if the name exists in any letter
+/// case, and with `LooksTaken` if an existing one looks the same.
 pub async fn create(pool: &Pool, username: &str, password_hash: &str) -> Result<User, CreateError> {
     on_pool!(pool, db => {
         let result = sqlx::query_as::<_, User>(
-            "INSERT INTO users (username, username_key, password_hash, created_at)
-             VALUES ($1, $2, $3, $4) RETURNING id, username, created_at",
+            "INSERT INTO users (username, username_key, username_skeleton, password_hash, created_at)
+             SELECT $1, $2, $3, $4, $5
+             WHERE NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = $6)
+             RETURNING id, username, created_at",
         )
         .bind(username)
         .bind(username_key(username))
+        .bind(username_skeleton(username))
         .bind(password_hash)
         .bind(now())
-        .fetch_one(db)
+        .bind(username_skeleton(username))
+        .fetch_optional(db)
         .await;
         match result {
-            Ok(user) => Ok(user),
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => Err(CreateError::LooksTaken),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(CreateError::Taken),
             Err(e) => Err(e.into()),
         }
+    })
+}
+
+/// Fills in the look-alike form of usernames stored before it existed.
+pub async fn fill_in_skeletons(pool: &Pool) -> Result<()> {
+    on_pool!(pool, db => {
+        let missing: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, username FROM users WHERE username_skeleton IS NULL")
+                .fetch_all(db)
+                .await?;
+        for (id, username) in missing {
+            sqlx::query("UPDATE users SET username_skeleton = $1 WHERE id = $2")
+                .bind(username_skeleton(&username))
+                .bind(id)
+                .execute(db)
+                .await?;
+        }
+        Ok(())
     })
 }
 
