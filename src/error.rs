@@ -59,6 +59,8 @@ const NO_SPACE: i32 = 28;
 const SQLITE_FULL: i32 = 13;
 /// PostgreSQL's SQLSTATE for `disk_full`.
 const POSTGRES_DISK_FULL: &str = "53100";
+/// PostgreSQL's SQLSTATE for `too_many_connections`.
+const POSTGRES_TOO_MANY_CONNECTIONS: &str = "53300";
 
 impl DatabaseFailure {
     /// Classifies a database error.
@@ -69,10 +71,14 @@ impl DatabaseFailure {
                 let code = code.as_deref().unwrap_or_default();
                 // SQLite reports extended codes; the primary code is the low byte.
                 let sqlite_full = code.parse::<i32>().is_ok_and(|c| c & 0xff == SQLITE_FULL);
-                if sqlite_full || code == POSTGRES_DISK_FULL || code.starts_with("53") {
+                if sqlite_full || code == POSTGRES_DISK_FULL {
                     DatabaseFailure::StorageFull
-                } else if code.starts_with("08") || code.starts_with("57P") {
-                    // Connection exceptions, and the server shutting down or starting.
+                } else if code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code == POSTGRES_TOO_MANY_CONNECTIONS
+                {
+                    // Connection exceptions, the server shutting down or
+                    // starting, or out of connection slots.
                     DatabaseFailure::Unreachable
                 } else {
                     DatabaseFailure::Other
@@ -162,5 +168,32 @@ impl<'r> Responder<'r, 'static> for Error {
         }
         let page = (status, views::pages::error(status, &self.public_message()));
         page.respond_to(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_told_apart_for_the_person_waiting() {
+        let full = sqlx::Error::Io(std::io::Error::from_raw_os_error(NO_SPACE));
+        assert_eq!(DatabaseFailure::of(&full), DatabaseFailure::StorageFull);
+        let refused = sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into());
+        assert_eq!(DatabaseFailure::of(&refused), DatabaseFailure::Unreachable);
+        assert_eq!(
+            DatabaseFailure::of(&sqlx::Error::PoolTimedOut),
+            DatabaseFailure::Unreachable
+        );
+        assert_eq!(
+            DatabaseFailure::of(&sqlx::Error::RowNotFound),
+            DatabaseFailure::Other
+        );
+        let error = Error::Database(full);
+        assert_eq!(error.status(), Status::InsufficientStorage);
+        assert_eq!(error.public_message(), STORAGE_FULL);
+        let error = Error::Database(sqlx::Error::PoolTimedOut);
+        assert_eq!(error.status(), Status::ServiceUnavailable);
+        assert_eq!(error.public_message(), DATABASE_UNREACHABLE);
     }
 }

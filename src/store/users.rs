@@ -47,7 +47,8 @@ pub async fn create(pool: &Pool, username: &str, password_hash: &str) -> Result<
         let result = sqlx::query_as::<_, User>(
             "INSERT INTO users (username, username_key, username_skeleton, password_hash, created_at)
              SELECT $1, $2, $3, $4, $5
-             WHERE NOT EXISTS (SELECT 1 FROM users WHERE username_skeleton = $6)
+             WHERE NOT EXISTS (SELECT 1 FROM users
+                               WHERE username_skeleton = $6 AND username_key <> $7)
              RETURNING id, username, created_at",
         )
         .bind(username)
@@ -56,10 +57,12 @@ pub async fn create(pool: &Pool, username: &str, password_hash: &str) -> Result<
         .bind(password_hash)
         .bind(now())
         .bind(username_skeleton(username))
+        .bind(username_key(username))
         .fetch_optional(db)
         .await;
         match result {
             Ok(Some(user)) => Ok(user),
+            // The same name in other letters is `Taken` (the unique key).
             Ok(None) => Err(CreateError::LooksTaken),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(CreateError::Taken),
             Err(e) => Err(e.into()),
