@@ -110,8 +110,11 @@ async fn measure(logins: usize) -> Result<Run, String> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let settled_mib = server.status_mib("VmRSS");
 
+    let dashboard = get_text(&owner, &server.base).await?;
+    let token = hidden_field(&dashboard, "csrf").ok_or("no csrf on the dashboard")?;
     let conversation = owner
-        .get(format!("{}/c/peer", server.base))
+        .post(format!("{}/c/peer", server.base))
+        .form(&[("csrf", token.as_str())])
         .send()
         .await
         .map_err(|e| e.to_string())?;

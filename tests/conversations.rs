@@ -62,15 +62,49 @@ async fn opening_a_contact_creates_one_conversation_per_pair() {
 async fn concurrent_first_opens_create_a_single_conversation() {
     let app = TestApp::new().await;
     let alice = two_users(&app).await;
-    let bob_open = app.client.get("/c/alice");
-    let alice_open = alice.get("/c/bob");
-    let (a, b) = tokio::join!(bob_open.dispatch(), alice_open.dispatch());
+    let (bob_csrf, alice_csrf) = (csrf_of(&app.client, "/").await, csrf_of(&alice, "/").await);
+    let (bob_fields, alice_fields) = (
+        [("csrf", bob_csrf.as_str())],
+        [("csrf", alice_csrf.as_str())],
+    );
+    let bob_open = post_form(&app.client, "/c/alice", &bob_fields);
+    let alice_open = post_form(&alice, "/c/bob", &alice_fields);
+    let (a, b) = tokio::join!(bob_open, alice_open);
     assert_eq!(
         a.headers().get_one("Location"),
         b.headers().get_one("Location")
     );
     let count = count(app.pool(), "conversations").await;
     assert_eq!(count, 1);
+}
+
+#[rocket::async_test]
+async fn following_a_link_to_someone_new_starts_nothing_until_asked() {
+    let app = TestApp::new().await;
+    let alice = two_users(&app).await;
+    let offer = app.client.get("/c/alice").dispatch().await;
+    assert_eq!(offer.status(), Status::Ok);
+    let html = offer.into_string().await.unwrap();
+    assert!(html.contains("Start a conversation"), "{html}");
+    assert!(html.contains(r#"action="/c/alice""#));
+    assert_eq!(
+        count(app.pool(), "conversations").await,
+        0,
+        "a GET wrote nothing"
+    );
+    // Started once, the link goes straight there, for both.
+    let path = open_conversation(&app.client, "alice").await;
+    for client in [&app.client, &alice] {
+        let peer = if std::ptr::eq(client, &app.client) {
+            "alice"
+        } else {
+            "bob"
+        };
+        let again = client.get(format!("/c/{peer}")).dispatch().await;
+        assert_eq!(again.status(), Status::SeeOther);
+        assert_eq!(again.headers().get_one("Location"), Some(path.as_str()));
+    }
+    assert_eq!(count(app.pool(), "conversations").await, 1);
 }
 
 #[rocket::async_test]

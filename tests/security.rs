@@ -439,7 +439,13 @@ async fn every_post_route_refuses_a_forged_token() {
         .rocket()
         .routes()
         .filter(|route| route.method == rocket::http::Method::Post)
-        .map(|route| route.uri.path().replace("<id>", id))
+        .map(|route| {
+            route
+                .uri
+                .path()
+                .replace("<id>", id)
+                .replace("<username>", "alice")
+        })
         .collect();
     assert!(posts.len() >= 8, "{posts:?}");
     for post in &posts {

@@ -10,7 +10,7 @@ use crate::auth::{CsrfForm, CurrentUser};
 use crate::chat::{self, Draft};
 use crate::error::{Error, Result};
 use crate::limits::HISTORY_PAGE;
-use crate::routes::accounts::Reply;
+use crate::routes::accounts::{Reply, TokenForm};
 use crate::routes::App;
 use crate::store::contacts::Contact;
 use crate::store::contacts::{self, Order};
@@ -22,15 +22,39 @@ use crate::views::chat::{chat_page, history_chunk, ChatPage, Composer, Heading};
 use crate::views::conversation_url;
 use crate::views::groups::GroupHeading;
 use crate::views::layout::Viewer;
+use crate::views::pages::start_conversation;
 
-/// Opens the direct conversation with `username`, creating it on first use.
-/// Repeating it changes nothing more, so it is safe as a GET.
-#[rocket::get("/c/<username>")]
-async fn open(username: &str, me: CurrentUser, db: &Db) -> Result<Redirect> {
-    let other = users::by_username(db.pool(), username)
+/// The other person of a direct conversation, by name; never oneself.
+async fn peer_named(db: &Db, me: &CurrentUser, username: &str) -> Result<User> {
+    users::by_username(db.pool(), username)
         .await?
         .filter(|other| other.id != me.id())
-        .ok_or(Error::NotFound)?;
+        .ok_or(Error::NotFound)
+}
+
+/// Goes to the direct conversation with `username`, or, when there is none
+/// yet, offers to start it: a GET changes nothing.
+#[rocket::get("/c/<username>")]
+async fn open(username: &str, me: CurrentUser, db: &Db) -> Result<Reply> {
+    let other = peer_named(db, &me, username).await?;
+    Ok(
+        match conversations::find_direct(db.pool(), me.id(), other.id).await? {
+            Some(id) => Reply::Redirect(Redirect::to(conversation_url(id))),
+            None => Reply::Page(start_conversation(&Viewer::of(&me), &other.username)),
+        },
+    )
+}
+
+/// Starts the direct conversation with `username` (or finds it, when both
+/// start at once: the pair is unique) and opens it.
+#[rocket::post("/c/<username>", data = "<_form>")]
+async fn start(
+    username: &str,
+    _form: CsrfForm<TokenForm>,
+    me: CurrentUser,
+    db: &Db,
+) -> Result<Redirect> {
+    let other = peer_named(db, &me, username).await?;
     let id = conversations::open_direct(db.pool(), me.id(), other.id).await?;
     Ok(Redirect::to(conversation_url(id)))
 }
@@ -233,7 +257,7 @@ fn keeps_the_draft(error: &Error) -> bool {
 crate::csrf_forms!(MessageForm);
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![open, page, earlier, post]
+    rocket::routes![open, start, page, earlier, post]
 }
 
 /// The contacts who are not members yet (to offer for adding).

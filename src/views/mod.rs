@@ -27,7 +27,8 @@ pub fn iso(moment: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// The URL that opens (creating on first use) the conversation with a user.
+/// The URL that opens the conversation with a user; when there is none yet
+/// it offers to start one (a POST to the same URL creates it).
 pub fn contact_url(username: &str) -> String {
     format!("/c/{username}")
 }

@@ -120,6 +120,27 @@ pub fn dashboard(
     )
 }
 
+/// The first step of a new direct conversation: opening it is a POST, so a
+/// link (or a cross-site image) never creates one.
+pub fn start_conversation(viewer: &Viewer, peer: &str) -> Markup {
+    let action = super::contact_url(peer);
+    page(
+        peer,
+        Some(viewer),
+        html! {
+            main.card {
+                h1 { (peer) }
+                p { "You have not talked with " (peer) " yet." }
+                form method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(viewer.csrf);
+                    button.primary type="submit" autofocus { "Start a conversation" }
+                }
+                p { a href="/" { "Back" } }
+            }
+        },
+    )
+}
+
 /// An error page.
 pub fn error(status: Status, message: &str) -> Markup {
     page(

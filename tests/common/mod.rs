@@ -259,9 +259,11 @@ pub async fn login(client: &Client, username: &str) -> Status {
     .status()
 }
 
-/// Opens the conversation with `username`; returns its path.
+/// Opens the conversation with `username` (starting it when there is none
+/// yet, as the page's button does); returns its path.
 pub async fn open_conversation(client: &Client, username: &str) -> String {
-    let response = client.get(format!("/c/{username}")).dispatch().await;
+    let csrf = csrf_of(client, "/").await;
+    let response = post_form(client, &format!("/c/{username}"), &[("csrf", &csrf)]).await;
     assert_eq!(response.status(), Status::SeeOther);
     response
         .headers()
@@ -431,9 +433,13 @@ impl Browser {
         self.post("/logout", &[("csrf", &csrf)]).await;
     }
 
-    /// Opens the conversation with `username`; returns its id.
+    /// Opens the conversation with `username` (starting it when there is
+    /// none yet, as the page's button does); returns its id.
     pub async fn open_conversation(&self, username: &str) -> i64 {
-        let response = self.get(&format!("/c/{username}")).await;
+        let csrf = hidden_field(&self.get_text("/").await, "csrf").expect("csrf");
+        let response = self
+            .post(&format!("/c/{username}"), &[("csrf", &csrf)])
+            .await;
         let path = response.url().path().to_owned();
         path.trim_start_matches("/conversations/")
             .parse()
