@@ -172,9 +172,12 @@ fn pool_options<DB: sqlx::Database>(
 /// a savepoint inside a transaction that never commits, so writes would be
 /// confirmed yet never stored, and the write lock never released. Such a
 /// connection is closed instead, and the pool opens a fresh one.
+///
+/// No extra round trip: sqlx pings the connection itself right after this.
+/// A SQLite transaction dropped on an error path may still count as open
+/// here (its rollback is queued to the worker thread); such a connection is
+/// closed too, which costs only a reconnect.
 async fn is_reusable<C: sqlx::Connection>(conn: &mut C) -> Result<bool, sqlx::Error> {
-    // The ping runs after any rollback queued when the transaction dropped.
-    conn.ping().await?;
     let clean = !conn.is_in_transaction();
     if !clean {
         rocket::warn!("closing a database connection left inside a failed transaction");
