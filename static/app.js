@@ -15,6 +15,12 @@
     const m = document.getElementById('messages');
     wasAtBottom = !m || m.scrollHeight - m.scrollTop - m.clientHeight <= 40;
   });
+  // A typing notice carries nothing but the notice: not the draft, the form's token or the headers.
+  // (hx-params="typing" would do this, but the ws extension hands htmx 2's filterValues a plain
+  // object and every keystroke threw "n.has is not a function".)
+  document.addEventListener('htmx:wsConfigSend', (e) => {
+    if (e.target.id === 'body') e.detail.messageBody = JSON.stringify({ typing: true });
+  });
   // Remember whether the composer had focus, because the server's reply replaces the form and drops focus.
   document.addEventListener('htmx:wsBeforeSend', () => {
     const b = document.getElementById('body');

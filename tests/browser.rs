@@ -89,12 +89,56 @@ impl Driver {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), json!("chrome"));
         capabilities.insert("goog:chromeOptions".into(), options);
+        // The page's console (errors and uncaught exceptions) is read back
+        // by `assert_no_console_errors`.
+        capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
         ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await
             .expect("browser session")
     }
+}
+
+/// ChromeDriver's log of the page's console since the last read.
+#[derive(Debug)]
+struct ConsoleLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for ConsoleLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
+    }
+}
+
+/// Fails on any console error or uncaught exception a page of this browser
+/// logged since the last check: a feature that works when frames are sent by
+/// hand can still be broken in the page by a script error.
+async fn assert_no_console_errors(client: &Client, when: &str) {
+    let entries = client.issue_cmd(ConsoleLog).await.expect("console log");
+    let errors: Vec<&Value> = entries
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|entry| entry["level"] == "SEVERE")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(errors.is_empty(), "console errors {when}: {errors:#?}");
 }
 
 async fn wait_until<F, Fut>(what: &str, mut check: F)
@@ -259,7 +303,10 @@ async fn two_people_chat_live_in_real_browsers() {
     })
     .await;
     assert_accessible(&alice, "the conversation").await;
-    type_and_send(&alice, "Hello Bob, this is Alice!").await;
+    // Typing (not sent yet) shows on bob's page, from real keystrokes.
+    fill(&alice, "#body", "Hello Bob, ").await;
+    wait_for_text(&bob, "#typing", "alice is typing").await;
+    type_and_send(&alice, "this is Alice!").await;
     wait_for_text(&bob, "#messages", "Hello Bob, this is Alice!").await;
     let same_page = bob
         .execute("return window.stillTheSamePage === true;", vec![])
@@ -278,6 +325,8 @@ async fn two_people_chat_live_in_real_browsers() {
     type_and_send(&bob, "Hi Alice! Bob here.").await;
     wait_for_text(&alice, "#messages", "Hi Alice! Bob here.").await;
     wait_for_text(&bob, "#receipt", "Seen").await;
+    assert_no_console_errors(&alice, "while chatting").await;
+    assert_no_console_errors(&bob, "while chatting").await;
     screenshot(&alice, "conversation").await;
     alice.set_window_size(390, 844).await.unwrap();
     let sidebar_hidden = alice
@@ -309,9 +358,12 @@ async fn two_people_chat_live_in_real_browsers() {
     wait_for_text(&alice, "#messages", "Hello Bob, this is Alice!").await;
     wait_for_text(&alice, "#messages", "Hi Alice! Bob here.").await;
 
+    assert_no_console_errors(&alice, "after a reload, a logout and a login").await;
+
     // A third person cannot open the conversation.
     let carol = driver.browser("carol", true).await;
     sign_up(&carol, &base, "carol").await;
+    assert_no_console_errors(&carol, "signing up").await;
     carol.goto(&format!("{base}{conversation}")).await.unwrap();
     let page = carol.source().await.unwrap();
     assert!(page.contains("404"), "carol gets not found");

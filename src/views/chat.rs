@@ -226,8 +226,7 @@ pub fn composer(c: &Composer, out_of_band: bool) -> Markup {
             textarea #body name="body" rows="1" maxlength=(MESSAGE_MAX_CHARS)
                 placeholder="Write a message…" required autofocus
                 aria-describedby="composer-error"
-                ws-send hx-trigger="keyup changed throttle:1s" hx-vals=(TYPING_VALS)
-                hx-params="typing" { (c.body) }
+                ws-send hx-trigger="keyup changed throttle:1s" hx-vals=(TYPING_VALS) { (c.body) }
             button.primary type="submit" { "Send" }
         }
         (composer_error(c.error, out_of_band))
