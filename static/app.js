@@ -35,6 +35,14 @@
   // Toggle .disconnected so CSS shows "Reconnecting…" while the socket is down and users know updates may lag.
   const connection = (down) => () => document.body.classList.toggle('disconnected', down);
   document.addEventListener('htmx:wsClose', connection(true));
+  // A socket the server closed for good because the session ended (logged out in another tab,
+  // or expired) gets no reconnect: go to the login form instead of "Reconnecting…" for ever.
+  const destinations = { 'logged out': '/login', 'session expired': '/login' };
+  document.addEventListener('htmx:wsClose', (e) => {
+    const closed = e.detail.event;
+    const destination = closed && closed.code === 1000 && destinations[closed.reason];
+    if (destination) window.location.assign(destination);
+  });
   document.addEventListener('htmx:wsError', connection(true));
   // On a reconnect (not the first open) the page missed presence and unread changes: refetch the contact list.
   document.addEventListener('htmx:wsOpen', (e) => {

@@ -348,11 +348,25 @@ async fn two_people_chat_live_in_real_browsers() {
     alice.refresh().await.unwrap();
     wait_for_text(&alice, "#messages", "Hello Bob, this is Alice!").await;
     wait_for_text(&alice, "#messages", "Hi Alice! Bob here.").await;
+    // A second tab of alice's on the dashboard follows the logout by itself.
+    let first_tab = alice.window().await.unwrap();
+    let second_tab = alice.new_window(true).await.unwrap().handle;
+    alice.switch_to_window(second_tab.clone()).await.unwrap();
+    alice.goto(&format!("{base}/")).await.unwrap();
+    wait_for_text(&alice, "#contacts", "bob").await;
+    alice.switch_to_window(first_tab.clone()).await.unwrap();
     click(&alice, "nav.account button[type=submit]").await;
     wait_until("the login page", || async {
         path_of(&alice).await == "/login"
     })
     .await;
+    alice.switch_to_window(second_tab).await.unwrap();
+    wait_until("the other tab on the login page", || async {
+        path_of(&alice).await.starts_with("/login")
+    })
+    .await;
+    alice.close_window().await.unwrap();
+    alice.switch_to_window(first_tab).await.unwrap();
     log_in(&alice, &base, "alice").await;
     alice.goto(&format!("{base}{conversation}")).await.unwrap();
     wait_for_text(&alice, "#messages", "Hello Bob, this is Alice!").await;
