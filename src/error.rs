@@ -97,6 +97,26 @@ impl DatabaseFailure {
     }
 }
 
+impl DatabaseFailure {
+    /// The HTTP status it answers.
+    fn status(self) -> Status {
+        match self {
+            DatabaseFailure::StorageFull => Status::InsufficientStorage,
+            DatabaseFailure::Unreachable => Status::ServiceUnavailable,
+            DatabaseFailure::Other => Status::InternalServerError,
+        }
+    }
+
+    /// What the person waiting is told.
+    fn message(self) -> &'static str {
+        match self {
+            DatabaseFailure::StorageFull => STORAGE_FULL,
+            DatabaseFailure::Unreachable => DATABASE_UNREACHABLE,
+            DatabaseFailure::Other => SOMETHING_WENT_WRONG,
+        }
+    }
+}
+
 impl Error {
     /// The same failure for every caller of a batch that failed as one:
     /// a full disk or a lost database is not one job's fault.
@@ -122,15 +142,21 @@ impl Error {
             Error::Forbidden(_) | Error::NotAllowed(_) => Status::Forbidden,
             Error::Invalid(_) => Status::UnprocessableEntity,
             Error::TooMany(_) => Status::TooManyRequests,
-            Error::StorageFull => Status::InsufficientStorage,
-            Error::Unreachable(_) => Status::ServiceUnavailable,
-            Error::Database(e) => match DatabaseFailure::of(e) {
-                DatabaseFailure::StorageFull => Status::InsufficientStorage,
-                DatabaseFailure::Unreachable => Status::ServiceUnavailable,
-                DatabaseFailure::Other => Status::InternalServerError,
-            },
+            Error::StorageFull => DatabaseFailure::StorageFull.status(),
+            Error::Unreachable(_) => DatabaseFailure::Unreachable.status(),
+            Error::Database(e) => DatabaseFailure::of(e).status(),
             Error::Internal(_) => Status::InternalServerError,
         }
+    }
+
+    /// Whether this is a refusal the person can act on (bad input, too
+    /// fast, a full disk), shown in place with what they typed kept, rather
+    /// than a failure page.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self.status(),
+            Status::UnprocessableEntity | Status::TooManyRequests | Status::InsufficientStorage
+        )
     }
 
     /// The message a user may see: internal details stay in the log.
@@ -142,13 +168,9 @@ impl Error {
             Error::Forbidden(_) => {
                 "This request could not be verified. Reload the page and try again.".into()
             }
-            Error::StorageFull => STORAGE_FULL.into(),
-            Error::Unreachable(_) => DATABASE_UNREACHABLE.into(),
-            Error::Database(e) => match DatabaseFailure::of(e) {
-                DatabaseFailure::StorageFull => STORAGE_FULL.into(),
-                DatabaseFailure::Unreachable => DATABASE_UNREACHABLE.into(),
-                DatabaseFailure::Other => SOMETHING_WENT_WRONG.into(),
-            },
+            Error::StorageFull => DatabaseFailure::StorageFull.message().into(),
+            Error::Unreachable(_) => DatabaseFailure::Unreachable.message().into(),
+            Error::Database(e) => DatabaseFailure::of(e).message().into(),
             Error::Internal(_) => SOMETHING_WENT_WRONG.into(),
         }
     }

@@ -2,7 +2,6 @@
 //! send path used without JavaScript.
 
 use maud::Markup;
-use rocket::http::Status;
 use rocket::response::Redirect;
 use rocket::FromForm;
 
@@ -227,7 +226,7 @@ async fn post(
     match sent {
         Ok(_) => Ok(Reply::Redirect(Redirect::to(conversation_url(id)))),
         // Refused, not failed: the page comes back with the text kept.
-        Err(e) if keeps_the_draft(&e) => {
+        Err(e) if e.is_refusal() => {
             let page = render_page(
                 &app,
                 &me,
@@ -243,15 +242,6 @@ async fn post(
         }
         Err(e) => Err(e),
     }
-}
-
-/// Whether a failed send is shown on the conversation page with the text
-/// kept in the form: bad input, too fast, or a full disk.
-fn keeps_the_draft(error: &Error) -> bool {
-    matches!(
-        error.status(),
-        Status::UnprocessableEntity | Status::TooManyRequests | Status::InsufficientStorage
-    )
 }
 
 crate::csrf_forms!(MessageForm);

@@ -104,7 +104,7 @@ async fn upload(
         (Ok(_), true) => Ok(Reply::Page(upload_status(None))),
         (Ok(_), false) => Ok(Reply::Redirect(Redirect::to(conversation_url(id)))),
         // Refusals the person can act on are shown in place of the progress bar.
-        (Err(e), true) if matches!(e.status().code, 422 | 429 | 507) => {
+        (Err(e), true) if e.is_refusal() => {
             Ok(Reply::Page(upload_status(Some(&e.public_message()))))
         }
         (Err(e), _) => Err(e),
