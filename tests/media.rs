@@ -481,14 +481,10 @@ async fn a_deleted_accounts_files_leave_the_disk_unless_still_shared() {
     let files = || std::fs::read_dir(&media).unwrap().count();
     assert_eq!(files(), 2, "two distinct contents");
 
-    let csrf = csrf_of(&app.client, "/account").await;
-    let response = post_form(
-        &app.client,
-        "/account/delete",
-        &[("csrf", &csrf), ("password", PASSWORD)],
-    )
-    .await;
-    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(
+        delete_account(&app.client, PASSWORD).await,
+        Status::SeeOther
+    );
     assert_eq!(files(), 1, "bob's own file is gone, the shared one stays");
     let id = attachment_id(&page_text(&alice, &group_path).await);
     assert_eq!(

@@ -150,22 +150,16 @@ async fn deleting_an_account_removes_its_sessions_and_messages() {
     )
     .await;
 
-    let wrong = post_form(
-        &app.client,
-        "/account/delete",
-        &[("csrf", &csrf), ("password", "not my password")],
-    )
-    .await;
-    assert_eq!(wrong.status(), Status::UnprocessableEntity);
+    assert_eq!(
+        delete_account(&app.client, "not my password").await,
+        Status::UnprocessableEntity
+    );
     assert!(is_logged_in(&app.client).await);
 
-    let response = post_form(
-        &app.client,
-        "/account/delete",
-        &[("csrf", &csrf), ("password", PASSWORD)],
-    )
-    .await;
-    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(
+        delete_account(&app.client, PASSWORD).await,
+        Status::SeeOther
+    );
     assert!(!is_logged_in(&app.client).await);
     for (table, expected) in [
         ("users", 1),

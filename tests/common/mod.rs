@@ -259,6 +259,19 @@ pub async fn login(client: &Client, username: &str) -> Status {
     .status()
 }
 
+/// Deletes the signed-in account, confirming with `password`, as the
+/// account page's form does; returns the answer's status.
+pub async fn delete_account(client: &Client, password: &str) -> Status {
+    let csrf = csrf_of(client, "/account").await;
+    post_form(
+        client,
+        "/account/delete",
+        &[("csrf", &csrf), ("password", password)],
+    )
+    .await
+    .status()
+}
+
 /// Opens the conversation with `username` (starting it when there is none
 /// yet, as the page's button does); returns its path.
 pub async fn open_conversation(client: &Client, username: &str) -> String {
