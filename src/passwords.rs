@@ -1,8 +1,8 @@
 //! Password hashing with argon2id (the crate's defaults: m=19 MiB, t=2, p=1,
 //! OWASP's recommendation), one hash per core at a time, each in a block of
 //! memory that is reused rather than allocated anew: with a fresh 19 MiB per
-//! hash, the system allocator kept what a burst of logins had taken (about
-//! 360 MiB after 200 logins, never given back; see `benches/README.md`).
+//! hash, the system allocator kept what a burst of logins had taken
+//! (hundreds of MiB, never given back; see `benches/README.md`).
 
 use std::sync::{LazyLock, Mutex, PoisonError};
 
