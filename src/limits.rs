@@ -95,3 +95,11 @@ pub const MAX_IMAGE_PIXELS: u64 = 25_000_000;
 /// Memory, in MiB, that all images being decoded and re-encoded at once may
 /// take together; an upload waits for its share.
 pub const IMAGE_DECODE_BUDGET_MIB: u64 = 320;
+
+/// How long presence changes are kept for pages that open their socket a
+/// moment after they were rendered (see `Presence::changed_since`). Longer
+/// gaps are reconnects, which fetch the whole contact list instead.
+pub const PRESENCE_REPLAY: time::Duration = time::Duration::minutes(2);
+/// How far before its render time a page asks for presence changes: the
+/// instance that rendered it and the one its socket reaches may differ.
+pub const PRESENCE_CLOCK_MARGIN: time::Duration = time::Duration::seconds(2);

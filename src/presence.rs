@@ -2,10 +2,18 @@
 //! users other instances report (when several share a PostgreSQL database).
 //! A user whose last socket closes stays online for a grace period, so
 //! moving from one page to the next does not flicker them offline.
+//!
+//! Recent changes are kept for a while: a page rendered just before a
+//! contact went offline opens its socket after that news was broadcast, and
+//! asks for what changed since it was rendered instead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+
+use crate::limits::PRESENCE_REPLAY;
 
 #[derive(Default)]
 struct Entry {
@@ -23,6 +31,17 @@ type Remote = HashMap<i64, HashMap<Arc<str>, Instant>>;
 pub struct Presence {
     users: Arc<Mutex<HashMap<i64, Entry>>>,
     remote: Arc<Mutex<Remote>>,
+    /// Who changed, and when, over the last `PRESENCE_REPLAY`.
+    changes: Arc<Mutex<VecDeque<(OffsetDateTime, i64)>>>,
+}
+
+/// A user's presence as a page shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    pub user_id: i64,
+    pub online: bool,
+    /// When they went offline, if that is what changed.
+    pub last_seen: Option<OffsetDateTime>,
 }
 
 /// What a socket leaving means for its user.
@@ -39,6 +58,43 @@ impl Presence {
 
     fn remote(&self) -> std::sync::MutexGuard<'_, Remote> {
         self.remote.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes that `user_id` came online or went offline just now.
+    fn changed(&self, user_id: i64) {
+        let now = OffsetDateTime::now_utc();
+        let mut changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        while changes
+            .front()
+            .is_some_and(|(at, _)| now - *at > PRESENCE_REPLAY)
+        {
+            changes.pop_front();
+        }
+        changes.push_back((now, user_id));
+    }
+
+    /// The current status of everyone whose presence changed after `since`
+    /// (as far back as `PRESENCE_REPLAY` goes), oldest change first.
+    pub fn changed_since(&self, since: OffsetDateTime) -> Vec<Status> {
+        let mut latest: Vec<(i64, OffsetDateTime)> = Vec::new();
+        {
+            let changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+            for &(at, user_id) in changes.iter().filter(|(at, _)| *at > since) {
+                latest.retain(|(user, _)| *user != user_id);
+                latest.push((user_id, at));
+            }
+        }
+        latest
+            .into_iter()
+            .map(|(user_id, at)| {
+                let online = self.is_online(user_id);
+                Status {
+                    user_id,
+                    online,
+                    last_seen: (!online).then_some(at),
+                }
+            })
+            .collect()
     }
 
     /// Whether the user has a socket open (or closed one within the grace
@@ -75,7 +131,11 @@ impl Presence {
                 }
             }
         }
-        before != self.is_online(user_id)
+        let changed = before != self.is_online(user_id);
+        if changed {
+            self.changed(user_id);
+        }
+        changed
     }
 
     /// Forgets what instances that stopped confirming (crashed, cut off)
@@ -93,8 +153,13 @@ impl Presence {
                 keep
             });
         }
-        let users = self.users();
-        gone.retain(|user| !users.contains_key(user));
+        {
+            let users = self.users();
+            gone.retain(|user| !users.contains_key(user));
+        }
+        for user in &gone {
+            self.changed(*user);
+        }
         gone
     }
 
@@ -105,11 +170,17 @@ impl Presence {
 
     /// Counts a new socket. Returns true when the user just came online.
     pub fn connected(&self, user_id: i64) -> bool {
-        let mut users = self.users();
-        let newly_online = !users.contains_key(&user_id);
-        let entry = users.entry(user_id).or_default();
-        entry.sockets += 1;
-        entry.generation += 1;
+        let newly_online = {
+            let mut users = self.users();
+            let newly_online = !users.contains_key(&user_id);
+            let entry = users.entry(user_id).or_default();
+            entry.sockets += 1;
+            entry.generation += 1;
+            newly_online
+        };
+        if newly_online && !self.online_elsewhere(user_id) {
+            self.changed(user_id);
+        }
         newly_online
     }
 
@@ -129,12 +200,18 @@ impl Presence {
     /// After the grace period: true (and the user is offline) if no socket
     /// came back in the meantime.
     pub fn confirm_offline(&self, departure: Departure) -> bool {
-        let mut users = self.users();
-        let gone = users
-            .get(&departure.user_id)
-            .is_some_and(|e| e.sockets == 0 && e.generation == departure.generation);
-        if gone {
-            users.remove(&departure.user_id);
+        let gone = {
+            let mut users = self.users();
+            let gone = users
+                .get(&departure.user_id)
+                .is_some_and(|e| e.sockets == 0 && e.generation == departure.generation);
+            if gone {
+                users.remove(&departure.user_id);
+            }
+            gone
+        };
+        if gone && !self.online_elsewhere(departure.user_id) {
+            self.changed(departure.user_id);
         }
         gone
     }
@@ -167,6 +244,24 @@ mod tests {
         assert!(!presence.set_remote(&other, 3, true));
         assert!(!presence.set_remote(&other, 3, false));
         assert!(presence.is_online(3));
+    }
+
+    #[test]
+    fn a_page_rendered_before_a_change_learns_of_it_and_only_of_later_ones() {
+        let presence = Presence::default();
+        presence.connected(1);
+        let departure = presence.disconnected(1).unwrap();
+        let rendered = OffsetDateTime::now_utc();
+        std::thread::sleep(Duration::from_millis(2));
+        presence.connected(2);
+        assert!(presence.confirm_offline(departure));
+        let missed = presence.changed_since(rendered);
+        assert_eq!(missed.len(), 2, "{missed:?}");
+        assert_eq!((missed[0].user_id, missed[0].online), (2, true));
+        assert_eq!((missed[1].user_id, missed[1].online), (1, false));
+        assert!(missed[1].last_seen.is_some());
+        let later = OffsetDateTime::now_utc() + time::Duration::milliseconds(1);
+        assert!(presence.changed_since(later).is_empty());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 // An external file with no inline handlers and no eval, so the strict CSP (script-src 'self') holds.
 (() => {
   let wasAtBottom = true;
-  let sentFrom = null; // the #body textarea that had focus when a message was sent
+  let socket = null; // the page socket's wrapper, once open
   const scrollToBottom = () => { const m = document.getElementById('messages'); if (m) m.scrollTop = m.scrollHeight; };
   // Enter sends, Shift+Enter adds a newline (not during IME composition); delegated because the server replaces the form.
   document.addEventListener('keydown', (e) => {
@@ -21,16 +21,31 @@
   document.addEventListener('htmx:wsConfigSend', (e) => {
     if (e.target.id === 'body') e.detail.messageBody = JSON.stringify({ typing: true });
   });
-  // Remember whether the composer had focus, because the server's reply replaces the form and drops focus.
-  document.addEventListener('htmx:wsBeforeSend', () => {
+  // Empty the textarea as the message leaves (its text is already in the frame), so what is typed
+  // next is never overwritten by the server's answer, which only renews the form's client id.
+  document.addEventListener('htmx:wsConfigSend', (e) => {
+    if (e.target.id !== 'composer' || (e.detail.errors && e.detail.errors.length)) return;
     const b = document.getElementById('body');
-    sentFrom = b && document.activeElement === b ? b : null;
+    if (b) b.value = '';
   });
-  // After a push: scroll if following, and refocus the new textarea (caret at end) once the old one is replaced.
-  document.addEventListener('htmx:wsAfterMessage', () => {
+  // "Seen" is the reader's to give: only a page in view says it has read what it shows.
+  const markSeen = () => {
+    if (socket && document.visibilityState === 'visible' && document.getElementById('messages')) {
+      socket.send(JSON.stringify({ seen: true }));
+    }
+  };
+  document.addEventListener('visibilitychange', markSeen);
+  // After a push: scroll if following; put a refused message back in front of anything typed since;
+  // and say "seen" if someone else's message arrived while the page is in view.
+  document.addEventListener('htmx:wsAfterMessage', (e) => {
     if (wasAtBottom) scrollToBottom();
+    const error = document.getElementById('composer-error');
     const b = document.getElementById('body');
-    if (sentFrom && b && b !== sentFrom) { b.focus(); b.setSelectionRange(b.value.length, b.value.length); sentFrom = null; }
+    if (error && b && error.dataset.unsent !== undefined) {
+      b.value = b.value ? error.dataset.unsent + '\n' + b.value : error.dataset.unsent;
+      delete error.dataset.unsent;
+    }
+    if (String(e.detail.message).includes('message theirs')) markSeen();
   });
   // Toggle .disconnected so CSS shows "Reconnecting…" while the socket is down and users know updates may lag.
   const connection = (down) => () => document.body.classList.toggle('disconnected', down);
@@ -47,6 +62,8 @@
   // On a reconnect (not the first open) the page missed presence and unread changes: refetch the contact list.
   document.addEventListener('htmx:wsOpen', (e) => {
     connection(false)();
+    socket = e.detail.socketWrapper;
+    markSeen();
     if (e.target.dataset.natterOpened) htmx.trigger(document.body, 'natter:reconnected');
     e.target.dataset.natterOpened = 'true';
   });

@@ -100,27 +100,61 @@ impl Driver {
     }
 }
 
-/// ChromeDriver's log of the page's console since the last read.
+/// A ChromeDriver command beyond WebDriver's own: `se/log` reads the
+/// page's console since the last read, `chromium/network_conditions` slows
+/// the browser's network down.
 #[derive(Debug)]
-struct ConsoleLog;
+struct ChromeCommand {
+    path: &'static str,
+    body: Value,
+}
 
-impl fantoccini::wd::WebDriverCompatibleCommand for ConsoleLog {
+impl fantoccini::wd::WebDriverCompatibleCommand for ChromeCommand {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({"type": "browser"}).to_string()),
-        )
+        (http::Method::POST, Some(self.body.to_string()))
+    }
+}
+
+/// Gives every request of this browser `latency` more before it is
+/// answered, cached or not.
+async fn slow_network(client: &Client, latency: Duration) {
+    let conditions = json!({"network_conditions": {
+        "offline": false,
+        "latency": latency.as_millis() as u64,
+        "download_throughput": -1,
+        "upload_throughput": -1,
+    }});
+    client
+        .issue_cmd(ChromeCommand {
+            path: "chromium/network_conditions",
+            body: conditions,
+        })
+        .await
+        .expect("network conditions");
+    // Cached scripts would skip the delay.
+    for (cmd, params) in [
+        ("Network.enable", json!({})),
+        ("Network.setCacheDisabled", json!({"cacheDisabled": true})),
+    ] {
+        client
+            .issue_cmd(ChromeCommand {
+                path: "goog/cdp/execute",
+                body: json!({"cmd": cmd, "params": params}),
+            })
+            .await
+            .expect("cache disabled");
     }
 }
 
@@ -128,7 +162,13 @@ impl fantoccini::wd::WebDriverCompatibleCommand for ConsoleLog {
 /// logged since the last check: a feature that works when frames are sent by
 /// hand can still be broken in the page by a script error.
 async fn assert_no_console_errors(client: &Client, when: &str) {
-    let entries = client.issue_cmd(ConsoleLog).await.expect("console log");
+    let entries = client
+        .issue_cmd(ChromeCommand {
+            path: "se/log",
+            body: json!({"type": "browser"}),
+        })
+        .await
+        .expect("console log");
     let errors: Vec<&Value> = entries
         .as_array()
         .map(|entries| {
@@ -185,6 +225,14 @@ async fn click(client: &Client, css: &str) {
         .click()
         .await
         .expect("click");
+}
+
+/// What the message box holds right now.
+async fn draft_of(client: &Client) -> Value {
+    client
+        .execute("return document.getElementById('body').value;", vec![])
+        .await
+        .expect("script runs")
 }
 
 async fn path_of(client: &Client) -> String {
@@ -314,17 +362,83 @@ async fn two_people_chat_live_in_real_browsers() {
         .unwrap();
     assert_eq!(same_page, Value::Bool(true), "bob's page did not reload");
     wait_until("alice's form is cleared", || async {
-        alice
-            .execute("return document.getElementById('body').value;", vec![])
-            .await
-            .map(|v| v == json!(""))
-            .unwrap_or(false)
+        draft_of(&alice).await == json!("")
     })
     .await;
+    // What is typed while a send is in flight stays: the server's answer
+    // renews the form's client id and leaves the text alone.
+    fill(
+        &alice,
+        "#body",
+        &format!("Are we meeting?{ENTER}Bring snacks"),
+    )
+    .await;
+    wait_for_text(&bob, "#messages", "Are we meeting?").await;
+    // The answer comes before the bubble on the sender's own socket.
+    wait_for_text(&alice, "#messages", "Are we meeting?").await;
+    assert_eq!(draft_of(&alice).await, json!("Bring snacks"));
+    // A refused message comes back into the box, in front of the draft.
+    alice
+        .execute(
+            "document.getElementById('body').value = 'beep \\u0007'; return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    fill(&alice, "#body", ENTER).await;
+    wait_for_text(&alice, "#composer-error", "control characters").await;
+    wait_until("the refused text back in the box", || async {
+        draft_of(&alice).await == json!("beep \u{7}")
+    })
+    .await;
+    alice
+        .execute(
+            "document.getElementById('body').value = ''; return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
 
     type_and_send(&bob, "Hi Alice! Bob here.").await;
     wait_for_text(&alice, "#messages", "Hi Alice! Bob here.").await;
     wait_for_text(&bob, "#receipt", "Seen").await;
+
+    // "Seen" waits until the reader looks: bob's conversation goes into a
+    // background tab while alice writes.
+    bob.execute(
+        "window.visibility = []; document.addEventListener('visibilitychange', \
+         () => window.visibility.push(document.visibilityState)); return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let bob_chat = bob.window().await.unwrap();
+    let bob_other = bob.new_window(true).await.unwrap().handle;
+    bob.switch_to_window(bob_other.clone()).await.unwrap();
+    type_and_send(&alice, "Did you read this?").await;
+    wait_until("alice's receipt cleared by her new message", || async {
+        text_of(&alice, "#receipt").await.is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        text_of(&alice, "#receipt").await,
+        "",
+        "not seen while bob's tab is hidden"
+    );
+    bob.close_window().await.unwrap();
+    bob.switch_to_window(bob_chat).await.unwrap();
+    wait_for_text(&alice, "#receipt", "Seen").await;
+    let visibility = bob
+        .execute("return window.visibility;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        visibility,
+        json!(["hidden", "visible"]),
+        "bob's tab was hidden, then shown"
+    );
+    wait_for_text(&bob, "#messages", "Did you read this?").await;
     assert_no_console_errors(&alice, "while chatting").await;
     assert_no_console_errors(&bob, "while chatting").await;
     screenshot(&alice, "conversation").await;
@@ -402,6 +516,74 @@ async fn two_people_chat_live_in_real_browsers() {
     wait_for_text(&alice, "#messages", "Sent with JavaScript off").await;
 
     for client in [alice, bob, carol, plain] {
+        let _ = client.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_contact_who_leaves_just_before_a_page_connects_is_shown_offline() {
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    const GRACE_MS: u64 = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir, |f| f.merge(("presence_grace_ms", GRACE_MS))).await;
+    let base = server.origin();
+    let alice = driver.browser("alice", true).await;
+    let dave = driver.browser("dave", true).await;
+    sign_up(&alice, &base, "alice").await;
+    sign_up(&dave, &base, "dave").await;
+    wait_for_text(&alice, "#contacts", "dave").await;
+
+    // Alice's next page is rendered while dave is online, but its scripts,
+    // and so its socket, arrive seconds later: dave leaves in between.
+    let latency = Duration::from_millis(3000);
+    slow_network(&alice, latency).await;
+    let started = Instant::now();
+    let loading = tokio::spawn({
+        let alice = alice.clone();
+        let url = format!("{base}/");
+        async move { alice.goto(&url).await }
+    });
+    tokio::time::sleep((latency + Duration::from_millis(700)).saturating_sub(started.elapsed()))
+        .await;
+    let before_leaving = common::unix_millis();
+    dave.goto("about:blank").await.unwrap();
+    let left = common::unix_millis();
+    loading.await.unwrap().unwrap();
+
+    let timing = alice
+        .execute(
+            "return [document.querySelector('[ws-connect]').getAttribute('ws-connect'), \
+             performance.timeOrigin + performance.timing.domContentLoadedEventStart - performance.timing.navigationStart];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let socket_url = timing[0].as_str().unwrap_or_default().to_owned();
+    let rendered: i64 = socket_url
+        .rsplit("since=")
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("render time in {socket_url}"));
+    let connected = timing[1].as_f64().unwrap_or_default() as i64;
+    assert!(
+        rendered < before_leaving,
+        "the page was rendered while dave was online ({rendered} vs {before_leaving})"
+    );
+    assert!(
+        connected > left + GRACE_MS as i64 + 300,
+        "the socket opened after dave was announced offline ({connected} vs {left})"
+    );
+    let dave_presence =
+        r#"return document.querySelector('#contacts a[href="/c/dave"] .presence').className;"#;
+    wait_until("dave shown offline", || async {
+        alice.execute(dave_presence, vec![]).await.ok() == Some(json!("presence offline"))
+    })
+    .await;
+    assert_no_console_errors(&alice, "after the leave-before-connect race").await;
+    for client in [alice, dave] {
         let _ = client.close().await;
     }
 }

@@ -88,7 +88,7 @@ async fn attempt(socket: &mut Socket, body: &str, client_id: &str) -> Answer {
             !frame.contains("Something went wrong"),
             "{body:?} failed: {frame}"
         );
-        if frame.contains(r#"id="composer""#) {
+        if frame.contains(r#"id="client-id""#) {
             return Answer::Confirmed;
         }
     }
@@ -283,7 +283,7 @@ async fn sigterm_under_load_answers_every_send_in_flight_and_loses_nothing() {
         }
         confirmed += frames
             .iter()
-            .filter(|f| f.contains(r#"id="composer""#))
+            .filter(|f| f.contains(r#"id="client-id""#))
             .count();
         shown.extend(frames.iter().flat_map(|f| bubbles(f)));
         assert_eq!(close, Some(1012), "told to reconnect");

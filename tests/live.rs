@@ -54,6 +54,38 @@ async fn presence_flips_online_then_offline_after_the_grace_period() {
     );
 }
 
+/// The socket URL a rendered page connects to.
+fn socket_path(page: &str) -> String {
+    let start = page.find(r#"ws-connect=""#).expect("a live page") + r#"ws-connect=""#.len();
+    page[start..start + page[start..].find('"').unwrap()].replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn a_contact_who_leaves_after_a_page_is_rendered_but_before_its_socket_opens_shows_offline() {
+    let (_server, alice, bob, _id) = start().await;
+    let (bob_socket, _) = bob.connect_dashboard().await;
+    // Alice's page is rendered while bob is online...
+    let page = alice.get_text("/").await;
+    let bob_id = user_id(&page, "bob");
+    assert!(page.contains(&format!(
+        r#"id="presence-{bob_id}" class="presence online""#
+    )));
+    // ...bob leaves, and the news goes out before alice's socket listens.
+    drop(bob_socket);
+    tokio::time::sleep(Duration::from_millis(200 + 400)).await;
+    let mut alice_socket = alice
+        .try_connect_path(&socket_path(&page), &alice.base)
+        .await
+        .expect("socket");
+    let first = next_text(&mut alice_socket).await.expect("first frame");
+    assert!(
+        first.contains(&format!(
+            r#"id="presence-{bob_id}" class="presence offline""#
+        )),
+        "the page learns what it missed: {first}"
+    );
+}
+
 #[tokio::test]
 async fn a_page_change_within_the_grace_period_does_not_flicker() {
     let (_server, alice, bob, id) = start().await;
@@ -105,11 +137,32 @@ async fn a_message_arriving_in_the_open_conversation_is_read_at_once() {
     let (mut bob_chat, _) = bob.connect(id, 0).await;
     send(&mut alice_chat, "are you there?", "r1").await;
     expect_text(&mut bob_chat, "are you there?").await;
-    // Bob has it open: alice sees "Seen" pushed live.
+    // Bob has it open and in view: alice sees "Seen" pushed live.
+    bob_chat.send(seen_frame()).await.unwrap();
     let receipt = expect_text(&mut alice_chat, ">Seen<").await;
     assert!(receipt.contains(r#"id="receipt""#));
     let dashboard = bob.get_text("/").await;
     assert!(!dashboard.contains(r#"class="unread">1"#), "nothing unread");
+}
+
+#[tokio::test]
+async fn a_message_reaching_a_page_out_of_view_is_not_seen_until_the_page_is_in_view() {
+    let (_server, alice, bob, id) = start().await;
+    let (mut alice_chat, _) = alice.connect(id, 0).await;
+    let (mut bob_chat, _) = bob.connect(id, 0).await;
+    send(&mut alice_chat, "read me when you look", "v1").await;
+    expect_text(&mut bob_chat, "read me when you look").await;
+    // Bob's tab is hidden: it got the message but says nothing.
+    tokio::time::sleep(natter::limits::READ_MARK_DELAY * 3).await;
+    let page = alice.get_text(&format!("/conversations/{id}")).await;
+    assert!(
+        page.contains(r#"<p class="receipt" id="receipt"></p>"#),
+        "not seen while out of view"
+    );
+    assert!(bob.get_text("/").await.contains(r#"class="unread">1"#));
+    // Bob looks: the page says so, and alice sees "Seen".
+    bob_chat.send(seen_frame()).await.unwrap();
+    expect_text(&mut alice_chat, ">Seen<").await;
 }
 
 #[tokio::test]

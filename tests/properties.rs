@@ -3,7 +3,7 @@
 //! text never becomes markup.
 
 use natter::chat::Draft;
-use natter::routes::socket::parse_frame;
+use natter::routes::socket::{parse_frame, ClientFrame};
 use natter::store::messages::Message;
 use natter::views::chat::message;
 use proptest::prelude::*;
@@ -76,9 +76,14 @@ proptest! {
     #[test]
     fn a_json_frame_carries_any_body_exactly(body in hostile_text(), typing in any::<bool>()) {
         let text = serde_json::json!({"body": body, "client_id": "c1", "typing": typing, "HEADERS": {}}).to_string();
-        let frame = parse_frame(&text).expect("valid frame");
-        prop_assert_eq!(frame.body.as_deref(), Some(body.as_str()));
-        prop_assert_eq!(frame.typing, typing);
+        match parse_frame(&text).expect("valid frame") {
+            ClientFrame::Typing => prop_assert!(typing, "a typing notice only when it says so"),
+            ClientFrame::Send { body: sent, .. } => {
+                prop_assert!(!typing);
+                prop_assert_eq!(sent.as_deref(), Some(body.as_str()));
+            }
+            ClientFrame::Seen => prop_assert!(false, "not a seen notice"),
+        }
     }
 
     #[test]

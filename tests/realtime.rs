@@ -30,10 +30,15 @@ async fn a_message_reaches_the_peer_and_every_tab_of_the_sender() {
     assert!(at_bob.contains(r#"<span class="sender">alice</span>"#));
     let at_tab2 = expect_text(&mut alice_tab2, "Hello Bob!").await;
     assert!(at_tab2.contains("message mine"));
-    // The sending tab gets its form reset and the bubble, like every tab.
-    let reply = expect_text(&mut alice_tab1, r#"id="composer""#).await;
+    // The sending tab gets a fresh client id and the bubble, like every tab;
+    // the textarea is not replaced, so text typed meanwhile stays.
+    let reply = expect_text(&mut alice_tab1, r#"id="client-id""#).await;
     assert!(reply.contains(r#"hx-swap-oob="true""#));
-    assert!(reply.contains("></textarea>"), "input cleared: {reply}");
+    assert!(
+        !reply.contains("textarea"),
+        "the text typed is left alone: {reply}"
+    );
+    assert!(!reply.contains(r#"value="t1""#), "a new client id: {reply}");
     expect_text(&mut alice_tab1, "Hello Bob!").await;
 }
 
@@ -195,7 +200,7 @@ async fn reconnecting_delivers_what_was_sent_while_offline() {
     let after = page
         .split("socket?after=")
         .nth(1)
-        .and_then(|rest| rest.split('"').next())
+        .and_then(|rest| rest.split(['"', '&']).next())
         .and_then(|n| n.parse::<i64>().ok())
         .expect("page names its newest message");
 
@@ -549,6 +554,10 @@ async fn control_characters_are_refused_over_the_socket() {
     let (server, alice, _bob, id) = Server::start().await.alice_and_bob().await;
     let (mut socket, _) = alice.connect(id, 0).await;
     send(&mut socket, "beep \u{7}\u{1b}[31m", "ctl1").await;
-    expect_text(&mut socket, "cannot contain control characters").await;
+    let refusal = expect_text(&mut socket, "cannot contain control characters").await;
+    assert!(
+        refusal.contains("data-unsent=\"beep \u{7}\u{1b}[31m\""),
+        "the refused text comes back for the page to put back: {refusal}"
+    );
     assert_eq!(stored_count(&server.dir, "beep \u{7}\u{1b}[31m").await, 0);
 }

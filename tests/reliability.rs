@@ -86,7 +86,7 @@ async fn a_crash_mid_stream_loses_nothing_anyone_saw_and_clients_resync() {
             futures::SinkExt::send(&mut alice_again, send_frame(body, &format!("s{n}")))
                 .await
                 .unwrap();
-            let reply = expect_text(&mut alice_again, r#"id="composer"#).await;
+            let reply = expect_text(&mut alice_again, r#"id="composer-error""#).await;
             if !reply.contains("too fast") {
                 break;
             }

@@ -17,7 +17,7 @@ use rocket_ws::result::Error as WsError;
 use rocket_ws::stream::DuplexStream;
 use rocket_ws::{Channel, Config, Message as WsMessage, WebSocket};
 use serde::Deserialize;
-use time::Date;
+use time::{Date, OffsetDateTime};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
@@ -26,8 +26,9 @@ use crate::chat::{self, Draft, Sent};
 use crate::error::{Error, Result};
 use crate::hub::Event;
 use crate::limits::{
-    READ_MARK_DELAY, RESYNC_MAX_MESSAGES, SOCKETS_PER_USER, SOCKET_MAX_MESSAGE_BYTES,
-    SOCKET_MAX_WRITE_BUFFER_BYTES, SOCKET_MESSAGES, SOCKET_TYPING, TYPING_SHOWN_MS,
+    PRESENCE_CLOCK_MARGIN, READ_MARK_DELAY, RESYNC_MAX_MESSAGES, SOCKETS_PER_USER,
+    SOCKET_MAX_MESSAGE_BYTES, SOCKET_MAX_WRITE_BUFFER_BYTES, SOCKET_MESSAGES, SOCKET_TYPING,
+    TYPING_SHOWN_MS,
 };
 use crate::presence::Presence;
 use crate::routes::conversations::{history, scope_of, Scope};
@@ -37,10 +38,10 @@ use crate::store::contacts::{self, Contact};
 use crate::store::writer::Writer;
 use crate::store::{conversations, groups, messages, sessions, Pool};
 use crate::throttle::{PostingBudgets, TokenBucket};
-use crate::views::chat::{self as chat_views, Composer};
+use crate::views::chat as chat_views;
 use crate::views::contacts::{self as contact_views, Badge};
 use crate::views::groups as group_views;
-use crate::views::{conversation_url, layout};
+use crate::views::layout;
 use crate::SharedHub;
 
 /// Small limits: tungstenite's defaults (64 MiB messages) invite abuse.
@@ -54,7 +55,13 @@ fn socket_config() -> Config {
 }
 
 /// A new connection, unless the user already has too many sockets open.
-fn connection(app: &App<'_>, me: CurrentUser, chat: Option<ChatScope>) -> Result<Connection> {
+/// `since` is when the page was rendered (milliseconds since the epoch).
+fn connection(
+    app: &App<'_>,
+    me: CurrentUser,
+    chat: Option<ChatScope>,
+    since: Option<i64>,
+) -> Result<Connection> {
     if app.presence.sockets(me.id()) >= SOCKETS_PER_USER {
         return Err(Error::TooMany(
             "Too many open pages. Close some tabs and reload.".into(),
@@ -70,6 +77,9 @@ fn connection(app: &App<'_>, me: CurrentUser, chat: Option<ChatScope>) -> Result
         session_idle: time::Duration::hours(app.settings.session_idle_hours),
         me,
         chat,
+        rendered_at: since.and_then(|ms| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+        }),
         shutdown: app.shutdown.clone(),
         _hold: app.db.in_flight().hold(),
         budgets: app.budgets.clone(),
@@ -83,23 +93,26 @@ fn open(ws: WebSocket, connection: Connection) -> Channel<'static> {
 
 /// The dashboard's socket: presence, unread counts, new contacts.
 /// Guards run left to right: origin and session are checked before the upgrade.
-#[rocket::get("/socket")]
+#[rocket::get("/socket?<since>")]
 fn dashboard_socket(
     _origin: SameOrigin,
     me: CurrentUser,
+    since: Option<i64>,
     ws: WebSocket,
     app: App<'_>,
 ) -> Result<Channel<'static>> {
-    Ok(open(ws, connection(&app, me, None)?))
+    Ok(open(ws, connection(&app, me, None, since)?))
 }
 
 /// A conversation's socket. Membership is looked up before the upgrade.
-#[rocket::get("/conversations/<id>/socket?<after>")]
+#[rocket::get("/conversations/<id>/socket?<after>&<since>")]
+#[allow(clippy::too_many_arguments)]
 async fn conversation_socket(
     _origin: SameOrigin,
     me: CurrentUser,
     id: i64,
     after: Option<i64>,
+    since: Option<i64>,
     ws: WebSocket,
     app: App<'_>,
 ) -> Result<Channel<'static>> {
@@ -109,7 +122,7 @@ async fn conversation_socket(
         scope,
         page_newest: after.unwrap_or(0).max(0),
     };
-    Ok(open(ws, connection(&app, me, Some(chat))?))
+    Ok(open(ws, connection(&app, me, Some(chat), since)?))
 }
 
 /// The conversation a socket's page shows.
@@ -132,26 +145,56 @@ struct Connection {
     session_idle: time::Duration,
     me: CurrentUser,
     chat: Option<ChatScope>,
+    /// When the page was rendered: presence changes since then are sent on
+    /// connect, since the page may have missed them.
+    rendered_at: Option<OffsetDateTime>,
     shutdown: Shutdown,
     /// Keeps the pool open until this socket has closed.
     _hold: crate::store::drain::Hold,
     budgets: Arc<PostingBudgets>,
 }
 
-/// A frame as the htmx ws extension sends it: the form's fields as JSON
-/// (plus `HEADERS` and the form token, which are ignored). The textarea sends
-/// `{"typing": true}` while the user types.
-#[derive(Debug, Deserialize, PartialEq, Eq)]
-pub struct Frame {
+/// What a page asks for over its socket, parsed at the edge.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientFrame {
+    /// The composer's fields, still unchecked (`Draft::parse` decides).
+    Send {
+        body: Option<String>,
+        client_id: Option<String>,
+    },
+    /// The user is typing (the textarea sends this while keys are pressed).
+    Typing,
+    /// The page is in view: what it shows has been read (app.js sends this
+    /// only while the page is visible).
+    Seen,
+}
+
+/// A frame as the page sends it: the htmx ws extension's form fields as
+/// JSON (plus `HEADERS` and the form token, which are ignored), or app.js's
+/// `{"typing": true}` and `{"seen": true}`.
+#[derive(Deserialize)]
+struct WireFrame {
     #[serde(default)]
-    pub typing: bool,
-    pub body: Option<String>,
-    pub client_id: Option<String>,
+    typing: bool,
+    #[serde(default)]
+    seen: bool,
+    body: Option<String>,
+    client_id: Option<String>,
 }
 
 /// Reads a frame; `None` when it is not the JSON object the page sends.
-pub fn parse_frame(text: &str) -> Option<Frame> {
-    serde_json::from_str(text).ok()
+pub fn parse_frame(text: &str) -> Option<ClientFrame> {
+    let frame: WireFrame = serde_json::from_str(text).ok()?;
+    Some(if frame.typing {
+        ClientFrame::Typing
+    } else if frame.seen {
+        ClientFrame::Seen
+    } else {
+        ClientFrame::Send {
+            body: frame.body,
+            client_id: frame.client_id,
+        }
+    })
 }
 
 /// What the loop does next.
@@ -176,7 +219,10 @@ struct LoopState {
     last_heard: Instant,
     /// The day of the newest message on the page, for day separators.
     last_day: Option<Date>,
-    /// The newest message shown here but not yet marked read, and when to.
+    /// The newest message from others delivered here since the page last
+    /// said it was in view.
+    unseen: Option<i64>,
+    /// The newest message seen here but not yet marked read, and when to.
     read_up_to: Option<i64>,
     read_due: Option<Instant>,
     /// The newest message on the page and its sender, for "Seen".
@@ -233,6 +279,7 @@ impl Connection {
             message_budget: TokenBucket::new(SOCKET_MESSAGES),
             last_heard: Instant::now(),
             last_day: None,
+            unseen: None,
             read_up_to: None,
             read_due: None,
             newest: None,
@@ -263,9 +310,10 @@ impl Connection {
                     Some(Ok(WsMessage::Binary(_))) => match state.message_budget.take() {
                         Ok(()) => Step::Reply(chat_views::composer_error(
                             Some("This connection only accepts text frames."),
+                            None,
                             true,
                         )),
-                        Err(_) => Step::Reply(too_fast()),
+                        Err(_) => Step::Reply(too_fast(None)),
                     },
                     Some(Ok(_)) => Step::Nothing,
                     Some(Err(WsError::Capacity(_))) => Step::Close(CloseCode::Size, "message too large"),
@@ -341,7 +389,7 @@ impl Connection {
             Ok(fragment) => fragment,
             Err(e) => {
                 rocket::error!("socket resync failed: {e}");
-                chat_views::composer_error(Some(&e.public_message()), true)
+                chat_views::composer_error(Some(&e.public_message()), None, true)
             }
         };
         self.send(stream, text(fragment)).await
@@ -397,26 +445,11 @@ impl Connection {
         } else {
             html! {}
         };
-        let contacts = html! { (contacts) (layout::connected()) };
+        let contacts = html! { (contacts) (self.presence_missed()) (layout::connected()) };
         let Some(chat) = &self.chat else {
             return Ok(contacts);
         };
         let id = chat.conversation_id;
-        let members = self.known_members();
-        // Showing the page must not depend on writing: on a full disk the
-        // page still catches up, and its read position moves later.
-        let marked = chat::mark_read(
-            &self.writer,
-            self.hub.as_ref(),
-            id,
-            me,
-            None,
-            members.as_ref().map(<[i64; 2]>::as_slice),
-        )
-        .await;
-        if let Err(e) = marked {
-            rocket::warn!("marking read on connect failed: {e}");
-        }
         let seen = contacts::seen_by_others(&self.pool, id, me).await?;
         let missed = messages::page_after(
             &self.pool,
@@ -435,6 +468,7 @@ impl Connection {
                 .last()
                 .or(page_newest.as_ref())
                 .map(|m| (m.id, m.sender_id));
+            state.unseen = state.newest.map(|(id, _)| id);
             return Ok(html! {
                 (contacts)
                 (chat_views::live_region(&missed, page_day, me))
@@ -445,10 +479,28 @@ impl Connection {
         state.replayed_up_to = latest.last().map_or(chat.page_newest, |m| m.id);
         state.last_day = latest.last().map(|m| m.created_at.date());
         state.newest = latest.last().map(|m| (m.id, m.sender_id));
+        state.unseen = state.newest.map(|(id, _)| id);
         Ok(html! {
             (contacts)
             (chat_views::message_list(id, &latest, has_more, me, seen, true))
         })
+    }
+
+    /// The presence of everyone who came or went since the page was
+    /// rendered, which the page may have missed before this socket
+    /// subscribed.
+    fn presence_missed(&self) -> Markup {
+        let Some(rendered_at) = self.rendered_at else {
+            return html! {};
+        };
+        let changes = self
+            .presence
+            .changed_since(rendered_at - PRESENCE_CLOCK_MARGIN);
+        html! {
+            @for status in changes.iter().filter(|s| s.user_id != self.me.id()) {
+                (contact_views::presence(status.user_id, status.online, status.last_seen, true))
+            }
+        }
     }
 
     /// The members, when this page knows them for good: a direct
@@ -557,10 +609,7 @@ impl Connection {
                     return Ok(Step::Nothing);
                 }
                 if message.sender_id != me {
-                    state.read_up_to = Some(message.id);
-                    state
-                        .read_due
-                        .get_or_insert_with(|| Instant::now() + READ_MARK_DELAY);
+                    state.unseen = Some(message.id);
                 }
                 let typing_changed = state.typists.remove(&message.sender_id).is_some();
                 state.newest = Some((message.id, message.sender_id));
@@ -653,51 +702,74 @@ impl Connection {
         let Some(chat) = &self.chat else {
             return Step::Nothing;
         };
-        let frame = match parse_frame(text) {
-            Some(frame) => frame,
-            None => {
-                return Step::Reply(chat_views::composer_error(
-                    Some("That message could not be read. Reload the page and try again."),
-                    true,
-                ))
-            }
-        };
-        if frame.typing {
-            if state.typing_budget.take().is_ok() {
-                self.typing(chat.conversation_id).await;
-            }
-            return Step::Nothing;
-        }
-        if state.message_budget.take().is_err() {
-            return Step::Reply(too_fast());
-        }
-        let draft = Draft::parse(frame.body.as_deref(), frame.client_id.as_deref())
-            .and_then(|draft| self.budgets.message(self.me.id()).map(|()| draft));
-        let result = match draft {
-            Ok(draft) => {
-                let members = self.known_members();
-                chat::send_with(
-                    &self.writer,
-                    self.hub.as_ref(),
-                    self.me.id(),
-                    chat.conversation_id,
-                    &draft,
-                    None,
-                    members.as_ref().map(<[i64; 2]>::as_slice),
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        };
-        Step::Reply(match result {
-            Ok(Sent::New(_) | Sent::Replayed(_)) => self.fresh_composer(chat.conversation_id),
-            Err(e) => {
-                if e.status().code >= 500 {
-                    rocket::error!("sending failed: {e}");
+        match parse_frame(text) {
+            None => Step::Reply(chat_views::composer_error(
+                Some("That message could not be read. Reload the page and try again."),
+                None,
+                true,
+            )),
+            Some(ClientFrame::Typing) => {
+                if state.typing_budget.take().is_ok() {
+                    self.typing(chat.conversation_id).await;
                 }
-                chat_views::composer_error(Some(&e.public_message()), true)
+                Step::Nothing
             }
-        })
+            Some(ClientFrame::Seen) => {
+                // Marked after a short delay, so a busy conversation costs
+                // one write per `READ_MARK_DELAY`, not one per message.
+                if let Some(up_to) = state.unseen.take() {
+                    state.read_up_to = Some(up_to);
+                    state
+                        .read_due
+                        .get_or_insert_with(|| Instant::now() + READ_MARK_DELAY);
+                }
+                Step::Nothing
+            }
+            Some(ClientFrame::Send { body, client_id }) => {
+                let unsent = body.as_deref().filter(|b| !b.trim().is_empty());
+                if state.message_budget.take().is_err() {
+                    return Step::Reply(too_fast(unsent));
+                }
+                match self
+                    .send_draft(chat.conversation_id, body.as_deref(), client_id.as_deref())
+                    .await
+                {
+                    Ok(_) => Step::Reply(chat_views::sent(&chat::new_client_id())),
+                    Err(e) => {
+                        if e.status().code >= 500 {
+                            rocket::error!("sending failed: {e}");
+                        }
+                        Step::Reply(chat_views::composer_error(
+                            Some(&e.public_message()),
+                            unsent,
+                            true,
+                        ))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks and sends what the composer sent.
+    async fn send_draft(
+        &self,
+        conversation_id: i64,
+        body: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Result<Sent> {
+        let draft = Draft::parse(body, client_id)?;
+        self.budgets.message(self.me.id())?;
+        let members = self.known_members();
+        chat::send_with(
+            &self.writer,
+            self.hub.as_ref(),
+            self.me.id(),
+            conversation_id,
+            &draft,
+            None,
+            members.as_ref().map(<[i64; 2]>::as_slice),
+        )
+        .await
     }
 
     /// Passes a typing notice to the other members.
@@ -719,28 +791,13 @@ impl Connection {
             },
         );
     }
-
-    /// An empty message form with a new client id, replacing the sender's.
-    fn fresh_composer(&self, conversation_id: i64) -> Markup {
-        let action = format!("{}/messages", conversation_url(conversation_id));
-        let client_id = chat::new_client_id();
-        chat_views::composer(
-            &Composer {
-                action: &action,
-                csrf: self.me.csrf(),
-                client_id: &client_id,
-                body: "",
-                error: None,
-            },
-            true,
-        )
-    }
 }
 
 /// The refusal for a socket sending faster than its budget.
-fn too_fast() -> Markup {
+fn too_fast(unsent: Option<&str>) -> Markup {
     chat_views::composer_error(
         Some("You are sending messages too fast. Wait a moment, then send again."),
+        unsent,
         true,
     )
 }

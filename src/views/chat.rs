@@ -7,7 +7,7 @@ use time::{Date, OffsetDateTime};
 use super::contacts::{contact_list, presence};
 use super::groups::{group_list, heading as group_heading, GroupHeading};
 use super::layout::{page, Viewer};
-use super::{clock, conversation_url, dom_id, iso};
+use super::{clock, conversation_url, dom_id, iso, socket_url};
 use crate::limits::MESSAGE_MAX_CHARS;
 use crate::store::contacts::Contact;
 use crate::store::groups::GroupRow;
@@ -216,12 +216,15 @@ pub struct Composer<'a> {
 const TYPING_VALS: &str = r#"{"typing": true}"#;
 
 /// The message form: sent over the socket with htmx, posted without it.
+/// The page empties the textarea as it sends (app.js); the server then
+/// replaces only the client id and the error line, never the text typed
+/// since.
 pub fn composer(c: &Composer, out_of_band: bool) -> Markup {
     html! {
         form #composer .composer method="post" action=(c.action) ws-send
             hx-swap-oob=[out_of_band.then_some("true")] {
             input type="hidden" name="csrf" value=(c.csrf);
-            input type="hidden" name="client_id" value=(c.client_id);
+            (client_id_field(c.client_id, false))
             label.visually-hidden for="body" { "Message" }
             textarea #body name="body" rows="1" maxlength=(MESSAGE_MAX_CHARS)
                 placeholder="Write a message…" required autofocus
@@ -229,14 +232,36 @@ pub fn composer(c: &Composer, out_of_band: bool) -> Markup {
                 ws-send hx-trigger="keyup changed throttle:1s" hx-vals=(TYPING_VALS) { (c.body) }
             button.primary type="submit" { "Send" }
         }
-        (composer_error(c.error, out_of_band))
+        (composer_error(c.error, None, out_of_band))
     }
 }
 
-/// The line under the form that says why a message was not sent.
-pub fn composer_error(error: Option<&str>, out_of_band: bool) -> Markup {
+/// The form's client id: the next message is stored once under it, however
+/// often the page resends it.
+fn client_id_field(client_id: &str, out_of_band: bool) -> Markup {
     html! {
-        p #composer-error .form-error role="alert" hx-swap-oob=[out_of_band.then_some("true")] {
+        input #client-id type="hidden" name="client_id" value=(client_id)
+            hx-swap-oob=[out_of_band.then_some("true")];
+    }
+}
+
+/// The socket's answer to a message it saved: the form gets a fresh client
+/// id and an empty error line. The textarea is left alone, so whatever the
+/// user typed while the send was in flight stays.
+pub fn sent(next_client_id: &str) -> Markup {
+    html! {
+        (client_id_field(next_client_id, true))
+        (composer_error(None, None, true))
+    }
+}
+
+/// The line under the form that says why a message was not sent. `unsent`
+/// is the refused text, which the page puts back into the textarea (app.js)
+/// since it emptied it on sending.
+pub fn composer_error(error: Option<&str>, unsent: Option<&str>, out_of_band: bool) -> Markup {
+    html! {
+        p #composer-error .form-error role="alert" data-unsent=[unsent]
+            hx-swap-oob=[out_of_band.then_some("true")] {
             @if let Some(error) = error { (error) }
         }
     }
@@ -271,7 +296,7 @@ pub struct ChatPage<'a> {
 pub fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
     let newest = chat.history.last().map_or(0, |m| m.id);
     let url = conversation_url(chat.conversation_id);
-    let socket = format!("{url}/socket?after={newest}");
+    let socket = socket_url(&format!("{url}/socket?after={newest}"));
     let (title, current_contact, current_group) = match &chat.heading {
         Heading::Direct { peer, .. } => (peer.username.as_str(), Some(peer.id), None),
         Heading::Group(g) => (

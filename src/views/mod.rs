@@ -37,3 +37,11 @@ pub fn contact_url(username: &str) -> String {
 pub fn conversation_url(conversation_id: i64) -> String {
     format!("/conversations/{conversation_id}")
 }
+
+/// A page's socket URL: `path` plus when the page was rendered, so the
+/// socket can send the presence changes that happened in between.
+pub fn socket_url(path: &str) -> String {
+    let since = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let separator = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{separator}since={since}")
+}

@@ -101,7 +101,7 @@ pub fn dashboard(
         "Contacts",
         Some(viewer),
         html! {
-            main.dashboard hx-ext="ws" ws-connect="/socket" {
+            main.dashboard hx-ext="ws" ws-connect=(super::socket_url("/socket")) {
                 div.list-header {
                     h1 { "Contacts" }
                     nav.sort aria-label="Order" {

@@ -550,6 +550,16 @@ pub async fn next_text(socket: &mut Socket) -> Option<String> {
     }
 }
 
+/// Now, in milliseconds since the epoch (the clock pages are stamped with).
+pub fn unix_millis() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// What a page in view sends: it has read what it shows.
+pub fn seen_frame() -> WsMessage {
+    WsMessage::Text(r#"{"seen":true}"#.into())
+}
+
 /// The typing notice frame of the page.
 pub fn typing_frame() -> WsMessage {
     let frame = serde_json::json!({"typing": true, "HEADERS": {"HX-Trigger": "body"}});
