@@ -1435,7 +1435,7 @@ impl Tracker {
     fn on_frame(&self, socket: usize, text: &str) {
         let now = self.activity.saw_frame();
         // The reply to one of this socket's sends: a fresh form, or an error.
-        if text.contains(r#"id="composer""#) {
+        if text.contains(r#"id="client-id""#) {
             lock(&self.pending[socket]).pop_front();
         } else if let Some(error) = composer_error(text) {
             if let Some(seq) = lock(&self.pending[socket]).pop_front() {
@@ -2053,12 +2053,14 @@ async fn history(database: &Database, options: &Options) -> Result<HistoryReport
     let inserted = natter::on_pool!(&pool, p => {
         sqlx::query(
             "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < $1)
-             INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
-             SELECT $2, CASE WHEN n % 2 = 0 THEN $3 ELSE $4 END,
-                    'history-' || n || ' ' || $5, 'h' || n, $6
+             INSERT INTO messages (conversation_id, seq, sender_id, body, client_id, created_at)
+             SELECT $2, (SELECT last_seq FROM conversations WHERE id = $3) + n,
+                    CASE WHEN n % 2 = 0 THEN $4 ELSE $5 END,
+                    'history-' || n || ' ' || $6, 'h' || n, $7
              FROM seq",
         )
         .bind(messages as i64)
+        .bind(conversation)
         .bind(conversation)
         .bind(reader)
         .bind(writer)
@@ -2068,7 +2070,16 @@ async fn history(database: &Database, options: &Options) -> Result<HistoryReport
         .await
         .map(|done| done.rows_affected())
     });
-    inserted.map_err(|e| format!("inserting the history: {e}"))?;
+    let inserted = inserted.map_err(|e| format!("inserting the history: {e}"))?;
+    let numbered = natter::on_pool!(&pool, p => {
+        sqlx::query("UPDATE conversations SET last_seq = last_seq + $1 WHERE id = $2")
+            .bind(inserted as i64)
+            .bind(conversation)
+            .execute(p)
+            .await
+            .map(drop)
+    });
+    numbered.map_err(|e| format!("numbering the history: {e}"))?;
     let bounds = natter::on_pool!(&pool, p => {
         sqlx::query_as("SELECT MIN(id), MAX(id) FROM messages WHERE conversation_id = $1")
             .bind(conversation)

@@ -1,6 +1,7 @@
 //! Several instances sharing one PostgreSQL database: a message, a typing
 //! notice and presence cross from one instance's sockets to the other's, and
-//! a dropped listener connection loses nothing.
+//! a dropped listener connection loses nothing, and writers on both at once
+//! keep each conversation's change order.
 //!
 //! Runs against a real PostgreSQL server named by `NATTER_TEST_POSTGRES`
 //! (e.g. `postgres://postgres@127.0.0.1:5432`); each test gets a database of
@@ -91,6 +92,44 @@ async fn a_burst_crosses_instances_once_each_and_in_order() {
         })
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "in order");
+}
+
+#[tokio::test]
+async fn writers_on_both_instances_at_once_reach_every_page_in_sequence_order() {
+    let Some((_a, _b, alice, bob, id)) = two_instances().await else {
+        return;
+    };
+    let (mut alice_reader, _) = alice.connect(id, 0).await;
+    let (mut bob_reader, _) = bob.connect(id, 0).await;
+    const EACH: usize = 15;
+    let mut writers = Vec::new();
+    for (name, browser) in [("a", &alice), ("b", &bob)] {
+        let (mut socket, _) = browser.connect(id, 0).await;
+        writers.push(tokio::spawn(async move {
+            for n in 0..EACH {
+                send(&mut socket, &format!("{name}-{n}"), &format!("{name}x{n}")).await;
+            }
+            for _ in 0..EACH {
+                expect_text(&mut socket, r#"id="composer-error""#).await;
+            }
+        }));
+    }
+    let total = (2 * EACH) as i64;
+    for reader in [&mut alice_reader, &mut bob_reader] {
+        let mut shown = Vec::new();
+        while (shown.len() as i64) < total {
+            let frame = next_text(reader).await.expect("the reader keeps receiving");
+            shown.extend(seqs(&frame));
+        }
+        assert_eq!(
+            shown,
+            (1..=total).collect::<Vec<_>>(),
+            "every change once, in sequence order, on both instances"
+        );
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ fn stored(body: String) -> Message {
     Message {
         id: 7,
         conversation_id: 1,
+        seq: 3,
         sender_id: 2,
         sender_name: "alice".into(),
         body,

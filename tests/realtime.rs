@@ -561,3 +561,51 @@ async fn control_characters_are_refused_over_the_socket() {
     );
     assert_eq!(stored_count(&server.dir, "beep \u{7}\u{1b}[31m").await, 0);
 }
+
+#[tokio::test]
+async fn concurrent_senders_reach_every_page_in_sequence_order_and_a_resume_point_skips_nothing() {
+    let (_server, alice, bob, id) = alice_and_bob().await;
+    let (mut reader, _) = bob.connect(id, 0).await;
+    const TABS: usize = 3;
+    const EACH: usize = 6;
+    let mut senders = Vec::new();
+    for (name, browser) in [("a", &alice), ("b", &bob)] {
+        for tab in 0..TABS {
+            let (mut socket, _) = browser.connect(id, 0).await;
+            senders.push(tokio::spawn(async move {
+                for n in 0..EACH {
+                    send(
+                        &mut socket,
+                        &format!("{name}{tab}-{n}"),
+                        &format!("{name}{tab}x{n}"),
+                    )
+                    .await;
+                }
+                // Keep the socket open until its sends are answered.
+                for _ in 0..EACH {
+                    expect_text(&mut socket, r#"id="composer-error""#).await;
+                }
+            }));
+        }
+    }
+    let total = (2 * TABS * EACH) as i64;
+    let mut shown = Vec::new();
+    while (shown.len() as i64) < total {
+        let frame = next_text(&mut reader)
+            .await
+            .expect("the reader keeps receiving");
+        shown.extend(seqs(&frame));
+    }
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    assert_eq!(
+        shown,
+        (1..=total).collect::<Vec<_>>(),
+        "every change once, in sequence order"
+    );
+
+    // A page that had shown up to change 10 resumes with exactly the rest.
+    let (_resumed, resync) = bob.connect(id, 10).await;
+    assert_eq!(seqs(&resync), (11..=total).collect::<Vec<_>>());
+}

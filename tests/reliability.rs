@@ -24,11 +24,12 @@ async fn a_crash_mid_stream_loses_nothing_anyone_saw_and_clients_resync() {
 
     // Alice sends a steady stream; bob reads in the background until the crash.
     let reader = tokio::spawn(async move {
-        let mut seen = Vec::new();
+        let (mut seen, mut last_change) = (Vec::new(), 0);
         while let Some(fragment) = next_text(&mut bob_socket).await {
             seen.extend(bubbles(&fragment));
+            last_change = seqs(&fragment).into_iter().fold(last_change, i64::max);
         }
-        seen
+        (seen, last_change)
     });
     let mut sent = Vec::new();
     // Paced within the per-socket message budget (a burst, then five a second).
@@ -50,7 +51,7 @@ async fn a_crash_mid_stream_loses_nothing_anyone_saw_and_clients_resync() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let seen_by_bob = reader.await.unwrap();
+    let (seen_by_bob, last_change_seen) = reader.await.unwrap();
     assert!(!seen_by_bob.is_empty(), "bob saw messages before the crash");
 
     // Everything bob saw is stored, under the same id.
@@ -63,10 +64,9 @@ async fn a_crash_mid_stream_loses_nothing_anyone_saw_and_clients_resync() {
         );
     }
 
-    // Restart; bob's page reconnects from the newest message it has.
+    // Restart; bob's page reconnects from the last change it has.
     let _natter = Natter::start(folder.path(), port).await;
-    let newest_seen = seen_by_bob.iter().map(|(i, _)| *i).max().unwrap_or(0);
-    let (_bob_again, resync) = bob.connect(id, newest_seen).await;
+    let (_bob_again, resync) = bob.connect(id, last_change_seen).await;
     let replayed = bubbles(&resync);
     let mut on_page: Vec<i64> = seen_by_bob.iter().map(|(i, _)| *i).collect();
     on_page.extend(replayed.iter().map(|(i, _)| *i));

@@ -35,6 +35,7 @@ use crate::routes::conversations::{history, scope_of, Scope};
 use crate::routes::groups::group_heading;
 use crate::routes::App;
 use crate::store::contacts::{self, Contact};
+use crate::store::messages::Message;
 use crate::store::writer::Writer;
 use crate::store::{conversations, groups, messages, sessions, Pool};
 use crate::throttle::{PostingBudgets, TokenBucket};
@@ -120,7 +121,7 @@ async fn conversation_socket(
     let chat = ChatScope {
         conversation_id: id,
         scope,
-        page_newest: after.unwrap_or(0).max(0),
+        page_seq: after.unwrap_or(0).max(0),
     };
     Ok(open(ws, connection(&app, me, Some(chat), since)?))
 }
@@ -129,8 +130,8 @@ async fn conversation_socket(
 struct ChatScope {
     conversation_id: i64,
     scope: Scope,
-    /// The newest message id the page was rendered with.
-    page_newest: i64,
+    /// The last change (sequence number) the page was rendered with.
+    page_seq: i64,
 }
 
 /// One open socket of one user.
@@ -201,6 +202,8 @@ pub fn parse_frame(text: &str) -> Option<ClientFrame> {
 enum Step {
     Reply(Markup),
     Nothing,
+    /// Too much is missing for a reply: the page is brought up to date.
+    Resync,
     Close(CloseCode, &'static str),
     /// The server is stopping.
     Stop,
@@ -208,8 +211,9 @@ enum Step {
 
 /// The state of one socket's loop.
 struct LoopState {
-    /// The newest message id already on the page; pushes at or below it are skipped.
-    replayed_up_to: i64,
+    /// The last change of the conversation on the page: changes are shown
+    /// in sequence order, each once.
+    delivered_seq: i64,
     /// Who is typing, and until when their notice stays up.
     typists: HashMap<i64, (Arc<str>, Instant)>,
     /// The page throttles typing notices and sends; a client may not.
@@ -273,7 +277,7 @@ impl Connection {
 
     async fn run(&self, stream: DuplexStream) -> rocket_ws::result::Result<()> {
         let mut state = LoopState {
-            replayed_up_to: 0,
+            delivered_seq: 0,
             typists: HashMap::new(),
             typing_budget: TokenBucket::new(SOCKET_TYPING),
             message_budget: TokenBucket::new(SOCKET_MESSAGES),
@@ -320,7 +324,13 @@ impl Connection {
                     Some(Err(_)) => return Ok(()),
                 },
                 event = events.recv() => match event {
-                    Ok(event) if !matches!(event, Event::Resync) => self.handle_event(event, state).await,
+                    Ok(event) if !matches!(event, Event::Resync) => match self.handle_event(event, state).await {
+                        Step::Resync => {
+                            self.resync(&mut stream, state, false).await?;
+                            Step::Nothing
+                        }
+                        step => step,
+                    },
                     Ok(_) | Err(RecvError::Lagged(_)) => {
                         // Events were dropped: presence and badges may be stale too.
                         self.resync(&mut stream, state, true).await?;
@@ -364,7 +374,7 @@ impl Connection {
                     return Ok(());
                 }
                 Step::Reply(markup) => self.send(&mut stream, text(markup)).await?,
-                Step::Nothing => {}
+                Step::Nothing | Step::Resync => {}
                 Step::Close(code, reason) => {
                     self.close(&mut stream, code, reason).await;
                     return Ok(());
@@ -451,18 +461,13 @@ impl Connection {
         };
         let id = chat.conversation_id;
         let seen = contacts::seen_by_others(&self.pool, id, me).await?;
-        let missed = messages::page_after(
-            &self.pool,
-            id,
-            me,
-            chat.page_newest,
-            RESYNC_MAX_MESSAGES + 1,
-        )
-        .await?;
+        let missed =
+            messages::page_after(&self.pool, id, me, chat.page_seq, RESYNC_MAX_MESSAGES + 1)
+                .await?;
         if (missed.len() as i64) <= RESYNC_MAX_MESSAGES {
-            let page_newest = messages::find(&self.pool, id, me, chat.page_newest).await?;
+            let page_newest = messages::at_or_before(&self.pool, id, me, chat.page_seq).await?;
             let page_day = page_newest.as_ref().map(|m| m.created_at.date());
-            state.replayed_up_to = missed.last().map_or(chat.page_newest, |m| m.id);
+            state.delivered_seq = missed.last().map_or(chat.page_seq, |m| m.seq);
             state.last_day = missed.last().map(|m| m.created_at.date()).or(page_day);
             state.newest = missed
                 .last()
@@ -476,7 +481,7 @@ impl Connection {
             });
         }
         let (latest, has_more) = history(&self.pool, id, me, None).await?;
-        state.replayed_up_to = latest.last().map_or(chat.page_newest, |m| m.id);
+        state.delivered_seq = latest.last().map_or(chat.page_seq, |m| m.seq);
         state.last_day = latest.last().map(|m| m.created_at.date());
         state.newest = latest.last().map(|m| (m.id, m.sender_id));
         state.unseen = state.newest.map(|(id, _)| id);
@@ -605,20 +610,32 @@ impl Connection {
         let viewing = self.conversation_id();
         Ok(match event {
             Event::MessagePosted(message) if Some(message.conversation_id) == viewing => {
-                if message.id <= state.replayed_up_to {
+                if message.seq <= state.delivered_seq {
                     return Ok(Step::Nothing);
                 }
-                if message.sender_id != me {
-                    state.unseen = Some(message.id);
+                if message.seq == state.delivered_seq + 1 {
+                    return Ok(Step::Reply(deliver(
+                        std::slice::from_ref(&message),
+                        state,
+                        me,
+                    )));
                 }
-                let typing_changed = state.typists.remove(&message.sender_id).is_some();
-                state.newest = Some((message.id, message.sender_id));
-                let previous_day = state.last_day.replace(message.created_at.date());
-                Step::Reply(html! {
-                    (chat_views::append_message(&message, previous_day, me))
-                    (chat_views::receipt(false, true))
-                    @if typing_changed { (typing_fragment(state)) }
-                })
+                // An earlier change was committed first but has not been
+                // published here yet (another sender's task, another
+                // instance): it is in the database, so show it first.
+                let missing = messages::page_after(
+                    &self.pool,
+                    message.conversation_id,
+                    me,
+                    state.delivered_seq,
+                    RESYNC_MAX_MESSAGES + 1,
+                )
+                .await?;
+                if missing.len() as i64 > RESYNC_MAX_MESSAGES {
+                    Step::Resync
+                } else {
+                    Step::Reply(deliver(&missing, state, me))
+                }
             }
             Event::MessagePosted(message) if message.sender_id != me => {
                 self.unread_badge(message.conversation_id, Some(message.sender_id))
@@ -800,6 +817,28 @@ fn too_fast(unsent: Option<&str>) -> Markup {
         unsent,
         true,
     )
+}
+
+/// Appends messages that follow what the page shows, in sequence order.
+fn deliver(messages: &[Message], state: &mut LoopState, me: i64) -> Markup {
+    let Some(newest) = messages.last() else {
+        return html! {};
+    };
+    let previous_day = state.last_day.replace(newest.created_at.date());
+    state.delivered_seq = newest.seq;
+    state.newest = Some((newest.id, newest.sender_id));
+    if let Some(theirs) = messages.iter().rev().find(|m| m.sender_id != me) {
+        state.unseen = Some(theirs.id);
+    }
+    let mut typing_changed = false;
+    for message in messages {
+        typing_changed |= state.typists.remove(&message.sender_id).is_some();
+    }
+    html! {
+        (chat_views::append_messages(messages, previous_day, me))
+        (chat_views::receipt(false, true))
+        @if typing_changed { (typing_fragment(state)) }
+    }
 }
 
 fn typing_fragment(state: &LoopState) -> Markup {

@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 pub struct Message {
     pub id: i64,
     pub conversation_id: i64,
+    /// Its place in its conversation's change log (see `save_in`).
+    pub seq: i64,
     pub sender_id: i64,
     pub sender_name: String,
     pub body: String,
@@ -75,7 +77,8 @@ pub enum Saved {
     ClientIdReused,
 }
 
-const SELECT: &str = "SELECT m.id, m.conversation_id, m.sender_id, u.username AS sender_name,
+const SELECT: &str =
+    "SELECT m.id, m.conversation_id, m.seq, m.sender_id, u.username AS sender_name,
         m.body, m.created_at, a.id AS attachment_id, a.content_type AS attachment_type,
         a.size AS attachment_size, a.filename AS attachment_name,
         a.has_thumbnail AS attachment_thumbnail
@@ -148,22 +151,45 @@ pub async fn save_in(
     attachment: Option<&NewAttachment>,
 ) -> Result<Saved> {
     on_tx!(tx, tx => {
-    let inserted: Option<(i64, OffsetDateTime, String)> = sqlx::query_as(
-        "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
-         SELECT $1, $2, $3, $4, $5 WHERE EXISTS
-             (SELECT 1 FROM members WHERE conversation_id = $6 AND user_id = $7)
-         ON CONFLICT (sender_id, client_id) DO NOTHING
-         RETURNING id, created_at, (SELECT username FROM users WHERE id = sender_id)",
+    // Taking the conversation's next sequence number locks its row until
+    // the commit: writers to one conversation commit in sequence order, on
+    // any number of instances, while other conversations go on in parallel.
+    let seq: Option<i64> = sqlx::query_scalar(
+        "UPDATE conversations SET last_seq = last_seq + 1
+         WHERE id = $1 AND EXISTS
+             (SELECT 1 FROM members WHERE conversation_id = $2 AND user_id = $3)
+         RETURNING last_seq",
     )
     .bind(conversation_id)
-    .bind(sender_id)
-    .bind(body)
-    .bind(client_id)
-    .bind(now())
     .bind(conversation_id)
     .bind(sender_id)
     .fetch_optional(&mut *tx)
     .await?;
+    let Some(seq) = seq else {
+        return Err(Error::NotFound);
+    };
+    let inserted: Option<(i64, OffsetDateTime, String)> = sqlx::query_as(
+        "INSERT INTO messages (conversation_id, seq, sender_id, body, client_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (sender_id, client_id) DO NOTHING
+         RETURNING id, created_at, (SELECT username FROM users WHERE id = sender_id)",
+    )
+    .bind(conversation_id)
+    .bind(seq)
+    .bind(sender_id)
+    .bind(body)
+    .bind(client_id)
+    .bind(now())
+    .fetch_optional(&mut *tx)
+    .await?;
+    if inserted.is_none() {
+        // Nothing new: give the number back (the row is still ours), so the
+        // log has no holes a page would stop to look into.
+        sqlx::query("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1")
+            .bind(conversation_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(match inserted {
         // Everything the page shows is known here: no need to read it back.
         Some((id, created_at, sender_name)) => {
@@ -194,6 +220,7 @@ pub async fn save_in(
             Saved::Created(Message {
                 id,
                 conversation_id,
+                seq,
                 sender_id,
                 sender_name,
                 body: body.to_owned(),
@@ -212,21 +239,8 @@ pub async fn save_in(
             .await?;
             match earlier {
                 Some(message) if message.body == body => Saved::Duplicate(message),
-                Some(_) => Saved::ClientIdReused,
-                None => {
-                    let member: bool = sqlx::query_scalar(
-                        "SELECT EXISTS (SELECT 1 FROM members
-                         WHERE conversation_id = $1 AND user_id = $2)",
-                    )
-                    .bind(conversation_id)
-                    .bind(sender_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    if !member {
-                        return Err(Error::NotFound);
-                    }
-                    Saved::ClientIdReused
-                }
+                // The id was used in another conversation, or for another body.
+                _ => Saved::ClientIdReused,
             }
         }
     })
@@ -259,7 +273,7 @@ pub async fn page_before(
     })
 }
 
-/// Up to `limit` messages after `after`, oldest first.
+/// Up to `limit` messages after sequence number `after`, in sequence order.
 pub async fn page_after(
     pool: &Pool,
     conversation_id: i64,
@@ -269,7 +283,7 @@ pub async fn page_after(
 ) -> Result<Vec<Message>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, Message>(&format!(
-            "{SELECT} WHERE {MEMBER_ONLY} AND m.id > $3 ORDER BY m.id LIMIT $4"
+            "{SELECT} WHERE {MEMBER_ONLY} AND m.seq > $3 ORDER BY m.seq LIMIT $4"
         ))
         .bind(conversation_id)
         .bind(viewer)
@@ -280,19 +294,22 @@ pub async fn page_after(
     })
 }
 
-/// One message, if `viewer` is a member of its conversation.
-pub async fn find(
+/// The newest message at or before sequence number `seq`, if `viewer` is a
+/// member of its conversation.
+pub async fn at_or_before(
     pool: &Pool,
     conversation_id: i64,
     viewer: i64,
-    id: i64,
+    seq: i64,
 ) -> Result<Option<Message>> {
     on_pool!(pool, db => {
         Ok(
-            sqlx::query_as::<_, Message>(&format!("{SELECT} WHERE {MEMBER_ONLY} AND m.id = $3"))
+            sqlx::query_as::<_, Message>(&format!(
+                "{SELECT} WHERE {MEMBER_ONLY} AND m.seq <= $3 ORDER BY m.seq DESC LIMIT 1"
+            ))
                 .bind(conversation_id)
                 .bind(viewer)
-                .bind(id)
+                .bind(seq)
                 .fetch_optional(db)
                 .await?,
         )

@@ -13,8 +13,6 @@ use crate::error::{DatabaseFailure, Error, Result};
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
-/// The PostgreSQL advisory lock that the writers of all instances take turns on.
-const WRITER_LOCK: i64 = 0x6e61_7474_6572;
 /// Jobs waiting for the writer before callers wait to queue.
 const QUEUE: usize = 8192;
 
@@ -121,6 +119,17 @@ impl Writer {
 }
 
 impl Job {
+    fn conversation_id(&self) -> i64 {
+        match self {
+            Job::Save {
+                conversation_id, ..
+            }
+            | Job::MarkRead {
+                conversation_id, ..
+            } => *conversation_id,
+        }
+    }
+
     /// Applies the job inside `tx`. Only database failures are errors here;
     /// "not a member" is an answer, and does not spoil the batch.
     async fn apply(&self, tx: &mut Tx) -> Result<Outcome, sqlx::Error> {
@@ -245,19 +254,17 @@ async fn commit(pool: &Pool, batch: Vec<Job>) {
 
 async fn apply_all(pool: &Pool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    if let Tx::Postgres(t) = &mut tx {
-        // Several instances each run a writer; taking turns makes message
-        // ids commit in order, so "everything after id N" never skips one
-        // that was still uncommitted when a page caught up.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(WRITER_LOCK)
-            .execute(&mut **t)
-            .await?;
+    // Each save locks its conversation's row until the commit (it takes the
+    // next sequence number there). Taking those locks in one order, lowest
+    // conversation first, keeps two instances' batches from deadlocking; a
+    // stable sort keeps each conversation's own order.
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&i| jobs[i].conversation_id());
+    let mut outcomes: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
+    for i in order {
+        outcomes[i] = Some(jobs[i].apply(&mut tx).await?);
     }
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        outcomes.push(job.apply(&mut tx).await?);
-    }
+    let outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
     let sent: Vec<&messages::Message> = outcomes
         .iter()
         .filter_map(|outcome| match outcome {

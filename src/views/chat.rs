@@ -22,7 +22,7 @@ pub fn message(message: &Message, viewer_id: i64) -> Markup {
         "theirs"
     };
     html! {
-        article id=(dom_id("message", message.id)) class={ "message " (side) } {
+        article id=(dom_id("message", message.id)) class={ "message " (side) } data-seq=(message.seq) {
             header {
                 span.sender { (message.sender_name) }
                 " "
@@ -294,7 +294,8 @@ pub struct ChatPage<'a> {
 
 /// The conversation page with its socket.
 pub fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
-    let newest = chat.history.last().map_or(0, |m| m.id);
+    // The page resumes after the last change it was rendered with.
+    let newest = chat.history.last().map_or(0, |m| m.seq);
     let url = conversation_url(chat.conversation_id);
     let socket = socket_url(&format!("{url}/socket?after={newest}"));
     let (title, current_contact, current_group) = match &chat.heading {
@@ -338,12 +339,12 @@ pub fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
     }
 }
 
-/// Socket push: a new message appended to the live region.
+/// Socket push: new messages appended to the live region, in order.
 /// `previous_day` is the day of the newest message already on the page.
-pub fn append_message(m: &Message, previous_day: Option<Date>, viewer_id: i64) -> Markup {
+pub fn append_messages(messages: &[Message], previous_day: Option<Date>, viewer_id: i64) -> Markup {
     html! {
         div hx-swap-oob="beforeend:#live" {
-            (messages_by_day(std::slice::from_ref(m), previous_day, viewer_id))
+            (messages_by_day(messages, previous_day, viewer_id))
         }
     }
 }

@@ -746,6 +746,16 @@ pub async fn stored_messages(folder: &std::path::Path) -> std::collections::BTre
     rows.into_iter().collect()
 }
 
+/// The change sequence numbers of the message bubbles in a fragment, in
+/// the order they appear.
+pub fn seqs(fragment: &str) -> Vec<i64> {
+    fragment
+        .split(r#" data-seq=""#)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .collect()
+}
+
 /// Message ids and bodies of the bubbles in a fragment.
 pub fn bubbles(fragment: &str) -> Vec<(i64, String)> {
     fragment
