@@ -1,10 +1,8 @@
-//! The one error type of Natter, rendered as a status page for HTTP requests.
+//! The one error type of Natter: what went wrong, with its source kept, the
+//! status it maps to and the words a person is shown. Rendering it as a page
+//! is the HTTP layer's job (`routes`).
 
 use rocket::http::Status;
-use rocket::request::Request;
-use rocket::response::{self, Responder};
-
-use crate::views;
 
 /// Everything that can go wrong while serving a request or a socket frame.
 #[derive(Debug, thiserror::Error)]
@@ -181,17 +179,6 @@ pub const STORAGE_FULL: &str = "The server's storage is full; your message was n
 /// What anyone sees while the database cannot be reached.
 pub const DATABASE_UNREACHABLE: &str = "Natter can't reach its database; retrying.";
 const SOMETHING_WENT_WRONG: &str = "Something went wrong on our side. Please try again.";
-
-impl<'r> Responder<'r, 'static> for Error {
-    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        let status = self.status();
-        if status.code >= 500 {
-            rocket::error!("{self}");
-        }
-        let page = (status, views::pages::error(status, &self.public_message()));
-        page.respond_to(req)
-    }
-}
 
 #[cfg(test)]
 mod tests {

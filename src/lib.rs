@@ -2,6 +2,8 @@
 //! configuration, database and migrations, the hub (in-process, or bridged
 //! through PostgreSQL), routes and catchers.
 
+mod app;
+mod assets;
 pub mod auth;
 pub mod bridge;
 pub mod chat;
@@ -14,6 +16,7 @@ pub mod media;
 pub mod passwords;
 pub mod presence;
 pub mod routes;
+pub mod socket;
 pub mod store;
 pub mod throttle;
 pub mod views;
@@ -41,5 +44,6 @@ pub fn rocket_with(figment: rocket::figment::Figment) -> Rocket<Build> {
         .manage(throttle::AccountThrottles::default())
         .manage(Arc::new(throttle::PostingBudgets::default()))
         .mount("/", routes::all())
+        .mount("/", socket::routes())
         .register("/", routes::accounts::catchers())
 }

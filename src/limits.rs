@@ -2,7 +2,12 @@
 
 use std::time::Duration;
 
-use crate::throttle::Rate;
+/// How many attempts a key may burst, and how fast it earns them back.
+#[derive(Debug, Clone, Copy)]
+pub struct Rate {
+    pub burst: u32,
+    pub refill_every: Duration,
+}
 
 /// Shortest accepted username, in characters.
 pub const USERNAME_MIN_CHARS: usize = 3;

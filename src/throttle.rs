@@ -5,12 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// How many attempts a key may burst, and how fast it earns them back.
-#[derive(Debug, Clone, Copy)]
-pub struct Rate {
-    pub burst: u32,
-    pub refill_every: Duration,
-}
+pub use crate::limits::Rate;
 
 /// One token bucket: `burst` tokens, one earned back per `refill_every`.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //! text never becomes markup.
 
 use natter::chat::Draft;
-use natter::routes::socket::{parse_frame, ClientFrame};
+use natter::socket::{parse_frame, ClientFrame};
 use natter::store::messages::Message;
 use natter::views::chat::message;
 use proptest::prelude::*;

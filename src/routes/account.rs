@@ -6,6 +6,7 @@ use rocket::http::{CookieJar, Status};
 use rocket::response::Redirect;
 use rocket::{FromForm, State};
 
+use super::viewer;
 use crate::auth::{self, CsrfForm, CurrentUser};
 use crate::config::Settings;
 use crate::error::Result;
@@ -14,13 +15,12 @@ use crate::media;
 use crate::routes::accounts::{Reply, TokenForm};
 use crate::store::{sessions, users, Db};
 use crate::views::account::{self as view, Notice};
-use crate::views::layout::Viewer;
 use crate::SharedHub;
 
 async fn render(db: &Db, me: &CurrentUser, notice: Option<Notice<'_>>) -> Result<Markup> {
     let list = sessions::list_for_user(db.pool(), me.id()).await?;
     Ok(view::account(
-        &Viewer::of(me),
+        &viewer(me),
         &me.session.token_hash,
         &list,
         notice,

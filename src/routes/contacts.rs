@@ -3,13 +3,13 @@
 use maud::Markup;
 use rocket::State;
 
+use super::viewer;
 use crate::auth::CurrentUser;
 use crate::error::Result;
 use crate::presence::Presence;
 use crate::store::contacts::{self, Order};
 use crate::store::{groups, Db};
 use crate::views::contacts as contact_views;
-use crate::views::layout::Viewer;
 use crate::views::pages;
 
 #[rocket::get("/?<order>")]
@@ -25,7 +25,7 @@ async fn dashboard(
     };
     let list = contacts::list(db.pool(), me.id(), order).await?;
     let groups = groups::of_member(db.pool(), me.id()).await?;
-    let viewer = Viewer::of(&me);
+    let viewer = viewer(&me);
     let is_online = |id| presence.is_online(id);
     Ok(pages::dashboard(&viewer, &list, &groups, &is_online, order))
 }

@@ -5,22 +5,19 @@ use maud::Markup;
 use rocket::response::Redirect;
 use rocket::FromForm;
 
+use super::viewer;
+use crate::app::App;
 use crate::auth::{CsrfForm, CurrentUser};
-use crate::chat::{self, Draft};
+use crate::chat::{self, history, non_members, scope_of, Draft, Scope};
 use crate::error::{Error, Result};
-use crate::limits::HISTORY_PAGE;
 use crate::routes::accounts::{Reply, TokenForm};
-use crate::routes::App;
-use crate::store::contacts::Contact;
 use crate::store::contacts::{self, Order};
-use crate::store::groups::{self, Conversation};
-use crate::store::messages::{self, Message};
+use crate::store::groups::{self};
 use crate::store::users::User;
-use crate::store::{conversations, users, Db, Pool};
+use crate::store::{conversations, users, Db};
 use crate::views::chat::{chat_page, history_chunk, ChatPage, Composer, Heading};
 use crate::views::conversation_url;
 use crate::views::groups::GroupHeading;
-use crate::views::layout::Viewer;
 use crate::views::pages::start_conversation;
 
 /// The other person of a direct conversation, by name; never oneself.
@@ -39,7 +36,7 @@ async fn open(username: &str, me: CurrentUser, db: &Db) -> Result<Reply> {
     Ok(
         match conversations::find_direct(db.pool(), me.id(), other.id).await? {
             Some(id) => Reply::Redirect(Redirect::to(conversation_url(id))),
-            None => Reply::Page(start_conversation(&Viewer::of(&me), &other.username)),
+            None => Reply::Page(start_conversation(&viewer(&me), &other.username)),
         },
     )
 }
@@ -56,43 +53,6 @@ async fn start(
     let other = peer_named(db, &me, username).await?;
     let id = conversations::open_direct(db.pool(), me.id(), other.id).await?;
     Ok(Redirect::to(conversation_url(id)))
-}
-
-/// What a member sees of a conversation: the other person, or the group.
-pub enum Scope {
-    Direct(User),
-    Group(Conversation),
-}
-
-/// The conversation as `me` sees it, or `NotFound` when not a member.
-pub async fn scope_of(pool: &Pool, conversation_id: i64, me: &CurrentUser) -> Result<Scope> {
-    let conversation = groups::find(pool, conversation_id, me.id())
-        .await?
-        .ok_or(Error::NotFound)?;
-    if conversation.is_group() {
-        return Ok(Scope::Group(conversation));
-    }
-    conversations::peer(pool, conversation_id, me.id())
-        .await?
-        .map(Scope::Direct)
-        .ok_or(Error::NotFound)
-}
-
-/// One page of history before `before` (or the newest), and whether older
-/// messages exist.
-pub async fn history(
-    pool: &Pool,
-    conversation_id: i64,
-    viewer: i64,
-    before: Option<i64>,
-) -> Result<(Vec<Message>, bool)> {
-    let mut page =
-        messages::page_before(pool, conversation_id, viewer, before, HISTORY_PAGE + 1).await?;
-    let has_more = page.len() as i64 > HISTORY_PAGE;
-    if has_more {
-        page.remove(0);
-    }
-    Ok((page, has_more))
 }
 
 /// What the page shows in its message form.
@@ -153,7 +113,8 @@ async fn render_page(
     let is_online = |id| app.presence.is_online(id);
     let action = format!("{}/messages", conversation_url(conversation_id));
     let client_id = chat::new_client_id();
-    let viewer = Viewer::of(me);
+    let upload_client_id = chat::new_client_id();
+    let viewer = viewer(me);
     Ok(chat_page(
         &viewer,
         &ChatPage {
@@ -173,6 +134,7 @@ async fn render_page(
                 body: form.body,
                 error: form.error,
             },
+            upload_client_id: &upload_client_id,
         },
     ))
 }
@@ -248,13 +210,4 @@ crate::csrf_forms!(MessageForm);
 
 pub fn routes() -> Vec<rocket::Route> {
     rocket::routes![open, start, page, earlier, post]
-}
-
-/// The contacts who are not members yet (to offer for adding).
-pub fn non_members(contacts: &[Contact], members: &[User]) -> Vec<Contact> {
-    contacts
-        .iter()
-        .filter(|c| !members.iter().any(|m| m.id == c.id))
-        .cloned()
-        .collect()
 }

@@ -5,17 +5,15 @@ use maud::Markup;
 use rocket::response::Redirect;
 use rocket::FromForm;
 
+use crate::app::App;
 use crate::auth::{CsrfForm, CurrentUser};
 use crate::error::{Error, Result};
 use crate::hub::Event;
 use crate::limits::GROUP_TITLE_MAX_CHARS;
-use crate::routes::conversations::non_members;
-use crate::routes::App;
-use crate::store::contacts::{self, Order};
-use crate::store::groups::{self, Conversation};
-use crate::store::{conversations, users, Pool};
+use crate::store::groups::{self};
+use crate::store::{conversations, users};
 use crate::views::conversation_url;
-use crate::views::groups::{group_list, heading, GroupHeading};
+use crate::views::groups::group_list;
 
 /// Checks a group name: trimmed, 1 to 64 characters, no control characters.
 pub fn check_title(raw: &str) -> Result<String> {
@@ -31,23 +29,6 @@ pub fn check_title(raw: &str) -> Result<String> {
         ));
     }
     Ok(title.to_owned())
-}
-
-/// A group page's heading, as an out-of-band replacement for `me`.
-pub async fn group_heading(pool: &Pool, group: &Conversation, me: &CurrentUser) -> Result<Markup> {
-    let members = groups::members(pool, group.id, me.id()).await?;
-    let list = contacts::list(pool, me.id(), Order::Alphabetical).await?;
-    let candidates = non_members(&list, &members);
-    Ok(heading(
-        &GroupHeading {
-            group,
-            members: &members,
-            candidates: &candidates,
-            viewer_id: me.id(),
-            csrf: me.csrf(),
-        },
-        true,
-    ))
 }
 
 /// Tells everyone concerned (members before and after) that a group changed.

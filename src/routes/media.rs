@@ -7,13 +7,13 @@ use rocket::response::Redirect;
 use rocket::FromForm;
 use tokio::io::AsyncReadExt;
 
+use crate::app::App;
 use crate::auth::{CsrfForm, CurrentUser};
+use crate::chat::scope_of;
 use crate::chat::{self, Draft};
 use crate::error::{Error, Result};
 use crate::media;
 use crate::routes::accounts::Reply;
-use crate::routes::conversations::scope_of;
-use crate::routes::App;
 use crate::store::messages;
 use crate::views::chat::upload_status;
 use crate::views::conversation_url;

@@ -1,18 +1,9 @@
-//! HTTP handlers, grouped by page, and the `App` guard that hands them the
-//! shared state.
+//! HTTP handlers, grouped by page; errors answered as pages.
 
-use rocket::outcome::try_outcome;
-use rocket::request::{self, FromRequest, Request};
-use rocket::{Shutdown, State};
+use rocket::request::Request;
 
-use crate::config::Settings;
-use std::sync::Arc;
-
-use crate::presence::Presence;
-use crate::store::writer::Writer;
-use crate::store::Db;
-use crate::throttle::PostingBudgets;
-use crate::SharedHub;
+pub use crate::app::App;
+use crate::auth::CurrentUser;
 
 pub mod account;
 pub mod accounts;
@@ -21,7 +12,30 @@ pub mod contacts;
 pub mod conversations;
 pub mod groups;
 pub mod media;
-pub mod socket;
+
+/// An error answers with its status and a page saying what happened, in
+/// words for the person waiting (the cause goes to the log).
+impl<'r> rocket::response::Responder<'r, 'static> for crate::error::Error {
+    fn respond_to(self, req: &'r Request<'_>) -> rocket::response::Result<'static> {
+        let status = self.status();
+        if status.code >= 500 {
+            rocket::error!("{self}");
+        }
+        let page = (
+            status,
+            crate::views::pages::error(status, &self.public_message()),
+        );
+        page.respond_to(req)
+    }
+}
+
+/// Who is looking at a page, as the page shell shows them.
+pub(crate) fn viewer(me: &CurrentUser) -> crate::views::layout::Viewer<'_> {
+    crate::views::layout::Viewer {
+        user: &me.user,
+        csrf: me.csrf(),
+    }
+}
 
 /// Every route of the app.
 pub fn all() -> Vec<rocket::Route> {
@@ -33,42 +47,5 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(conversations::routes());
     routes.extend(groups::routes());
     routes.extend(media::routes());
-    routes.extend(socket::routes());
     routes
-}
-
-/// Everything a page or socket handler may need from the app.
-pub struct App<'r> {
-    pub db: &'r Db,
-    pub hub: &'r SharedHub,
-    pub presence: &'r Presence,
-    pub writer: &'r Writer,
-    pub settings: &'r Settings,
-    pub shutdown: Shutdown,
-    /// Per-user posting budgets, shared by sockets and forms.
-    pub budgets: &'r Arc<PostingBudgets>,
-}
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for App<'r> {
-    type Error = ();
-
-    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
-        let db = try_outcome!(req.guard::<&Db>().await.map_error(|(s, _)| (s, ())));
-        let hub = try_outcome!(req.guard::<&State<SharedHub>>().await);
-        let presence = try_outcome!(req.guard::<&State<Presence>>().await);
-        let writer = try_outcome!(req.guard::<&State<Writer>>().await);
-        let settings = try_outcome!(req.guard::<&State<Settings>>().await);
-        let budgets = try_outcome!(req.guard::<&State<Arc<PostingBudgets>>>().await);
-        let shutdown = try_outcome!(req.guard::<Shutdown>().await.map_error(|(s, _)| (s, ())));
-        request::Outcome::Success(App {
-            db,
-            hub: hub.inner(),
-            presence: presence.inner(),
-            writer: writer.inner(),
-            settings: settings.inner(),
-            shutdown,
-            budgets: budgets.inner(),
-        })
-    }
 }

@@ -290,6 +290,8 @@ pub struct ChatPage<'a> {
     /// Set when showing older history: no live updates on that view.
     pub before: Option<i64>,
     pub composer: Composer<'a>,
+    /// The file form's client id (the message form has its own).
+    pub upload_client_id: &'a str,
 }
 
 /// The conversation page with its socket.
@@ -331,7 +333,7 @@ pub fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                     (typing(&[], false))
                     (composer(&chat.composer, false))
                     @if chat.before.is_none() {
-                        (upload_form(chat.conversation_id, chat.composer.csrf, &crate::chat::new_client_id()))
+                        (upload_form(chat.conversation_id, chat.composer.csrf, chat.upload_client_id))
                     }
                 }
             }

@@ -2,23 +2,13 @@
 
 use maud::{html, Markup, DOCTYPE};
 
-use crate::auth::CurrentUser;
-use crate::routes::assets::asset_url;
+use crate::assets::asset_url;
 use crate::store::users::User;
 
 /// Who is looking at a page, for the header and for form tokens.
 pub struct Viewer<'a> {
     pub user: &'a User,
     pub csrf: &'a str,
-}
-
-impl<'a> Viewer<'a> {
-    pub fn of(me: &'a CurrentUser) -> Self {
-        Viewer {
-            user: &me.user,
-            csrf: me.csrf(),
-        }
-    }
 }
 
 /// htmx settings that let a strict Content-Security-Policy hold.

@@ -1,5 +1,6 @@
-//! The one path every message takes, from a socket frame or a plain form post:
-//! validate, save in one transaction, then publish to the members' sockets.
+//! Sending and reading: the one path every message takes, from a socket
+//! frame or a plain form post (validate, save in one transaction, then
+//! publish to the members' sockets), and read marks.
 
 use sha2::{Digest, Sha256};
 

@@ -1,0 +1,121 @@
+//! Bringing a page up to date when its socket (re)connects: what it missed
+//! in its conversation, presence changes since it was rendered, and after a
+//! lag its contact and group lists.
+
+use maud::{html, Markup};
+use rocket_ws::stream::DuplexStream;
+
+use super::connection::{text, Connection, LoopState};
+use crate::chat::{history, Scope};
+use crate::error::Result;
+use crate::limits::{PRESENCE_CLOCK_MARGIN, RESYNC_MAX_MESSAGES};
+use crate::store::contacts::{self};
+use crate::store::{groups, messages};
+use crate::views::chat as chat_views;
+use crate::views::contacts::{self as contact_views};
+use crate::views::groups::{self as group_views};
+use crate::views::layout;
+
+impl Connection {
+    /// Brings the page up to date: in a conversation, everything after what
+    /// the page was rendered with (the live region is replaced whole, so
+    /// replays never duplicate; when too much was missed the whole list is
+    /// replaced), and with `contacts` the contact list too. A reconnecting
+    /// page fetches its contact list over HTTP instead (see app.js), so a
+    /// socket does not carry the whole list, once per tab, on every connect.
+    pub(super) async fn resync(
+        &self,
+        stream: &mut DuplexStream,
+        state: &mut LoopState,
+        contacts: bool,
+    ) -> rocket_ws::result::Result<()> {
+        let fragment = match self.missed(state, contacts).await {
+            Ok(fragment) => fragment,
+            Err(e) => {
+                rocket::error!("socket resync failed: {e}");
+                chat_views::composer_error(Some(&e.public_message()), None, true)
+            }
+        };
+        self.send(stream, text(fragment)).await
+    }
+
+    /// What the page missed; records in `state` the newest message it gets.
+    pub(super) async fn missed(
+        &self,
+        state: &mut LoopState,
+        with_contacts: bool,
+    ) -> Result<Markup> {
+        let me = self.me.id();
+        let contacts = if with_contacts {
+            let list = contacts::list(&self.pool, me, contacts::Order::Alphabetical).await?;
+            let is_online = |id| self.presence.is_online(id);
+            html! {
+                (self.group_list().await?)
+                (contact_views::contact_list(&list, &is_online, self.peer_id(), true))
+            }
+        } else {
+            html! {}
+        };
+        let contacts = html! { (contacts) (self.presence_missed()) (layout::connected()) };
+        let Some(chat) = &self.chat else {
+            return Ok(contacts);
+        };
+        let id = chat.conversation_id;
+        let seen = contacts::seen_by_others(&self.pool, id, me).await?;
+        let missed =
+            messages::page_after(&self.pool, id, me, chat.page_seq, RESYNC_MAX_MESSAGES + 1)
+                .await?;
+        if (missed.len() as i64) <= RESYNC_MAX_MESSAGES {
+            let page_newest = messages::at_or_before(&self.pool, id, me, chat.page_seq).await?;
+            let page_day = page_newest.as_ref().map(|m| m.created_at.date());
+            state.delivered_seq = missed.last().map_or(chat.page_seq, |m| m.seq);
+            state.last_day = missed.last().map(|m| m.created_at.date()).or(page_day);
+            state.newest = missed
+                .last()
+                .or(page_newest.as_ref())
+                .map(|m| (m.id, m.sender_id));
+            state.unseen = state.newest.map(|(id, _)| id);
+            return Ok(html! {
+                (contacts)
+                (chat_views::live_region(&missed, page_day, me))
+                (chat_views::receipt(seen, true))
+            });
+        }
+        let (latest, has_more) = history(&self.pool, id, me, None).await?;
+        state.delivered_seq = latest.last().map_or(chat.page_seq, |m| m.seq);
+        state.last_day = latest.last().map(|m| m.created_at.date());
+        state.newest = latest.last().map(|m| (m.id, m.sender_id));
+        state.unseen = state.newest.map(|(id, _)| id);
+        Ok(html! {
+            (contacts)
+            (chat_views::message_list(id, &latest, has_more, me, seen, true))
+        })
+    }
+
+    /// The presence of everyone who came or went since the page was
+    /// rendered, which the page may have missed before this socket
+    /// subscribed.
+    pub(super) fn presence_missed(&self) -> Markup {
+        let Some(rendered_at) = self.rendered_at else {
+            return html! {};
+        };
+        let changes = self
+            .presence
+            .changed_since(rendered_at - PRESENCE_CLOCK_MARGIN);
+        html! {
+            @for status in changes.iter().filter(|s| s.user_id != self.me.id()) {
+                (contact_views::presence(status.user_id, status.online, status.last_seen, true))
+            }
+        }
+    }
+
+    /// The viewer's groups, as an out-of-band replacement.
+    pub(super) async fn group_list(&self) -> Result<Markup> {
+        let groups = groups::of_member(&self.pool, self.me.id()).await?;
+        let current = match self.chat.as_ref() {
+            Some(chat) if matches!(chat.scope, Scope::Group(_)) => Some(chat.conversation_id),
+            _ => None,
+        };
+        Ok(group_views::group_list(&groups, current, true))
+    }
+}

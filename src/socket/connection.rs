@@ -1,0 +1,424 @@
+//! One socket's life: counted into presence, its loop over the page's
+//! frames, the hub's events, timers and shutdown, and the frames it answers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt, SinkExt, StreamExt};
+use maud::Markup;
+use rocket::Shutdown;
+use rocket_ws::frame::{CloseCode, CloseFrame};
+use rocket_ws::result::Error as WsError;
+use rocket_ws::stream::DuplexStream;
+use rocket_ws::Message as WsMessage;
+use time::{Date, OffsetDateTime};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use super::frame::{parse_frame, ClientFrame};
+use super::render::typing_fragment;
+use crate::auth::CurrentUser;
+use crate::chat::{self, Draft, Scope, Sent};
+use crate::error::Result;
+use crate::hub::Event;
+use crate::limits::{READ_MARK_DELAY, SOCKET_MESSAGES, SOCKET_TYPING};
+use crate::presence::Presence;
+use crate::store::contacts::{self};
+use crate::store::writer::Writer;
+use crate::store::{sessions, Pool};
+use crate::throttle::{PostingBudgets, TokenBucket};
+use crate::views::chat as chat_views;
+use crate::SharedHub;
+
+/// The conversation a socket's page shows.
+pub(super) struct ChatScope {
+    pub(super) conversation_id: i64,
+    pub(super) scope: Scope,
+    /// The last change (sequence number) the page was rendered with.
+    pub(super) page_seq: i64,
+}
+
+/// One open socket of one user.
+pub(super) struct Connection {
+    pub(super) pool: Pool,
+    pub(super) writer: Writer,
+    pub(super) hub: SharedHub,
+    pub(super) presence: Presence,
+    pub(super) grace: Duration,
+    pub(super) idle_timeout: Duration,
+    /// How long a session may go unused (see `Settings::session_idle_hours`).
+    pub(super) session_idle: time::Duration,
+    pub(super) me: CurrentUser,
+    pub(super) chat: Option<ChatScope>,
+    /// When the page was rendered: presence changes since then are sent on
+    /// connect, since the page may have missed them.
+    pub(super) rendered_at: Option<OffsetDateTime>,
+    pub(super) shutdown: Shutdown,
+    /// Keeps the pool open until this socket has closed.
+    pub(super) _hold: crate::store::drain::Hold,
+    pub(super) budgets: Arc<PostingBudgets>,
+}
+
+/// What the loop does next.
+pub(super) enum Step {
+    Reply(Markup),
+    Nothing,
+    /// Too much is missing for a reply: the page is brought up to date.
+    Resync,
+    Close(CloseCode, &'static str),
+    /// The server is stopping.
+    Stop,
+}
+
+/// The state of one socket's loop.
+pub(super) struct LoopState {
+    /// The last change of the conversation on the page: changes are shown
+    /// in sequence order, each once.
+    pub(super) delivered_seq: i64,
+    /// Who is typing, and until when their notice stays up.
+    pub(super) typists: HashMap<i64, (Arc<str>, Instant)>,
+    /// The page throttles typing notices and sends; a client may not.
+    pub(super) typing_budget: TokenBucket,
+    pub(super) message_budget: TokenBucket,
+    /// When the client last sent anything, pongs included.
+    pub(super) last_heard: Instant,
+    /// The day of the newest message on the page, for day separators.
+    pub(super) last_day: Option<Date>,
+    /// The newest message from others delivered here since the page last
+    /// said it was in view.
+    pub(super) unseen: Option<i64>,
+    /// The newest message seen here but not yet marked read, and when to.
+    pub(super) read_up_to: Option<i64>,
+    pub(super) read_due: Option<Instant>,
+    /// The newest message on the page and its sender, for "Seen".
+    pub(super) newest: Option<(i64, i64)>,
+}
+
+pub(super) fn text(markup: Markup) -> WsMessage {
+    WsMessage::Text(markup.into_string())
+}
+
+impl Connection {
+    pub(super) fn conversation_id(&self) -> Option<i64> {
+        self.chat.as_ref().map(|c| c.conversation_id)
+    }
+
+    /// Runs the socket, then counts it out of presence whatever happened.
+    pub(super) async fn serve(self, stream: DuplexStream) -> rocket_ws::result::Result<()> {
+        let user_id = self.me.id();
+        if self.presence.connected(user_id) {
+            self.hub.broadcast(Event::PresenceChanged {
+                user_id,
+                online: true,
+                last_seen: None,
+            });
+        }
+        let result = self.run(stream).await;
+        if let Some(departure) = self.presence.disconnected(user_id) {
+            let (presence, hub, pool, grace) = (
+                self.presence.clone(),
+                self.hub.clone(),
+                self.pool.clone(),
+                self.grace,
+            );
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                if presence.confirm_offline(departure) {
+                    let last_seen = contacts::touch_last_seen(&pool, user_id).await.ok();
+                    hub.broadcast(Event::PresenceChanged {
+                        user_id,
+                        online: false,
+                        last_seen,
+                    });
+                }
+            });
+        }
+        result
+    }
+
+    pub(super) async fn run(&self, stream: DuplexStream) -> rocket_ws::result::Result<()> {
+        let mut state = LoopState {
+            delivered_seq: 0,
+            typists: HashMap::new(),
+            typing_budget: TokenBucket::new(SOCKET_TYPING),
+            message_budget: TokenBucket::new(SOCKET_MESSAGES),
+            last_heard: Instant::now(),
+            last_day: None,
+            unseen: None,
+            read_up_to: None,
+            read_due: None,
+            newest: None,
+        };
+        let result = self.pump(stream, &mut state).await;
+        // What the page showed before it closed has been read.
+        self.flush_read(&mut state).await;
+        result
+    }
+
+    pub(super) async fn pump(
+        &self,
+        mut stream: DuplexStream,
+        state: &mut LoopState,
+    ) -> rocket_ws::result::Result<()> {
+        // Subscribe before reading what was missed, so nothing falls between.
+        let mut events = self.hub.subscribe(self.me.id());
+        self.resync(&mut stream, state, false).await?;
+        let mut ping = tokio::time::interval(self.idle_timeout / 3);
+        ping.tick().await;
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            let typing_ends = state.typists.values().map(|(_, until)| *until).min();
+            let step = tokio::select! {
+                frame = stream.next() => match frame.inspect(|_| state.last_heard = Instant::now()) {
+                    None | Some(Ok(WsMessage::Close(_))) => return Ok(()),
+                    Some(Ok(WsMessage::Text(text))) => self.handle_frame(&text, state).await,
+                    Some(Ok(WsMessage::Binary(_))) => match state.message_budget.take() {
+                        Ok(()) => Step::Reply(chat_views::composer_error(
+                            Some("This connection only accepts text frames."),
+                            None,
+                            true,
+                        )),
+                        Err(_) => Step::Reply(too_fast(None)),
+                    },
+                    Some(Ok(_)) => Step::Nothing,
+                    Some(Err(WsError::Capacity(_))) => Step::Close(CloseCode::Size, "message too large"),
+                    Some(Err(_)) => return Ok(()),
+                },
+                event = events.recv() => match event {
+                    Ok(event) if !matches!(event, Event::Resync) => match self.handle_event(event, state).await {
+                        Step::Resync => {
+                            self.resync(&mut stream, state, false).await?;
+                            Step::Nothing
+                        }
+                        step => step,
+                    },
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        // Events were dropped: presence and badges may be stale too.
+                        self.resync(&mut stream, state, true).await?;
+                        Step::Nothing
+                    }
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+                _ = sleep_until(typing_ends) => {
+                    let now = Instant::now();
+                    state.typists.retain(|_, (_, until)| *until > now);
+                    Step::Reply(typing_fragment(state))
+                }
+                _ = sleep_until(state.read_due) => {
+                    self.flush_read(state).await;
+                    Step::Nothing
+                }
+                _ = ping.tick() => {
+                    if state.last_heard.elapsed() > self.idle_timeout {
+                        Step::Close(CloseCode::Away, "idle")
+                    } else if !self.session_is_live().await {
+                        Step::Close(CloseCode::Normal, "session expired")
+                    } else {
+                        self.send(&mut stream, WsMessage::Ping(Vec::new())).await?;
+                        Step::Nothing
+                    }
+                }
+                _ = &mut shutdown => Step::Stop,
+            };
+            match step {
+                Step::Stop => {
+                    // Answer what the page sent before the stop, then 1012
+                    // tells the htmx extension to reconnect after the restart.
+                    while let Some(Some(Ok(WsMessage::Text(frame)))) = stream.next().now_or_never()
+                    {
+                        if let Step::Reply(markup) = self.handle_frame(&frame, state).await {
+                            self.send(&mut stream, text(markup)).await?;
+                        }
+                    }
+                    self.close(&mut stream, CloseCode::Restart, "server restarting")
+                        .await;
+                    return Ok(());
+                }
+                Step::Reply(markup) => self.send(&mut stream, text(markup)).await?,
+                Step::Nothing | Step::Resync => {}
+                Step::Close(code, reason) => {
+                    self.close(&mut stream, code, reason).await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Sends a frame, giving up when the page has not taken it within the
+    /// idle timeout: a page whose reader stopped must not hold this task, its
+    /// descriptor and its buffers for ever, nor keep the idle timeout, the
+    /// resync and the shutdown close from running.
+    pub(super) async fn send(
+        &self,
+        stream: &mut DuplexStream,
+        message: WsMessage,
+    ) -> rocket_ws::result::Result<()> {
+        match tokio::time::timeout(self.idle_timeout, stream.send(message)).await {
+            Ok(sent) => sent,
+            Err(_) => Err(WsError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the page stopped reading",
+            ))),
+        }
+    }
+
+    /// Closes the socket with a reason; the peer may already be gone, and
+    /// there is nothing left to do then.
+    pub(super) async fn close(
+        &self,
+        stream: &mut DuplexStream,
+        code: CloseCode,
+        reason: &'static str,
+    ) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(self.idle_timeout, stream.close(Some(frame))).await;
+    }
+
+    /// Whether this socket's session still stands: an expired session's
+    /// socket is closed like a logged-out one. If the database cannot say,
+    /// the socket stays.
+    pub(super) async fn session_is_live(&self) -> bool {
+        sessions::is_live(&self.pool, &self.me.session.token_hash, self.session_idle)
+            .await
+            .unwrap_or(true)
+    }
+
+    /// The members, when this page knows them for good: a direct
+    /// conversation's two never change. `None` means ask the database.
+    pub(super) fn known_members(&self) -> Option<[i64; 2]> {
+        self.peer_id().map(|peer| [self.me.id(), peer])
+    }
+
+    /// The other person of a direct conversation page.
+    pub(super) fn peer_id(&self) -> Option<i64> {
+        match self.chat.as_ref().map(|c| &c.scope) {
+            Some(Scope::Direct(peer)) => Some(peer.id),
+            _ => None,
+        }
+    }
+
+    /// Writes the read position the page has reached, if it moved. Under
+    /// load this happens at most once per `READ_MARK_DELAY`, not per message.
+    pub(super) async fn flush_read(&self, state: &mut LoopState) {
+        state.read_due = None;
+        let (Some(chat), Some(up_to)) = (&self.chat, state.read_up_to.take()) else {
+            return;
+        };
+        let members = self.known_members();
+        let result = chat::mark_read(
+            &self.writer,
+            self.hub.as_ref(),
+            chat.conversation_id,
+            self.me.id(),
+            Some(up_to),
+            members.as_ref().map(<[i64; 2]>::as_slice),
+        )
+        .await;
+        if let Err(e) = result {
+            rocket::error!("marking read failed: {e}");
+        }
+    }
+
+    /// Handles one frame from the page; any reply goes to this socket only.
+    pub(super) async fn handle_frame(&self, text: &str, state: &mut LoopState) -> Step {
+        let Some(chat) = &self.chat else {
+            return Step::Nothing;
+        };
+        match parse_frame(text) {
+            None => Step::Reply(chat_views::composer_error(
+                Some("That message could not be read. Reload the page and try again."),
+                None,
+                true,
+            )),
+            Some(ClientFrame::Typing) => {
+                if state.typing_budget.take().is_ok() {
+                    chat::typing(
+                        &self.pool,
+                        self.hub.as_ref(),
+                        chat.conversation_id,
+                        self.me.id(),
+                        self.me.user.username.as_str().into(),
+                    )
+                    .await;
+                }
+                Step::Nothing
+            }
+            Some(ClientFrame::Seen) => {
+                // Marked after a short delay, so a busy conversation costs
+                // one write per `READ_MARK_DELAY`, not one per message.
+                if let Some(up_to) = state.unseen.take() {
+                    state.read_up_to = Some(up_to);
+                    state
+                        .read_due
+                        .get_or_insert_with(|| Instant::now() + READ_MARK_DELAY);
+                }
+                Step::Nothing
+            }
+            Some(ClientFrame::Send { body, client_id }) => {
+                let unsent = body.as_deref().filter(|b| !b.trim().is_empty());
+                if state.message_budget.take().is_err() {
+                    return Step::Reply(too_fast(unsent));
+                }
+                match self
+                    .send_draft(chat.conversation_id, body.as_deref(), client_id.as_deref())
+                    .await
+                {
+                    Ok(_) => Step::Reply(chat_views::sent(&chat::new_client_id())),
+                    Err(e) => {
+                        if e.status().code >= 500 {
+                            rocket::error!("sending failed: {e}");
+                        }
+                        Step::Reply(chat_views::composer_error(
+                            Some(&e.public_message()),
+                            unsent,
+                            true,
+                        ))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks and sends what the composer sent.
+    pub(super) async fn send_draft(
+        &self,
+        conversation_id: i64,
+        body: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Result<Sent> {
+        let draft = Draft::parse(body, client_id)?;
+        self.budgets.message(self.me.id())?;
+        let members = self.known_members();
+        chat::send_with(
+            &self.writer,
+            self.hub.as_ref(),
+            self.me.id(),
+            conversation_id,
+            &draft,
+            None,
+            members.as_ref().map(<[i64; 2]>::as_slice),
+        )
+        .await
+    }
+}
+
+/// The refusal for a socket sending faster than its budget.
+pub(super) fn too_fast(unsent: Option<&str>) -> Markup {
+    chat_views::composer_error(
+        Some("You are sending messages too fast. Wait a moment, then send again."),
+        unsent,
+        true,
+    )
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+pub(super) async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,228 @@
+//! Turning an event into what this page shows: a bubble, a badge, a
+//! receipt, a typing line, a presence dot, a group heading.
+
+use std::time::Duration;
+
+use maud::{html, Markup};
+use rocket_ws::frame::CloseCode;
+use tokio::time::Instant;
+
+use super::connection::{Connection, LoopState, Step};
+use crate::chat::people_of_group;
+use crate::error::Result;
+use crate::hub::Event;
+use crate::limits::{RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS};
+use crate::store::contacts::{self, Contact};
+use crate::store::messages::Message;
+use crate::store::{conversations, groups, messages};
+use crate::views::chat as chat_views;
+use crate::views::contacts::{self as contact_views, Badge};
+use crate::views::groups::{self as group_views, GroupHeading};
+
+impl Connection {
+    /// Which badge counts a conversation's unread messages for this viewer:
+    /// the group's, or the other person's (`sender` when known).
+    pub(super) async fn badge_for(
+        &self,
+        conversation_id: i64,
+        sender: Option<i64>,
+    ) -> Result<Option<Badge>> {
+        let me = self.me.id();
+        let Some(conversation) = groups::find(&self.pool, conversation_id, me).await? else {
+            return Ok(None);
+        };
+        if conversation.is_group() {
+            return Ok(Some(Badge::Group(conversation_id)));
+        }
+        if let Some(sender) = sender {
+            return Ok(Some(Badge::Contact(sender)));
+        }
+        let peer = conversations::peer(&self.pool, conversation_id, me).await?;
+        Ok(peer.map(|p| Badge::Contact(p.id)))
+    }
+
+    /// The badge of a conversation, with its current count.
+    pub(super) async fn unread_badge(
+        &self,
+        conversation_id: i64,
+        sender: Option<i64>,
+    ) -> Result<Step> {
+        let Some(badge) = self.badge_for(conversation_id, sender).await? else {
+            return Ok(Step::Nothing);
+        };
+        let count = contacts::unread(&self.pool, conversation_id, self.me.id()).await?;
+        Ok(Step::Reply(contact_views::unread(badge, count, true)))
+    }
+
+    /// A group changed (members, name): the page follows, and a page of a
+    /// group the viewer is no longer in is closed.
+    pub(super) async fn group_changed(&self, conversation_id: i64) -> Result<Step> {
+        let list = self.group_list().await?;
+        if self.conversation_id() != Some(conversation_id) {
+            return Ok(Step::Reply(list));
+        }
+        let Some(group) = groups::find(&self.pool, conversation_id, self.me.id()).await? else {
+            return Ok(Step::Close(CloseCode::Normal, "no longer a member"));
+        };
+        let (members, candidates) = people_of_group(&self.pool, &group, self.me.id()).await?;
+        let heading = group_views::heading(
+            &GroupHeading {
+                group: &group,
+                members: &members,
+                candidates: &candidates,
+                viewer_id: self.me.id(),
+                csrf: self.me.csrf(),
+            },
+            true,
+        );
+        Ok(Step::Reply(html! { (list) (heading) }))
+    }
+
+    /// Turns an event into what this page should show, if anything.
+    pub(super) async fn handle_event(&self, event: Event, state: &mut LoopState) -> Step {
+        match self.render_event(event, state).await {
+            Ok(step) => step,
+            Err(e) => {
+                rocket::error!("socket update failed: {e}");
+                Step::Nothing
+            }
+        }
+    }
+
+    pub(super) async fn render_event(&self, event: Event, state: &mut LoopState) -> Result<Step> {
+        let me = self.me.id();
+        let viewing = self.conversation_id();
+        Ok(match event {
+            Event::MessagePosted(message) if Some(message.conversation_id) == viewing => {
+                if message.seq <= state.delivered_seq {
+                    return Ok(Step::Nothing);
+                }
+                if message.seq == state.delivered_seq + 1 {
+                    return Ok(Step::Reply(deliver(
+                        std::slice::from_ref(&message),
+                        state,
+                        me,
+                    )));
+                }
+                // An earlier change was committed first but has not been
+                // published here yet (another sender's task, another
+                // instance): it is in the database, so show it first.
+                let missing = messages::page_after(
+                    &self.pool,
+                    message.conversation_id,
+                    me,
+                    state.delivered_seq,
+                    RESYNC_MAX_MESSAGES + 1,
+                )
+                .await?;
+                if missing.len() as i64 > RESYNC_MAX_MESSAGES {
+                    Step::Resync
+                } else {
+                    Step::Reply(deliver(&missing, state, me))
+                }
+            }
+            Event::MessagePosted(message) if message.sender_id != me => {
+                self.unread_badge(message.conversation_id, Some(message.sender_id))
+                    .await?
+            }
+            Event::MessagePosted(_) => Step::Nothing,
+            Event::Read {
+                conversation_id,
+                reader_id,
+                up_to,
+            } if Some(conversation_id) == viewing => {
+                if reader_id == me {
+                    Step::Nothing
+                } else {
+                    let seen = match self.peer_id() {
+                        // The only other member: "Seen" needs no query.
+                        Some(_) => state
+                            .newest
+                            .is_some_and(|(id, sender)| sender == me && up_to >= id),
+                        None => contacts::seen_by_others(&self.pool, conversation_id, me).await?,
+                    };
+                    Step::Reply(chat_views::receipt(seen, true))
+                }
+            }
+            Event::Read {
+                conversation_id,
+                reader_id,
+                ..
+            } if reader_id == me => {
+                // Read in another tab: the badge here follows.
+                self.unread_badge(conversation_id, None).await?
+            }
+            Event::Read { .. } => Step::Nothing,
+            Event::Typing {
+                conversation_id,
+                user_id,
+                username,
+            } if Some(conversation_id) == viewing && user_id != me => {
+                let until = Instant::now() + Duration::from_millis(TYPING_SHOWN_MS);
+                state.typists.insert(user_id, (username, until));
+                Step::Reply(typing_fragment(state))
+            }
+            Event::Typing { .. } => Step::Nothing,
+            Event::PresenceChanged {
+                user_id,
+                online,
+                last_seen,
+            } if user_id != me => {
+                Step::Reply(contact_views::presence(user_id, online, last_seen, true))
+            }
+            Event::PresenceChanged { .. } => Step::Nothing,
+            Event::UserJoined(user) if user.id != me => {
+                let contact = Contact {
+                    id: user.id,
+                    username: user.username.clone(),
+                    last_seen_at: None,
+                    conversation_id: None,
+                    unread: 0,
+                    last_activity: None,
+                };
+                let online = self.presence.is_online(user.id);
+                Step::Reply(contact_views::appended_contact(&contact, online))
+            }
+            Event::UserJoined(_) => Step::Nothing,
+            Event::GroupChanged { conversation_id } => self.group_changed(conversation_id).await?,
+            Event::UserLeft { user_id } => Step::Reply(contact_views::removed_contact(user_id)),
+            // Handled by the loop, which resyncs the page.
+            Event::Resync => Step::Nothing,
+            Event::SessionEnded { token_hash } => {
+                if *token_hash == *self.me.session.token_hash {
+                    Step::Close(CloseCode::Normal, "logged out")
+                } else {
+                    Step::Nothing
+                }
+            }
+        })
+    }
+}
+
+/// Appends messages that follow what the page shows, in sequence order.
+pub(super) fn deliver(messages: &[Message], state: &mut LoopState, me: i64) -> Markup {
+    let Some(newest) = messages.last() else {
+        return html! {};
+    };
+    let previous_day = state.last_day.replace(newest.created_at.date());
+    state.delivered_seq = newest.seq;
+    state.newest = Some((newest.id, newest.sender_id));
+    if let Some(theirs) = messages.iter().rev().find(|m| m.sender_id != me) {
+        state.unseen = Some(theirs.id);
+    }
+    let mut typing_changed = false;
+    for message in messages {
+        typing_changed |= state.typists.remove(&message.sender_id).is_some();
+    }
+    html! {
+        (chat_views::append_messages(messages, previous_day, me))
+        (chat_views::receipt(false, true))
+        @if typing_changed { (typing_fragment(state)) }
+    }
+}
+
+pub(super) fn typing_fragment(state: &LoopState) -> Markup {
+    let mut names: Vec<&str> = state.typists.values().map(|(name, _)| &**name).collect();
+    names.sort_unstable();
+    chat_views::typing(&names, true)
+}
