@@ -25,6 +25,20 @@ use rocket_db_pools::Database;
 
 // ---------------------------------------------------------------- rules
 
+/// Whether a session still stands (not logged out, not expired): a
+/// socket of an ended session is closed. If the database cannot say, it
+/// stands.
+pub async fn session_is_live(pool: &store::Pool, token_hash: &str, idle: time::Duration) -> bool {
+    sessions::is_live(pool, token_hash, idle)
+        .await
+        .unwrap_or(true)
+}
+
+/// The key a username is throttled and looked up under (case-insensitive).
+pub fn username_key(username: &str) -> String {
+    crate::store::users::username_key(username)
+}
+
 /// Checks a username against the documented rules: 3–32 characters, ASCII
 /// letters, digits, `_`, `-` and `.`, starting with a letter or digit.
 pub fn check_username(username: &str) -> Result<(), String> {

@@ -233,6 +233,17 @@ pub async fn store(dir: &Path, bytes: Vec<u8>, client_name: Option<&str>) -> Res
     })
 }
 
+/// Removes stored bytes unless an attachment still uses them (when in
+/// doubt, they stay).
+pub async fn discard_unused(pool: &crate::store::Pool, dir: &Path, sha256: &str) {
+    if !crate::store::messages::sha256_in_use(pool, sha256)
+        .await
+        .unwrap_or(true)
+    {
+        discard(dir, sha256).await;
+    }
+}
+
 /// Deletes stored bytes (and thumbnail) that no attachment uses.
 pub async fn discard(dir: &Path, sha256: &str) {
     let _ = tokio::fs::remove_file(path_of(dir, sha256)).await;

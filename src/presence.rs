@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
+use crate::hub::{Event, Fanout};
 use crate::limits::PRESENCE_REPLAY;
+use crate::store::{contacts, Pool};
+use crate::SharedHub;
 
 #[derive(Default)]
 struct Entry {
@@ -58,6 +61,39 @@ impl Presence {
 
     fn remote(&self) -> std::sync::MutexGuard<'_, Remote> {
         self.remote.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a new socket of `user_id`, and tells everyone when that
+    /// brings them online.
+    pub fn arrive(&self, hub: &dyn Fanout, user_id: i64) {
+        if self.connected(user_id) {
+            hub.broadcast(Event::PresenceChanged {
+                user_id,
+                online: true,
+                last_seen: None,
+            });
+        }
+    }
+
+    /// Counts a closed socket of `user_id`. When it was their last and none
+    /// comes back within `grace`, records when they were last seen and
+    /// tells everyone they went offline.
+    pub fn leave(&self, hub: SharedHub, pool: Pool, grace: Duration, user_id: i64) {
+        let Some(departure) = self.disconnected(user_id) else {
+            return;
+        };
+        let presence = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            if presence.confirm_offline(departure) {
+                let last_seen = contacts::touch_last_seen(&pool, user_id).await.ok();
+                hub.broadcast(Event::PresenceChanged {
+                    user_id,
+                    online: false,
+                    last_seen,
+                });
+            }
+        });
     }
 
     /// Notes that `user_id` came online or went offline just now.

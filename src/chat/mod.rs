@@ -3,10 +3,16 @@
 //! socket shares (what a member sees of a conversation, its history).
 //! Handlers (`routes`, `socket`) parse input and call these.
 
+pub mod accounts;
+pub mod conversations;
+pub mod groups;
 mod reading;
 mod send;
 mod typing;
 
-pub use reading::{history, non_members, people_of_group, scope_of, Scope};
+pub use reading::{
+    attachment, changes_after, contacts_of, conversation, history, non_members, peer,
+    people_of_group, scope_of, seen, shown_last, unread, user_named, Scope,
+};
 pub use send::{mark_read, new_client_id, send, send_with, Draft, Sent};
 pub use typing::typing;

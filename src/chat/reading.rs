@@ -6,8 +6,8 @@ use crate::error::{Error, Result};
 use crate::limits::HISTORY_PAGE;
 use crate::store::contacts::{self, Contact, Order};
 use crate::store::groups::{self, Conversation};
-use crate::store::messages::{self, Message};
-use crate::store::users::User;
+use crate::store::messages::{self, Attachment, Message};
+use crate::store::users::{self, User};
 use crate::store::{conversations, Pool};
 
 /// What a member sees of a conversation: the other person, or the group.
@@ -66,4 +66,69 @@ pub fn non_members(contacts: &[Contact], members: &[User]) -> Vec<Contact> {
         .filter(|c| !members.iter().any(|m| m.id == c.id))
         .cloned()
         .collect()
+}
+
+/// Everyone else, in `order`, with presence data and unread counts.
+pub async fn contacts_of(pool: &Pool, viewer: i64, order: Order) -> Result<Vec<Contact>> {
+    contacts::list(pool, viewer, order).await
+}
+
+/// The user with that name (any case).
+pub async fn user_named(pool: &Pool, username: &str) -> Result<Option<User>> {
+    users::by_username(pool, username).await
+}
+
+/// The conversation, if `viewer` is a member (direct or group).
+pub async fn conversation(
+    pool: &Pool,
+    conversation_id: i64,
+    viewer: i64,
+) -> Result<Option<Conversation>> {
+    groups::find(pool, conversation_id, viewer).await
+}
+
+/// The other person of a direct conversation `viewer` is in.
+pub async fn peer(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<Option<User>> {
+    conversations::peer(pool, conversation_id, viewer).await
+}
+
+/// How many messages `viewer` has not read in a conversation.
+pub async fn unread(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<i64> {
+    contacts::unread(pool, conversation_id, viewer).await
+}
+
+/// Whether the newest message is `viewer`'s and every other member has read
+/// it ("Seen").
+pub async fn seen(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<bool> {
+    contacts::seen_by_others(pool, conversation_id, viewer).await
+}
+
+/// Up to `limit` changes after sequence number `after`, in order.
+pub async fn changes_after(
+    pool: &Pool,
+    conversation_id: i64,
+    viewer: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Message>> {
+    messages::page_after(pool, conversation_id, viewer, after, limit).await
+}
+
+/// The message a page rendered up to sequence number `seq` ends with.
+pub async fn shown_last(
+    pool: &Pool,
+    conversation_id: i64,
+    viewer: i64,
+    seq: i64,
+) -> Result<Option<Message>> {
+    messages::at_or_before(pool, conversation_id, viewer, seq).await
+}
+
+/// Where an attachment's bytes are, if `viewer` may see it.
+pub async fn attachment(
+    pool: &Pool,
+    attachment_id: i64,
+    viewer: i64,
+) -> Result<Option<(String, Attachment)>> {
+    messages::attachment_for_member(pool, attachment_id, viewer).await
 }

@@ -8,17 +8,16 @@ use rocket::{FromForm, State};
 
 use super::viewer;
 use crate::auth::{self, CsrfForm, CurrentUser};
+use crate::chat::accounts;
 use crate::config::Settings;
 use crate::error::Result;
-use crate::hub::Event;
-use crate::media;
 use crate::routes::accounts::{Reply, TokenForm};
-use crate::store::{sessions, users, Db};
+use crate::store::Db;
 use crate::views::account::{self as view, Notice};
 use crate::SharedHub;
 
 async fn render(db: &Db, me: &CurrentUser, notice: Option<Notice<'_>>) -> Result<Markup> {
-    let list = sessions::list_for_user(db.pool(), me.id()).await?;
+    let list = accounts::sessions_of(db.pool(), me.id()).await?;
     Ok(view::account(
         &viewer(me),
         &me.session.token_hash,
@@ -32,18 +31,6 @@ async fn page(me: CurrentUser, db: &Db) -> Result<Markup> {
     render(db, &me, None).await
 }
 
-/// Closes the sockets of ended sessions.
-fn announce_ended(hub: &SharedHub, user_id: i64, ended: Vec<String>) {
-    for token_hash in ended {
-        hub.publish(
-            &[user_id],
-            Event::SessionEnded {
-                token_hash: token_hash.into(),
-            },
-        );
-    }
-}
-
 #[rocket::post("/account/logout-others", data = "<_form>")]
 async fn logout_others(
     _form: CsrfForm<TokenForm>,
@@ -52,8 +39,7 @@ async fn logout_others(
     hub: &State<SharedHub>,
 ) -> Result<Markup> {
     let keep = Some(me.session.token_hash.as_str());
-    let ended = sessions::delete_all_for_user(db.pool(), me.id(), keep).await?;
-    announce_ended(hub, me.id(), ended);
+    accounts::end_sessions(db.pool(), hub.as_ref(), me.id(), keep).await?;
     render(
         db,
         &me,
@@ -71,8 +57,7 @@ async fn logout_everywhere(
     cookies: &CookieJar<'_>,
     hub: &State<SharedHub>,
 ) -> Result<Redirect> {
-    let ended = sessions::delete_all_for_user(db.pool(), me.id(), None).await?;
-    announce_ended(hub, me.id(), ended);
+    accounts::end_sessions(db.pool(), hub.as_ref(), me.id(), None).await?;
     auth::end_session(db, settings, cookies).await?;
     Ok(Redirect::to("/login"))
 }
@@ -85,12 +70,6 @@ struct PasswordForm {
     confirmation: String,
 }
 
-/// Whether `password` is the user's current one.
-async fn is_current_password(db: &Db, user_id: i64, password: &str) -> Result<bool> {
-    let hash = users::password_hash(db.pool(), user_id).await?;
-    auth::verify_password(password.to_owned(), hash).await
-}
-
 #[rocket::post("/account/password", data = "<form>")]
 async fn change_password(
     form: CsrfForm<PasswordForm>,
@@ -99,7 +78,7 @@ async fn change_password(
     hub: &State<SharedHub>,
 ) -> Result<Reply> {
     let form = form.0;
-    let problem = if !is_current_password(db, me.id(), &form.current).await? {
+    let problem = if !accounts::password_matches(db.pool(), me.id(), &form.current).await? {
         Some("The current password is not right.".to_owned())
     } else {
         auth::check_new_password(&form.password, &form.confirmation).err()
@@ -109,10 +88,8 @@ async fn change_password(
         return Ok(Reply::Refused((Status::UnprocessableEntity, page)));
     }
     let hash = auth::hash_password(form.password).await?;
-    users::set_password_hash(db.pool(), me.id(), &hash).await?;
-    let keep = Some(me.session.token_hash.as_str());
-    let ended = sessions::delete_all_for_user(db.pool(), me.id(), keep).await?;
-    announce_ended(hub, me.id(), ended);
+    let keep = &me.session.token_hash;
+    accounts::change_password(db.pool(), hub.as_ref(), me.id(), &hash, keep).await?;
     let notice = Notice::Done("Password changed. Every other session is logged out.");
     Ok(Reply::Page(render(db, &me, Some(notice)).await?))
 }
@@ -132,17 +109,12 @@ async fn delete(
     cookies: &CookieJar<'_>,
     hub: &State<SharedHub>,
 ) -> Result<Reply> {
-    if !is_current_password(db, me.id(), &form.0.password).await? {
+    if !accounts::password_matches(db.pool(), me.id(), &form.0.password).await? {
         let notice = Notice::Failed("The password is not right; the account was not deleted.");
         let page = render(db, &me, Some(notice)).await?;
         return Ok(Reply::Refused((Status::UnprocessableEntity, page)));
     }
-    let ended = sessions::delete_all_for_user(db.pool(), me.id(), None).await?;
-    for sha256 in users::delete(db.pool(), me.id()).await? {
-        media::discard(&settings.media_dir, &sha256).await;
-    }
-    announce_ended(hub, me.id(), ended);
-    hub.broadcast(Event::UserLeft { user_id: me.id() });
+    accounts::delete_account(db.pool(), hub.as_ref(), &settings.media_dir, me.id()).await?;
     auth::end_session(db, settings, cookies).await?;
     Ok(Reply::Redirect(Redirect::to("/signup")))
 }

@@ -6,10 +6,10 @@ use rocket::response::Redirect;
 use rocket::{FromForm, Request, State};
 
 use crate::auth::{self, CsrfForm, CurrentUser, Visitor};
+use crate::chat::accounts;
 use crate::config::Settings;
 use crate::error::Result;
-use crate::hub::Event;
-use crate::store::users::{self, CreateError};
+use crate::store::users::CreateError;
 use crate::store::Db;
 use crate::throttle::{address_key, try_again_message, AccountThrottles};
 use crate::views::pages::{self, AccountForm};
@@ -97,7 +97,7 @@ async fn signup(
         return refuse(&error);
     }
     let hash = auth::hash_password(form.password.clone()).await?;
-    let user = match users::create(db.pool(), username, &hash).await {
+    let user = match accounts::sign_up(db.pool(), hub.as_ref(), username, &hash).await {
         Ok(user) => user,
         Err(CreateError::Taken) => return refuse("That username is taken. Try another one."),
         Err(CreateError::LooksTaken) => {
@@ -107,7 +107,6 @@ async fn signup(
     };
     auth::log_in(db, settings, cookies, user.id, &visitor).await?;
     auth::remember_device(db, settings, cookies, user.id).await?;
-    hub.broadcast(Event::UserJoined(std::sync::Arc::new(user)));
     Ok(Reply::Redirect(Redirect::to("/")))
 }
 
@@ -160,7 +159,7 @@ async fn login(
     // wrong guesses cannot lock the owner out of their own devices.
     let address = address_key(visitor.address);
     let known_device = auth::is_known_device(db, settings, cookies, username).await?;
-    let key = users::username_key(username);
+    let key = auth::username_key(username);
     let allowed = throttles
         .login_by_address
         .attempt(std::slice::from_ref(&address))
@@ -174,7 +173,7 @@ async fn login(
     if let Err(wait) = allowed {
         return refuse(Status::TooManyRequests, &try_again_message(wait));
     }
-    let found = users::credentials(db.pool(), username).await?;
+    let found = accounts::credentials(db.pool(), username).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
@@ -203,12 +202,7 @@ async fn logout(
 ) -> Result<Redirect> {
     if let Some(token_hash) = auth::end_session(db, settings, cookies).await? {
         if let Some(me) = me {
-            hub.publish(
-                &[me.id()],
-                Event::SessionEnded {
-                    token_hash: token_hash.into(),
-                },
-            );
+            accounts::session_ended(hub.as_ref(), me.id(), &token_hash);
         }
     }
     Ok(Redirect::to("/login"))

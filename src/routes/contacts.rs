@@ -5,10 +5,11 @@ use rocket::State;
 
 use super::viewer;
 use crate::auth::CurrentUser;
+use crate::chat;
 use crate::error::Result;
 use crate::presence::Presence;
-use crate::store::contacts::{self, Order};
-use crate::store::{groups, Db};
+use crate::store::contacts::Order;
+use crate::store::Db;
 use crate::views::contacts as contact_views;
 use crate::views::pages;
 
@@ -23,8 +24,8 @@ async fn dashboard(
         Some("recent") => Order::Recent,
         _ => Order::Alphabetical,
     };
-    let list = contacts::list(db.pool(), me.id(), order).await?;
-    let groups = groups::of_member(db.pool(), me.id()).await?;
+    let list = chat::contacts_of(db.pool(), me.id(), order).await?;
+    let groups = chat::groups::of_member(db.pool(), me.id()).await?;
     let viewer = viewer(&me);
     let is_online = |id| presence.is_online(id);
     Ok(pages::dashboard(&viewer, &list, &groups, &is_online, order))
@@ -38,7 +39,7 @@ async fn list(
     db: &Db,
     presence: &State<Presence>,
 ) -> Result<Markup> {
-    let list = contacts::list(db.pool(), me.id(), Order::Alphabetical).await?;
+    let list = chat::contacts_of(db.pool(), me.id(), Order::Alphabetical).await?;
     let is_online = |id| presence.is_online(id);
     Ok(contact_views::contact_list(
         &list, &is_online, current, false,

@@ -8,13 +8,13 @@ use rocket::FromForm;
 use super::viewer;
 use crate::app::App;
 use crate::auth::{CsrfForm, CurrentUser};
-use crate::chat::{self, history, non_members, scope_of, Draft, Scope};
+use crate::chat::conversations::{find_direct, open_direct};
+use crate::chat::{self, history, scope_of, Draft, Scope};
 use crate::error::{Error, Result};
 use crate::routes::accounts::{Reply, TokenForm};
-use crate::store::contacts::{self, Order};
-use crate::store::groups::{self};
+use crate::store::contacts::Order;
 use crate::store::users::User;
-use crate::store::{conversations, users, Db};
+use crate::store::Db;
 use crate::views::chat::{chat_page, history_chunk, ChatPage, Composer, Heading};
 use crate::views::conversation_url;
 use crate::views::groups::GroupHeading;
@@ -22,7 +22,7 @@ use crate::views::pages::start_conversation;
 
 /// The other person of a direct conversation, by name; never oneself.
 async fn peer_named(db: &Db, me: &CurrentUser, username: &str) -> Result<User> {
-    users::by_username(db.pool(), username)
+    chat::user_named(db.pool(), username)
         .await?
         .filter(|other| other.id != me.id())
         .ok_or(Error::NotFound)
@@ -33,12 +33,10 @@ async fn peer_named(db: &Db, me: &CurrentUser, username: &str) -> Result<User> {
 #[rocket::get("/c/<username>")]
 async fn open(username: &str, me: CurrentUser, db: &Db) -> Result<Reply> {
     let other = peer_named(db, &me, username).await?;
-    Ok(
-        match conversations::find_direct(db.pool(), me.id(), other.id).await? {
-            Some(id) => Reply::Redirect(Redirect::to(conversation_url(id))),
-            None => Reply::Page(start_conversation(&viewer(&me), &other.username)),
-        },
-    )
+    Ok(match find_direct(db.pool(), me.id(), other.id).await? {
+        Some(id) => Reply::Redirect(Redirect::to(conversation_url(id))),
+        None => Reply::Page(start_conversation(&viewer(&me), &other.username)),
+    })
 }
 
 /// Starts the direct conversation with `username` (or finds it, when both
@@ -51,7 +49,7 @@ async fn start(
     db: &Db,
 ) -> Result<Redirect> {
     let other = peer_named(db, &me, username).await?;
-    let id = conversations::open_direct(db.pool(), me.id(), other.id).await?;
+    let id = open_direct(db.pool(), me.id(), other.id).await?;
     Ok(Redirect::to(conversation_url(id)))
 }
 
@@ -85,13 +83,12 @@ async fn render_page(
         rocket::warn!("marking read on opening failed: {e}");
     }
     let (history, has_more) = history(db.pool(), conversation_id, me.id(), before).await?;
-    let list = contacts::list(db.pool(), me.id(), Order::Alphabetical).await?;
-    let groups = groups::of_member(db.pool(), me.id()).await?;
-    let members = match &scope {
-        Scope::Group(group) => groups::members(db.pool(), group.id, me.id()).await?,
-        Scope::Direct(_) => Vec::new(),
+    let list = chat::contacts_of(db.pool(), me.id(), Order::Alphabetical).await?;
+    let groups = chat::groups::of_member(db.pool(), me.id()).await?;
+    let (members, candidates) = match &scope {
+        Scope::Group(group) => chat::people_of_group(db.pool(), group, me.id()).await?,
+        Scope::Direct(_) => (Vec::new(), Vec::new()),
     };
-    let candidates = non_members(&list, &members);
     let heading = match &scope {
         Scope::Direct(peer) => Heading::Direct {
             peer,
@@ -109,7 +106,7 @@ async fn render_page(
             csrf: me.csrf(),
         }),
     };
-    let seen = contacts::seen_by_others(db.pool(), conversation_id, me.id()).await?;
+    let seen = chat::seen(db.pool(), conversation_id, me.id()).await?;
     let is_online = |id| app.presence.is_online(id);
     let action = format!("{}/messages", conversation_url(conversation_id));
     let client_id = chat::new_client_id();

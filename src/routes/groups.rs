@@ -7,36 +7,10 @@ use rocket::FromForm;
 
 use crate::app::App;
 use crate::auth::{CsrfForm, CurrentUser};
-use crate::error::{Error, Result};
-use crate::hub::Event;
-use crate::limits::GROUP_TITLE_MAX_CHARS;
-use crate::store::groups::{self};
-use crate::store::{conversations, users};
+use crate::chat::groups;
+use crate::error::Result;
 use crate::views::conversation_url;
 use crate::views::groups::group_list;
-
-/// Checks a group name: trimmed, 1 to 64 characters, no control characters.
-pub fn check_title(raw: &str) -> Result<String> {
-    let title = raw.trim();
-    if title.is_empty() || title.chars().count() > GROUP_TITLE_MAX_CHARS {
-        return Err(Error::Invalid(format!(
-            "Group names are 1 to {GROUP_TITLE_MAX_CHARS} characters long."
-        )));
-    }
-    if title.chars().any(char::is_control) {
-        return Err(Error::Invalid(
-            "Group names cannot contain control characters.".into(),
-        ));
-    }
-    Ok(title.to_owned())
-}
-
-/// Tells everyone concerned (members before and after) that a group changed.
-fn announce(app: &App<'_>, conversation_id: i64, mut concerned: Vec<i64>, extra: &[i64]) {
-    concerned.extend_from_slice(extra);
-    app.hub
-        .publish(&concerned, Event::GroupChanged { conversation_id });
-}
 
 #[derive(FromForm)]
 struct NewGroup {
@@ -47,10 +21,8 @@ struct NewGroup {
 
 #[rocket::post("/groups", data = "<form>")]
 async fn create(form: CsrfForm<NewGroup>, me: CurrentUser, app: App<'_>) -> Result<Redirect> {
-    let title = check_title(&form.0.title)?;
-    let id = groups::create(app.db.pool(), me.id(), &title, &form.0.members).await?;
-    let members = conversations::member_ids(app.db.pool(), id).await?;
-    announce(&app, id, members, &[]);
+    let (pool, hub) = (app.db.pool(), app.hub.as_ref());
+    let id = groups::create(pool, hub, me.id(), &form.0.title, &form.0.members).await?;
     Ok(Redirect::to(conversation_url(id)))
 }
 
@@ -67,13 +39,8 @@ async fn add(
     me: CurrentUser,
     app: App<'_>,
 ) -> Result<Redirect> {
-    let pool = app.db.pool();
-    let user = users::by_username(pool, &form.0.username)
-        .await?
-        .ok_or_else(|| Error::Invalid("There is nobody with that username.".into()))?;
-    groups::add_member(pool, id, me.id(), user.id).await?;
-    let members = conversations::member_ids(pool, id).await?;
-    announce(&app, id, members, &[]);
+    let (pool, hub) = (app.db.pool(), app.hub.as_ref());
+    groups::add_member(pool, hub, id, me.id(), &form.0.username).await?;
     Ok(Redirect::to(conversation_url(id)))
 }
 
@@ -90,10 +57,7 @@ async fn rename(
     me: CurrentUser,
     app: App<'_>,
 ) -> Result<Redirect> {
-    let title = check_title(&form.0.title)?;
-    groups::rename(app.db.pool(), id, me.id(), &title).await?;
-    let members = conversations::member_ids(app.db.pool(), id).await?;
-    announce(&app, id, members, &[]);
+    groups::rename(app.db.pool(), app.hub.as_ref(), id, me.id(), &form.0.title).await?;
     Ok(Redirect::to(conversation_url(id)))
 }
 
@@ -106,9 +70,7 @@ struct Leave {
 /// closed by the push, and every query checks membership.
 #[rocket::post("/conversations/<id>/leave", data = "<_form>")]
 async fn leave(id: i64, _form: CsrfForm<Leave>, me: CurrentUser, app: App<'_>) -> Result<Redirect> {
-    groups::leave(app.db.pool(), id, me.id()).await?;
-    let members = conversations::member_ids(app.db.pool(), id).await?;
-    announce(&app, id, members, &[me.id()]);
+    groups::leave(app.db.pool(), app.hub.as_ref(), id, me.id()).await?;
     Ok(Redirect::to("/"))
 }
 

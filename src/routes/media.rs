@@ -14,7 +14,6 @@ use crate::chat::{self, Draft};
 use crate::error::{Error, Result};
 use crate::media;
 use crate::routes::accounts::Reply;
-use crate::store::messages;
 use crate::views::chat::upload_status;
 use crate::views::conversation_url;
 
@@ -90,12 +89,8 @@ async fn upload(
             None,
         )
         .await;
-        if sent.is_err()
-            && !messages::sha256_in_use(app.db.pool(), &sha256)
-                .await
-                .unwrap_or(true)
-        {
-            media::discard(dir, &sha256).await;
+        if sent.is_err() {
+            media::discard_unused(app.db.pool(), dir, &sha256).await;
         }
         sent
     }
@@ -225,7 +220,7 @@ async fn read_stored(path: std::path::PathBuf) -> Result<Vec<u8>> {
 /// opaque bytes, whatever it contains.
 #[rocket::get("/media/<id>")]
 async fn download(id: i64, me: CurrentUser, app: App<'_>, cached: IfNoneMatch) -> Result<Served> {
-    let (sha256, file) = messages::attachment_for_member(app.db.pool(), id, me.id())
+    let (sha256, file) = chat::attachment(app.db.pool(), id, me.id())
         .await?
         .ok_or(Error::NotFound)?;
     let etag = etag_of(&sha256);
@@ -251,7 +246,7 @@ async fn download(id: i64, me: CurrentUser, app: App<'_>, cached: IfNoneMatch) -
 
 #[rocket::get("/media/<id>/thumbnail")]
 async fn thumbnail(id: i64, me: CurrentUser, app: App<'_>, cached: IfNoneMatch) -> Result<Served> {
-    let (sha256, file) = messages::attachment_for_member(app.db.pool(), id, me.id())
+    let (sha256, file) = chat::attachment(app.db.pool(), id, me.id())
         .await?
         .filter(|(_, file)| file.has_thumbnail)
         .ok_or(Error::NotFound)?;

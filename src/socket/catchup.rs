@@ -6,14 +6,13 @@ use maud::{html, Markup};
 use rocket_ws::stream::DuplexStream;
 
 use super::connection::{text, Connection, LoopState};
-use crate::chat::{history, Scope};
+use crate::chat::{self, history, Scope};
 use crate::error::Result;
 use crate::limits::{PRESENCE_CLOCK_MARGIN, RESYNC_MAX_MESSAGES};
-use crate::store::contacts::{self};
-use crate::store::{groups, messages};
+use crate::store::contacts::Order;
 use crate::views::chat as chat_views;
-use crate::views::contacts::{self as contact_views};
-use crate::views::groups::{self as group_views};
+use crate::views::contacts as contact_views;
+use crate::views::groups as group_views;
 use crate::views::layout;
 
 impl Connection {
@@ -47,7 +46,7 @@ impl Connection {
     ) -> Result<Markup> {
         let me = self.me.id();
         let contacts = if with_contacts {
-            let list = contacts::list(&self.pool, me, contacts::Order::Alphabetical).await?;
+            let list = chat::contacts_of(&self.pool, me, Order::Alphabetical).await?;
             let is_online = |id| self.presence.is_online(id);
             html! {
                 (self.group_list().await?)
@@ -61,12 +60,11 @@ impl Connection {
             return Ok(contacts);
         };
         let id = chat.conversation_id;
-        let seen = contacts::seen_by_others(&self.pool, id, me).await?;
+        let seen = chat::seen(&self.pool, id, me).await?;
         let missed =
-            messages::page_after(&self.pool, id, me, chat.page_seq, RESYNC_MAX_MESSAGES + 1)
-                .await?;
+            chat::changes_after(&self.pool, id, me, chat.page_seq, RESYNC_MAX_MESSAGES + 1).await?;
         if (missed.len() as i64) <= RESYNC_MAX_MESSAGES {
-            let page_newest = messages::at_or_before(&self.pool, id, me, chat.page_seq).await?;
+            let page_newest = chat::shown_last(&self.pool, id, me, chat.page_seq).await?;
             let page_day = page_newest.as_ref().map(|m| m.created_at.date());
             state.delivered_seq = missed.last().map_or(chat.page_seq, |m| m.seq);
             state.last_day = missed.last().map(|m| m.created_at.date()).or(page_day);
@@ -111,7 +109,7 @@ impl Connection {
 
     /// The viewer's groups, as an out-of-band replacement.
     pub(super) async fn group_list(&self) -> Result<Markup> {
-        let groups = groups::of_member(&self.pool, self.me.id()).await?;
+        let groups = chat::groups::of_member(&self.pool, self.me.id()).await?;
         let current = match self.chat.as_ref() {
             Some(chat) if matches!(chat.scope, Scope::Group(_)) => Some(chat.conversation_id),
             _ => None,

@@ -18,15 +18,14 @@ use tokio::time::Instant;
 
 use super::frame::{parse_frame, ClientFrame};
 use super::render::typing_fragment;
-use crate::auth::CurrentUser;
+use crate::auth::{self, CurrentUser};
 use crate::chat::{self, Draft, Scope, Sent};
 use crate::error::Result;
 use crate::hub::Event;
 use crate::limits::{READ_MARK_DELAY, SOCKET_MESSAGES, SOCKET_TYPING};
 use crate::presence::Presence;
-use crate::store::contacts::{self};
 use crate::store::writer::Writer;
-use crate::store::{sessions, Pool};
+use crate::store::Pool;
 use crate::throttle::{PostingBudgets, TokenBucket};
 use crate::views::chat as chat_views;
 use crate::SharedHub;
@@ -107,33 +106,10 @@ impl Connection {
     /// Runs the socket, then counts it out of presence whatever happened.
     pub(super) async fn serve(self, stream: DuplexStream) -> rocket_ws::result::Result<()> {
         let user_id = self.me.id();
-        if self.presence.connected(user_id) {
-            self.hub.broadcast(Event::PresenceChanged {
-                user_id,
-                online: true,
-                last_seen: None,
-            });
-        }
+        self.presence.arrive(self.hub.as_ref(), user_id);
         let result = self.run(stream).await;
-        if let Some(departure) = self.presence.disconnected(user_id) {
-            let (presence, hub, pool, grace) = (
-                self.presence.clone(),
-                self.hub.clone(),
-                self.pool.clone(),
-                self.grace,
-            );
-            tokio::spawn(async move {
-                tokio::time::sleep(grace).await;
-                if presence.confirm_offline(departure) {
-                    let last_seen = contacts::touch_last_seen(&pool, user_id).await.ok();
-                    hub.broadcast(Event::PresenceChanged {
-                        user_id,
-                        online: false,
-                        last_seen,
-                    });
-                }
-            });
-        }
+        self.presence
+            .leave(self.hub.clone(), self.pool.clone(), self.grace, user_id);
         result
     }
 
@@ -212,7 +188,7 @@ impl Connection {
                 _ = ping.tick() => {
                     if state.last_heard.elapsed() > self.idle_timeout {
                         Step::Close(CloseCode::Away, "idle")
-                    } else if !self.session_is_live().await {
+                    } else if !auth::session_is_live(&self.pool, &self.me.session.token_hash, self.session_idle).await {
                         Step::Close(CloseCode::Normal, "session expired")
                     } else {
                         self.send(&mut stream, WsMessage::Ping(Vec::new())).await?;
@@ -276,15 +252,6 @@ impl Connection {
             reason: reason.into(),
         };
         let _ = tokio::time::timeout(self.idle_timeout, stream.close(Some(frame))).await;
-    }
-
-    /// Whether this socket's session still stands: an expired session's
-    /// socket is closed like a logged-out one. If the database cannot say,
-    /// the socket stays.
-    pub(super) async fn session_is_live(&self) -> bool {
-        sessions::is_live(&self.pool, &self.me.session.token_hash, self.session_idle)
-            .await
-            .unwrap_or(true)
     }
 
     /// The members, when this page knows them for good: a direct

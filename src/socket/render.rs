@@ -8,13 +8,12 @@ use rocket_ws::frame::CloseCode;
 use tokio::time::Instant;
 
 use super::connection::{Connection, LoopState, Step};
-use crate::chat::people_of_group;
+use crate::chat::{self, people_of_group};
 use crate::error::Result;
 use crate::hub::Event;
 use crate::limits::{RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS};
-use crate::store::contacts::{self, Contact};
+use crate::store::contacts::Contact;
 use crate::store::messages::Message;
-use crate::store::{conversations, groups, messages};
 use crate::views::chat as chat_views;
 use crate::views::contacts::{self as contact_views, Badge};
 use crate::views::groups::{self as group_views, GroupHeading};
@@ -28,7 +27,7 @@ impl Connection {
         sender: Option<i64>,
     ) -> Result<Option<Badge>> {
         let me = self.me.id();
-        let Some(conversation) = groups::find(&self.pool, conversation_id, me).await? else {
+        let Some(conversation) = chat::conversation(&self.pool, conversation_id, me).await? else {
             return Ok(None);
         };
         if conversation.is_group() {
@@ -37,7 +36,7 @@ impl Connection {
         if let Some(sender) = sender {
             return Ok(Some(Badge::Contact(sender)));
         }
-        let peer = conversations::peer(&self.pool, conversation_id, me).await?;
+        let peer = chat::peer(&self.pool, conversation_id, me).await?;
         Ok(peer.map(|p| Badge::Contact(p.id)))
     }
 
@@ -50,7 +49,7 @@ impl Connection {
         let Some(badge) = self.badge_for(conversation_id, sender).await? else {
             return Ok(Step::Nothing);
         };
-        let count = contacts::unread(&self.pool, conversation_id, self.me.id()).await?;
+        let count = chat::unread(&self.pool, conversation_id, self.me.id()).await?;
         Ok(Step::Reply(contact_views::unread(badge, count, true)))
     }
 
@@ -61,7 +60,8 @@ impl Connection {
         if self.conversation_id() != Some(conversation_id) {
             return Ok(Step::Reply(list));
         }
-        let Some(group) = groups::find(&self.pool, conversation_id, self.me.id()).await? else {
+        let Some(group) = chat::conversation(&self.pool, conversation_id, self.me.id()).await?
+        else {
             return Ok(Step::Close(CloseCode::Normal, "no longer a member"));
         };
         let (members, candidates) = people_of_group(&self.pool, &group, self.me.id()).await?;
@@ -107,7 +107,7 @@ impl Connection {
                 // An earlier change was committed first but has not been
                 // published here yet (another sender's task, another
                 // instance): it is in the database, so show it first.
-                let missing = messages::page_after(
+                let missing = chat::changes_after(
                     &self.pool,
                     message.conversation_id,
                     me,
@@ -139,7 +139,7 @@ impl Connection {
                         Some(_) => state
                             .newest
                             .is_some_and(|(id, sender)| sender == me && up_to >= id),
-                        None => contacts::seen_by_others(&self.pool, conversation_id, me).await?,
+                        None => chat::seen(&self.pool, conversation_id, me).await?,
                     };
                     Step::Reply(chat_views::receipt(seen, true))
                 }

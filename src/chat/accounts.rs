@@ -1,0 +1,95 @@
+//! Accounts and sessions as other pages see them: a sign-up joins everyone's
+//! contact list, ended sessions close their sockets, a deleted account leaves
+//! every list and takes its files with it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::hub::{Event, Fanout};
+use crate::media;
+use crate::store::sessions::{self, SessionInfo};
+use crate::store::users::{self, CreateError, User};
+use crate::store::Pool;
+
+/// Creates an account and shows it on every open contact list.
+pub async fn sign_up(
+    pool: &Pool,
+    hub: &dyn Fanout,
+    username: &str,
+    password_hash: &str,
+) -> Result<User, CreateError> {
+    let user = users::create(pool, username, password_hash).await?;
+    hub.broadcast(Event::UserJoined(Arc::new(user.clone())));
+    Ok(user)
+}
+
+/// The user with that name (any case) and their password hash.
+pub async fn credentials(pool: &Pool, username: &str) -> Result<Option<(User, String)>> {
+    users::credentials(pool, username).await
+}
+
+/// Whether `password` is the user's current one.
+pub async fn password_matches(pool: &Pool, user_id: i64, password: &str) -> Result<bool> {
+    let hash = users::password_hash(pool, user_id).await?;
+    crate::auth::verify_password(password.to_owned(), hash).await
+}
+
+/// The user's sessions, for the account page.
+pub async fn sessions_of(pool: &Pool, user_id: i64) -> Result<Vec<SessionInfo>> {
+    sessions::list_for_user(pool, user_id).await
+}
+
+/// Closes the sockets of a session that has ended (logged out).
+pub fn session_ended(hub: &dyn Fanout, user_id: i64, token_hash: &str) {
+    hub.publish(
+        &[user_id],
+        Event::SessionEnded {
+            token_hash: token_hash.into(),
+        },
+    );
+}
+
+/// Ends every session of the user but `keep`, and closes their sockets.
+pub async fn end_sessions(
+    pool: &Pool,
+    hub: &dyn Fanout,
+    user_id: i64,
+    keep: Option<&str>,
+) -> Result<()> {
+    for token_hash in sessions::delete_all_for_user(pool, user_id, keep).await? {
+        session_ended(hub, user_id, &token_hash);
+    }
+    Ok(())
+}
+
+/// Sets a new password (already hashed) and ends every other session.
+pub async fn change_password(
+    pool: &Pool,
+    hub: &dyn Fanout,
+    user_id: i64,
+    password_hash: &str,
+    keep: &str,
+) -> Result<()> {
+    users::set_password_hash(pool, user_id, password_hash).await?;
+    end_sessions(pool, hub, user_id, Some(keep)).await
+}
+
+/// Deletes the account, its messages and the files no one else uses; its
+/// sessions end and it leaves every open contact list.
+pub async fn delete_account(
+    pool: &Pool,
+    hub: &dyn Fanout,
+    media_dir: &Path,
+    user_id: i64,
+) -> Result<()> {
+    let ended = sessions::delete_all_for_user(pool, user_id, None).await?;
+    for sha256 in users::delete(pool, user_id).await? {
+        media::discard(media_dir, &sha256).await;
+    }
+    for token_hash in ended {
+        session_ended(hub, user_id, &token_hash);
+    }
+    hub.broadcast(Event::UserLeft { user_id });
+    Ok(())
+}
