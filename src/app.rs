@@ -8,7 +8,7 @@ use rocket::request::{self, FromRequest, Request};
 use rocket::{Shutdown, State};
 
 use crate::config::Settings;
-use crate::presence::Presence;
+use crate::live::presence::Presence;
 use crate::store::writer::Writer;
 use crate::store::Db;
 use crate::throttle::PostingBudgets;

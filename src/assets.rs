@@ -1,6 +1,6 @@
 //! The static files (stylesheet, htmx, its ws extension, the app's few lines
 //! of script), embedded in the binary, and their versioned URLs: pages link
-//! them, `routes::assets` serves them.
+//! them, `http::assets` serves them.
 
 use std::sync::LazyLock;
 

@@ -1,21 +1,19 @@
 //! Natter: a self-hosted real-time messenger. This module builds the Rocket:
 //! configuration, database and migrations, the hub (in-process, or bridged
-//! through PostgreSQL), routes and catchers.
+//! through PostgreSQL), routes, sockets and catchers.
 
 mod app;
 mod assets;
 pub mod auth;
-pub mod bridge;
 pub mod chat;
 pub mod config;
 pub mod error;
 pub mod headers;
-pub mod hub;
+pub mod http;
 pub mod limits;
+pub mod live;
 pub mod media;
 pub mod passwords;
-pub mod presence;
-pub mod routes;
 pub mod socket;
 pub mod store;
 pub mod throttle;
@@ -27,7 +25,7 @@ use rocket::fairing::AdHoc;
 use rocket::{Build, Rocket};
 
 /// The hub every route and socket publishes to and subscribes from.
-pub type SharedHub = Arc<dyn hub::Fanout>;
+pub type SharedHub = Arc<dyn live::hub::Fanout>;
 
 /// The app, configured from `Rocket.toml` and the environment.
 pub fn rocket() -> Rocket<Build> {
@@ -39,11 +37,11 @@ pub fn rocket_with(figment: rocket::figment::Figment) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(AdHoc::config::<config::Settings>())
         .attach(store::stage())
-        .attach(bridge::stage(presence::Presence::default()))
+        .attach(live::bridge::stage(live::presence::Presence::default()))
         .attach(headers::SecurityHeaders)
         .manage(throttle::AccountThrottles::default())
         .manage(Arc::new(throttle::PostingBudgets::default()))
-        .mount("/", routes::all())
+        .mount("/", http::all())
         .mount("/", socket::routes())
-        .register("/", routes::accounts::catchers())
+        .register("/", http::accounts::catchers())
 }

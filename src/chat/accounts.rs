@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::hub::{Event, Fanout};
+use crate::live::hub::{Event, Fanout};
 use crate::media;
 use crate::store::sessions::{self, SessionInfo};
 use crate::store::users::{self, CreateError, User};

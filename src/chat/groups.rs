@@ -2,8 +2,8 @@
 //! announced to the pages of everyone it concerns (members before and after).
 
 use crate::error::{Error, Result};
-use crate::hub::{Event, Fanout};
 use crate::limits::GROUP_TITLE_MAX_CHARS;
+use crate::live::hub::{Event, Fanout};
 use crate::store::groups::{self, GroupRow};
 use crate::store::{conversations, users, Pool};
 

@@ -5,8 +5,8 @@
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::hub::{Event, Fanout};
 use crate::limits::{CLIENT_ID_MAX_CHARS, MESSAGE_MAX_CHARS};
+use crate::live::hub::{Event, Fanout};
 use crate::store::conversations;
 use crate::store::messages::{Message, NewAttachment, Saved};
 use crate::store::writer::Writer;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::hub::{Event, Fanout};
+use crate::live::hub::{Event, Fanout};
 use crate::store::{conversations, Pool};
 
 /// Tells the other members of a conversation that `user_id` is typing.

@@ -11,7 +11,7 @@ use crate::auth::{self, CsrfForm, CurrentUser};
 use crate::chat::accounts;
 use crate::config::Settings;
 use crate::error::Result;
-use crate::routes::accounts::{Reply, TokenForm};
+use crate::http::accounts::{Reply, TokenForm};
 use crate::store::Db;
 use crate::views::account::{self as view, Notice};
 use crate::SharedHub;

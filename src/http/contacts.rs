@@ -7,7 +7,7 @@ use super::viewer;
 use crate::auth::CurrentUser;
 use crate::chat;
 use crate::error::Result;
-use crate::presence::Presence;
+use crate::live::presence::Presence;
 use crate::store::contacts::Order;
 use crate::store::Db;
 use crate::views::contacts as contact_views;

@@ -11,7 +11,7 @@ use crate::auth::{CsrfForm, CurrentUser};
 use crate::chat::conversations::{find_direct, open_direct};
 use crate::chat::{self, history, scope_of, Draft, Scope};
 use crate::error::{Error, Result};
-use crate::routes::accounts::{Reply, TokenForm};
+use crate::http::accounts::{Reply, TokenForm};
 use crate::store::contacts::Order;
 use crate::store::users::User;
 use crate::store::Db;

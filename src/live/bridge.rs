@@ -21,8 +21,8 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use crate::hub::{Event, Fanout, Hub, Subscription};
-use crate::presence::Presence;
+use crate::live::hub::{Event, Fanout, Hub, Subscription};
+use crate::live::presence::Presence;
 use crate::store::messages::{self, Message};
 use crate::store::{users, Db, Pool};
 use crate::SharedHub;

@@ -12,8 +12,8 @@ use crate::auth::{CsrfForm, CurrentUser};
 use crate::chat::scope_of;
 use crate::chat::{self, Draft};
 use crate::error::{Error, Result};
+use crate::http::accounts::Reply;
 use crate::media;
-use crate::routes::accounts::Reply;
 use crate::views::chat::upload_status;
 use crate::views::conversation_url;
 

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use crate::hub::{Event, Fanout};
 use crate::limits::PRESENCE_REPLAY;
+use crate::live::hub::{Event, Fanout};
 use crate::store::{contacts, Pool};
 use crate::SharedHub;
 
