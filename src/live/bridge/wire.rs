@@ -1,0 +1,193 @@
+//! The format events travel in between instances: small JSON envelopes of
+//! ids (never a message body or rendered HTML), packed into NOTIFY payloads.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::live::hub::Event;
+
+use super::PAYLOAD_BYTES;
+
+/// One event as it travels between instances: who sent it, to whom, what.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(super) struct Envelope {
+    pub(super) from: Arc<str>,
+    /// Recipients; absent for an event addressed to everyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) to: Option<Vec<i64>>,
+    pub(super) event: Wire,
+}
+
+/// An event in its smallest form: ids, loaded again by the receiver.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(super) enum Wire {
+    Message {
+        id: i64,
+    },
+    SessionEnded {
+        token_hash: String,
+    },
+    Presence {
+        user: i64,
+        online: bool,
+        last_seen: Option<i64>,
+    },
+    Typing {
+        conversation: i64,
+        user: i64,
+        username: String,
+    },
+    Read {
+        conversation: i64,
+        reader: i64,
+        up_to: i64,
+    },
+    UserJoined {
+        user: i64,
+    },
+    UserLeft {
+        user: i64,
+    },
+    GroupChanged {
+        conversation: i64,
+    },
+    /// A listener (re)connected and asks who is online where.
+    Hello,
+    /// Users online on the sending instance (a reply to `Hello`, and the heartbeat).
+    Online {
+        users: Vec<i64>,
+    },
+}
+
+impl Wire {
+    pub(super) fn from_event(event: &Event) -> Option<Wire> {
+        Some(match event {
+            Event::MessagePosted(message) => Wire::Message { id: message.id },
+            Event::SessionEnded { token_hash } => Wire::SessionEnded {
+                token_hash: token_hash.to_string(),
+            },
+            Event::PresenceChanged {
+                user_id,
+                online,
+                last_seen,
+            } => Wire::Presence {
+                user: *user_id,
+                online: *online,
+                last_seen: last_seen.map(OffsetDateTime::unix_timestamp),
+            },
+            Event::Typing {
+                conversation_id,
+                user_id,
+                username,
+            } => Wire::Typing {
+                conversation: *conversation_id,
+                user: *user_id,
+                username: username.to_string(),
+            },
+            Event::Read {
+                conversation_id,
+                reader_id,
+                up_to,
+            } => Wire::Read {
+                conversation: *conversation_id,
+                reader: *reader_id,
+                up_to: *up_to,
+            },
+            Event::UserJoined(user) => Wire::UserJoined { user: user.id },
+            Event::UserLeft { user_id } => Wire::UserLeft { user: *user_id },
+            Event::GroupChanged { conversation_id } => Wire::GroupChanged {
+                conversation: *conversation_id,
+            },
+            // Local housekeeping: each instance resyncs its own pages.
+            Event::Resync => return None,
+        })
+    }
+}
+
+/// JSON arrays of envelopes, each within the NOTIFY payload limit. An
+/// envelope too big on its own (a huge recipient list) is split by recipients.
+pub(super) fn payloads(envelopes: impl Iterator<Item = Envelope>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut size = 2;
+    for envelope in envelopes.flat_map(split) {
+        let Ok(json) = serde_json::to_string(&envelope) else {
+            continue;
+        };
+        if size + json.len() + 1 > PAYLOAD_BYTES && !current.is_empty() {
+            out.push(format!("[{}]", current.join(",")));
+            current.clear();
+            size = 2;
+        }
+        size += json.len() + 1;
+        current.push(json);
+    }
+    if !current.is_empty() {
+        out.push(format!("[{}]", current.join(",")));
+    }
+    out
+}
+
+/// Splits an envelope whose recipient list would not fit in one payload.
+pub(super) fn split(envelope: Envelope) -> Vec<Envelope> {
+    const RECIPIENTS_PER_ENVELOPE: usize = 400;
+    match &envelope.to {
+        Some(to) if to.len() > RECIPIENTS_PER_ENVELOPE => to
+            .chunks(RECIPIENTS_PER_ENVELOPE)
+            .map(|chunk| Envelope {
+                to: Some(chunk.to_vec()),
+                ..envelope.clone()
+            })
+            .collect(),
+        _ => vec![envelope],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(to: Option<Vec<i64>>, event: Wire) -> Envelope {
+        Envelope {
+            from: Arc::from("a"),
+            to,
+            event,
+        }
+    }
+
+    #[test]
+    fn payloads_stay_under_the_notify_limit_and_keep_every_envelope_in_order() {
+        let many: Vec<Envelope> = (0..2000)
+            .map(|id| envelope(Some(vec![1, 2]), Wire::Message { id }))
+            .collect();
+        let payloads = payloads(many.clone().into_iter());
+        assert!(payloads.len() > 1);
+        let mut back = Vec::new();
+        for payload in &payloads {
+            assert!(payload.len() <= PAYLOAD_BYTES, "{}", payload.len());
+            back.extend(serde_json::from_str::<Vec<Envelope>>(payload).unwrap());
+        }
+        assert_eq!(back, many);
+    }
+
+    #[test]
+    fn a_huge_recipient_list_is_split_across_payloads() {
+        let everyone: Vec<i64> = (1_000_000..1_005_000).collect();
+        let payloads = payloads(std::iter::once(envelope(
+            Some(everyone.clone()),
+            Wire::GroupChanged { conversation: 9 },
+        )));
+        let mut recipients = Vec::new();
+        for payload in &payloads {
+            assert!(payload.len() <= PAYLOAD_BYTES);
+            for e in serde_json::from_str::<Vec<Envelope>>(payload).unwrap() {
+                assert_eq!(e.event, Wire::GroupChanged { conversation: 9 });
+                recipients.extend(e.to.unwrap());
+            }
+        }
+        assert_eq!(recipients, everyone);
+    }
+}
