@@ -2,6 +2,8 @@
 //! server on an ephemeral port with HTTP and WebSocket clients.
 #![allow(dead_code)]
 
+pub mod wire;
+
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -9,11 +11,8 @@ use rocket::figment::Figment;
 use rocket::http::{ContentType, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use tempfile::TempDir;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+pub use wire::Socket;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -371,8 +370,6 @@ pub struct Browser {
     pub base: String,
 }
 
-pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
 impl Browser {
     /// A browser for the site at `base` (`http://127.0.0.1:port`).
     pub fn new(base: &str) -> Browser {
@@ -499,13 +496,7 @@ impl Browser {
         origin: &str,
     ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
         let url = format!("{}{path}", self.base.replace("http://", "ws://"));
-        let mut request = url.into_client_request()?;
-        let headers = request.headers_mut();
-        headers.insert(
-            "Cookie",
-            HeaderValue::from_str(&self.cookie_header()).expect("cookie"),
-        );
-        headers.insert("Origin", HeaderValue::from_str(origin).expect("origin"));
+        let request = wire::socket_request(&url, &self.cookie_header(), origin)?;
         let (socket, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(socket)
     }
@@ -523,13 +514,7 @@ impl Browser {
 
 /// The page's frame for sending a message, as the htmx ws extension builds it.
 pub fn send_frame(body: &str, client_id: &str) -> WsMessage {
-    let frame = serde_json::json!({
-        "csrf": "ignored",
-        "client_id": client_id,
-        "body": body,
-        "HEADERS": {"HX-Request": "true", "HX-Trigger": "composer", "HX-Target": null},
-    });
-    WsMessage::Text(frame.to_string())
+    wire::message_frame("ignored", client_id, body, None)
 }
 
 pub async fn send(socket: &mut Socket, body: &str, client_id: &str) {
@@ -725,11 +710,7 @@ impl Natter {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("address")
-        .port()
+    wire::unused_port().expect("a free port")
 }
 
 /// Every stored message of the SQLite database in `folder`, by id.

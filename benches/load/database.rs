@@ -1,0 +1,300 @@
+//! The database of each scenario, fresh on SQLite or PostgreSQL and removed
+//! afterwards, and everything written into it or read back from it directly:
+//! users, sessions, conversations, a long history, and the chat messages the
+//! correctness check counts.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use natter::store::Pool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqlitePoolOptions, SqliteSynchronous};
+use tempfile::TempDir;
+
+use crate::options::Options;
+use crate::FILLER;
+
+/// The database of one scenario: a SQLite file in a temporary directory, or
+/// a PostgreSQL database made for the run and dropped when done.
+pub(crate) struct Database {
+    pub(crate) url: String,
+    /// Holds the SQLite file.
+    _dir: TempDir,
+    /// The PostgreSQL server and the database's name, to drop it afterwards.
+    postgres: Option<(String, String)>,
+}
+
+impl Database {
+    /// A fresh, migrated database of the kind the options ask for.
+    async fn fresh(options: &Options) -> Result<Database, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let database = match &options.postgres {
+            Some(server) => {
+                static RUNS: AtomicU32 = AtomicU32::new(0);
+                let name = format!(
+                    "natter_bench_{}_{}",
+                    std::process::id(),
+                    RUNS.fetch_add(1, Ordering::Relaxed)
+                );
+                postgres_admin(server, &format!("CREATE DATABASE \"{name}\"")).await?;
+                Database {
+                    url: format!("{server}/{name}"),
+                    _dir: dir,
+                    postgres: Some((server.clone(), name)),
+                }
+            }
+            None => Database {
+                url: format!("sqlite://{}", dir.path().join("natter.db").display()),
+                _dir: dir,
+                postgres: None,
+            },
+        };
+        let pool = database.open().await?;
+        pool.migrate()
+            .await
+            .map_err(|e| format!("migrating: {e}"))?;
+        pool.close().await;
+        Ok(database)
+    }
+
+    /// A connection for seeding and checking, without waiting for each commit
+    /// to reach the disk: the setting is per connection, so the servers still
+    /// write with full durability, and seeding a thousand users does not wait
+    /// on thousands of fsyncs.
+    async fn open(&self) -> Result<Pool, String> {
+        let pool = if self.postgres.is_some() {
+            let options = self
+                .url
+                .parse::<PgConnectOptions>()
+                .map_err(|e| format!("database options: {e}"))?
+                .options([("synchronous_commit", "off")]);
+            Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| format!("opening the database: {e}"))?,
+            )
+        } else {
+            let options = natter::store::connect_options(&self.url)
+                .map_err(|e| format!("database options: {e}"))?
+                .synchronous(SqliteSynchronous::Off);
+            Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| format!("opening {}: {e}", self.url))?,
+            )
+        };
+        Ok(pool)
+    }
+
+    /// Drops a PostgreSQL database (the servers must be stopped).
+    async fn remove(self) {
+        if let Some((server, name)) = &self.postgres {
+            let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+            if let Err(e) = postgres_admin(server, &drop).await {
+                eprintln!("note: could not drop the database {name}: {e}");
+            }
+        }
+    }
+
+    /// `users` users (`idle00000`, …), each with a session: their cookie tokens.
+    pub(crate) async fn seed_idle_users(&self, users: usize) -> Result<Vec<String>, String> {
+        let pool = self.open().await?;
+        let hash = shared_password_hash().await?;
+        let mut tokens = Vec::with_capacity(users);
+        for i in 0..users {
+            tokens.push(seed_user(&pool, &format!("idle{i:05}"), &hash).await?.1);
+        }
+        pool.close().await;
+        Ok(tokens)
+    }
+
+    /// `pairs` direct conversations between two users each (`p00000a` and
+    /// `p00000b`, …), every user with a session: each conversation's id and
+    /// its two members' cookie tokens.
+    pub(crate) async fn seed_pairs(&self, pairs: usize) -> Result<Vec<(i64, [String; 2])>, String> {
+        let pool = self.open().await?;
+        let hash = shared_password_hash().await?;
+        let mut seeded = Vec::with_capacity(pairs);
+        for i in 0..pairs {
+            let (a, token_a) = seed_user(&pool, &format!("p{i:05}a"), &hash).await?;
+            let (b, token_b) = seed_user(&pool, &format!("p{i:05}b"), &hash).await?;
+            let conversation = natter::store::conversations::open_direct(&pool, a, b)
+                .await
+                .map_err(|e| format!("conversation {i}: {e}"))?;
+            seeded.push((conversation, [token_a, token_b]));
+        }
+        pool.close().await;
+        Ok(seeded)
+    }
+
+    /// A direct conversation between `hist-reader` and `hist-writer` that
+    /// holds `messages` messages, `history-1 …` to `history-<messages> …`.
+    pub(crate) async fn seed_history(&self, messages: usize) -> Result<SeededHistory, String> {
+        let pool = self.open().await?;
+        let hash = shared_password_hash().await?;
+        let (reader, token) = seed_user(&pool, "hist-reader", &hash).await?;
+        let (writer, _) = seed_user(&pool, "hist-writer", &hash).await?;
+        let conversation = natter::store::conversations::open_direct(&pool, reader, writer)
+            .await
+            .map_err(|e| format!("conversation: {e}"))?;
+        insert_history(&pool, conversation, [reader, writer], messages).await?;
+        let bounds = natter::on_pool!(&pool, p => {
+            sqlx::query_as("SELECT MIN(id), MAX(id) FROM messages WHERE conversation_id = $1")
+                .bind(conversation)
+                .fetch_one(p)
+                .await
+        });
+        let (first_id, last_id): (i64, i64) = bounds.map_err(|e| e.to_string())?;
+        pool.close().await;
+        Ok(SeededHistory {
+            conversation,
+            reader_token: token,
+            first_id,
+            last_id,
+        })
+    }
+
+    /// The chat messages stored so far (bodies starting with `bench-`): how
+    /// many rows, how many distinct client ids, and their bodies.
+    pub(crate) async fn chat_messages(&self) -> Result<StoredChat, String> {
+        // The servers keep running; on SQLite (WAL) a second connection reads fine.
+        let pool = self.open().await?;
+        let counted = natter::on_pool!(&pool, p => {
+            sqlx::query_as(
+                "SELECT COUNT(*), COUNT(DISTINCT client_id) FROM messages WHERE body LIKE 'bench-%'",
+            )
+            .fetch_one(p)
+            .await
+        });
+        let (rows, distinct_client_ids): (i64, i64) =
+            counted.map_err(|e| format!("counting messages: {e}"))?;
+        let bodies: Result<Vec<String>, _> = natter::on_pool!(&pool, p => {
+            sqlx::query_scalar("SELECT body FROM messages WHERE body LIKE 'bench-%'")
+                .fetch_all(p)
+                .await
+        });
+        let bodies = bodies.map_err(|e| format!("reading messages: {e}"))?;
+        pool.close().await;
+        Ok(StoredChat {
+            rows,
+            distinct_client_ids,
+            bodies,
+        })
+    }
+}
+
+/// The seeded history conversation.
+pub(crate) struct SeededHistory {
+    pub(crate) conversation: i64,
+    /// The session cookie token of the member who opens it.
+    pub(crate) reader_token: String,
+    /// Ids of its oldest and newest message.
+    pub(crate) first_id: i64,
+    pub(crate) last_id: i64,
+}
+
+/// The chat messages as stored, read back for the correctness check.
+pub(crate) struct StoredChat {
+    pub(crate) rows: i64,
+    pub(crate) distinct_client_ids: i64,
+    pub(crate) bodies: Vec<String>,
+}
+
+/// Stores `messages` messages in `conversation`, `history-1 …` to
+/// `history-<messages> …`, all at the same moment: the odd-numbered ones from
+/// `senders[1]`, the even-numbered ones from `senders[0]`. Every message the
+/// bench writes into a database itself goes through here (the chat scenarios
+/// send theirs through the servers).
+async fn insert_history(
+    pool: &Pool,
+    conversation: i64,
+    senders: [i64; 2],
+    messages: usize,
+) -> Result<(), String> {
+    // One statement: a hundred thousand round trips through sqlx would take
+    // longer than the measurement.
+    let inserted = natter::on_pool!(pool, p => {
+        sqlx::query(
+            "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < $1)
+             INSERT INTO messages (conversation_id, seq, sender_id, body, client_id, created_at)
+             SELECT $2, (SELECT last_seq FROM conversations WHERE id = $3) + n,
+                    CASE WHEN n % 2 = 0 THEN $4 ELSE $5 END,
+                    'history-' || n || ' ' || $6, 'h' || n, $7
+             FROM seq",
+        )
+        .bind(messages as i64)
+        .bind(conversation)
+        .bind(conversation)
+        .bind(senders[0])
+        .bind(senders[1])
+        .bind(FILLER)
+        .bind(time::OffsetDateTime::now_utc())
+        .execute(p)
+        .await
+        .map(|done| done.rows_affected())
+    });
+    let inserted = inserted.map_err(|e| format!("inserting the history: {e}"))?;
+    // The conversation's change log goes on after them.
+    let numbered = natter::on_pool!(pool, p => {
+        sqlx::query("UPDATE conversations SET last_seq = last_seq + $1 WHERE id = $2")
+            .bind(inserted as i64)
+            .bind(conversation)
+            .execute(p)
+            .await
+            .map(drop)
+    });
+    numbered.map_err(|e| format!("numbering the history: {e}"))?;
+    Ok(())
+}
+
+/// Runs one statement on a PostgreSQL server's maintenance database.
+async fn postgres_admin(server: &str, sql: &str) -> Result<(), String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .map_err(|e| format!("connecting to {server}: {e}"))?;
+    let result = sqlx::query(sql).execute(&mut conn).await;
+    let _ = conn.close().await;
+    result.map(drop).map_err(|e| format!("{sql}: {e}"))
+}
+
+/// One argon2 hash, shared by every seeded user (nobody logs in with it).
+async fn shared_password_hash() -> Result<String, String> {
+    natter::auth::hash_password("bench password, never used to log in".into())
+        .await
+        .map_err(|e| format!("hashing: {e}"))
+}
+
+/// A user with a live session; returns the user id and the cookie token.
+async fn seed_user(pool: &Pool, name: &str, hash: &str) -> Result<(i64, String), String> {
+    let user = natter::store::users::create(pool, name, hash)
+        .await
+        .map_err(|e| format!("creating {name}: {e}"))?;
+    let token = natter::auth::random_token();
+    let expires_at = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+    natter::store::sessions::create(
+        pool,
+        &natter::auth::token_hash(&token),
+        user.id,
+        &natter::auth::random_token(),
+        expires_at,
+    )
+    .await
+    .map_err(|e| format!("session for {name}: {e}"))?;
+    Ok((user.id, token))
+}
+
+/// Runs a scenario on a database of its own, removed afterwards (whether the
+/// scenario succeeded or not).
+pub(crate) async fn on_fresh_database<T>(
+    options: &Options,
+    scenario: impl AsyncFnOnce(&Database) -> Result<T, String>,
+) -> Result<T, String> {
+    let database = Database::fresh(options).await?;
+    let result = scenario(&database).await;
+    database.remove().await;
+    result
+}

@@ -1,0 +1,532 @@
+//! The figures each scenario reports, latency percentiles, the table printed
+//! at the end and the JSON report.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::idle::IDLE_SOCKETS_PER_USER;
+use crate::options::Options;
+
+/// Latency percentiles, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub(crate) struct Percentiles {
+    pub(crate) samples: usize,
+    pub(crate) p50: f64,
+    pub(crate) p90: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
+}
+
+impl Percentiles {
+    /// From samples in microseconds (nearest-rank percentiles).
+    pub(crate) fn of_micros(mut samples: Vec<u64>) -> Percentiles {
+        if samples.is_empty() {
+            return Percentiles::default();
+        }
+        samples.sort_unstable();
+        let rank = |q: f64| {
+            let index = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
+            samples[index] as f64 / 1000.0
+        };
+        Percentiles {
+            samples: samples.len(),
+            p50: rank(0.50),
+            p90: rank(0.90),
+            p99: rank(0.99),
+            max: rank(1.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct ConnectStats {
+    pub(crate) attempted: usize,
+    pub(crate) opened: usize,
+    pub(crate) failed: usize,
+    pub(crate) first_error: Option<String>,
+    pub(crate) seconds: f64,
+    /// Sockets opened per second, each counted once its first frame arrived.
+    pub(crate) per_second: f64,
+    /// Handshake to first frame (the server's resync), per socket.
+    pub(crate) latency_ms: Percentiles,
+    /// Size of that first frame (contact list and live region).
+    pub(crate) first_frame_mean_bytes: usize,
+    pub(crate) first_frame_max_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct IdleReport {
+    pub(crate) sockets: usize,
+    pub(crate) users: usize,
+    pub(crate) connect: ConnectStats,
+    pub(crate) server_rss_before_kib: u64,
+    pub(crate) server_rss_idle_kib: u64,
+    /// (idle RSS − RSS before any socket) / sockets opened.
+    pub(crate) rss_per_socket_kib: f64,
+    /// Sockets that closed while they should have stayed open.
+    pub(crate) closed: u64,
+}
+
+/// One stretch of driven load (warm-up, steady, or a saturation step).
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Phase {
+    pub(crate) target_rate: f64,
+    pub(crate) seconds: f64,
+    /// Messages scheduled.
+    pub(crate) planned: usize,
+    /// Frames written to a socket.
+    pub(crate) sent: usize,
+    pub(crate) send_errors: usize,
+    /// Sends the server answered with an error (not stored, the user is told).
+    pub(crate) refused: usize,
+    pub(crate) sent_per_s: f64,
+    /// Messages that reached the recipient's socket.
+    pub(crate) delivered: usize,
+    pub(crate) delivered_per_s: f64,
+    /// From the moment each message was due to be sent to its arrival at the
+    /// recipient's socket.
+    pub(crate) latency_ms: Percentiles,
+    /// The same to the sender's own socket, which shows the message without
+    /// first recording a read receipt.
+    pub(crate) echo_latency_ms: Percentiles,
+    /// How late the sender wrote frames behind their schedule (client side).
+    pub(crate) send_lag_ms: Percentiles,
+    pub(crate) lost_to_recipient: usize,
+    pub(crate) lost_to_sender: usize,
+    pub(crate) duplicates: usize,
+    /// Messages that arrived in a resync (the socket had fallen behind)
+    /// rather than as a push: shown on the page, but late.
+    pub(crate) via_resync: usize,
+    /// CPU used during the phase (drain included), in % of one core; the
+    /// bench shares the machine's cores with the server.
+    pub(crate) server_cpu_percent: f64,
+    /// PostgreSQL's processes on this machine (0 on SQLite, which runs
+    /// inside the server).
+    pub(crate) database_cpu_percent: f64,
+    pub(crate) bench_cpu_percent: f64,
+    /// Everything else on the machine (kernel work for loopback included):
+    /// high values mean the figures were disturbed by another load.
+    pub(crate) other_cpu_percent: f64,
+    pub(crate) server_rss_peak_kib: u64,
+    /// Latency of the messages due in each second of the phase: shows
+    /// whether a queue builds up.
+    pub(crate) by_second: Vec<Second>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Second {
+    pub(crate) second: usize,
+    pub(crate) delivered: usize,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) max_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SaturationStep {
+    pub(crate) phase: Phase,
+    pub(crate) passed: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct SaturationReport {
+    pub(crate) steps: Vec<SaturationStep>,
+    /// Highest step rate whose p99 stayed under 50 ms with every message
+    /// delivered, none refused and deliveries keeping up with the rate.
+    pub(crate) max_rate_p99_under_50ms: Option<f64>,
+    /// Highest delivered rate seen in any step.
+    pub(crate) peak_delivered_per_s: f64,
+    pub(crate) stopped_because: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct ChatFixture {
+    pub(crate) pairs: usize,
+    pub(crate) sockets: usize,
+    pub(crate) seed_seconds: f64,
+    pub(crate) connect: ConnectStats,
+    pub(crate) server_rss_before_kib: u64,
+    pub(crate) server_rss_connected_kib: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct StoreCheck {
+    /// Messages the server accepted (sent and not refused).
+    pub(crate) expected: usize,
+    /// `SELECT COUNT(*), COUNT(DISTINCT client_id) ... WHERE body LIKE 'bench-%'`.
+    pub(crate) stored: i64,
+    pub(crate) stored_distinct_client_ids: i64,
+    pub(crate) missing: usize,
+    pub(crate) stored_twice: usize,
+    /// Stored although refused or never sent.
+    pub(crate) unexpected: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct ChatCorrectness {
+    pub(crate) lost_deliveries: usize,
+    pub(crate) duplicate_deliveries: usize,
+    /// Messages seen on a socket of a conversation they do not belong to.
+    pub(crate) misrouted: u64,
+    /// Sockets that closed during the run.
+    pub(crate) closed: u64,
+    pub(crate) refused: usize,
+    pub(crate) refusal_samples: Vec<String>,
+    pub(crate) store: StoreCheck,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct HistoryReport {
+    pub(crate) messages: usize,
+    pub(crate) seed_seconds: f64,
+    /// The very first open: marks 100k messages read, cold caches.
+    pub(crate) first_open_ms: f64,
+    /// `GET /conversations/<id>`: the newest page, sidebar and composer.
+    pub(crate) open_ms: Percentiles,
+    /// `GET /conversations/<id>/messages?before=<middle>`: a page from the middle.
+    pub(crate) earlier_page_ms: Percentiles,
+    pub(crate) page_bytes: usize,
+    pub(crate) server_rss_kib: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Report {
+    pub(crate) options: Options,
+    pub(crate) cores: usize,
+    pub(crate) fd_limit: u64,
+    pub(crate) idle: Option<IdleReport>,
+    pub(crate) chat: Option<ChatFixture>,
+    pub(crate) warmup: Option<Phase>,
+    pub(crate) steady: Option<Phase>,
+    pub(crate) saturation: Option<SaturationReport>,
+    pub(crate) chat_correctness: Option<ChatCorrectness>,
+    pub(crate) history: Option<HistoryReport>,
+    pub(crate) elapsed_seconds: f64,
+    /// Everything that makes the run fail: loss, duplicates, misdelivery, errors.
+    pub(crate) problems: Vec<String>,
+    /// Caveats about the figures (not failures).
+    pub(crate) notes: Vec<String>,
+    pub(crate) passed: bool,
+}
+
+/// Flags phases during which something besides the server and the bench kept
+/// the machine busy: their latencies say more about that than about Natter.
+pub(crate) fn disturbance_notes(report: &Report) -> Vec<String> {
+    const BUSY: f64 = 25.0;
+    let mut phases: Vec<(String, &Phase)> = Vec::new();
+    phases.extend(report.warmup.iter().map(|p| ("warm-up".to_owned(), p)));
+    phases.extend(report.steady.iter().map(|p| ("steady".to_owned(), p)));
+    if let Some(saturation) = &report.saturation {
+        for step in &saturation.steps {
+            let name = format!("saturation {:.0} msg/s", step.phase.target_rate);
+            phases.push((name, &step.phase));
+        }
+    }
+    phases
+        .into_iter()
+        .filter(|(_, p)| p.other_cpu_percent > BUSY)
+        .map(|(name, p)| {
+            format!(
+                "during {name} other processes used {:.0}% of a core: figures disturbed, run again on a quiet machine",
+                p.other_cpu_percent
+            )
+        })
+        .collect()
+}
+
+pub(crate) fn write_json(report: &Report) -> Result<(), String> {
+    let path = &report.options.json;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    std::fs::write(path, json + "\n").map_err(|e| e.to_string())
+}
+
+/// The report as a table: scenario, metric, value, target.
+pub(crate) fn table(report: &Report) -> String {
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    let mut row = |scenario: &str, metric: &str, value: String, target: &str| {
+        rows.push([scenario.into(), metric.into(), value, target.into()]);
+    };
+    let quick = report.options.quick;
+    let target = |t: &'static str| if quick { "" } else { t };
+    if let Some(idle) = &report.idle {
+        row(
+            "idle",
+            "sockets open / requested",
+            format!("{} / {}", idle.connect.opened, idle.sockets),
+            target(">= 10000"),
+        );
+        row(
+            "idle",
+            "users",
+            format!("{} ({IDLE_SOCKETS_PER_USER} sockets each)", idle.users),
+            "",
+        );
+        row(
+            "idle",
+            "connect rate",
+            format!("{:.0} sockets/s", idle.connect.per_second),
+            "",
+        );
+        row(
+            "idle",
+            "connect p50 / p99",
+            ms2(&idle.connect.latency_ms),
+            "",
+        );
+        row(
+            "idle",
+            "first frame (contact list)",
+            format!(
+                "{:.0} KiB",
+                idle.connect.first_frame_mean_bytes as f64 / 1024.0
+            ),
+            "",
+        );
+        row(
+            "idle",
+            "server RSS, no sockets",
+            mib(idle.server_rss_before_kib),
+            "",
+        );
+        row(
+            "idle",
+            "server RSS, all open",
+            mib(idle.server_rss_idle_kib),
+            "",
+        );
+        row(
+            "idle",
+            "RSS per idle socket",
+            format!("{:.1} KiB", idle.rss_per_socket_kib),
+            target("<= 50 KiB"),
+        );
+        if idle.connect.failed > 0 || idle.closed > 0 {
+            row(
+                "idle",
+                "failed / closed",
+                format!("{} / {}", idle.connect.failed, idle.closed),
+                "0",
+            );
+        }
+    }
+    if let Some(chat) = &report.chat {
+        let s = "chat";
+        row(
+            s,
+            "pairs / sockets",
+            format!("{} / {}", chat.pairs, chat.sockets),
+            "",
+        );
+        row(
+            s,
+            "connect rate",
+            format!("{:.0} sockets/s", chat.connect.per_second),
+            "",
+        );
+        row(s, "connect p50 / p99", ms2(&chat.connect.latency_ms), "");
+        row(
+            s,
+            "first frame (contact list)",
+            format!(
+                "{:.0} KiB",
+                chat.connect.first_frame_mean_bytes as f64 / 1024.0
+            ),
+            "",
+        );
+        row(
+            s,
+            "server RSS, no sockets",
+            mib(chat.server_rss_before_kib),
+            "",
+        );
+        row(
+            s,
+            "server RSS, sockets open",
+            mib(chat.server_rss_connected_kib),
+            "",
+        );
+    }
+    if let Some(steady) = &report.steady {
+        phase_rows(&mut row, "steady", steady, target("p99 < 5 ms"));
+    }
+    if let Some(sat) = &report.saturation {
+        for step in &sat.steps {
+            let p = &step.phase;
+            row(
+                "saturation",
+                &format!("{:.0} msg/s", p.target_rate),
+                format!(
+                    "{:.0} delivered/s, p50 {:.1} p99 {:.1} max {:.1} ms, cpu {:.0}% {}",
+                    p.delivered_per_s,
+                    p.latency_ms.p50,
+                    p.latency_ms.p99,
+                    p.latency_ms.max,
+                    p.server_cpu_percent,
+                    if step.passed { "pass" } else { "FAIL" }
+                ),
+                "",
+            );
+        }
+        row(
+            "saturation",
+            "highest rate with p99 < 50 ms",
+            sat.max_rate_p99_under_50ms
+                .map_or("none".into(), |r| format!("{r:.0} msg/s")),
+            target(">= 5000"),
+        );
+        row(
+            "saturation",
+            "peak delivered",
+            format!("{:.0} msg/s", sat.peak_delivered_per_s),
+            target(">= 5000"),
+        );
+        if let Some(why) = &sat.stopped_because {
+            row("saturation", "stopped", why.clone(), "");
+        }
+    }
+    if let Some(c) = &report.chat_correctness {
+        let s = "correctness";
+        row(s, "messages accepted", c.store.expected.to_string(), "");
+        row(
+            s,
+            "stored (rows / distinct ids)",
+            format!(
+                "{} / {}",
+                c.store.stored, c.store.stored_distinct_client_ids
+            ),
+            "= accepted",
+        );
+        row(s, "lost deliveries", c.lost_deliveries.to_string(), "0");
+        row(
+            s,
+            "duplicate deliveries",
+            c.duplicate_deliveries.to_string(),
+            "0",
+        );
+        row(s, "misrouted", c.misrouted.to_string(), "0");
+        row(s, "refused by the server", c.refused.to_string(), "");
+    }
+    if let Some(h) = &report.history {
+        let s = "history";
+        row(s, "stored messages", h.messages.to_string(), "");
+        row(s, "first open", format!("{:.1} ms", h.first_open_ms), "");
+        row(s, "open p50 / p99", ms2(&h.open_ms), "");
+        row(s, "earlier page p50 / p99", ms2(&h.earlier_page_ms), "");
+        row(s, "page size", format!("{} KiB", h.page_bytes / 1024), "");
+    }
+    let deployment = match report.options.instances {
+        1 if report.options.postgres.is_none() => "one instance, SQLite".to_owned(),
+        1 => "one instance, PostgreSQL".to_owned(),
+        n => format!("{n} instances sharing PostgreSQL"),
+    };
+    row("run", "deployment", deployment, "");
+    row(
+        "run",
+        "elapsed",
+        format!("{:.1} s", report.elapsed_seconds),
+        "",
+    );
+
+    let widths: Vec<usize> = (0..4)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let header = ["scenario", "metric", "value", "target"];
+    let mut out = String::new();
+    for (n, cells) in std::iter::once(header.map(String::from))
+        .chain(rows)
+        .enumerate()
+    {
+        let mut line = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let _ = write!(
+                line,
+                "{cell:<width$}  ",
+                width = widths[i].max(header[i].len())
+            );
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+        if n == 0 {
+            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 8));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn phase_rows(
+    row: &mut impl FnMut(&str, &str, String, &str),
+    scenario: &str,
+    p: &Phase,
+    latency_target: &str,
+) {
+    row(
+        scenario,
+        "target rate x duration",
+        format!("{:.0} msg/s x {} s", p.target_rate, p.seconds),
+        "",
+    );
+    row(
+        scenario,
+        "sent",
+        format!("{:.0} msg/s ({})", p.sent_per_s, p.sent),
+        "",
+    );
+    row(
+        scenario,
+        "delivered",
+        format!("{:.0} msg/s ({})", p.delivered_per_s, p.delivered),
+        "",
+    );
+    row(
+        scenario,
+        "latency p50 / p90 / p99 / max",
+        format!(
+            "{:.2} / {:.2} / {:.2} / {:.2} ms",
+            p.latency_ms.p50, p.latency_ms.p90, p.latency_ms.p99, p.latency_ms.max
+        ),
+        latency_target,
+    );
+    row(
+        scenario,
+        "echo to sender p50 / p99",
+        ms2(&p.echo_latency_ms),
+        "",
+    );
+    row(
+        scenario,
+        "sender lag p99",
+        format!("{:.2} ms", p.send_lag_ms.p99),
+        "",
+    );
+    row(
+        scenario,
+        "CPU server / database / bench / rest",
+        format!(
+            "{:.0}% / {:.0}% / {:.0}% / {:.0}% of one core",
+            p.server_cpu_percent, p.database_cpu_percent, p.bench_cpu_percent, p.other_cpu_percent
+        ),
+        "",
+    );
+    row(scenario, "server RSS peak", mib(p.server_rss_peak_kib), "");
+    if p.refused + p.via_resync + p.send_errors > 0 {
+        row(
+            scenario,
+            "refused / via resync / send errors",
+            format!("{} / {} / {}", p.refused, p.via_resync, p.send_errors),
+            "0",
+        );
+    }
+}
+
+fn ms2(p: &Percentiles) -> String {
+    format!("{:.2} / {:.2} ms", p.p50, p.p99)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
