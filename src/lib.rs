@@ -7,6 +7,7 @@ mod assets;
 pub mod auth;
 pub mod chat;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod headers;
 pub mod http;

@@ -178,12 +178,14 @@ fn each_layer_imports_only_what_is_below_it() {
         ("error", &[]),
         ("limits", &[]),
         ("config", &["limits"]),
-        ("store", &["error", "limits"]),
-        ("views", &["assets", "limits", "store"]),
+        ("domain", &["error", "limits"]),
+        ("store", &["domain", "error", "limits"]),
+        ("views", &["assets", "domain", "limits"]),
         (
             "socket",
             &[
-                "app", "auth", "chat", "error", "limits", "live", "store", "throttle", "views",
+                "app", "auth", "chat", "domain", "error", "limits", "live", "store", "throttle",
+                "views",
             ],
         ),
     ];

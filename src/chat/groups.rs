@@ -1,27 +1,11 @@
 //! Group conversations: create, add someone, rename, leave. Every change is
 //! announced to the pages of everyone it concerns (members before and after).
 
+use crate::domain::GroupTitle;
 use crate::error::{Error, Result};
-use crate::limits::GROUP_TITLE_MAX_CHARS;
 use crate::live::hub::{Event, Fanout};
 use crate::store::groups::{self, GroupRow};
 use crate::store::{conversations, users, Pool};
-
-/// Checks a group name: trimmed, 1 to 64 characters, no control characters.
-pub fn check_title(raw: &str) -> Result<String> {
-    let title = raw.trim();
-    if title.is_empty() || title.chars().count() > GROUP_TITLE_MAX_CHARS {
-        return Err(Error::Invalid(format!(
-            "Group names are 1 to {GROUP_TITLE_MAX_CHARS} characters long."
-        )));
-    }
-    if title.chars().any(char::is_control) {
-        return Err(Error::Invalid(
-            "Group names cannot contain control characters.".into(),
-        ));
-    }
-    Ok(title.to_owned())
-}
 
 /// Tells the members, and `also` (who just left), that a group changed.
 async fn announce(pool: &Pool, hub: &dyn Fanout, conversation_id: i64, also: &[i64]) -> Result<()> {
@@ -39,8 +23,8 @@ pub async fn create(
     title: &str,
     members: &[i64],
 ) -> Result<i64> {
-    let title = check_title(title)?;
-    let id = groups::create(pool, creator, &title, members).await?;
+    let title = GroupTitle::parse(title)?;
+    let id = groups::create(pool, creator, title.as_str(), members).await?;
     announce(pool, hub, id, &[]).await?;
     Ok(id)
 }
@@ -68,8 +52,8 @@ pub async fn rename(
     actor: i64,
     title: &str,
 ) -> Result<()> {
-    let title = check_title(title)?;
-    groups::rename(pool, conversation_id, actor, &title).await?;
+    let title = GroupTitle::parse(title)?;
+    groups::rename(pool, conversation_id, actor, title.as_str()).await?;
     announce(pool, hub, conversation_id, &[]).await
 }
 

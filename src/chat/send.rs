@@ -4,78 +4,12 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::domain::Draft;
 use crate::error::{Error, Result};
-use crate::limits::{CLIENT_ID_MAX_CHARS, MESSAGE_MAX_CHARS};
 use crate::live::hub::{Event, Fanout};
 use crate::store::conversations;
 use crate::store::messages::{Message, NewAttachment, Saved};
 use crate::store::writer::Writer;
-
-/// A message as typed, checked and ready to save.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Draft {
-    body: String,
-    client_id: String,
-}
-
-impl Draft {
-    /// Checks a raw body and client id. The body is trimmed and its line
-    /// endings normalised; it must be non-empty and within the length limit.
-    pub fn parse(body: Option<&str>, client_id: Option<&str>) -> Result<Draft> {
-        let body = body.unwrap_or_default().replace("\r\n", "\n");
-        let body = body.trim();
-        if body.is_empty() {
-            return Err(Error::Invalid("Type a message first.".into()));
-        }
-        if body.chars().count() > MESSAGE_MAX_CHARS {
-            return Err(Error::Invalid(format!(
-                "Messages can be at most {MESSAGE_MAX_CHARS} characters long."
-            )));
-        }
-        if body.chars().any(is_forbidden_control) {
-            return Err(Error::Invalid(
-                "Messages cannot contain control characters (only line breaks and tabs).".into(),
-            ));
-        }
-        let client_id = client_id.unwrap_or_default();
-        if !is_valid_client_id(client_id) {
-            return Err(Error::Invalid(
-                "This page is out of date. Reload it and send again.".into(),
-            ));
-        }
-        Ok(Draft {
-            body: body.to_owned(),
-            client_id: client_id.to_owned(),
-        })
-    }
-
-    pub fn body(&self) -> &str {
-        &self.body
-    }
-
-    /// A file's caption: like `parse`, but an empty caption becomes `fallback`
-    /// (the file's name).
-    pub fn caption(body: Option<&str>, client_id: Option<&str>, fallback: &str) -> Result<Draft> {
-        let body = body
-            .map(str::trim)
-            .filter(|b| !b.is_empty())
-            .unwrap_or(fallback);
-        Draft::parse(Some(body), client_id)
-    }
-}
-
-/// Control characters a message may not carry: everything but line breaks
-/// and tabs (a BEL or ESC in a message is a terminal attack, never text).
-fn is_forbidden_control(c: char) -> bool {
-    c.is_control() && c != '\n' && c != '\t'
-}
-
-fn is_valid_client_id(id: &str) -> bool {
-    (1..=CLIENT_ID_MAX_CHARS).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
 
 /// A client id for a different body sent under an id already used (the page
 /// sent twice before its form was reset). Derived, not random, so a replay of
@@ -117,13 +51,13 @@ pub async fn send_with(
     attachment: Option<NewAttachment>,
     members: Option<&[i64]>,
 ) -> Result<Sent> {
-    let mut client_id = draft.client_id.clone();
+    let mut client_id = draft.client_id().to_owned();
     for _ in 0..2 {
         match writer
             .save_with(
                 conversation_id,
                 sender_id,
-                &draft.body,
+                draft.body(),
                 &client_id,
                 attachment.clone(),
             )
@@ -138,7 +72,7 @@ pub async fn send_with(
                 return Ok(Sent::New(message));
             }
             Saved::Duplicate(message) => return Ok(Sent::Replayed(message)),
-            Saved::ClientIdReused => client_id = derived_client_id(&client_id, &draft.body),
+            Saved::ClientIdReused => client_id = derived_client_id(&client_id, draft.body()),
         }
     }
     Err(Error::Invalid(

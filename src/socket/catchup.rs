@@ -7,9 +7,9 @@ use rocket_ws::stream::DuplexStream;
 
 use super::connection::{text, Connection, LoopState};
 use crate::chat::{self, history, Scope};
+use crate::domain::Order;
 use crate::error::Result;
 use crate::limits::{PRESENCE_CLOCK_MARGIN, RESYNC_MAX_MESSAGES};
-use crate::store::contacts::Order;
 use crate::views::chat as chat_views;
 use crate::views::contacts as contact_views;
 use crate::views::groups as group_views;

@@ -9,11 +9,11 @@ use tokio::time::Instant;
 
 use super::connection::{Connection, LoopState, Step};
 use crate::chat::{self, people_of_group};
+use crate::domain::Contact;
+use crate::domain::Message;
 use crate::error::Result;
 use crate::limits::{RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS};
 use crate::live::hub::Event;
-use crate::store::contacts::Contact;
-use crate::store::messages::Message;
 use crate::views::chat as chat_views;
 use crate::views::contacts::{self as contact_views, Badge};
 use crate::views::groups::{self as group_views, GroupHeading};

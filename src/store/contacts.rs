@@ -2,32 +2,12 @@
 //! history, the direct conversation (if any), unread count and last activity.
 //! Also read state: marking a conversation read and asking what a peer has seen.
 
-use sqlx::FromRow;
 use time::OffsetDateTime;
 
 use super::{now, Pool, Tx};
+pub use crate::domain::{Contact, Order};
 use crate::error::Result;
 use crate::limits::UNREAD_SHOWN_MAX;
-
-/// One row of the contact list.
-#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
-pub struct Contact {
-    pub id: i64,
-    pub username: String,
-    pub last_seen_at: Option<OffsetDateTime>,
-    pub conversation_id: Option<i64>,
-    pub unread: i64,
-    pub last_activity: Option<i64>,
-}
-
-/// How the contact list is ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Order {
-    #[default]
-    Alphabetical,
-    /// Most recent conversation first, then everyone else alphabetically.
-    Recent,
-}
 
 /// How many messages of conversation `conversation` the member row `member`
 /// (an alias of `members`) did not send and has not read, counted up to one

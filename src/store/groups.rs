@@ -1,35 +1,9 @@
 //! Group conversations: creation, the member list, joining, leaving and
 //! renaming. Every function checks membership in its own query.
 
-use sqlx::FromRow;
-
-use super::users::User;
 use super::{now, Pool};
+pub use crate::domain::{Conversation, GroupRow, User};
 use crate::error::{Error, Result};
-
-/// A conversation as its members see it.
-#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
-pub struct Conversation {
-    pub id: i64,
-    pub kind: String,
-    pub title: Option<String>,
-    pub created_by: Option<i64>,
-}
-
-impl Conversation {
-    pub fn is_group(&self) -> bool {
-        self.kind == "group"
-    }
-}
-
-/// A group in a member's list, with what they have not read.
-#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
-pub struct GroupRow {
-    pub id: i64,
-    pub title: String,
-    pub unread: i64,
-    pub last_activity: Option<i64>,
-}
 
 /// Creates a group with its creator and the chosen users as members.
 /// Unknown user ids are ignored.

@@ -1,70 +1,11 @@
 //! Messages: saving (idempotent per client id) and reading history. Every
 //! query checks that the reader is a member, in the query itself.
 
-use sqlx::FromRow;
 use time::OffsetDateTime;
 
 use super::{now, Pool, Tx};
+pub use crate::domain::{Attachment, AttachmentColumns, Message, NewAttachment};
 use crate::error::{Error, Result};
-
-/// A saved message, with its sender's name for display.
-#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
-pub struct Message {
-    pub id: i64,
-    pub conversation_id: i64,
-    /// Its place in its conversation's change log (see `save_in`).
-    pub seq: i64,
-    pub sender_id: i64,
-    pub sender_name: String,
-    pub body: String,
-    pub created_at: OffsetDateTime,
-    /// The attached file, if any.
-    #[sqlx(flatten)]
-    pub attachment: AttachmentColumns,
-}
-
-/// The attachment columns of a message row (all null without one).
-#[derive(Debug, Clone, FromRow, PartialEq, Eq, Default)]
-pub struct AttachmentColumns {
-    pub attachment_id: Option<i64>,
-    pub attachment_type: Option<String>,
-    pub attachment_size: Option<i64>,
-    pub attachment_name: Option<String>,
-    pub attachment_thumbnail: Option<bool>,
-}
-
-/// A file attached to a message, as pages show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attachment {
-    pub id: i64,
-    pub content_type: String,
-    pub size: i64,
-    pub filename: String,
-    pub has_thumbnail: bool,
-}
-
-impl Message {
-    pub fn attachment(&self) -> Option<Attachment> {
-        let a = &self.attachment;
-        Some(Attachment {
-            id: a.attachment_id?,
-            content_type: a.attachment_type.clone()?,
-            size: a.attachment_size?,
-            filename: a.attachment_name.clone()?,
-            has_thumbnail: a.attachment_thumbnail.unwrap_or(false),
-        })
-    }
-}
-
-/// A file to attach to a new message, already stored on disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewAttachment {
-    pub sha256: String,
-    pub content_type: String,
-    pub size: i64,
-    pub filename: String,
-    pub has_thumbnail: bool,
-}
 
 /// What saving a message did.
 #[derive(Debug, Clone)]

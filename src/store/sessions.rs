@@ -2,8 +2,8 @@
 
 use time::{Duration, OffsetDateTime};
 
-use super::users::User;
 use super::{now, Pool};
+pub use crate::domain::{SessionInfo, User};
 use crate::error::Result;
 
 /// A live session and its user.
@@ -13,15 +13,6 @@ pub struct Session {
     pub csrf_token: String,
     pub expires_at: OffsetDateTime,
     pub user: User,
-}
-
-/// A session as the account page lists it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SessionInfo {
-    pub token_hash: String,
-    pub created_at: OffsetDateTime,
-    pub last_used_at: Option<OffsetDateTime>,
-    pub user_agent: Option<String>,
 }
 
 /// How long a session's last use is not rewritten, to spare the database a

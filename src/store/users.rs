@@ -1,18 +1,10 @@
 //! Accounts: creation, lookup by name, and the contact list.
 
-use sqlx::FromRow;
 use time::OffsetDateTime;
 
 use super::{now, Pool};
+pub use crate::domain::User;
 use crate::error::Result;
-
-/// A registered user.
-#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
-pub struct User {
-    pub id: i64,
-    pub username: String,
-    pub created_at: OffsetDateTime,
-}
 
 /// Why an account could not be created.
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,8 @@ use maud::{html, Markup};
 
 use super::layout::{page, Viewer};
 use super::{clock, iso};
+use crate::domain::SessionInfo;
 use crate::limits::PASSWORD_MIN_CHARS;
-use crate::store::sessions::SessionInfo;
 
 /// A notice shown at the top of the account page.
 pub enum Notice<'a> {

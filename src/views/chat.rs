@@ -8,11 +8,11 @@ use super::contacts::{contact_list, presence};
 use super::groups::{group_list, heading as group_heading, GroupHeading};
 use super::layout::{page, Viewer};
 use super::{clock, conversation_url, dom_id, iso, socket_url};
+use crate::domain::Contact;
+use crate::domain::GroupRow;
+use crate::domain::User;
+use crate::domain::{Attachment, Message};
 use crate::limits::MESSAGE_MAX_CHARS;
-use crate::store::contacts::Contact;
-use crate::store::groups::GroupRow;
-use crate::store::messages::{Attachment, Message};
-use crate::store::users::User;
 
 /// One message bubble, as `viewer_id` sees it (their own on the right).
 pub fn message(message: &Message, viewer_id: i64) -> Markup {

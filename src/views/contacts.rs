@@ -4,8 +4,8 @@ use maud::{html, Markup};
 use time::OffsetDateTime;
 
 use super::{clock, contact_url, dom_id};
+use crate::domain::Contact;
 use crate::limits::UNREAD_SHOWN_MAX;
-use crate::store::contacts::Contact;
 
 /// "last seen 14:05" today, "last seen 20 Nov" before.
 pub fn last_seen_text(last_seen: Option<OffsetDateTime>) -> String {

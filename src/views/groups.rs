@@ -5,10 +5,10 @@ use maud::{html, Markup};
 
 use super::contacts::{unread, Badge};
 use super::{conversation_url, dom_id};
+use crate::domain::Contact;
+use crate::domain::User;
+use crate::domain::{Conversation, GroupRow};
 use crate::limits::GROUP_TITLE_MAX_CHARS;
-use crate::store::contacts::Contact;
-use crate::store::groups::{Conversation, GroupRow};
-use crate::store::users::User;
 
 /// The viewer's groups; `current` marks the open one.
 pub fn group_list(groups: &[GroupRow], current: Option<i64>, oob: bool) -> Markup {

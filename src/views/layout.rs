@@ -3,7 +3,7 @@
 use maud::{html, Markup, DOCTYPE};
 
 use crate::assets::asset_url;
-use crate::store::users::User;
+use crate::domain::User;
 
 /// Who is looking at a page, for the header and for form tokens.
 pub struct Viewer<'a> {

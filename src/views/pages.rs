@@ -6,9 +6,9 @@ use rocket::http::Status;
 use super::contacts::contact_list;
 use super::groups::{group_list, new_group_form};
 use super::layout::{page, Viewer};
+use crate::domain::GroupRow;
+use crate::domain::{Contact, Order};
 use crate::limits::{PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS};
-use crate::store::contacts::{Contact, Order};
-use crate::store::groups::GroupRow;
 
 /// What an account form shows again after an error: never the password.
 #[derive(Default)]

@@ -1,0 +1,43 @@
+//! What happened that open pages must learn about.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::{Message, User};
+
+/// Something that happened which open pages must learn about.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A message was committed; members' sockets render and show it.
+    MessagePosted(Arc<Message>),
+    /// A session ended (logout): its sockets close.
+    SessionEnded { token_hash: Arc<str> },
+    /// A user came online or went offline.
+    PresenceChanged {
+        user_id: i64,
+        online: bool,
+        last_seen: Option<OffsetDateTime>,
+    },
+    /// A member is typing in a conversation (never stored).
+    Typing {
+        conversation_id: i64,
+        user_id: i64,
+        username: Arc<str>,
+    },
+    /// A member's read position in a conversation moved forward, to `up_to`.
+    Read {
+        conversation_id: i64,
+        reader_id: i64,
+        up_to: i64,
+    },
+    /// Somebody signed up.
+    UserJoined(Arc<User>),
+    /// Somebody deleted their account.
+    UserLeft { user_id: i64 },
+    /// A group's members or name changed.
+    GroupChanged { conversation_id: i64 },
+    /// Events may have been missed (the link between instances was down):
+    /// every page catches up from the database.
+    Resync,
+}

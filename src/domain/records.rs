@@ -1,0 +1,126 @@
+//! What Natter stores, as plain data: the rows the store reads and the
+//! services, sockets and views pass around.
+
+use sqlx::FromRow;
+use time::OffsetDateTime;
+
+/// A registered user.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// One row of the contact list.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Contact {
+    pub id: i64,
+    pub username: String,
+    pub last_seen_at: Option<OffsetDateTime>,
+    pub conversation_id: Option<i64>,
+    pub unread: i64,
+    pub last_activity: Option<i64>,
+}
+
+/// How the contact list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    #[default]
+    Alphabetical,
+    /// Most recent conversation first, then everyone else alphabetically.
+    Recent,
+}
+
+/// A conversation as its members see it.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Conversation {
+    pub id: i64,
+    pub kind: String,
+    pub title: Option<String>,
+    pub created_by: Option<i64>,
+}
+
+impl Conversation {
+    pub fn is_group(&self) -> bool {
+        self.kind == "group"
+    }
+}
+
+/// A group in a member's list, with what they have not read.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct GroupRow {
+    pub id: i64,
+    pub title: String,
+    pub unread: i64,
+    pub last_activity: Option<i64>,
+}
+
+/// A session as the account page lists it.
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionInfo {
+    pub token_hash: String,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
+    pub user_agent: Option<String>,
+}
+
+/// A saved message, with its sender's name for display.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct Message {
+    pub id: i64,
+    pub conversation_id: i64,
+    /// Its place in its conversation's change log (see `save_in`).
+    pub seq: i64,
+    pub sender_id: i64,
+    pub sender_name: String,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+    /// The attached file, if any.
+    #[sqlx(flatten)]
+    pub attachment: AttachmentColumns,
+}
+
+/// The attachment columns of a message row (all null without one).
+#[derive(Debug, Clone, FromRow, PartialEq, Eq, Default)]
+pub struct AttachmentColumns {
+    pub attachment_id: Option<i64>,
+    pub attachment_type: Option<String>,
+    pub attachment_size: Option<i64>,
+    pub attachment_name: Option<String>,
+    pub attachment_thumbnail: Option<bool>,
+}
+
+impl Message {
+    /// The attached file, if any.
+    pub fn attachment(&self) -> Option<Attachment> {
+        let a = &self.attachment;
+        Some(Attachment {
+            id: a.attachment_id?,
+            content_type: a.attachment_type.clone()?,
+            size: a.attachment_size?,
+            filename: a.attachment_name.clone()?,
+            has_thumbnail: a.attachment_thumbnail.unwrap_or(false),
+        })
+    }
+}
+
+/// A file attached to a message, as pages show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: i64,
+    pub content_type: String,
+    pub size: i64,
+    pub filename: String,
+    pub has_thumbnail: bool,
+}
+
+/// A file to attach to a new message, already stored on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttachment {
+    pub sha256: String,
+    pub content_type: String,
+    pub size: i64,
+    pub filename: String,
+    pub has_thumbnail: bool,
+}
