@@ -1,8 +1,6 @@
 //! Who is asking: password rules and hashing (argon2id), server-side sessions,
 //! the `CurrentUser` guard, same-origin checks and CSRF tokens.
 
-use std::sync::LazyLock;
-
 use rand::rngs::OsRng;
 use rand::RngCore;
 use rocket::data::{self, Data, FromData};
@@ -14,9 +12,6 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::limits::{
-    PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS,
-};
 use crate::store::devices;
 use crate::store::sessions::{self, Session};
 use crate::store::users::User;
@@ -37,53 +32,6 @@ pub async fn session_is_live(pool: &store::Pool, token_hash: &str, idle: time::D
 /// The key a username is throttled and looked up under (case-insensitive).
 pub fn username_key(username: &str) -> String {
     crate::store::users::username_key(username)
-}
-
-/// Checks a username against the documented rules: 3–32 characters, ASCII
-/// letters, digits, `_`, `-` and `.`, starting with a letter or digit.
-pub fn check_username(username: &str) -> Result<(), String> {
-    let chars = username.chars().count();
-    if !(USERNAME_MIN_CHARS..=USERNAME_MAX_CHARS).contains(&chars) {
-        return Err(format!(
-            "Usernames are {USERNAME_MIN_CHARS} to {USERNAME_MAX_CHARS} characters long."
-        ));
-    }
-    if !username
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    {
-        return Err("Usernames may contain only letters, digits, '_', '-' and '.'.".into());
-    }
-    if !username.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Err("Usernames start with a letter or a digit.".into());
-    }
-    Ok(())
-}
-
-static COMMON_PASSWORDS: LazyLock<std::collections::HashSet<&'static str>> =
-    LazyLock::new(|| include_str!("common_passwords.txt").lines().collect());
-
-/// Checks a new password: long enough, not too long, not a well-known one,
-/// and typed the same twice. No composition rules.
-pub fn check_new_password(password: &str, confirmation: &str) -> Result<(), String> {
-    let chars = password.chars().count();
-    if chars < PASSWORD_MIN_CHARS {
-        return Err(format!(
-            "Passwords need at least {PASSWORD_MIN_CHARS} characters."
-        ));
-    }
-    if chars > PASSWORD_MAX_CHARS {
-        return Err(format!(
-            "Passwords can be at most {PASSWORD_MAX_CHARS} characters."
-        ));
-    }
-    if COMMON_PASSWORDS.contains(password.to_lowercase().as_str()) {
-        return Err("That password is one of the most common ones; please choose another.".into());
-    }
-    if password != confirmation {
-        return Err("The two passwords do not match.".into());
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------- hashing

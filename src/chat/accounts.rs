@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::domain::Username;
 use crate::error::Result;
 use crate::live::hub::{Event, Fanout};
 use crate::media;
@@ -16,10 +17,10 @@ use crate::store::Pool;
 pub async fn sign_up(
     pool: &Pool,
     hub: &dyn Fanout,
-    username: &str,
+    username: &Username,
     password_hash: &str,
 ) -> Result<User, CreateError> {
-    let user = users::create(pool, username, password_hash).await?;
+    let user = users::create(pool, username.as_str(), password_hash).await?;
     hub.broadcast(Event::UserJoined(Arc::new(user.clone())));
     Ok(user)
 }

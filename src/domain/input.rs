@@ -2,7 +2,12 @@
 //! valid, so nothing past the edge checks it again.
 
 use crate::error::{Error, Result};
-use crate::limits::{CLIENT_ID_MAX_CHARS, GROUP_TITLE_MAX_CHARS, MESSAGE_MAX_CHARS};
+use std::sync::LazyLock;
+
+use crate::limits::{
+    CLIENT_ID_MAX_CHARS, GROUP_TITLE_MAX_CHARS, MESSAGE_MAX_CHARS, PASSWORD_MAX_CHARS,
+    PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS,
+};
 
 /// A message as typed, checked and ready to save.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,5 +103,73 @@ impl GroupTitle {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A username that follows the documented rules: 3–32 characters, ASCII
+/// letters, digits, `_`, `-` and `.`, starting with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(username: &str) -> Result<Username, String> {
+        let chars = username.chars().count();
+        if !(USERNAME_MIN_CHARS..=USERNAME_MAX_CHARS).contains(&chars) {
+            return Err(format!(
+                "Usernames are {USERNAME_MIN_CHARS} to {USERNAME_MAX_CHARS} characters long."
+            ));
+        }
+        if !username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err("Usernames may contain only letters, digits, '_', '-' and '.'.".into());
+        }
+        if !username.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err("Usernames start with a letter or a digit.".into());
+        }
+        Ok(Username(username.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+static COMMON_PASSWORDS: LazyLock<std::collections::HashSet<&'static str>> =
+    LazyLock::new(|| include_str!("../common_passwords.txt").lines().collect());
+
+/// A new password: long enough, not too long, not a well-known one,
+/// and typed the same twice. No composition rules.
+#[derive(Clone)]
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub fn parse(password: &str, confirmation: &str) -> Result<NewPassword, String> {
+        let chars = password.chars().count();
+        if chars < PASSWORD_MIN_CHARS {
+            return Err(format!(
+                "Passwords need at least {PASSWORD_MIN_CHARS} characters."
+            ));
+        }
+        if chars > PASSWORD_MAX_CHARS {
+            return Err(format!(
+                "Passwords can be at most {PASSWORD_MAX_CHARS} characters."
+            ));
+        }
+        if COMMON_PASSWORDS.contains(password.to_lowercase().as_str()) {
+            return Err(
+                "That password is one of the most common ones; please choose another.".into(),
+            );
+        }
+        if password != confirmation {
+            return Err("The two passwords do not match.".into());
+        }
+        Ok(NewPassword(password.to_owned()))
+    }
+
+    /// The password, to be hashed (it is never stored as it is).
+    pub fn into_string(self) -> String {
+        self.0
     }
 }

@@ -7,7 +7,7 @@ mod input;
 mod records;
 
 pub use event::Event;
-pub use input::{Draft, GroupTitle};
+pub use input::{Draft, GroupTitle, NewPassword, Username};
 pub use records::{
     Attachment, AttachmentColumns, Contact, Conversation, GroupRow, Message, NewAttachment, Order,
     SessionInfo, User,

@@ -10,6 +10,7 @@ use super::viewer;
 use crate::auth::{self, CsrfForm, CurrentUser};
 use crate::chat::accounts;
 use crate::config::Settings;
+use crate::domain::NewPassword;
 use crate::error::Result;
 use crate::http::accounts::{Reply, TokenForm};
 use crate::store::Db;
@@ -78,16 +79,19 @@ async fn change_password(
     hub: &State<SharedHub>,
 ) -> Result<Reply> {
     let form = form.0;
-    let problem = if !accounts::password_matches(db.pool(), me.id(), &form.current).await? {
-        Some("The current password is not right.".to_owned())
+    let checked = if !accounts::password_matches(db.pool(), me.id(), &form.current).await? {
+        Err("The current password is not right.".to_owned())
     } else {
-        auth::check_new_password(&form.password, &form.confirmation).err()
+        NewPassword::parse(&form.password, &form.confirmation)
     };
-    if let Some(text) = problem {
-        let page = render(db, &me, Some(Notice::Failed(&text))).await?;
-        return Ok(Reply::Refused((Status::UnprocessableEntity, page)));
-    }
-    let hash = auth::hash_password(form.password).await?;
+    let password = match checked {
+        Ok(password) => password,
+        Err(text) => {
+            let page = render(db, &me, Some(Notice::Failed(&text))).await?;
+            return Ok(Reply::Refused((Status::UnprocessableEntity, page)));
+        }
+    };
+    let hash = auth::hash_password(password.into_string()).await?;
     let keep = &me.session.token_hash;
     accounts::change_password(db.pool(), hub.as_ref(), me.id(), &hash, keep).await?;
     let notice = Notice::Done("Password changed. Every other session is logged out.");

@@ -8,6 +8,7 @@ use rocket::{FromForm, Request, State};
 use crate::auth::{self, CsrfForm, CurrentUser, Visitor};
 use crate::chat::accounts;
 use crate::config::Settings;
+use crate::domain::{NewPassword, Username};
 use crate::error::Result;
 use crate::store::users::CreateError;
 use crate::store::Db;
@@ -90,14 +91,16 @@ async fn signup(
     {
         return refuse_with(Status::TooManyRequests, &try_again_message(wait));
     }
-    if let Err(error) = auth::check_username(username) {
-        return refuse(&error);
-    }
-    if let Err(error) = auth::check_new_password(&form.password, &form.confirmation) {
-        return refuse(&error);
-    }
-    let hash = auth::hash_password(form.password.clone()).await?;
-    let user = match accounts::sign_up(db.pool(), hub.as_ref(), username, &hash).await {
+    let username = match Username::parse(username) {
+        Ok(username) => username,
+        Err(error) => return refuse(&error),
+    };
+    let password = match NewPassword::parse(&form.password, &form.confirmation) {
+        Ok(password) => password,
+        Err(error) => return refuse(&error),
+    };
+    let hash = auth::hash_password(password.into_string()).await?;
+    let user = match accounts::sign_up(db.pool(), hub.as_ref(), &username, &hash).await {
         Ok(user) => user,
         Err(CreateError::Taken) => return refuse("That username is taken. Try another one."),
         Err(CreateError::LooksTaken) => {
