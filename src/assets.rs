@@ -50,7 +50,7 @@ static VERSIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
 });
 
 /// The versioned URL of an embedded asset.
-pub fn asset_url(name: &str) -> String {
+pub(crate) fn asset_url(name: &str) -> String {
     match ASSETS.iter().position(|a| a.name == name) {
         Some(i) => format!("/static/{name}?v={}", VERSIONS[i]),
         None => format!("/static/{name}"),

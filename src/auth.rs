@@ -23,14 +23,18 @@ use rocket_db_pools::Database;
 /// Whether a session still stands (not logged out, not expired): a
 /// socket of an ended session is closed. If the database cannot say, it
 /// stands.
-pub async fn session_is_live(pool: &store::Pool, token_hash: &str, idle: time::Duration) -> bool {
+pub(crate) async fn session_is_live(
+    pool: &store::Pool,
+    token_hash: &str,
+    idle: time::Duration,
+) -> bool {
     sessions::is_live(pool, token_hash, idle)
         .await
         .unwrap_or(true)
 }
 
 /// The key a username is throttled and looked up under (case-insensitive).
-pub fn username_key(username: &str) -> String {
+pub(crate) fn username_key(username: &str) -> String {
     crate::store::users::username_key(username)
 }
 
@@ -120,7 +124,7 @@ pub async fn log_in(
 
 /// Whether this browser logged in as `username` before (its device cookie
 /// is known for that account).
-pub async fn is_known_device(
+pub(crate) async fn is_known_device(
     db: &Db,
     settings: &Settings,
     cookies: &CookieJar<'_>,
@@ -134,7 +138,7 @@ pub async fn is_known_device(
 
 /// Remembers this browser as a device of `user_id`, giving it a device
 /// cookie if it has none yet.
-pub async fn remember_device(
+pub(crate) async fn remember_device(
     db: &Db,
     settings: &Settings,
     cookies: &CookieJar<'_>,
@@ -154,7 +158,7 @@ pub async fn remember_device(
 
 /// Deletes the browser's session row (its cookie is dead from now on) and the
 /// cookie. Returns the ended session's token hash, if there was one.
-pub async fn end_session(
+pub(crate) async fn end_session(
     db: &Db,
     settings: &Settings,
     cookies: &CookieJar<'_>,
@@ -294,7 +298,7 @@ fn is_same_origin(req: &Request<'_>, required: bool) -> bool {
 
 /// Guard for WebSocket handshakes: the `Origin` header must name this site,
 /// refusing cross-site WebSocket hijacking before any upgrade happens.
-pub struct SameOrigin;
+pub(crate) struct SameOrigin;
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for SameOrigin {
@@ -313,7 +317,7 @@ impl<'r> FromRequest<'r> for SameOrigin {
 
 /// The CSRF token for forms shown to a visitor without a session, kept in an
 /// HttpOnly cookie and compared with the form field (double submit).
-pub fn anonymous_csrf(settings: &Settings, cookies: &CookieJar<'_>) -> String {
+pub(crate) fn anonymous_csrf(settings: &Settings, cookies: &CookieJar<'_>) -> String {
     if let Some(cookie) = cookies.get(&cookie_name(settings, ANON_CSRF_COOKIE)) {
         return cookie.value().to_owned();
     }
@@ -323,7 +327,7 @@ pub fn anonymous_csrf(settings: &Settings, cookies: &CookieJar<'_>) -> String {
 }
 
 /// A form that carries a CSRF token in its `csrf` field.
-pub trait CsrfToken {
+pub(crate) trait CsrfToken {
     fn csrf_token(&self) -> &str;
 }
 
@@ -342,7 +346,7 @@ macro_rules! csrf_forms {
 /// A form accepted only from our own pages: same origin, and a token that
 /// matches the session's (or, before login, the visitor's cookie). Every
 /// state-changing handler takes its form through this.
-pub struct CsrfForm<T>(pub T);
+pub(crate) struct CsrfForm<T>(pub T);
 
 #[rocket::async_trait]
 impl<'r, T> FromData<'r> for CsrfForm<T>
@@ -403,7 +407,7 @@ where
 /// A return path after login, if it stays on this site: an absolute path,
 /// not `//host` or `/\host`, with no scheme, no control characters, and a
 /// valid URI (a redirect to anything else would fail).
-pub fn safe_return_path(next: Option<&str>) -> Option<String> {
+pub(crate) fn safe_return_path(next: Option<&str>) -> Option<String> {
     let next = next?;
     let safe = next.starts_with('/')
         && !next.starts_with("//")

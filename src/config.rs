@@ -68,7 +68,7 @@ struct Defaults {
 /// Request size limits: small for forms, the upload size for files.
 #[derive(Serialize)]
 struct LimitsDefault {
-    form: &'static str,
+    form: u64,
     #[serde(rename = "data-form")]
     data_form: &'static str,
     file: &'static str,
@@ -98,7 +98,7 @@ pub fn figment() -> Figment {
             },
         },
         limits: LimitsDefault {
-            form: "64 KiB",
+            form: crate::limits::FORM_MAX_BYTES,
             data_form: "10 MiB",
             file: "10 MiB",
         },

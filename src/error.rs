@@ -128,7 +128,7 @@ impl Error {
 }
 
 /// Whether a file-system error means the disk is full.
-pub fn is_disk_full(error: &std::io::Error) -> bool {
+pub(crate) fn is_disk_full(error: &std::io::Error) -> bool {
     error.raw_os_error() == Some(NO_SPACE) || error.kind() == std::io::ErrorKind::StorageFull
 }
 
@@ -150,7 +150,7 @@ impl Error {
     /// Whether this is a refusal the person can act on (bad input, too
     /// fast, a full disk), shown in place with what they typed kept, rather
     /// than a failure page.
-    pub fn is_refusal(&self) -> bool {
+    pub(crate) fn is_refusal(&self) -> bool {
         matches!(
             self.status(),
             Status::UnprocessableEntity | Status::TooManyRequests | Status::InsufficientStorage
@@ -175,9 +175,9 @@ impl Error {
 }
 
 /// What a sender sees when the disk is full; their text stays in the form.
-pub const STORAGE_FULL: &str = "The server's storage is full; your message was not sent.";
+pub(crate) const STORAGE_FULL: &str = "The server's storage is full; your message was not sent.";
 /// What anyone sees while the database cannot be reached.
-pub const DATABASE_UNREACHABLE: &str = "Natter can't reach its database; retrying.";
+pub(crate) const DATABASE_UNREACHABLE: &str = "Natter can't reach its database; retrying.";
 const SOMETHING_WENT_WRONG: &str = "Something went wrong on our side. Please try again.";
 
 #[cfg(test)]

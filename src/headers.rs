@@ -11,12 +11,12 @@ use crate::config::Settings;
 
 /// htmx is configured (see the layout's `htmx-config` meta tag) so that it
 /// needs neither eval nor inline styles; everything is served from 'self'.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Adds the security headers to every response.
-pub struct SecurityHeaders;
+pub(crate) struct SecurityHeaders;
 
 #[rocket::async_trait]
 impl Fairing for SecurityHeaders {

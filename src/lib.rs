@@ -26,7 +26,7 @@ use rocket::fairing::AdHoc;
 use rocket::{Build, Rocket};
 
 /// The hub every route and socket publishes to and subscribes from.
-pub type SharedHub = Arc<dyn live::hub::Fanout>;
+pub(crate) type SharedHub = Arc<dyn live::hub::Fanout>;
 
 /// The app, configured from `Rocket.toml` and the environment.
 pub fn rocket() -> Rocket<Build> {

@@ -10,35 +10,35 @@ pub struct Rate {
 }
 
 /// Shortest accepted username, in characters.
-pub const USERNAME_MIN_CHARS: usize = 3;
+pub(crate) const USERNAME_MIN_CHARS: usize = 3;
 /// Longest accepted username, in characters.
-pub const USERNAME_MAX_CHARS: usize = 32;
+pub(crate) const USERNAME_MAX_CHARS: usize = 32;
 /// Shortest accepted password, in characters.
-pub const PASSWORD_MIN_CHARS: usize = 8;
+pub(crate) const PASSWORD_MIN_CHARS: usize = 8;
 /// Longest accepted password, in characters (hashed whole, never truncated).
-pub const PASSWORD_MAX_CHARS: usize = 1024;
+pub(crate) const PASSWORD_MAX_CHARS: usize = 1024;
 /// Longest group name, in characters.
-pub const GROUP_TITLE_MAX_CHARS: usize = 64;
+pub(crate) const GROUP_TITLE_MAX_CHARS: usize = 64;
 /// Longest message body, in characters, after trimming.
 pub const MESSAGE_MAX_CHARS: usize = 4000;
 /// Longest client-generated message id.
-pub const CLIENT_ID_MAX_CHARS: usize = 64;
+pub(crate) const CLIENT_ID_MAX_CHARS: usize = 64;
 /// Largest WebSocket message or frame accepted from a browser.
 pub const SOCKET_MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Largest amount of unsent data buffered for one socket before writes fail.
-pub const SOCKET_MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+pub(crate) const SOCKET_MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 /// Events buffered per user before a slow socket is resynchronised instead.
-pub const HUB_CHANNEL_CAPACITY: usize = 256;
+pub(crate) const HUB_CHANNEL_CAPACITY: usize = 256;
 /// Messages shown per page of history.
 pub const HISTORY_PAGE: i64 = 50;
 /// Highest unread count a badge shows as a number; above it says "99+".
-pub const UNREAD_SHOWN_MAX: i64 = 99;
+pub(crate) const UNREAD_SHOWN_MAX: i64 = 99;
 /// Most messages replayed to a reconnecting socket before the whole list is replaced.
 pub const RESYNC_MAX_MESSAGES: i64 = 200;
 /// Largest accepted HTML form body.
-pub const FORM_MAX_BYTES: u64 = 64 * 1024;
+pub(crate) const FORM_MAX_BYTES: u64 = 64 * 1024;
 /// Typing notices accepted from one socket: one every half second.
-pub const SOCKET_TYPING: Rate = Rate {
+pub(crate) const SOCKET_TYPING: Rate = Rate {
     burst: 1,
     refill_every: Duration::from_millis(500),
 };
@@ -60,13 +60,13 @@ pub const UPLOADS_PER_USER: Rate = Rate {
 /// A socket that has sent nothing (not even a pong) for this long is closed
 /// (the default of the `socket_idle_ms` setting). Pings go out three times
 /// as often, so a live page always answers in time.
-pub const SOCKET_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+pub(crate) const SOCKET_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Open sockets one user may have at once, across all their tabs and devices.
 pub const SOCKETS_PER_USER: usize = 32;
 /// How long "… is typing" stays up after the last notice.
-pub const TYPING_SHOWN_MS: u64 = 3000;
+pub(crate) const TYPING_SHOWN_MS: u64 = 3000;
 /// Login attempts per client address: a burst, then one more every 3 seconds.
-pub const LOGIN_PER_ADDRESS: Rate = Rate {
+pub(crate) const LOGIN_PER_ADDRESS: Rate = Rate {
     burst: 20,
     refill_every: Duration::from_secs(3),
 };
@@ -93,18 +93,18 @@ pub const SIGNUP_PER_ADDRESS: Rate = Rate {
 pub const READ_MARK_DELAY: Duration = Duration::from_millis(250);
 /// Longest a sign-up or login waits for a turn to hash its password before
 /// it is told to try again (hashing runs one per core at a time).
-pub const HASHING_QUEUE_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const HASHING_QUEUE_WAIT: Duration = Duration::from_secs(5);
 /// Most pixels an uploaded image may have (a 6000×4000 photo has 24
 /// million); a larger one is refused from its header before it is decoded.
-pub const MAX_IMAGE_PIXELS: u64 = 25_000_000;
+pub(crate) const MAX_IMAGE_PIXELS: u64 = 25_000_000;
 /// Memory, in MiB, that all images being decoded and re-encoded at once may
 /// take together; an upload waits for its share.
-pub const IMAGE_DECODE_BUDGET_MIB: u64 = 320;
+pub(crate) const IMAGE_DECODE_BUDGET_MIB: u64 = 320;
 
 /// How long presence changes are kept for pages that open their socket a
 /// moment after they were rendered (see `Presence::changed_since`). Longer
 /// gaps are reconnects, which fetch the whole contact list instead.
-pub const PRESENCE_REPLAY: time::Duration = time::Duration::minutes(2);
+pub(crate) const PRESENCE_REPLAY: time::Duration = time::Duration::minutes(2);
 /// How far before its render time a page asks for presence changes: the
 /// instance that rendered it and the one its socket reaches may differ.
-pub const PRESENCE_CLOCK_MARGIN: time::Duration = time::Duration::seconds(2);
+pub(crate) const PRESENCE_CLOCK_MARGIN: time::Duration = time::Duration::seconds(2);

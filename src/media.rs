@@ -45,13 +45,13 @@ pub fn path_of(dir: &Path, sha256: &str) -> PathBuf {
 }
 
 /// Where the thumbnail of the bytes with this hash lives.
-pub fn thumbnail_path_of(dir: &Path, sha256: &str) -> PathBuf {
+pub(crate) fn thumbnail_path_of(dir: &Path, sha256: &str) -> PathBuf {
     dir.join(format!("{sha256}.thumb.png"))
 }
 
 /// A display name from what the client called the file: its last path
 /// component, no control characters, at most 100 characters.
-pub fn display_name(raw: Option<&str>) -> String {
+pub(crate) fn display_name(raw: Option<&str>) -> String {
     let name: String = raw
         .unwrap_or_default()
         .rsplit(['/', '\\'])
@@ -235,7 +235,7 @@ pub async fn store(dir: &Path, bytes: Vec<u8>, client_name: Option<&str>) -> Res
 
 /// Removes stored bytes unless an attachment still uses them (when in
 /// doubt, they stay).
-pub async fn discard_unused(pool: &crate::store::Pool, dir: &Path, sha256: &str) {
+pub(crate) async fn discard_unused(pool: &crate::store::Pool, dir: &Path, sha256: &str) {
     if !crate::store::messages::sha256_in_use(pool, sha256)
         .await
         .unwrap_or(true)
@@ -245,7 +245,7 @@ pub async fn discard_unused(pool: &crate::store::Pool, dir: &Path, sha256: &str)
 }
 
 /// Deletes stored bytes (and thumbnail) that no attachment uses.
-pub async fn discard(dir: &Path, sha256: &str) {
+pub(crate) async fn discard(dir: &Path, sha256: &str) {
     let _ = tokio::fs::remove_file(path_of(dir, sha256)).await;
     let _ = tokio::fs::remove_file(thumbnail_path_of(dir, sha256)).await;
 }

@@ -9,7 +9,7 @@ pub use crate::limits::Rate;
 
 /// One token bucket: `burst` tokens, one earned back per `refill_every`.
 #[derive(Debug, Clone)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     rate: Rate,
     tokens: f64,
     updated: Instant,
@@ -64,7 +64,7 @@ impl TokenBucket {
 }
 
 /// Token buckets for one kind of action, one per key.
-pub struct Throttle {
+pub(crate) struct Throttle {
     rate: Rate,
     buckets: Mutex<HashMap<String, TokenBucket>>,
 }
@@ -108,13 +108,13 @@ impl Throttle {
 }
 
 /// The friendly refusal for a throttled attempt.
-pub fn try_again_message(wait: Duration) -> String {
+pub(crate) fn try_again_message(wait: Duration) -> String {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     format!("Too many attempts. Try again in {seconds} seconds.")
 }
 
 /// The throttles of the account forms.
-pub struct AccountThrottles {
+pub(crate) struct AccountThrottles {
     pub login_by_address: Throttle,
     pub login_by_username: Throttle,
     pub login_by_username_and_address: Throttle,
@@ -177,7 +177,7 @@ impl PostingBudgets {
     }
 }
 
-pub fn address_key(address: Option<std::net::IpAddr>) -> String {
+pub(crate) fn address_key(address: Option<std::net::IpAddr>) -> String {
     address.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 

@@ -26,23 +26,23 @@ pub async fn sign_up(
 }
 
 /// The user with that name (any case) and their password hash.
-pub async fn credentials(pool: &Pool, username: &str) -> Result<Option<(User, String)>> {
+pub(crate) async fn credentials(pool: &Pool, username: &str) -> Result<Option<(User, String)>> {
     users::credentials(pool, username).await
 }
 
 /// Whether `password` is the user's current one.
-pub async fn password_matches(pool: &Pool, user_id: i64, password: &str) -> Result<bool> {
+pub(crate) async fn password_matches(pool: &Pool, user_id: i64, password: &str) -> Result<bool> {
     let hash = users::password_hash(pool, user_id).await?;
     crate::auth::verify_password(password.to_owned(), hash).await
 }
 
 /// The user's sessions, for the account page.
-pub async fn sessions_of(pool: &Pool, user_id: i64) -> Result<Vec<SessionInfo>> {
+pub(crate) async fn sessions_of(pool: &Pool, user_id: i64) -> Result<Vec<SessionInfo>> {
     sessions::list_for_user(pool, user_id).await
 }
 
 /// Closes the sockets of a session that has ended (logged out).
-pub fn session_ended(hub: &dyn Fanout, user_id: i64, token_hash: &str) {
+pub(crate) fn session_ended(hub: &dyn Fanout, user_id: i64, token_hash: &str) {
     hub.publish(
         &[user_id],
         Event::SessionEnded {
@@ -52,7 +52,7 @@ pub fn session_ended(hub: &dyn Fanout, user_id: i64, token_hash: &str) {
 }
 
 /// Ends every session of the user but `keep`, and closes their sockets.
-pub async fn end_sessions(
+pub(crate) async fn end_sessions(
     pool: &Pool,
     hub: &dyn Fanout,
     user_id: i64,
@@ -65,7 +65,7 @@ pub async fn end_sessions(
 }
 
 /// Sets a new password (already hashed) and ends every other session.
-pub async fn change_password(
+pub(crate) async fn change_password(
     pool: &Pool,
     hub: &dyn Fanout,
     user_id: i64,

@@ -4,7 +4,7 @@ use crate::error::Result;
 use crate::store::{conversations, Pool};
 
 /// The direct conversation of `a` and `b`, if they have one.
-pub async fn find_direct(pool: &Pool, a: i64, b: i64) -> Result<Option<i64>> {
+pub(crate) async fn find_direct(pool: &Pool, a: i64, b: i64) -> Result<Option<i64>> {
     conversations::find_direct(pool, a, b).await
 }
 

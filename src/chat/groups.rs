@@ -30,7 +30,7 @@ pub async fn create(
 }
 
 /// Adds the user named `username` to a group `actor` is a member of.
-pub async fn add_member(
+pub(crate) async fn add_member(
     pool: &Pool,
     hub: &dyn Fanout,
     conversation_id: i64,
@@ -65,6 +65,6 @@ pub async fn leave(pool: &Pool, hub: &dyn Fanout, conversation_id: i64, user: i6
 }
 
 /// The groups `viewer` is in.
-pub async fn of_member(pool: &Pool, viewer: i64) -> Result<Vec<GroupRow>> {
+pub(crate) async fn of_member(pool: &Pool, viewer: i64) -> Result<Vec<GroupRow>> {
     groups::of_member(pool, viewer).await
 }

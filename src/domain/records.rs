@@ -42,7 +42,7 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    pub fn is_group(&self) -> bool {
+    pub(crate) fn is_group(&self) -> bool {
         self.kind == "group"
     }
 }

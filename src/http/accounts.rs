@@ -20,7 +20,7 @@ use crate::SharedHub;
 /// a redirect.
 #[derive(rocket::Responder)]
 #[allow(clippy::large_enum_variant)] // built once per response, never stored
-pub enum Reply {
+pub(crate) enum Reply {
     Page(Markup),
     Refused((Status, Markup)),
     Redirect(Redirect),
@@ -44,7 +44,7 @@ struct LoginForm {
 
 /// A form with nothing but its token (log out).
 #[derive(FromForm)]
-pub struct TokenForm {
+pub(crate) struct TokenForm {
     csrf: String,
 }
 
@@ -240,6 +240,6 @@ fn any_error(status: Status, _req: &Request<'_>) -> (Status, Markup) {
     (status, pages::error(status, message))
 }
 
-pub fn catchers() -> Vec<rocket::Catcher> {
+pub(crate) fn catchers() -> Vec<rocket::Catcher> {
     rocket::catchers![unauthorized, any_error]
 }

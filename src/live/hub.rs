@@ -28,7 +28,7 @@ type Channels = Mutex<HashMap<i64, broadcast::Sender<Event>>>;
 
 /// The in-process hub: one broadcast channel per connected user.
 #[derive(Clone, Default)]
-pub struct Hub {
+pub(crate) struct Hub {
     channels: Arc<Channels>,
 }
 
@@ -38,7 +38,8 @@ impl Hub {
     }
 
     /// How many users have at least one socket on this instance.
-    pub fn connected_users(&self) -> usize {
+    #[cfg(test)]
+    fn connected_users(&self) -> usize {
         self.channels
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -88,7 +89,7 @@ pub struct Subscription {
 
 impl Subscription {
     /// The next event, or `Lagged` if this socket fell behind.
-    pub async fn recv(&mut self) -> Result<Event, broadcast::error::RecvError> {
+    pub(crate) async fn recv(&mut self) -> Result<Event, broadcast::error::RecvError> {
         self.receiver.recv().await
     }
 }

@@ -49,7 +49,7 @@ pub struct Status {
 
 /// What a socket leaving means for its user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Departure {
+pub(crate) struct Departure {
     pub user_id: i64,
     generation: u64,
 }
@@ -111,7 +111,7 @@ impl Presence {
 
     /// The current status of everyone whose presence changed after `since`
     /// (as far back as `PRESENCE_REPLAY` goes), oldest change first.
-    pub fn changed_since(&self, since: OffsetDateTime) -> Vec<Status> {
+    pub(crate) fn changed_since(&self, since: OffsetDateTime) -> Vec<Status> {
         let mut latest: Vec<(i64, OffsetDateTime)> = Vec::new();
         {
             let changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
@@ -135,23 +135,23 @@ impl Presence {
 
     /// Whether the user has a socket open (or closed one within the grace
     /// period) on any instance.
-    pub fn is_online(&self, user_id: i64) -> bool {
+    pub(crate) fn is_online(&self, user_id: i64) -> bool {
         self.users().contains_key(&user_id) || self.online_elsewhere(user_id)
     }
 
     /// Whether another instance reports the user online.
-    pub fn online_elsewhere(&self, user_id: i64) -> bool {
+    pub(crate) fn online_elsewhere(&self, user_id: i64) -> bool {
         self.remote().contains_key(&user_id)
     }
 
     /// The users online on this instance.
-    pub fn local_users(&self) -> Vec<i64> {
+    pub(crate) fn local_users(&self) -> Vec<i64> {
         self.users().keys().copied().collect()
     }
 
     /// Records what another instance reports about a user. Returns true when
     /// that changes whether the user is online anywhere.
-    pub fn set_remote(&self, instance: &Arc<str>, user_id: i64, online: bool) -> bool {
+    pub(crate) fn set_remote(&self, instance: &Arc<str>, user_id: i64, online: bool) -> bool {
         let before = self.is_online(user_id);
         {
             let mut remote = self.remote();
@@ -176,7 +176,7 @@ impl Presence {
 
     /// Forgets what instances that stopped confirming (crashed, cut off)
     /// reported longer than `expiry` ago. Returns the users this took offline.
-    pub fn expire_remote(&self, expiry: Duration) -> Vec<i64> {
+    pub(crate) fn expire_remote(&self, expiry: Duration) -> Vec<i64> {
         let mut gone = Vec::new();
         {
             let mut remote = self.remote();
@@ -222,7 +222,7 @@ impl Presence {
 
     /// Counts a closed socket. When it was the user's last, returns the
     /// departure to confirm once the grace period is over.
-    pub fn disconnected(&self, user_id: i64) -> Option<Departure> {
+    pub(crate) fn disconnected(&self, user_id: i64) -> Option<Departure> {
         let mut users = self.users();
         let entry = users.get_mut(&user_id)?;
         entry.sockets = entry.sockets.saturating_sub(1);
@@ -235,7 +235,7 @@ impl Presence {
 
     /// After the grace period: true (and the user is offline) if no socket
     /// came back in the meantime.
-    pub fn confirm_offline(&self, departure: Departure) -> bool {
+    pub(crate) fn confirm_offline(&self, departure: Departure) -> bool {
         let gone = {
             let mut users = self.users();
             let gone = users

@@ -71,7 +71,7 @@ pub async fn unread(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<i6
 /// Marks everything up to `message_id` (or the newest message) as read by
 /// `user`, inside the caller's transaction (the app goes through
 /// `store::writer`). Returns the new read position if it moved.
-pub async fn mark_read_in(
+pub(crate) async fn mark_read_in(
     tx: &mut Tx,
     conversation_id: i64,
     user: i64,
@@ -97,7 +97,7 @@ pub async fn mark_read_in(
 
 /// Whether the newest message of a conversation is `viewer`'s own and every
 /// other member has read it: the sender then sees "Seen".
-pub async fn seen_by_others(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<bool> {
+pub(crate) async fn seen_by_others(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<bool> {
     Ok(on_pool!(pool, p => sqlx::query_scalar::<_, bool>(
         "SELECT EXISTS (SELECT 1 FROM messages m
          WHERE m.id = (SELECT MAX(id) FROM messages WHERE conversation_id = $1)
@@ -114,7 +114,7 @@ pub async fn seen_by_others(pool: &Pool, conversation_id: i64, viewer: i64) -> R
 }
 
 /// Records that a user's last socket closed now.
-pub async fn touch_last_seen(pool: &Pool, user: i64) -> Result<OffsetDateTime> {
+pub(crate) async fn touch_last_seen(pool: &Pool, user: i64) -> Result<OffsetDateTime> {
     let at = now();
     on_pool!(pool, p => {
         sqlx::query("UPDATE users SET last_seen_at = $1 WHERE id = $2")

@@ -47,7 +47,7 @@ pub async fn open_direct(pool: &Pool, a: i64, b: i64) -> Result<i64> {
 }
 
 /// The existing direct conversation between two users, if any.
-pub async fn find_direct(pool: &Pool, a: i64, b: i64) -> Result<Option<i64>> {
+pub(crate) async fn find_direct(pool: &Pool, a: i64, b: i64) -> Result<Option<i64>> {
     on_pool!(pool, db => {
         Ok(
             sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = $1")
@@ -59,7 +59,7 @@ pub async fn find_direct(pool: &Pool, a: i64, b: i64) -> Result<Option<i64>> {
 }
 
 /// The ids of every member of a conversation.
-pub async fn member_ids(pool: &Pool, conversation_id: i64) -> Result<Vec<i64>> {
+pub(crate) async fn member_ids(pool: &Pool, conversation_id: i64) -> Result<Vec<i64>> {
     on_pool!(pool, db => {
         Ok(
             sqlx::query_scalar("SELECT user_id FROM members WHERE conversation_id = $1")

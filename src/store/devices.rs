@@ -6,7 +6,7 @@ use super::{now, users, Pool};
 use crate::error::Result;
 
 /// Remembers that the device with this token hash logged in as `user_id`.
-pub async fn remember(pool: &Pool, token_hash: &str, user_id: i64) -> Result<()> {
+pub(crate) async fn remember(pool: &Pool, token_hash: &str, user_id: i64) -> Result<()> {
     on_pool!(pool, db => {
         sqlx::query(
             "INSERT INTO known_devices (token_hash, user_id, created_at) VALUES ($1, $2, $3)
@@ -22,7 +22,7 @@ pub async fn remember(pool: &Pool, token_hash: &str, user_id: i64) -> Result<()>
 }
 
 /// Whether the device with this token hash logged in as `username` before.
-pub async fn is_known(pool: &Pool, token_hash: &str, username: &str) -> Result<bool> {
+pub(crate) async fn is_known(pool: &Pool, token_hash: &str, username: &str) -> Result<bool> {
     on_pool!(pool, db => {
         Ok(sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM known_devices d JOIN users u ON u.id = d.user_id

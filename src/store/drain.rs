@@ -15,11 +15,11 @@ use rocket_db_pools::Database;
 use super::Db;
 
 /// Longest a graceful stop waits for in-flight work before closing the pool.
-pub const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 /// The count of requests and sockets using the database.
 #[derive(Clone, Default, Debug)]
-pub struct InFlight(Arc<Counter>);
+pub(crate) struct InFlight(Arc<Counter>);
 
 #[derive(Default, Debug)]
 struct Counter {
@@ -29,7 +29,7 @@ struct Counter {
 
 /// One request or socket using the database, until dropped.
 #[derive(Debug)]
-pub struct Hold(InFlight);
+pub(crate) struct Hold(InFlight);
 
 impl InFlight {
     /// Counts one more user of the database until the hold is dropped.

@@ -67,7 +67,7 @@ pub async fn members(pool: &Pool, id: i64, viewer: i64) -> Result<Vec<User>> {
 }
 
 /// The groups `viewer` belongs to, most recently active first.
-pub async fn of_member(pool: &Pool, viewer: i64) -> Result<Vec<GroupRow>> {
+pub(crate) async fn of_member(pool: &Pool, viewer: i64) -> Result<Vec<GroupRow>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, GroupRow>(&format!(
             "SELECT c.id, c.title, {unread} AS unread,
@@ -85,7 +85,7 @@ pub async fn of_member(pool: &Pool, viewer: i64) -> Result<Vec<GroupRow>> {
 
 /// Adds `user` to a group `actor` belongs to. `NotFound` unless the actor is
 /// a member of that group; returns false if the user was a member already.
-pub async fn add_member(pool: &Pool, id: i64, actor: i64, user: i64) -> Result<bool> {
+pub(crate) async fn add_member(pool: &Pool, id: i64, actor: i64, user: i64) -> Result<bool> {
     on_pool!(pool, db => {
         let group = find(pool, id, actor).await?.filter(Conversation::is_group);
         if group.is_none() {

@@ -15,7 +15,7 @@ use rocket_db_pools::Database;
 use super::{Db, Pool};
 
 /// Seconds a client is asked to wait before retrying while the database is down.
-pub const RETRY_AFTER_SECS: u32 = 5;
+pub(crate) const RETRY_AFTER_SECS: u32 = 5;
 /// How often the probe retries while the database is down.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// How long one probe may take before it counts as a failure.
@@ -23,19 +23,19 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The database's reachability, shared by every request of this instance.
 #[derive(Clone, Default, Debug)]
-pub struct Health {
+pub(crate) struct Health {
     down: Arc<AtomicBool>,
 }
 
 impl Health {
     /// Whether the database was found unreachable and has not answered since.
-    pub fn is_down(&self) -> bool {
+    pub(crate) fn is_down(&self) -> bool {
         self.down.load(Ordering::Acquire)
     }
 
     /// Records that the database could not be reached, and starts probing it
     /// unless a probe is already running.
-    pub fn mark_down(&self, pool: &Pool) {
+    pub(crate) fn mark_down(&self, pool: &Pool) {
         if self.down.swap(true, Ordering::AcqRel) {
             return;
         }

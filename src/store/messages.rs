@@ -48,7 +48,7 @@ pub async fn save(
 /// Moves each sender's read position up to their own new message, for a
 /// whole batch in one statement (`save_in` leaves it to the caller, so a batch
 /// of saves costs one round trip each rather than two).
-pub async fn senders_read_own_in(tx: &mut Tx, sent: &[&Message]) -> Result<(), sqlx::Error> {
+pub(crate) async fn senders_read_own_in(tx: &mut Tx, sent: &[&Message]) -> Result<(), sqlx::Error> {
     // One row per (conversation, sender): with several, which row an
     // UPDATE … FROM uses would be unspecified.
     let mut newest = std::collections::BTreeMap::new();
@@ -83,7 +83,7 @@ pub async fn senders_read_own_in(tx: &mut Tx, sent: &[&Message]) -> Result<(), s
 
 /// Saves a message inside the caller's transaction (see `save`); the caller
 /// then moves the sender's read position (`senders_read_own_in`).
-pub async fn save_in(
+pub(crate) async fn save_in(
     tx: &mut Tx,
     conversation_id: i64,
     sender_id: i64,
@@ -192,7 +192,7 @@ const MEMBER_ONLY: &str = "m.conversation_id = $1 AND EXISTS
     (SELECT 1 FROM members WHERE conversation_id = m.conversation_id AND user_id = $2)";
 
 /// Up to `limit` messages before `before` (or the newest), oldest first.
-pub async fn page_before(
+pub(crate) async fn page_before(
     pool: &Pool,
     conversation_id: i64,
     viewer: i64,
@@ -215,7 +215,7 @@ pub async fn page_before(
 }
 
 /// Up to `limit` messages after sequence number `after`, in sequence order.
-pub async fn page_after(
+pub(crate) async fn page_after(
     pool: &Pool,
     conversation_id: i64,
     viewer: i64,
@@ -237,7 +237,7 @@ pub async fn page_after(
 
 /// The newest message at or before sequence number `seq`, if `viewer` is a
 /// member of its conversation.
-pub async fn at_or_before(
+pub(crate) async fn at_or_before(
     pool: &Pool,
     conversation_id: i64,
     viewer: i64,
@@ -258,7 +258,7 @@ pub async fn at_or_before(
 }
 
 /// Where an attachment's bytes are, if `viewer` is a member of its conversation.
-pub async fn attachment_for_member(
+pub(crate) async fn attachment_for_member(
     pool: &Pool,
     attachment_id: i64,
     viewer: i64,
@@ -292,7 +292,7 @@ pub async fn attachment_for_member(
 }
 
 /// Whether any attachment still uses these bytes.
-pub async fn sha256_in_use(pool: &Pool, sha256: &str) -> Result<bool> {
+pub(crate) async fn sha256_in_use(pool: &Pool, sha256: &str) -> Result<bool> {
     on_pool!(pool, db => {
         Ok(sqlx::query_scalar::<_, bool>(
             "SELECT EXISTS (SELECT 1 FROM attachments WHERE sha256 = $1)",
@@ -307,7 +307,7 @@ pub async fn sha256_in_use(pool: &Pool, sha256: &str) -> Result<bool> {
 /// missing), with no membership check: what an instance loads to deliver
 /// messages that another instance saved, whose recipients that instance
 /// already decided. Callers keep `ids` to a few hundred (one placeholder each).
-pub async fn by_ids(pool: &Pool, ids: &[i64]) -> Result<Vec<Message>> {
+pub(crate) async fn by_ids(pool: &Pool, ids: &[i64]) -> Result<Vec<Message>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }

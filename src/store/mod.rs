@@ -64,7 +64,7 @@ pub enum Pool {
 }
 
 /// An open transaction on either database.
-pub enum Tx {
+pub(crate) enum Tx {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
@@ -107,7 +107,7 @@ impl Pool {
     }
 
     /// Starts a transaction.
-    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+    pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
@@ -186,7 +186,7 @@ async fn is_reusable<C: sqlx::Connection>(conn: &mut C) -> Result<bool, sqlx::Er
 }
 
 /// Whether a database URL names PostgreSQL.
-pub fn is_postgres_url(url: &str) -> bool {
+pub(crate) fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
@@ -202,12 +202,12 @@ impl Db {
     }
 
     /// Whether the database is known to be unreachable right now.
-    pub fn health(&self) -> &health::Health {
+    pub(crate) fn health(&self) -> &health::Health {
         &self.0.health
     }
 
     /// The requests and sockets using the database now.
-    pub fn in_flight(&self) -> &drain::InFlight {
+    pub(crate) fn in_flight(&self) -> &drain::InFlight {
         &self.0.in_flight
     }
 }
@@ -267,11 +267,12 @@ impl rocket_db_pools::Pool for DbHandle {
 
 /// Migrations embedded in the binary, so a lone executable creates its
 /// schema: one folder per dialect, run by the same sqlx migrator.
-pub static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-pub static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+pub(crate) static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+pub(crate) static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("migrations/postgres");
 
 /// The database fairing, then the migrations, then the writer task.
-pub fn stage() -> AdHoc {
+pub(crate) fn stage() -> AdHoc {
     AdHoc::on_ignite("Database", |rocket| async {
         rocket
             .attach(Db::init())

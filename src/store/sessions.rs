@@ -31,7 +31,7 @@ pub async fn create(
 }
 
 /// Stores a new session, remembering the browser it was made for.
-pub async fn create_for_agent(
+pub(crate) async fn create_for_agent(
     pool: &Pool,
     token_hash: &str,
     user_id: i64,
@@ -133,7 +133,7 @@ fn has_expired(
 /// Whether the session still exists and has not expired, without counting
 /// the question as a use: an open socket asks this at every ping, and a page
 /// left open must not keep its session alive for ever.
-pub async fn is_live(pool: &Pool, token_hash: &str, idle: Duration) -> Result<bool> {
+pub(crate) async fn is_live(pool: &Pool, token_hash: &str, idle: Duration) -> Result<bool> {
     on_pool!(pool, db => {
         let row = sqlx::query_as::<_, (OffsetDateTime, OffsetDateTime, Option<OffsetDateTime>)>(
             "SELECT expires_at, created_at, last_used_at FROM sessions WHERE token_hash = $1",
@@ -159,7 +159,7 @@ pub async fn delete(pool: &Pool, token_hash: &str) -> Result<()> {
 }
 
 /// Every session of a user, newest first.
-pub async fn list_for_user(pool: &Pool, user_id: i64) -> Result<Vec<SessionInfo>> {
+pub(crate) async fn list_for_user(pool: &Pool, user_id: i64) -> Result<Vec<SessionInfo>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, SessionInfo>(
             "SELECT token_hash, created_at, last_used_at, user_agent FROM sessions
@@ -172,7 +172,7 @@ pub async fn list_for_user(pool: &Pool, user_id: i64) -> Result<Vec<SessionInfo>
 }
 
 /// Ends every session of a user but `keep`; returns the ended token hashes.
-pub async fn delete_all_for_user(
+pub(crate) async fn delete_all_for_user(
     pool: &Pool,
     user_id: i64,
     keep: Option<&str>,

@@ -19,14 +19,14 @@ pub enum CreateError {
 }
 
 /// The case-insensitive key under which a username is unique.
-pub fn username_key(username: &str) -> String {
+pub(crate) fn username_key(username: &str) -> String {
     username.to_lowercase()
 }
 
 /// The form under which usernames that look alike are the same: the
 /// Unicode TR39 confusable skeleton (`I`, `l` and `1` all become `l`; `rn`
 /// and `m` one shape), lower-cased like the unique key.
-pub fn username_skeleton(username: &str) -> String {
+pub(crate) fn username_skeleton(username: &str) -> String {
     unicode_security::skeleton(username)
         .collect::<String>()
         .to_lowercase()
@@ -63,7 +63,7 @@ pub async fn create(pool: &Pool, username: &str, password_hash: &str) -> Result<
 }
 
 /// Fills in the look-alike form of usernames stored before it existed.
-pub async fn fill_in_skeletons(pool: &Pool) -> Result<()> {
+pub(crate) async fn fill_in_skeletons(pool: &Pool) -> Result<()> {
     on_pool!(pool, db => {
         let missing: Vec<(i64, String)> =
             sqlx::query_as("SELECT id, username FROM users WHERE username_skeleton IS NULL")
@@ -81,7 +81,7 @@ pub async fn fill_in_skeletons(pool: &Pool) -> Result<()> {
 }
 
 /// The user and their password hash, for logging in.
-pub async fn credentials(pool: &Pool, username: &str) -> Result<Option<(User, String)>> {
+pub(crate) async fn credentials(pool: &Pool, username: &str) -> Result<Option<(User, String)>> {
     on_pool!(pool, db => {
         let row = sqlx::query_as::<_, (i64, String, OffsetDateTime, String)>(
             "SELECT id, username, created_at, password_hash FROM users WHERE username_key = $1",
@@ -139,7 +139,7 @@ pub async fn password_hash(pool: &Pool, user_id: i64) -> Result<Option<String>> 
 }
 
 /// Replaces a user's password hash.
-pub async fn set_password_hash(pool: &Pool, user_id: i64, hash: &str) -> Result<()> {
+pub(crate) async fn set_password_hash(pool: &Pool, user_id: i64, hash: &str) -> Result<()> {
     on_pool!(pool, db => {
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
@@ -207,7 +207,7 @@ pub async fn delete(pool: &Pool, user_id: i64) -> Result<Vec<String>> {
 }
 
 /// A user by id.
-pub async fn by_id(pool: &Pool, id: i64) -> Result<Option<User>> {
+pub(crate) async fn by_id(pool: &Pool, id: i64) -> Result<Option<User>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, User>(
             "SELECT id, username, created_at FROM users WHERE id = $1",

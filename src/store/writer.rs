@@ -79,7 +79,7 @@ impl Writer {
     }
 
     /// Saves a message with an attached file (already on disk).
-    pub async fn save_with(
+    pub(crate) async fn save_with(
         &self,
         conversation_id: i64,
         sender_id: i64,

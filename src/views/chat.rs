@@ -55,7 +55,7 @@ pub fn attachment(file: &Attachment) -> Markup {
 }
 
 /// "532 B", "14 KiB", "3.2 MiB".
-pub fn human_size(bytes: i64) -> String {
+pub(crate) fn human_size(bytes: i64) -> String {
     match bytes {
         b if b < 1024 => format!("{b} B"),
         b if b < 1024 * 1024 => format!("{} KiB", b / 1024),
@@ -64,7 +64,7 @@ pub fn human_size(bytes: i64) -> String {
 }
 
 /// The file form: multipart, with a progress bar while htmx uploads.
-pub fn upload_form(conversation_id: i64, csrf: &str, client_id: &str) -> Markup {
+pub(crate) fn upload_form(conversation_id: i64, csrf: &str, client_id: &str) -> Markup {
     let action = format!("{}/attachments", conversation_url(conversation_id));
     html! {
         form #upload .upload method="post" action=(action) enctype="multipart/form-data"
@@ -84,7 +84,7 @@ pub fn upload_form(conversation_id: i64, csrf: &str, client_id: &str) -> Markup 
 }
 
 /// The line under the file form: empty, or why an upload was refused.
-pub fn upload_status(error: Option<&str>) -> Markup {
+pub(crate) fn upload_status(error: Option<&str>) -> Markup {
     html! {
         p #upload-status .form-error role="status" {
             @if let Some(error) = error { (error) }
@@ -94,7 +94,7 @@ pub fn upload_status(error: Option<&str>) -> Markup {
 
 /// The link that loads the page of history before `oldest_id`: a plain link
 /// without JavaScript, an in-place swap with htmx.
-pub fn load_earlier(conversation_id: i64, oldest_id: i64) -> Markup {
+pub(crate) fn load_earlier(conversation_id: i64, oldest_id: i64) -> Markup {
     let base = conversation_url(conversation_id);
     html! {
         a.load-earlier href={ (base) "?before=" (oldest_id) }
@@ -106,7 +106,7 @@ pub fn load_earlier(conversation_id: i64, oldest_id: i64) -> Markup {
 }
 
 /// A page of history, preceded by a "load earlier" link when there is more.
-pub fn history_chunk(
+pub(crate) fn history_chunk(
     conversation_id: i64,
     messages: &[Message],
     has_more: bool,
@@ -123,7 +123,7 @@ pub fn history_chunk(
 }
 
 /// "Today", "Yesterday", or the date.
-pub fn day_label(day: Date) -> String {
+pub(crate) fn day_label(day: Date) -> String {
     let today = OffsetDateTime::now_utc().date();
     if day == today {
         "Today".into()
@@ -136,7 +136,7 @@ pub fn day_label(day: Date) -> String {
 }
 
 /// The line between two days of messages.
-pub fn day_separator(day: Date) -> Markup {
+pub(crate) fn day_separator(day: Date) -> Markup {
     html! {
         div.day role="separator" {
             time datetime=(day.to_string()) { (day_label(day)) }
@@ -146,7 +146,11 @@ pub fn day_separator(day: Date) -> Markup {
 
 /// Messages with a day separator wherever the day changes; `previous_day`
 /// is the day of the message shown just before them, if any.
-pub fn messages_by_day(messages: &[Message], previous_day: Option<Date>, viewer_id: i64) -> Markup {
+pub(crate) fn messages_by_day(
+    messages: &[Message],
+    previous_day: Option<Date>,
+    viewer_id: i64,
+) -> Markup {
     let mut day = previous_day;
     html! {
         @for m in messages {
@@ -159,7 +163,7 @@ pub fn messages_by_day(messages: &[Message], previous_day: Option<Date>, viewer_
 }
 
 /// The message list: loaded history, then the live region sockets append to.
-pub fn message_list(
+pub(crate) fn message_list(
     conversation_id: i64,
     history: &[Message],
     has_more: bool,
@@ -268,7 +272,7 @@ pub fn composer_error(error: Option<&str>, unsent: Option<&str>, out_of_band: bo
 }
 
 /// The top of a conversation page: the other person, or the group.
-pub enum Heading<'a> {
+pub(crate) enum Heading<'a> {
     Direct {
         peer: &'a User,
         online: bool,
@@ -278,7 +282,7 @@ pub enum Heading<'a> {
 }
 
 /// Everything the conversation page needs.
-pub struct ChatPage<'a> {
+pub(crate) struct ChatPage<'a> {
     pub conversation_id: i64,
     pub heading: Heading<'a>,
     pub groups: &'a [GroupRow],
@@ -295,7 +299,7 @@ pub struct ChatPage<'a> {
 }
 
 /// The conversation page with its socket.
-pub fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
+pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
     // The page resumes after the last change it was rendered with.
     let newest = chat.history.last().map_or(0, |m| m.seq);
     let url = conversation_url(chat.conversation_id);
@@ -343,7 +347,11 @@ pub fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
 
 /// Socket push: new messages appended to the live region, in order.
 /// `previous_day` is the day of the newest message already on the page.
-pub fn append_messages(messages: &[Message], previous_day: Option<Date>, viewer_id: i64) -> Markup {
+pub(crate) fn append_messages(
+    messages: &[Message],
+    previous_day: Option<Date>,
+    viewer_id: i64,
+) -> Markup {
     html! {
         div hx-swap-oob="beforeend:#live" {
             (messages_by_day(messages, previous_day, viewer_id))
@@ -353,7 +361,11 @@ pub fn append_messages(messages: &[Message], previous_day: Option<Date>, viewer_
 
 /// Socket push on (re)connect: everything after what the page was rendered
 /// with, whose newest message is from `previous_day`.
-pub fn live_region(messages: &[Message], previous_day: Option<Date>, viewer_id: i64) -> Markup {
+pub(crate) fn live_region(
+    messages: &[Message],
+    previous_day: Option<Date>,
+    viewer_id: i64,
+) -> Markup {
     html! {
         div #live hx-swap-oob="innerHTML" {
             (messages_by_day(messages, previous_day, viewer_id))

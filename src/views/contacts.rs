@@ -8,7 +8,7 @@ use crate::domain::Contact;
 use crate::limits::UNREAD_SHOWN_MAX;
 
 /// "last seen 14:05" today, "last seen 20 Nov" before.
-pub fn last_seen_text(last_seen: Option<OffsetDateTime>) -> String {
+pub(crate) fn last_seen_text(last_seen: Option<OffsetDateTime>) -> String {
     match last_seen {
         None => "offline".into(),
         Some(at) if at.date() == OffsetDateTime::now_utc().date() => {
@@ -67,7 +67,7 @@ pub fn unread(badge: Badge, count: i64, oob: bool) -> Markup {
 }
 
 /// One contact: a link to the conversation, with presence and unread count.
-pub fn contact_row(contact: &Contact, online: bool, current: bool) -> Markup {
+pub(crate) fn contact_row(contact: &Contact, online: bool, current: bool) -> Markup {
     html! {
         li id=(dom_id("contact", contact.id)) {
             a.contact href=(contact_url(&contact.username)) aria-current=[current.then_some("page")] {
@@ -84,7 +84,7 @@ pub fn contact_row(contact: &Contact, online: bool, current: bool) -> Markup {
 
 /// Everyone else, each a link to the conversation with them. `is_online`
 /// answers presence; `current` marks the contact whose conversation is open.
-pub fn contact_list(
+pub(crate) fn contact_list(
     contacts: &[Contact],
     is_online: &dyn Fn(i64) -> bool,
     current: Option<i64>,
@@ -106,21 +106,21 @@ pub fn contact_list(
 }
 
 /// Socket push: a user who just signed up joins the list.
-pub fn appended_contact(contact: &Contact, online: bool) -> Markup {
+pub(crate) fn appended_contact(contact: &Contact, online: bool) -> Markup {
     html! {
         div hx-swap-oob="beforeend:#contacts" { (contact_row(contact, online, false)) }
     }
 }
 
 /// Socket push: a user who deleted their account leaves the list.
-pub fn removed_contact(user_id: i64) -> Markup {
+pub(crate) fn removed_contact(user_id: i64) -> Markup {
     html! {
         li id=(dom_id("contact", user_id)) hx-swap-oob="delete" {}
     }
 }
 
 /// The first letter of a name, for an avatar.
-pub fn initial(name: &str) -> String {
+pub(crate) fn initial(name: &str) -> String {
     name.chars()
         .next()
         .map(|c| c.to_uppercase().collect())

@@ -11,7 +11,7 @@ use crate::domain::{Conversation, GroupRow};
 use crate::limits::GROUP_TITLE_MAX_CHARS;
 
 /// The viewer's groups; `current` marks the open one.
-pub fn group_list(groups: &[GroupRow], current: Option<i64>, oob: bool) -> Markup {
+pub(crate) fn group_list(groups: &[GroupRow], current: Option<i64>, oob: bool) -> Markup {
     // A reconnected page refetches the list (app.js fires the event).
     let refresh = match current {
         Some(id) => format!("/groups?current={id}"),
@@ -35,7 +35,7 @@ pub fn group_list(groups: &[GroupRow], current: Option<i64>, oob: bool) -> Marku
 }
 
 /// The form that starts a group with some of the viewer's contacts.
-pub fn new_group_form(csrf: &str, contacts: &[Contact]) -> Markup {
+pub(crate) fn new_group_form(csrf: &str, contacts: &[Contact]) -> Markup {
     html! {
         details.new-group {
             summary { "New group" }

@@ -11,7 +11,7 @@ pub mod pages;
 use time::OffsetDateTime;
 
 /// The DOM id of a thing, shared by pages and socket fragments.
-pub fn dom_id(kind: &str, id: i64) -> String {
+pub(crate) fn dom_id(kind: &str, id: i64) -> String {
     format!("{kind}-{id}")
 }
 
@@ -21,7 +21,7 @@ pub fn clock(moment: OffsetDateTime) -> String {
 }
 
 /// Machine-readable timestamp for `<time datetime>`.
-pub fn iso(moment: OffsetDateTime) -> String {
+pub(crate) fn iso(moment: OffsetDateTime) -> String {
     moment
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -29,12 +29,12 @@ pub fn iso(moment: OffsetDateTime) -> String {
 
 /// The URL that opens the conversation with a user; when there is none yet
 /// it offers to start one (a POST to the same URL creates it).
-pub fn contact_url(username: &str) -> String {
+pub(crate) fn contact_url(username: &str) -> String {
     format!("/c/{username}")
 }
 
 /// The URL of a conversation.
-pub fn conversation_url(conversation_id: i64) -> String {
+pub(crate) fn conversation_url(conversation_id: i64) -> String {
     format!("/conversations/{conversation_id}")
 }
 

@@ -122,7 +122,7 @@ pub fn dashboard(
 
 /// The first step of a new direct conversation: opening it is a POST, so a
 /// link (or a cross-site image) never creates one.
-pub fn start_conversation(viewer: &Viewer, peer: &str) -> Markup {
+pub(crate) fn start_conversation(viewer: &Viewer, peer: &str) -> Markup {
     let action = super::contact_url(peer);
     page(
         peer,

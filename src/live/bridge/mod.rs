@@ -51,7 +51,7 @@ const MESSAGES_PER_QUERY: usize = 500;
 
 /// Manages the hub the app publishes to: the in-process hub on SQLite, the
 /// bridge on PostgreSQL. Runs once the database is attached.
-pub fn stage(presence: Presence) -> AdHoc {
+pub(crate) fn stage(presence: Presence) -> AdHoc {
     AdHoc::on_ignite("Hub", |rocket| async {
         rocket.attach(AdHoc::on_ignite("Hub for the database", |rocket| async {
             let pool = Db::fetch(&rocket).and_then(|db| db.pool().postgres().cloned());
@@ -90,7 +90,7 @@ impl Outbox {
 }
 
 /// The hub of an instance sharing a PostgreSQL database with others.
-pub struct PgBridge {
+pub(crate) struct PgBridge {
     local: Hub,
     presence: Presence,
     outbox: Outbox,
