@@ -162,6 +162,13 @@ async fn slow_network(client: &Client, latency: Duration) {
 /// logged since the last check: a feature that works when frames are sent by
 /// hand can still be broken in the page by a script error.
 async fn assert_no_console_errors(client: &Client, when: &str) {
+    let errors = console_errors(client).await;
+    assert!(errors.is_empty(), "console errors {when}: {errors:#?}");
+}
+
+/// The errors and uncaught exceptions a page of this browser logged since
+/// the last read.
+async fn console_errors(client: &Client) -> Vec<Value> {
     let entries = client
         .issue_cmd(ChromeCommand {
             path: "se/log",
@@ -169,16 +176,16 @@ async fn assert_no_console_errors(client: &Client, when: &str) {
         })
         .await
         .expect("console log");
-    let errors: Vec<&Value> = entries
+    entries
         .as_array()
         .map(|entries| {
             entries
                 .iter()
                 .filter(|entry| entry["level"] == "SEVERE")
+                .cloned()
                 .collect()
         })
-        .unwrap_or_default();
-    assert!(errors.is_empty(), "console errors {when}: {errors:#?}");
+        .unwrap_or_default()
 }
 
 async fn wait_until<F, Fut>(what: &str, mut check: F)
@@ -488,8 +495,35 @@ async fn two_people_chat_live_in_real_browsers() {
 
     assert_no_console_errors(&alice, "after a reload, a logout and a login").await;
 
-    // A third person cannot open the conversation.
+    // A file over the size limit is refused in place, saying why.
+    let big = tempfile::Builder::new().suffix(".bin").tempfile().unwrap();
+    big.as_file().set_len(12 * 1024 * 1024).unwrap();
+    fill(&alice, "#file", &big.path().display().to_string()).await;
+    click(&alice, "#upload button[type=submit]").await;
+    wait_for_text(&alice, "#upload-status", "too large").await;
+    // The refused request is the only error the page logged (the browser and
+    // htmx report a 413 response as one).
+    let errors = console_errors(&alice).await;
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["message"].as_str().is_some_and(|m| m.contains("413"))),
+        "only the refused upload: {errors:#?}"
+    );
+
+    // A name that looks like someone else's (a capital i for the l) is
+    // refused on the sign-up form.
     let carol = driver.browser("carol", true).await;
+    carol.goto(&format!("{base}/signup")).await.unwrap();
+    fill(&carol, "#username", "aIice").await;
+    fill(&carol, "#password", common::PASSWORD).await;
+    fill(&carol, "#confirmation", common::PASSWORD).await;
+    click(&carol, "form button[type=submit]").await;
+    wait_for_text(&carol, "#form-error", "looks too much like").await;
+    assert_eq!(path_of(&carol).await, "/signup");
+    let _ = console_errors(&carol).await; // the form's 422 answer
+
+    // A third person cannot open the conversation.
     sign_up(&carol, &base, "carol").await;
     assert_no_console_errors(&carol, "signing up").await;
     carol.goto(&format!("{base}{conversation}")).await.unwrap();
