@@ -1,6 +1,6 @@
 //! The one error type of Natter: what went wrong, with its source kept, the
 //! status it maps to and the words a person is shown. Rendering it as a page
-//! is the HTTP layer's job (`routes`).
+//! is the HTTP layer's job (`http`).
 
 use rocket::http::Status;
 

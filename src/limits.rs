@@ -105,6 +105,9 @@ pub(crate) const IMAGE_DECODE_BUDGET_MIB: u64 = 320;
 /// moment after they were rendered (see `Presence::changed_since`). Longer
 /// gaps are reconnects, which fetch the whole contact list instead.
 pub(crate) const PRESENCE_REPLAY: time::Duration = time::Duration::minutes(2);
+/// Most presence changes sent to a page that opens its socket; past that
+/// (a restart, everyone reconnecting) it gets its whole contact list.
+pub const PRESENCE_REPLAY_MAX: usize = 200;
 /// How far before its render time a page asks for presence changes: the
 /// instance that rendered it and the one its socket reaches may differ.
 pub(crate) const PRESENCE_CLOCK_MARGIN: time::Duration = time::Duration::seconds(2);

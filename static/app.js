@@ -2,7 +2,15 @@
 // An external file with no inline handlers and no eval, so the strict CSP (script-src 'self') holds.
 (() => {
   let wasAtBottom = true;
-  let socket = null; // the page socket's wrapper, once open
+  let socket = null; // the page socket's wrapper, while it is open
+  let unanswered = []; // texts sent (or queued) whose send the server has not answered yet
+  const draftBox = () => document.getElementById('body');
+  // Puts texts back into the message box, in front of what has been typed since.
+  const putBack = (texts) => {
+    const b = draftBox();
+    if (!b || !texts.length) return;
+    b.value = texts.concat(b.value ? [b.value] : []).join('\n');
+  };
   const scrollToBottom = () => { const m = document.getElementById('messages'); if (m) m.scrollTop = m.scrollHeight; };
   // Enter sends, Shift+Enter adds a newline (not during IME composition); delegated because the server replaces the form.
   document.addEventListener('keydown', (e) => {
@@ -18,19 +26,25 @@
   // A typing notice carries nothing but the notice: not the draft, the form's token or the headers.
   // (hx-params="typing" would do this, but the ws extension hands htmx 2's filterValues a plain
   // object and every keystroke threw "n.has is not a function".)
+  // The keyup of the Enter that sent a message sees an emptied box: that is not typing.
   document.addEventListener('htmx:wsConfigSend', (e) => {
-    if (e.target.id === 'body') e.detail.messageBody = JSON.stringify({ typing: true });
+    if (e.target.id !== 'body') return;
+    if (!e.target.value) { e.preventDefault(); return; }
+    e.detail.messageBody = JSON.stringify({ typing: true });
   });
   // Empty the textarea as the message leaves (its text is already in the frame), so what is typed
   // next is never overwritten by the server's answer, which only renews the form's client id.
   document.addEventListener('htmx:wsConfigSend', (e) => {
     if (e.target.id !== 'composer' || (e.detail.errors && e.detail.errors.length)) return;
-    const b = document.getElementById('body');
-    if (b) b.value = '';
+    const b = draftBox();
+    if (!b) return;
+    unanswered.push(b.value);
+    b.value = '';
   });
   // "Seen" is the reader's to give: only a page in view says it has read what it shows.
   const markSeen = () => {
     if (socket && document.visibilityState === 'visible' && document.getElementById('messages')) {
+      // Sent only over an open socket: a notice queued while offline would arrive later, maybe hidden.
       socket.send(JSON.stringify({ seen: true }));
     }
   };
@@ -39,17 +53,29 @@
   // and say "seen" if someone else's message arrived while the page is in view.
   document.addEventListener('htmx:wsAfterMessage', (e) => {
     if (wasAtBottom) scrollToBottom();
+    const message = String(e.detail.message);
+    if (message.includes('id="client-id"')) unanswered.shift(); // saved
     const error = document.getElementById('composer-error');
-    const b = document.getElementById('body');
-    if (error && b && error.dataset.unsent !== undefined) {
-      b.value = b.value ? error.dataset.unsent + '\n' + b.value : error.dataset.unsent;
+    if (error && error.dataset.unsent !== undefined) {
+      unanswered.shift();
+      putBack([error.dataset.unsent]);
       delete error.dataset.unsent;
     }
-    if (String(e.detail.message).includes('message theirs')) markSeen();
+    if (message.includes('message theirs')) markSeen();
   });
   // Toggle .disconnected so CSS shows "Reconnecting…" while the socket is down and users know updates may lag.
   const connection = (down) => () => document.body.classList.toggle('disconnected', down);
   document.addEventListener('htmx:wsClose', connection(true));
+  // A send the socket took but never answered may be lost with it: put its text back. Sends still
+  // in the extension's queue go out when it reconnects (only after 1006, 1011, 1012 and 1013).
+  document.addEventListener('htmx:wsClose', (e) => {
+    socket = null;
+    const closed = e.detail.event;
+    const reconnects = closed && [1006, 1011, 1012, 1013].includes(closed.code);
+    const queue = (e.detail.socketWrapper && e.detail.socketWrapper.queue) || [];
+    const queued = reconnects ? queue.filter((q) => q.sendElt && q.sendElt.id === 'composer').length : 0;
+    putBack(unanswered.splice(0, unanswered.length - queued));
+  });
   // A socket the server closed for good because the session ended (logged out in another tab,
   // or expired) gets no reconnect: go to the login form instead of "Reconnecting…" for ever.
   const destinations = { 'logged out': '/login', 'session expired': '/login' };
@@ -59,6 +85,7 @@
     if (destination) window.location.assign(destination);
   });
   document.addEventListener('htmx:wsError', connection(true));
+  document.addEventListener('htmx:wsError', () => { socket = null; });
   // On a reconnect (not the first open) the page missed presence and unread changes: refetch the contact list.
   document.addEventListener('htmx:wsOpen', (e) => {
     connection(false)();

@@ -405,6 +405,34 @@ async fn two_people_chat_live_in_real_browsers() {
         )
         .await
         .unwrap();
+    // A send lost with its socket (the frame never reached the server) is
+    // put back in the box when the socket closes.
+    alice
+        .execute(
+            "const ws = document.querySelector('[ws-connect]')['htmx-internal-data'].webSocket.socket; \
+             const send = ws.send.bind(ws); \
+             ws.send = (m) => { if (!m.includes('\"body\"')) send(m); }; \
+             window.dropSocket = () => ws.close(4000, 'test'); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    type_and_send(&alice, "lost in flight").await;
+    assert_eq!(
+        draft_of(&alice).await,
+        json!(""),
+        "the box empties as it leaves"
+    );
+    alice
+        .execute("window.dropSocket(); return true;", vec![])
+        .await
+        .unwrap();
+    wait_until("the lost text back in the box", || async {
+        draft_of(&alice).await == json!("lost in flight")
+    })
+    .await;
+    alice.refresh().await.unwrap();
+    wait_for_text(&alice, "#messages", "Are we meeting?").await;
 
     type_and_send(&bob, "Hi Alice! Bob here.").await;
     wait_for_text(&alice, "#messages", "Hi Alice! Bob here.").await;

@@ -198,7 +198,7 @@ async fn reconnecting_delivers_what_was_sent_while_offline() {
     let page = bob.get_text(&format!("/conversations/{id}")).await;
     assert!(page.contains("before bob loaded"));
     let after = page
-        .split("socket?after=")
+        .split("socket?seq=")
         .nth(1)
         .and_then(|rest| rest.split(['"', '&']).next())
         .and_then(|n| n.parse::<i64>().ok())
@@ -431,7 +431,7 @@ async fn connect_without_reading(
     let tcp = tokio::net::TcpSocket::new_v4().unwrap();
     tcp.set_recv_buffer_size(4096).unwrap();
     let stream = tcp.connect(address).await.unwrap();
-    let url = format!("ws://{address}/conversations/{id}/socket?after=0");
+    let url = format!("ws://{address}/conversations/{id}/socket?seq=0");
     let mut request = url.into_client_request().unwrap();
     let headers = request.headers_mut();
     headers.insert(
@@ -608,4 +608,24 @@ async fn concurrent_senders_reach_every_page_in_sequence_order_and_a_resume_poin
     // A page that had shown up to change 10 resumes with exactly the rest.
     let (_resumed, resync) = bob.connect(id, 10).await;
     assert_eq!(seqs(&resync), (11..=total).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_page_from_before_the_change_log_gets_its_whole_list_again() {
+    let (_server, alice, bob, id) = alice_and_bob().await;
+    let (mut alice_socket, _) = alice.connect(id, 0).await;
+    send(&mut alice_socket, "already on the page", "old-1").await;
+    expect_text(&mut alice_socket, "already on the page").await;
+    // Older pages named the newest message id, not a change number.
+    let mut socket = bob
+        .try_connect_path(&format!("/conversations/{id}/socket?after=9999"), &bob.base)
+        .await
+        .expect("socket");
+    let first = next_text(&mut socket).await.expect("first frame");
+    assert!(
+        first.contains(r#"id="messages""#) && first.contains("already on the page"),
+        "the list is replaced whole: {first}"
+    );
+    send(&mut alice_socket, "and then this", "old-2").await;
+    expect_text(&mut socket, "and then this").await;
 }

@@ -194,7 +194,7 @@ impl Chat {
             .flat_map(|(conversation, tokens)| {
                 tokens.iter().map(move |token| {
                     (
-                        format!("/conversations/{conversation}/socket?after=0"),
+                        format!("/conversations/{conversation}/socket?seq=0"),
                         token.clone(),
                     )
                 })

@@ -1,7 +1,7 @@
 //! The services: the only code that changes a conversation's state and
 //! publishes events (send, read marks, typing), and the reads every page and
 //! socket shares (what a member sees of a conversation, its history).
-//! Handlers (`routes`, `socket`) parse input and call these.
+//! Handlers (`http`, `socket`) parse input and call these.
 
 pub mod accounts;
 pub mod conversations;

@@ -112,14 +112,15 @@ impl Presence {
     /// The current status of everyone whose presence changed after `since`
     /// (as far back as `PRESENCE_REPLAY` goes), oldest change first.
     pub(crate) fn changed_since(&self, since: OffsetDateTime) -> Vec<Status> {
-        let mut latest: Vec<(i64, OffsetDateTime)> = Vec::new();
+        let mut last_change: HashMap<i64, OffsetDateTime> = HashMap::new();
         {
             let changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
             for &(at, user_id) in changes.iter().filter(|(at, _)| *at > since) {
-                latest.retain(|(user, _)| *user != user_id);
-                latest.push((user_id, at));
+                last_change.insert(user_id, at);
             }
         }
+        let mut latest: Vec<(i64, OffsetDateTime)> = last_change.into_iter().collect();
+        latest.sort_by_key(|&(_, at)| at);
         latest
             .into_iter()
             .map(|(user_id, at)| {

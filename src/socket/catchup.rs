@@ -3,13 +3,15 @@
 //! lag its contact and group lists.
 
 use maud::{html, Markup};
+use rocket_ws::frame::CloseCode;
+use rocket_ws::result::Error as WsError;
 use rocket_ws::stream::DuplexStream;
 
 use super::connection::{text, Connection, LoopState};
 use crate::chat::{self, history, Scope};
 use crate::domain::Order;
 use crate::error::Result;
-use crate::limits::{PRESENCE_CLOCK_MARGIN, RESYNC_MAX_MESSAGES};
+use crate::limits::{PRESENCE_CLOCK_MARGIN, PRESENCE_REPLAY_MAX, RESYNC_MAX_MESSAGES};
 use crate::views::chat as chat_views;
 use crate::views::contacts as contact_views;
 use crate::views::groups as group_views;
@@ -28,14 +30,20 @@ impl Connection {
         state: &mut LoopState,
         contacts: bool,
     ) -> rocket_ws::result::Result<()> {
-        let fragment = match self.missed(state, contacts).await {
-            Ok(fragment) => fragment,
+        match self.missed(state, contacts).await {
+            Ok(fragment) => self.send(stream, text(fragment)).await,
             Err(e) => {
+                // Without knowing what the page has, nothing can be shown
+                // in order: say why, and close with 1011 so the page
+                // reconnects and catches up again.
                 rocket::error!("socket resync failed: {e}");
-                chat_views::composer_error(Some(&e.public_message()), None, true)
+                let error = chat_views::composer_error(Some(&e.public_message()), None, true);
+                self.send(stream, text(error)).await?;
+                self.close(stream, CloseCode::Error, "catching up failed")
+                    .await;
+                Err(WsError::ConnectionClosed)
             }
-        };
-        self.send(stream, text(fragment)).await
+        }
     }
 
     /// What the page missed; records in `state` the newest message it gets.
@@ -45,7 +53,12 @@ impl Connection {
         with_contacts: bool,
     ) -> Result<Markup> {
         let me = self.me.id();
-        let contacts = if with_contacts {
+        let presence = if with_contacts {
+            None
+        } else {
+            self.presence_missed()
+        };
+        let contacts = if presence.is_none() {
             let list = chat::contacts_of(&self.pool, me, Order::Alphabetical).await?;
             let is_online = |id| self.presence.is_online(id);
             html! {
@@ -55,18 +68,23 @@ impl Connection {
         } else {
             html! {}
         };
-        let contacts = html! { (contacts) (self.presence_missed()) (layout::connected()) };
+        let contacts = html! { (contacts) (presence.unwrap_or_default()) (layout::connected()) };
         let Some(chat) = &self.chat else {
             return Ok(contacts);
         };
         let id = chat.conversation_id;
         let seen = chat::seen(&self.pool, id, me).await?;
-        let missed =
-            chat::changes_after(&self.pool, id, me, chat.page_seq, RESYNC_MAX_MESSAGES + 1).await?;
-        if (missed.len() as i64) <= RESYNC_MAX_MESSAGES {
-            let page_newest = chat::shown_last(&self.pool, id, me, chat.page_seq).await?;
+        let missed = match chat.page_seq {
+            Some(after) => {
+                chat::changes_after(&self.pool, id, me, after, RESYNC_MAX_MESSAGES + 1).await?
+            }
+            None => Vec::new(),
+        };
+        if let (Some(page_seq), true) = (chat.page_seq, missed.len() as i64 <= RESYNC_MAX_MESSAGES)
+        {
+            let page_newest = chat::shown_last(&self.pool, id, me, page_seq).await?;
             let page_day = page_newest.as_ref().map(|m| m.created_at.date());
-            state.delivered_seq = missed.last().map_or(chat.page_seq, |m| m.seq);
+            state.delivered_seq = missed.last().map_or(page_seq, |m| m.seq);
             state.last_day = missed.last().map(|m| m.created_at.date()).or(page_day);
             state.newest = missed
                 .last()
@@ -80,7 +98,7 @@ impl Connection {
             });
         }
         let (latest, has_more) = history(&self.pool, id, me, None).await?;
-        state.delivered_seq = latest.last().map_or(chat.page_seq, |m| m.seq);
+        state.delivered_seq = latest.last().map_or(0, |m| m.seq);
         state.last_day = latest.last().map(|m| m.created_at.date());
         state.newest = latest.last().map(|m| (m.id, m.sender_id));
         state.unseen = state.newest.map(|(id, _)| id);
@@ -93,18 +111,24 @@ impl Connection {
     /// The presence of everyone who came or went since the page was
     /// rendered, which the page may have missed before this socket
     /// subscribed.
-    pub(super) fn presence_missed(&self) -> Markup {
+    /// `None` when so much changed that the page gets its whole contact
+    /// list instead.
+    pub(super) fn presence_missed(&self) -> Option<Markup> {
         let Some(rendered_at) = self.rendered_at else {
-            return html! {};
+            return Some(html! {});
         };
         let changes = self
             .presence
             .changed_since(rendered_at - PRESENCE_CLOCK_MARGIN);
-        html! {
+        if changes.len() > PRESENCE_REPLAY_MAX {
+            // A storm of changes (a restart): the whole list is cheaper.
+            return None;
+        }
+        Some(html! {
             @for status in changes.iter().filter(|s| s.user_id != self.me.id()) {
                 (contact_views::presence(status.user_id, status.online, status.last_seen, true))
             }
-        }
+        })
     }
 
     /// The viewer's groups, as an out-of-band replacement.

@@ -35,7 +35,9 @@ pub(super) struct ChatScope {
     pub(super) conversation_id: i64,
     pub(super) scope: Scope,
     /// The last change (sequence number) the page was rendered with.
-    pub(super) page_seq: i64,
+    /// `None` for a page that did not say (one rendered by an older
+    /// version, which counted differently): it gets the whole list again.
+    pub(super) page_seq: Option<i64>,
 }
 
 /// One open socket of one user.
@@ -84,8 +86,8 @@ pub(super) struct LoopState {
     pub(super) last_heard: Instant,
     /// The day of the newest message on the page, for day separators.
     pub(super) last_day: Option<Date>,
-    /// The newest message from others delivered here since the page last
-    /// said it was in view.
+    /// The newest message shown here since the page last said it was in
+    /// view (marking read up to it moves only the reader's own position).
     pub(super) unseen: Option<i64>,
     /// The newest message seen here but not yet marked read, and when to.
     pub(super) read_up_to: Option<i64>,

@@ -87,13 +87,13 @@ fn dashboard_socket(
 }
 
 /// A conversation's socket. Membership is looked up before the upgrade.
-#[rocket::get("/conversations/<id>/socket?<after>&<since>")]
+#[rocket::get("/conversations/<id>/socket?<seq>&<since>")]
 #[allow(clippy::too_many_arguments)]
 async fn conversation_socket(
     _origin: SameOrigin,
     me: CurrentUser,
     id: i64,
-    after: Option<i64>,
+    seq: Option<i64>,
     since: Option<i64>,
     ws: WebSocket,
     app: App<'_>,
@@ -102,7 +102,7 @@ async fn conversation_socket(
     let chat = ChatScope {
         conversation_id: id,
         scope,
-        page_seq: after.unwrap_or(0).max(0),
+        page_seq: seq.map(|seq| seq.max(0)),
     };
     Ok(open(ws, connection(&app, me, Some(chat), since)?))
 }

@@ -77,6 +77,15 @@ pub(crate) async fn mark_read_in(
     user: i64,
     message_id: Option<i64>,
 ) -> Result<Option<i64>> {
+    if let Tx::Postgres(t) = tx {
+        // Saves lock the conversation's row before its members' rows; a read
+        // mark does too, or two instances could each hold what the other
+        // waits for.
+        sqlx::query("SELECT 1 FROM conversations WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(conversation_id)
+            .execute(&mut **t)
+            .await?;
+    }
     Ok(on_tx!(tx, conn => sqlx::query_scalar(
         "UPDATE members SET last_read_message_id = COALESCE($1,
              (SELECT MAX(id) FROM messages WHERE conversation_id = $2), 0)

@@ -125,7 +125,8 @@ pub(crate) async fn save_in(
     .await?;
     if inserted.is_none() {
         // Nothing new: give the number back (the row is still ours), so the
-        // log has no holes a page would stop to look into.
+        // log gets no hole a page would stop to look into (deleted accounts
+        // still leave some: a page reads past them).
         sqlx::query("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1")
             .bind(conversation_id)
             .execute(&mut *tx)

@@ -303,7 +303,7 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
     // The page resumes after the last change it was rendered with.
     let newest = chat.history.last().map_or(0, |m| m.seq);
     let url = conversation_url(chat.conversation_id);
-    let socket = socket_url(&format!("{url}/socket?after={newest}"));
+    let socket = socket_url(&format!("{url}/socket?seq={newest}"));
     let (title, current_contact, current_group) = match &chat.heading {
         Heading::Direct { peer, .. } => (peer.username.as_str(), Some(peer.id), None),
         Heading::Group(g) => (

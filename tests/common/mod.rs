@@ -474,7 +474,7 @@ impl Browser {
         origin: &str,
     ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
         self.try_connect_path(
-            &format!("/conversations/{conversation_id}/socket?after={after}"),
+            &format!("/conversations/{conversation_id}/socket?seq={after}"),
             origin,
         )
         .await
