@@ -321,3 +321,16 @@ async fn a_reconnecting_page_can_refetch_its_contact_list() {
     );
     assert!(fragment.contains(r#"aria-current="page""#));
 }
+
+#[tokio::test]
+async fn a_page_of_older_history_does_not_mark_the_conversation_read() {
+    let (_server, alice, bob, id) = start().await;
+    let (mut alice_chat, _) = alice.connect(id, 0).await;
+    send(&mut alice_chat, "unread until opened", "h1").await;
+    expect_text(&mut alice_chat, "unread until opened").await;
+    bob.get_text(&format!("/conversations/{id}?before=999999"))
+        .await;
+    assert!(bob.get_text("/").await.contains(r#"class="unread">1"#));
+    bob.get_text(&format!("/conversations/{id}")).await;
+    assert!(!bob.get_text("/").await.contains(r#"class="unread">1"#));
+}

@@ -68,19 +68,23 @@ async fn render_page(
 ) -> Result<Markup> {
     let db = app.db;
     let scope = scope_of(db.pool(), conversation_id, me).await?;
-    // Opening the conversation reads it; the sender's "Seen" follows live.
-    // Reading must not depend on writing: on a full disk the page still opens.
-    let marked = chat::mark_read(
-        app.writer,
-        app.hub.as_ref(),
-        conversation_id,
-        me.id(),
-        None,
-        None,
-    )
-    .await;
-    if let Err(e) = marked {
-        rocket::warn!("marking read on opening failed: {e}");
+    // Opening the conversation at its newest messages reads it (this is how
+    // a page without JavaScript reads; with it, the page's "seen" follows);
+    // a page of older history does not. Reading must not depend on writing:
+    // on a full disk the page still opens.
+    if before.is_none() {
+        let marked = chat::mark_read(
+            app.writer,
+            app.hub.as_ref(),
+            conversation_id,
+            me.id(),
+            None,
+            None,
+        )
+        .await;
+        if let Err(e) = marked {
+            rocket::warn!("marking read on opening failed: {e}");
+        }
     }
     let (history, has_more) = history(db.pool(), conversation_id, me.id(), before).await?;
     let list = chat::contacts_of(db.pool(), me.id(), Order::Alphabetical).await?;
