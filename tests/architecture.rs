@@ -169,6 +169,9 @@ fn handlers_and_views_run_no_sql_themselves() {
         }
         let calls = store_calls(&code);
         assert!(calls.is_empty(), "{file} reaches into store: {calls:?}");
+        for sql in ["sqlx::", "on_pool!", "on_tx!"] {
+            assert!(!code.contains(sql), "{file} runs SQL itself ({sql})");
+        }
     }
 }
 
