@@ -47,15 +47,16 @@ pub async fn history(
     Ok((page, has_more))
 }
 
-/// A group's members, and the viewer's contacts who could be added.
+/// A group's members, and which of the viewer's `contacts` (the list the
+/// caller already has) could be added.
 pub async fn people_of_group(
     pool: &Pool,
     group: &Conversation,
     viewer: i64,
+    contacts: &[Contact],
 ) -> Result<(Vec<User>, Vec<Contact>)> {
     let members = groups::members(pool, group.id, viewer).await?;
-    let list = contacts::list(pool, viewer, Order::Alphabetical).await?;
-    let candidates = non_members(&list, &members);
+    let candidates = non_members(contacts, &members);
     Ok((members, candidates))
 }
 

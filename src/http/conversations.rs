@@ -90,7 +90,7 @@ async fn render_page(
     let list = chat::contacts_of(db.pool(), me.id(), Order::Alphabetical).await?;
     let groups = chat::groups::of_member(db.pool(), me.id()).await?;
     let (members, candidates) = match &scope {
-        Scope::Group(group) => chat::people_of_group(db.pool(), group, me.id()).await?,
+        Scope::Group(group) => chat::people_of_group(db.pool(), group, me.id(), &list).await?,
         Scope::Direct(_) => (Vec::new(), Vec::new()),
     };
     let heading = match &scope {

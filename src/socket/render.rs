@@ -9,8 +9,7 @@ use tokio::time::Instant;
 
 use super::connection::{Connection, LoopState, Step};
 use crate::chat::{self, people_of_group};
-use crate::domain::Contact;
-use crate::domain::Message;
+use crate::domain::{Contact, Message, Order};
 use crate::error::Result;
 use crate::limits::{RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS};
 use crate::live::hub::Event;
@@ -64,7 +63,9 @@ impl Connection {
         else {
             return Ok(Step::Close(CloseCode::Normal, "no longer a member"));
         };
-        let (members, candidates) = people_of_group(&self.pool, &group, self.me.id()).await?;
+        let contacts = chat::contacts_of(&self.pool, self.me.id(), Order::Alphabetical).await?;
+        let (members, candidates) =
+            people_of_group(&self.pool, &group, self.me.id(), &contacts).await?;
         let heading = group_views::heading(
             &GroupHeading {
                 group: &group,
