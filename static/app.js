@@ -1,6 +1,9 @@
 // Natter's only script: everything else is htmx attributes and server fragments.
 // An external file with no inline handlers and no eval, so the strict CSP (script-src 'self') holds.
 (() => {
+  // Tells the server this browser runs the script, so opening a conversation leaves "seen" to the
+  // page, which says it only while in view (a page opened in a background tab has read nothing).
+  document.cookie = `natter_js=1; path=/; max-age=31536000; SameSite=Lax${location.protocol === 'https:' ? '; Secure' : ''}`;
   let wasAtBottom = true;
   let socket = null; // the page socket's wrapper, while it is open
   let unanswered = []; // texts sent (or queued) whose send the server has not answered yet

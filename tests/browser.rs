@@ -434,8 +434,24 @@ async fn two_people_chat_live_in_real_browsers() {
     alice.refresh().await.unwrap();
     wait_for_text(&alice, "#messages", "Are we meeting?").await;
 
-    type_and_send(&bob, "Hi Alice! Bob here.").await;
+    // The Enter that sends is not typing: once the message is in, the
+    // notice is gone and stays gone (typing notices are throttled to one a
+    // second, so the Enter comes after a pause, as its own keystroke).
+    fill(&bob, "#body", "Hi Alice! Bob here.").await;
+    wait_for_text(&alice, "#typing", "bob is typing").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    fill(&bob, "#body", ENTER).await;
     wait_for_text(&alice, "#messages", "Hi Alice! Bob here.").await;
+    wait_until("the typing notice gone with the message", || async {
+        text_of(&alice, "#typing").await.is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        text_of(&alice, "#typing").await,
+        "",
+        "no typing notice from the Enter that sent"
+    );
     wait_for_text(&bob, "#receipt", "Seen").await;
 
     // "Seen" waits until the reader looks: bob's conversation goes into a
@@ -474,6 +490,51 @@ async fn two_people_chat_live_in_real_browsers() {
         "bob's tab was hidden, then shown"
     );
     wait_for_text(&bob, "#messages", "Did you read this?").await;
+
+    // Nor does opening a conversation in a background tab read it: bob goes
+    // to his dashboard, alice writes, and bob's tab opens the conversation
+    // while another tab is in front.
+    bob.goto(&format!("{base}/")).await.unwrap();
+    wait_for_text(&bob, "#contacts", "alice").await;
+    type_and_send(&alice, "Still there?").await;
+    wait_for_text(&bob, "#contacts .unread", "1").await;
+    wait_until("alice's receipt cleared by her new message", || async {
+        text_of(&alice, "#receipt").await.is_empty()
+    })
+    .await;
+    bob.execute(
+        &format!("setTimeout(() => location.assign('{conversation}'), 300); return true;"),
+        vec![],
+    )
+    .await
+    .unwrap();
+    let bob_tab = bob.window().await.unwrap();
+    let front_tab = bob.new_window(true).await.unwrap().handle;
+    bob.switch_to_window(front_tab).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        text_of(&alice, "#receipt").await,
+        "",
+        "not seen while bob's conversation opened behind another tab"
+    );
+    bob.close_window().await.unwrap();
+    let shown_at = common::unix_millis();
+    bob.switch_to_window(bob_tab).await.unwrap();
+    assert_eq!(
+        path_of(&bob).await,
+        conversation,
+        "the background tab opened it"
+    );
+    let loaded_at = bob
+        .execute("return Math.floor(performance.timeOrigin);", vec![])
+        .await
+        .unwrap();
+    assert!(
+        loaded_at.as_i64().is_some_and(|at| at < shown_at),
+        "it loaded while hidden: {loaded_at} vs {shown_at}"
+    );
+    wait_for_text(&alice, "#receipt", "Seen").await;
+    wait_for_text(&bob, "#messages", "Still there?").await;
     assert_no_console_errors(&alice, "while chatting").await;
     assert_no_console_errors(&bob, "while chatting").await;
     screenshot(&alice, "conversation").await;

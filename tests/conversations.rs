@@ -325,3 +325,34 @@ async fn an_unread_count_above_ninety_nine_shows_as_99_plus() {
     let counted = natter::store::contacts::unread(pool, bob.id, bob.bob_id).await;
     assert_eq!(counted.unwrap(), 100);
 }
+
+#[rocket::async_test]
+async fn opening_a_conversation_reads_it_only_in_a_browser_without_the_page_script() {
+    let bob = pair().await;
+    let (pool, alice_id) = (bob.app.pool(), bob.alice_id);
+    for n in 1..=2 {
+        natter::store::messages::save(pool, bob.id, alice_id, &format!("m{n}"), &format!("c{n}"))
+            .await
+            .unwrap();
+    }
+    let unread = || natter::store::contacts::unread(pool, bob.id, bob.bob_id);
+    // Where the script runs (it sets this cookie), the page itself says
+    // "seen" once it is in view: it may be opening in a background tab.
+    let scripted = bob
+        .app
+        .client
+        .get(bob.path.as_str())
+        .cookie(rocket::http::Cookie::new("natter_js", "1"))
+        .dispatch()
+        .await;
+    assert_eq!(scripted.status(), Status::Ok);
+    assert!(scripted.into_string().await.unwrap().contains("m2"));
+    assert_eq!(
+        unread().await.unwrap(),
+        2,
+        "opening with the script reads nothing"
+    );
+    // Without it, opening the conversation is how it gets read.
+    assert!(page_text(&bob.app.client, &bob.path).await.contains("m2"));
+    assert_eq!(unread().await.unwrap(), 0);
+}

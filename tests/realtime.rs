@@ -629,3 +629,36 @@ async fn a_page_from_before_the_change_log_gets_its_whole_list_again() {
     send(&mut alice_socket, "and then this", "old-2").await;
     expect_text(&mut socket, "and then this").await;
 }
+
+#[tokio::test]
+async fn a_page_whose_catch_up_fails_is_told_why_and_asked_to_reconnect() {
+    let (server, alice, _bob, id) = alice_and_bob().await;
+    let (mut alice_socket, _) = alice.connect(id, 0).await;
+    send(&mut alice_socket, "written before the fault", "m1").await;
+    expect_text(&mut alice_socket, "written before the fault").await;
+    // The messages become unreadable (a broken disk, say) between the
+    // handshake, which does not read them, and the catch-up, which does.
+    let pool = open_database(&server.dir).await;
+    let rename = |from: &'static str, to: &'static str| {
+        let sql = format!("ALTER TABLE {from} RENAME TO {to}");
+        let pool = pool.clone();
+        async move {
+            natter::on_pool!(&pool, p => { sqlx::query(&sql).execute(p).await.expect("rename"); });
+        }
+    };
+    rename("messages", "messages_away").await;
+    let mut socket = alice
+        .try_connect(id, 0, &alice.base)
+        .await
+        .expect("the handshake still succeeds");
+    expect_text(&mut socket, "composer-error").await;
+    assert_eq!(
+        expect_close(&mut socket).await,
+        Some(1011),
+        "1011: the page reconnects and catches up again"
+    );
+    rename("messages_away", "messages").await;
+    let (_socket, resync) = alice.connect(id, 0).await;
+    assert!(resync.contains("written before the fault"), "{resync}");
+    pool.close().await;
+}

@@ -5,7 +5,7 @@ use maud::Markup;
 use rocket::response::Redirect;
 use rocket::FromForm;
 
-use super::viewer;
+use super::{viewer, Scripted};
 use crate::app::App;
 use crate::auth::{CsrfForm, CurrentUser};
 use crate::chat::conversations::{find_direct, open_direct};
@@ -59,20 +59,29 @@ struct FormState<'a> {
     error: Option<&'a str>,
 }
 
+/// How the page is opened: at its newest messages or at older history, and
+/// whether the browser runs the page script.
+struct Opening {
+    before: Option<i64>,
+    scripted: bool,
+}
+
 async fn render_page(
     app: &App<'_>,
     me: &CurrentUser,
     conversation_id: i64,
-    before: Option<i64>,
+    opening: Opening,
     form: FormState<'_>,
 ) -> Result<Markup> {
     let db = app.db;
+    let before = opening.before;
     let scope = scope_of(db.pool(), conversation_id, me).await?;
-    // Opening the conversation at its newest messages reads it (this is how
-    // a page without JavaScript reads; with it, the page's "seen" follows);
-    // a page of older history does not. Reading must not depend on writing:
-    // on a full disk the page still opens.
-    if before.is_none() {
+    // Without the page script, opening the conversation at its newest
+    // messages reads it; with it, the page says "seen" once it is in view
+    // (it may be opening in a background tab). A page of older history
+    // never reads. Reading must not depend on writing: on a full disk the
+    // page still opens.
+    if before.is_none() && !opening.scripted {
         let marked = chat::mark_read(
             app.writer,
             app.hub.as_ref(),
@@ -141,12 +150,21 @@ async fn render_page(
 }
 
 #[rocket::get("/conversations/<id>?<before>")]
-async fn page(id: i64, before: Option<i64>, me: CurrentUser, app: App<'_>) -> Result<Markup> {
+async fn page(
+    id: i64,
+    before: Option<i64>,
+    scripted: Scripted,
+    me: CurrentUser,
+    app: App<'_>,
+) -> Result<Markup> {
     render_page(
         &app,
         &me,
         id,
-        before,
+        Opening {
+            before,
+            scripted: scripted.0,
+        },
         FormState {
             body: "",
             error: None,
@@ -194,7 +212,10 @@ async fn post(
                 &app,
                 &me,
                 id,
-                None,
+                Opening {
+                    before: None,
+                    scripted: false,
+                },
                 FormState {
                     body: form.body.as_deref().unwrap_or_default(),
                     error: Some(&e.public_message()),

@@ -1,6 +1,6 @@
 //! HTTP handlers, grouped by page; errors answered as pages.
 
-use rocket::request::Request;
+use rocket::request::{FromRequest, Outcome, Request};
 
 pub use crate::app::App;
 use crate::auth::CurrentUser;
@@ -26,6 +26,24 @@ impl<'r> rocket::response::Responder<'r, 'static> for crate::error::Error {
             crate::views::pages::error(status, &self.public_message()),
         );
         page.respond_to(req)
+    }
+}
+
+/// The cookie the page script sets where it runs (see app.js).
+pub(crate) const SCRIPT_COOKIE: &str = "natter_js";
+
+/// Whether the browser runs the page script. Such a page says itself when
+/// it has been read, and only while it is in view, so opening it (perhaps in
+/// a background tab) must not mark it read; a page without the script reads
+/// by being opened.
+pub(crate) struct Scripted(pub(crate) bool);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Scripted {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(Scripted(req.cookies().get(SCRIPT_COOKIE).is_some()))
     }
 }
 

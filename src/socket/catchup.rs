@@ -6,12 +6,14 @@ use maud::{html, Markup};
 use rocket_ws::frame::CloseCode;
 use rocket_ws::result::Error as WsError;
 use rocket_ws::stream::DuplexStream;
+use time::OffsetDateTime;
 
 use super::connection::{text, Connection, LoopState};
 use crate::chat::{self, history, Scope};
 use crate::domain::Order;
 use crate::error::Result;
 use crate::limits::{PRESENCE_CLOCK_MARGIN, PRESENCE_REPLAY_MAX, RESYNC_MAX_MESSAGES};
+use crate::live::presence::Presence;
 use crate::views::chat as chat_views;
 use crate::views::contacts as contact_views;
 use crate::views::groups as group_views;
@@ -110,25 +112,12 @@ impl Connection {
 
     /// The presence of everyone who came or went since the page was
     /// rendered, which the page may have missed before this socket
-    /// subscribed.
-    /// `None` when so much changed that the page gets its whole contact
-    /// list instead.
+    /// subscribed; `None` when the page gets its whole contact list instead.
     pub(super) fn presence_missed(&self) -> Option<Markup> {
         let Some(rendered_at) = self.rendered_at else {
             return Some(html! {});
         };
-        let changes = self
-            .presence
-            .changed_since(rendered_at - PRESENCE_CLOCK_MARGIN);
-        if changes.len() > PRESENCE_REPLAY_MAX {
-            // A storm of changes (a restart): the whole list is cheaper.
-            return None;
-        }
-        Some(html! {
-            @for status in changes.iter().filter(|s| s.user_id != self.me.id()) {
-                (contact_views::presence(status.user_id, status.online, status.last_seen, true))
-            }
-        })
+        presence_replay(&self.presence, self.me.id(), rendered_at)
     }
 
     /// The viewer's groups, as an out-of-band replacement.
@@ -139,5 +128,48 @@ impl Connection {
             _ => None,
         };
         Ok(group_views::group_list(&groups, current, true))
+    }
+}
+
+/// The presence dots that changed since `rendered_at` (with a margin for
+/// clocks), except the viewer's own; `None` after a storm of changes (a
+/// restart), when the whole list is cheaper than a dot per person.
+fn presence_replay(presence: &Presence, me: i64, rendered_at: OffsetDateTime) -> Option<Markup> {
+    let changes = presence.changed_since(rendered_at - PRESENCE_CLOCK_MARGIN);
+    if changes.len() > PRESENCE_REPLAY_MAX {
+        return None;
+    }
+    Some(html! {
+        @for status in changes.iter().filter(|s| s.user_id != me) {
+            (contact_views::presence(status.user_id, status.online, status.last_seen, true))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_gets_each_changed_dot_until_a_storm_makes_the_whole_list_cheaper() {
+        let presence = Presence::default();
+        let rendered_at = OffsetDateTime::now_utc();
+        let me = 1;
+        for user in 1..=PRESENCE_REPLAY_MAX as i64 {
+            presence.connected(user);
+        }
+        let replay = presence_replay(&presence, me, rendered_at)
+            .expect("dots, not the list")
+            .into_string();
+        assert_eq!(
+            replay.matches("presence online").count(),
+            PRESENCE_REPLAY_MAX - 1
+        );
+        assert!(
+            !replay.contains(r#"id="presence-1""#),
+            "not the viewer's own"
+        );
+        presence.connected(PRESENCE_REPLAY_MAX as i64 + 1);
+        assert!(presence_replay(&presence, me, rendered_at).is_none());
     }
 }
