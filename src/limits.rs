@@ -111,3 +111,7 @@ pub const PRESENCE_REPLAY_MAX: usize = 200;
 /// How far before its render time a page asks for presence changes: the
 /// instance that rendered it and the one its socket reaches may differ.
 pub(crate) const PRESENCE_CLOCK_MARGIN: time::Duration = time::Duration::seconds(2);
+
+/// Seconds a client is asked to wait before retrying while the database is
+/// down (the Retry-After header, and the error page reloading itself).
+pub(crate) const RETRY_AFTER_SECS: u32 = 5;

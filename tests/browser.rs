@@ -710,3 +710,109 @@ async fn a_contact_who_leaves_just_before_a_page_connects_is_shown_offline() {
         let _ = client.close().await;
     }
 }
+
+/// The console errors of a page that loaded with `status` (the browser
+/// logs such a response as an error); anything else fails the test.
+async fn only_errors_for_status(client: &Client, status: u16) {
+    let errors = console_errors(client).await;
+    let status = status.to_string();
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["message"].as_str().is_some_and(|m| m.contains(&status))),
+        "only the {status} answers: {errors:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_message_refused_on_a_full_disk_stays_in_the_box_and_goes_once_space_returns() {
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let Some(disk) = common::outages::SmallDisk::mount("8m") else {
+        return;
+    };
+    let natter = common::Natter::start(disk.path(), common::free_port()).await;
+    let base = natter.base();
+    let alice = driver.browser("alice", true).await;
+    let bob = driver.browser("bob", true).await;
+    sign_up(&alice, &base, "alice").await;
+    sign_up(&bob, &base, "bob").await;
+    open_chat_with(&alice, "bob").await;
+    open_chat_with(&bob, "alice").await;
+    type_and_send(&alice, "Before the disk filled").await;
+    wait_for_text(&bob, "#messages", "Before the disk filled").await;
+
+    disk.fill();
+    type_and_send(&alice, "Written on a full disk").await;
+    wait_for_text(&alice, "#composer-error", "storage is full").await;
+    wait_until("the refused text back in the box", || async {
+        draft_of(&alice).await == json!("Written on a full disk")
+    })
+    .await;
+    assert!(
+        !text_of(&alice, "#messages")
+            .await
+            .contains("Written on a full disk"),
+        "no bubble for what was not stored"
+    );
+    // Reading still works: bob's page opens again on the full disk.
+    bob.refresh().await.unwrap();
+    wait_for_text(&bob, "#messages", "Before the disk filled").await;
+    assert!(!text_of(&bob, "#messages")
+        .await
+        .contains("Written on a full disk"));
+
+    disk.free();
+    fill(&alice, "#body", ENTER).await;
+    wait_for_text(&bob, "#messages", "Written on a full disk").await;
+    wait_for_text(&alice, "#messages", "Written on a full disk").await;
+    wait_until("the error line cleared", || async {
+        text_of(&alice, "#composer-error").await.is_empty()
+    })
+    .await;
+    assert_eq!(draft_of(&alice).await, json!(""));
+    assert_no_console_errors(&alice, "on and after a full disk").await;
+    assert_no_console_errors(&bob, "on and after a full disk").await;
+    for client in [alice, bob] {
+        let _ = client.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_database_outage_page_says_so_and_reloads_itself_once_the_database_is_back() {
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let Some(postgres) = common::outages::PrivatePostgres::start() else {
+        return;
+    };
+    let folder = tempfile::tempdir().unwrap();
+    let url = postgres.url();
+    let natter = common::Natter::start_with(
+        folder.path(),
+        common::free_port(),
+        &[("NATTER_DATABASE_URL", url.as_str())],
+    )
+    .await;
+    let base = natter.base();
+    let alice = driver.browser("alice", true).await;
+    sign_up(&alice, &base, "alice").await;
+
+    postgres.stop("fast");
+    alice.goto(&format!("{base}/")).await.unwrap();
+    wait_for_text(&alice, "main", "can't reach its database").await;
+    assert!(!alice.source().await.unwrap().contains("Log in"));
+    postgres.pg_ctl_start();
+    // Nobody touches the page: it reloads itself and alice is still in.
+    wait_until("the page back by itself", || async {
+        text_of(&alice, "header")
+            .await
+            .contains("Signed in as alice")
+    })
+    .await;
+    only_errors_for_status(&alice, 503).await;
+    let _ = alice.close().await;
+}

@@ -13,9 +13,8 @@ use rocket::http::{Header, Status};
 use rocket_db_pools::Database;
 
 use super::{Db, Pool};
+use crate::limits::RETRY_AFTER_SECS;
 
-/// Seconds a client is asked to wait before retrying while the database is down.
-pub(crate) const RETRY_AFTER_SECS: u32 = 5;
 /// How often the probe retries while the database is down.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// How long one probe may take before it counts as a failure.

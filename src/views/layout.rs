@@ -17,6 +17,16 @@ const HTMX_CONFIG: &str =
 
 /// A whole page around `content`.
 pub fn page(title: &str, viewer: Option<&Viewer>, content: Markup) -> Markup {
+    shell(title, viewer, None, content)
+}
+
+/// A page that reloads itself after `seconds` (without JavaScript too):
+/// for a condition that passes by itself, like the database coming back.
+pub fn reloading_page(title: &str, seconds: u32, content: Markup) -> Markup {
+    shell(title, None, Some(seconds), content)
+}
+
+fn shell(title: &str, viewer: Option<&Viewer>, reload: Option<u32>, content: Markup) -> Markup {
     let csrf_header = viewer.map(|v| format!(r#"{{"X-CSRF-Token":"{}"}}"#, v.csrf));
     html! {
         (DOCTYPE)
@@ -25,6 +35,9 @@ pub fn page(title: &str, viewer: Option<&Viewer>, content: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="htmx-config" content=(HTMX_CONFIG);
+                @if let Some(seconds) = reload {
+                    meta http-equiv="refresh" content=(seconds);
+                }
                 title { (title) " · Natter" }
                 link rel="icon" type="image/svg+xml" href=(asset_url("favicon.svg"));
                 link rel="stylesheet" href=(asset_url("app.css"));

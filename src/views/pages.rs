@@ -5,10 +5,10 @@ use rocket::http::Status;
 
 use super::contacts::contact_list;
 use super::groups::{group_list, new_group_form};
-use super::layout::{page, Viewer};
+use super::layout::{page, reloading_page, Viewer};
 use crate::domain::GroupRow;
 use crate::domain::{Contact, Order};
-use crate::limits::{PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS};
+use crate::limits::{PASSWORD_MIN_CHARS, RETRY_AFTER_SECS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS};
 
 /// What an account form shows again after an error: never the password.
 #[derive(Default)]
@@ -143,15 +143,19 @@ pub(crate) fn start_conversation(viewer: &Viewer, peer: &str) -> Markup {
 
 /// An error page.
 pub fn error(status: Status, message: &str) -> Markup {
-    page(
-        status.reason().unwrap_or("Error"),
-        None,
-        html! {
-            main.card {
-                h1 { (status.code) " · " (status.reason().unwrap_or("Error")) }
-                p { (message) }
-                p { a href="/" { "Back to Natter" } }
-            }
-        },
-    )
+    let title = status.reason().unwrap_or("Error");
+    let content = html! {
+        main.card {
+            h1 { (status.code) " · " (title) }
+            p { (message) }
+            p { a href="/" { "Back to Natter" } }
+        }
+    };
+    // Unavailable is passing (the database is coming back): the page retries
+    // by itself, as it says.
+    if status == Status::ServiceUnavailable {
+        reloading_page(title, RETRY_AFTER_SECS, content)
+    } else {
+        page(title, None, content)
+    }
 }

@@ -2,6 +2,7 @@
 //! server on an ephemeral port with HTTP and WebSocket clients.
 #![allow(dead_code)]
 
+pub mod outages;
 pub mod wire;
 
 use std::time::Duration;
