@@ -32,7 +32,7 @@ pub fn message(message: &Message, viewer_id: i64) -> Markup {
                 (attachment(&file))
             }
             // dir="auto" isolates right-to-left text, overrides included, to the bubble.
-            p.body dir="auto" { (message.body) }
+            p.body dir="auto" { (super::text::with_links(&message.body)) }
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod contacts;
 pub mod groups;
 pub mod layout;
 pub mod pages;
+mod text;
 
 use time::OffsetDateTime;
 
