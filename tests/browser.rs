@@ -322,6 +322,15 @@ async fn axe_violations(client: &Client) -> Value {
         .expect("axe runs")
 }
 
+/// Presses and releases one key (WebDriver's codes for special keys).
+async fn press(client: &Client, key: char) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let actions = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    client.perform_actions(actions).await.expect("key pressed");
+}
+
 /// Shows the page as in the light or dark colour scheme.
 async fn color_scheme(client: &Client, scheme: &str) {
     client
@@ -914,6 +923,36 @@ async fn every_page_passes_axe_in_light_and_dark_on_desktop_and_phone() {
         }
     }
     assert!(violations.is_empty(), "{violations:#?}");
+
+    // From the top of a conversation, the first Tab reaches "Skip to the
+    // message box", and Enter on it puts the cursor there.
+    alice.set_window_size(1280, 800).await.unwrap();
+    alice
+        .goto(&format!("{base}{}", signed_in[1].1))
+        .await
+        .unwrap();
+    alice
+        .execute(
+            "document.body.tabIndex = -1; document.body.focus(); \
+             document.body.removeAttribute('tabindex'); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    press(&alice, '\u{E004}').await; // Tab
+    let focused = alice
+        .execute("return document.activeElement.textContent;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, json!("Skip to the message box"));
+    press(&alice, '\u{E007}').await; // Enter
+    wait_until("the message box focused", || async {
+        alice
+            .execute("return document.activeElement.id;", vec![])
+            .await
+            .is_ok_and(|id| id == json!("body"))
+    })
+    .await;
     assert_no_console_errors(&alice, "on every page").await;
     assert_no_console_errors(&visitor, "on every page").await;
     for client in [alice, bob, visitor] {

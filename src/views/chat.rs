@@ -6,7 +6,7 @@ use time::{Date, OffsetDateTime};
 
 use super::contacts::{contact_list, presence};
 use super::groups::{group_list, heading as group_heading, GroupHeading};
-use super::layout::{page, Viewer};
+use super::layout::{page_with_skip_links, Viewer};
 use super::{clock, conversation_url, dom_id, iso, socket_url};
 use crate::domain::Contact;
 use crate::domain::GroupRow;
@@ -172,7 +172,7 @@ pub(crate) fn message_list(
     out_of_band: bool,
 ) -> Markup {
     html! {
-        div #messages role="log" aria-live="polite" aria-label="Messages"
+        div #messages role="log" aria-live="polite" aria-label="Messages" tabindex="-1"
             hx-swap-oob=[out_of_band.then_some("true")] {
             @if history.is_empty() {
                 p.empty.no-messages { "No messages yet. Say hello!" }
@@ -298,6 +298,12 @@ pub(crate) struct ChatPage<'a> {
     pub upload_client_id: &'a str,
 }
 
+/// Where a keyboard user jumps first: to write, or to read.
+const SKIP_LINKS: &[(&str, &str)] = &[
+    ("body", "Skip to the message box"),
+    ("messages", "Skip to the messages"),
+];
+
 /// The conversation page with its socket.
 pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
     // The page resumes after the last change it was rendered with.
@@ -313,7 +319,7 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
         ),
     };
     html! {
-        (page(title, Some(viewer), html! {
+        (page_with_skip_links(title, Some(viewer), SKIP_LINKS, html! {
             div.app hx-ext="ws" ws-connect=[chat.before.is_none().then_some(&socket)] {
                 aside.sidebar aria-label="Conversations" {
                     (group_list(chat.groups, current_group, false))

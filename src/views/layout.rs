@@ -17,16 +17,33 @@ const HTMX_CONFIG: &str =
 
 /// A whole page around `content`.
 pub fn page(title: &str, viewer: Option<&Viewer>, content: Markup) -> Markup {
-    shell(title, viewer, None, content)
+    shell(title, viewer, None, &[], content)
+}
+
+/// A page whose first focusable elements are links that skip to the parts
+/// of it a keyboard user wants most: `(target id, label)` pairs.
+pub fn page_with_skip_links(
+    title: &str,
+    viewer: Option<&Viewer>,
+    skip_links: &[(&str, &str)],
+    content: Markup,
+) -> Markup {
+    shell(title, viewer, None, skip_links, content)
 }
 
 /// A page that reloads itself after `seconds` (without JavaScript too):
 /// for a condition that passes by itself, like the database coming back.
 pub fn reloading_page(title: &str, seconds: u32, content: Markup) -> Markup {
-    shell(title, None, Some(seconds), content)
+    shell(title, None, Some(seconds), &[], content)
 }
 
-fn shell(title: &str, viewer: Option<&Viewer>, reload: Option<u32>, content: Markup) -> Markup {
+fn shell(
+    title: &str,
+    viewer: Option<&Viewer>,
+    reload: Option<u32>,
+    skip_links: &[(&str, &str)],
+    content: Markup,
+) -> Markup {
     let csrf_header = viewer.map(|v| format!(r#"{{"X-CSRF-Token":"{}"}}"#, v.csrf));
     html! {
         (DOCTYPE)
@@ -46,6 +63,13 @@ fn shell(title: &str, viewer: Option<&Viewer>, reload: Option<u32>, content: Mar
                 script src=(asset_url("app.js")) defer {}
             }
             body hx-headers=[csrf_header] {
+                @if !skip_links.is_empty() {
+                    nav.skip-links aria-label="Skip links" {
+                        @for (target, label) in skip_links {
+                            a href={ "#" (target) } { (label) }
+                        }
+                    }
+                }
                 header.topbar {
                     a.brand href="/" { "Natter" }
                     @if let Some(viewer) = viewer {
