@@ -10,8 +10,8 @@ use crate::app::App;
 use crate::auth::{CsrfForm, CurrentUser};
 use crate::chat::conversations::{find_direct, open_direct};
 use crate::chat::{self, history, scope_of, Draft, Scope};
-use crate::domain::Order;
 use crate::domain::User;
+use crate::domain::{ConversationId, MessageId, Order};
 use crate::error::{Error, Result};
 use crate::http::accounts::{Reply, TokenForm};
 use crate::store::Db;
@@ -62,8 +62,8 @@ struct FormState<'a> {
 async fn render_page(
     app: &App<'_>,
     me: &CurrentUser,
-    conversation_id: i64,
-    before: Option<i64>,
+    conversation_id: ConversationId,
+    before: Option<MessageId>,
     form: FormState<'_>,
 ) -> Result<Markup> {
     let db = app.db;
@@ -141,7 +141,12 @@ async fn render_page(
 }
 
 #[rocket::get("/conversations/<id>?<before>")]
-async fn page(id: i64, before: Option<i64>, me: CurrentUser, app: App<'_>) -> Result<Markup> {
+async fn page(
+    id: ConversationId,
+    before: Option<MessageId>,
+    me: CurrentUser,
+    app: App<'_>,
+) -> Result<Markup> {
     render_page(
         &app,
         &me,
@@ -157,7 +162,12 @@ async fn page(id: i64, before: Option<i64>, me: CurrentUser, app: App<'_>) -> Re
 
 /// The htmx "load earlier" fragment.
 #[rocket::get("/conversations/<id>/messages?<before>")]
-async fn earlier(id: i64, before: i64, me: CurrentUser, db: &Db) -> Result<Markup> {
+async fn earlier(
+    id: ConversationId,
+    before: MessageId,
+    me: CurrentUser,
+    db: &Db,
+) -> Result<Markup> {
     scope_of(db.pool(), id, &me).await?;
     let (page, has_more) = history(db.pool(), id, me.id(), Some(before)).await?;
     Ok(history_chunk(id, &page, has_more, me.id()))
@@ -173,7 +183,7 @@ struct MessageForm {
 /// Sending without JavaScript: save, publish, then Post/Redirect/Get.
 #[rocket::post("/conversations/<id>/messages", data = "<form>")]
 async fn post(
-    id: i64,
+    id: ConversationId,
     form: CsrfForm<MessageForm>,
     me: CurrentUser,
     app: App<'_>,
