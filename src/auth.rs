@@ -11,6 +11,7 @@ use rocket::request::{self, FromRequest, Request};
 use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
+use crate::domain::UserId;
 use crate::error::{Error, Result};
 use crate::store::devices;
 use crate::store::sessions::{self, Session};
@@ -101,7 +102,7 @@ pub async fn log_in(
     db: &Db,
     settings: &Settings,
     cookies: &CookieJar<'_>,
-    user_id: i64,
+    user_id: UserId,
     visitor: &Visitor,
 ) -> Result<()> {
     end_session(db, settings, cookies).await?;
@@ -142,7 +143,7 @@ pub(crate) async fn remember_device(
     db: &Db,
     settings: &Settings,
     cookies: &CookieJar<'_>,
-    user_id: i64,
+    user_id: UserId,
 ) -> Result<()> {
     let name = cookie_name(settings, DEVICE_COOKIE);
     let token = match cookies.get(&name) {
@@ -235,7 +236,7 @@ pub struct CurrentUser {
 }
 
 impl CurrentUser {
-    pub fn id(&self) -> i64 {
+    pub fn id(&self) -> UserId {
         self.user.id
     }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::domain::UserId;
 pub use crate::limits::Rate;
 
 /// One token bucket: `burst` tokens, one earned back per `refill_every`.
@@ -156,7 +157,7 @@ impl Default for PostingBudgets {
 
 impl PostingBudgets {
     /// Spends one message of the user's budget, or says to slow down.
-    pub fn message(&self, user_id: i64) -> crate::error::Result<()> {
+    pub fn message(&self, user_id: UserId) -> crate::error::Result<()> {
         self.messages.attempt(&[user_id.to_string()]).map_err(|_| {
             crate::error::Error::TooMany(
                 "You are sending messages too fast. Wait a moment, then send again.".into(),
@@ -165,7 +166,7 @@ impl PostingBudgets {
     }
 
     /// Spends one upload of the user's budget (on top of the message it makes).
-    pub fn upload(&self, user_id: i64) -> crate::error::Result<()> {
+    pub fn upload(&self, user_id: UserId) -> crate::error::Result<()> {
         self.uploads
             .attempt(&[user_id.to_string()])
             .map_err(|wait| {

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use natter::domain::{ConversationId, UserId};
 use rocket::http::Status;
 
 async fn two_users(app: &TestApp) -> rocket::local::asynchronous::Client {
@@ -18,9 +19,9 @@ async fn two_users(app: &TestApp) -> rocket::local::asynchronous::Client {
 struct Pair {
     app: TestApp,
     path: String,
-    id: i64,
-    alice_id: i64,
-    bob_id: i64,
+    id: ConversationId,
+    alice_id: UserId,
+    bob_id: UserId,
 }
 
 async fn pair() -> Pair {

@@ -13,6 +13,7 @@ async fn user_id(app: &TestApp, name: &str) -> i64 {
         .unwrap()
         .expect("user exists")
         .id
+        .get()
 }
 
 /// Creates a group through the dashboard form; returns its path.

@@ -3,6 +3,7 @@
 //! text never becomes markup.
 
 use natter::chat::Draft;
+use natter::domain::{ConversationId, MessageId, UserId};
 use natter::socket::{parse_frame, ClientFrame};
 use natter::store::messages::Message;
 use natter::views::chat::message;
@@ -17,10 +18,10 @@ fn escaped(text: &str) -> String {
 
 fn stored(body: String) -> Message {
     Message {
-        id: 7,
-        conversation_id: 1,
+        id: MessageId::new(7),
+        conversation_id: ConversationId::new(1),
         seq: 3,
-        sender_id: 2,
+        sender_id: UserId::new(2),
         sender_name: "alice".into(),
         body,
         created_at: time::OffsetDateTime::UNIX_EPOCH,
@@ -89,10 +90,10 @@ proptest! {
 
     #[test]
     fn a_rendered_message_shows_the_body_as_text_only(body in hostile_text()) {
-        let html = message(&stored(body.clone()), 1).into_string();
+        let html = message(&stored(body.clone()), UserId::new(1)).into_string();
         let expected = format!(r#"<p class="body" dir="auto">{}</p>"#, escaped(&body));
         prop_assert!(html.contains(&expected), "{}", html);
-        prop_assert_eq!(html.matches('<').count(), message(&stored(String::new()), 1).into_string().matches('<').count());
+        prop_assert_eq!(html.matches('<').count(), message(&stored(String::new()), UserId::new(1)).into_string().matches('<').count());
     }
 }
 

@@ -310,7 +310,7 @@ async fn shutting_down_tells_pages_to_reconnect() {
 async fn a_page_that_missed_too_much_gets_its_whole_list_replaced() {
     let (server, alice, bob, id) = alice_and_bob().await;
     let pool = open_database(&server.dir).await;
-    let alice_id: i64 = natter::on_pool!(&pool, p => sqlx::query_scalar("SELECT id FROM users WHERE username = 'alice'")
+    let alice_id: natter::domain::UserId = natter::on_pool!(&pool, p => sqlx::query_scalar("SELECT id FROM users WHERE username = 'alice'")
         .fetch_one(p)
         .await
         .unwrap());
@@ -318,7 +318,7 @@ async fn a_page_that_missed_too_much_gets_its_whole_list_replaced() {
     for n in 1..=missed {
         natter::store::messages::save(
             &pool,
-            id,
+            natter::domain::ConversationId::new(id),
             alice_id,
             &format!("burst {n}."),
             &format!("b{n}"),
@@ -482,7 +482,8 @@ async fn a_socket_whose_reader_stopped_is_closed_after_the_write_deadline() {
     let alice_id = id_of("alice".into()).await;
     let group = natter::store::groups::create(&pool, alice_id, "Flood", &members)
         .await
-        .unwrap();
+        .unwrap()
+        .get();
     let (mut watcher, _) = alice.connect_dashboard().await;
     let _stuck = connect_without_reading(&bob, group).await;
     let bob_id = members[0];

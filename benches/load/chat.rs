@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::stream::SplitStream;
 use futures::{SinkExt, StreamExt};
+use natter::domain::ConversationId;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -149,7 +150,7 @@ async fn read_chat(mut stream: SplitStream<Socket>, tracker: Arc<Tracker>, socke
 }
 
 /// The frame the htmx ws extension sends when the message form is submitted.
-fn send_frame(seq: usize, conversation_id: i64, origin: &str) -> WsMessage {
+fn send_frame(seq: usize, conversation_id: ConversationId, origin: &str) -> WsMessage {
     wire::message_frame(
         "unused-over-the-socket",
         &format!("b{seq}"),
@@ -160,7 +161,7 @@ fn send_frame(seq: usize, conversation_id: i64, origin: &str) -> WsMessage {
 
 /// One conversation: its id and the writing halves of both members' sockets.
 struct Pair {
-    conversation_id: i64,
+    conversation_id: ConversationId,
     sides: [tokio::sync::Mutex<Sink>; 2],
 }
 

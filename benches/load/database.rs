@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use natter::domain::{ConversationId, UserId};
 use natter::store::Pool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqlitePoolOptions, SqliteSynchronous};
@@ -114,7 +115,10 @@ impl Database {
     /// `pairs` direct conversations between two users each (`p00000a` and
     /// `p00000b`, …), every user with a session: each conversation's id and
     /// its two members' cookie tokens.
-    pub(crate) async fn seed_pairs(&self, pairs: usize) -> Result<Vec<(i64, [String; 2])>, String> {
+    pub(crate) async fn seed_pairs(
+        &self,
+        pairs: usize,
+    ) -> Result<Vec<(ConversationId, [String; 2])>, String> {
         let pool = self.open().await?;
         let hash = shared_password_hash().await?;
         let mut seeded = Vec::with_capacity(pairs);
@@ -188,7 +192,7 @@ impl Database {
 
 /// The seeded history conversation.
 pub(crate) struct SeededHistory {
-    pub(crate) conversation: i64,
+    pub(crate) conversation: ConversationId,
     /// The session cookie token of the member who opens it.
     pub(crate) reader_token: String,
     /// Ids of its oldest and newest message.
@@ -210,8 +214,8 @@ pub(crate) struct StoredChat {
 /// send theirs through the servers).
 async fn insert_history(
     pool: &Pool,
-    conversation: i64,
-    senders: [i64; 2],
+    conversation: ConversationId,
+    senders: [UserId; 2],
     messages: usize,
 ) -> Result<(), String> {
     // One statement: a hundred thousand round trips through sqlx would take
@@ -269,7 +273,7 @@ async fn shared_password_hash() -> Result<String, String> {
 }
 
 /// A user with a live session; returns the user id and the cookie token.
-async fn seed_user(pool: &Pool, name: &str, hash: &str) -> Result<(i64, String), String> {
+async fn seed_user(pool: &Pool, name: &str, hash: &str) -> Result<(UserId, String), String> {
     let user = natter::store::users::create(pool, name, hash)
         .await
         .map_err(|e| format!("creating {name}: {e}"))?;

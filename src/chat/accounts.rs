@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::domain::Username;
+use crate::domain::{UserId, Username};
 use crate::error::Result;
 use crate::live::hub::{Event, Fanout};
 use crate::media;
@@ -31,18 +31,18 @@ pub(crate) async fn credentials(pool: &Pool, username: &str) -> Result<Option<(U
 }
 
 /// Whether `password` is the user's current one.
-pub(crate) async fn password_matches(pool: &Pool, user_id: i64, password: &str) -> Result<bool> {
+pub(crate) async fn password_matches(pool: &Pool, user_id: UserId, password: &str) -> Result<bool> {
     let hash = users::password_hash(pool, user_id).await?;
     crate::auth::verify_password(password.to_owned(), hash).await
 }
 
 /// The user's sessions, for the account page.
-pub(crate) async fn sessions_of(pool: &Pool, user_id: i64) -> Result<Vec<SessionInfo>> {
+pub(crate) async fn sessions_of(pool: &Pool, user_id: UserId) -> Result<Vec<SessionInfo>> {
     sessions::list_for_user(pool, user_id).await
 }
 
 /// Closes the sockets of a session that has ended (logged out).
-pub(crate) fn session_ended(hub: &dyn Fanout, user_id: i64, token_hash: &str) {
+pub(crate) fn session_ended(hub: &dyn Fanout, user_id: UserId, token_hash: &str) {
     hub.publish(
         &[user_id],
         Event::SessionEnded {
@@ -55,7 +55,7 @@ pub(crate) fn session_ended(hub: &dyn Fanout, user_id: i64, token_hash: &str) {
 pub(crate) async fn end_sessions(
     pool: &Pool,
     hub: &dyn Fanout,
-    user_id: i64,
+    user_id: UserId,
     keep: Option<&str>,
 ) -> Result<()> {
     for token_hash in sessions::delete_all_for_user(pool, user_id, keep).await? {
@@ -68,7 +68,7 @@ pub(crate) async fn end_sessions(
 pub(crate) async fn change_password(
     pool: &Pool,
     hub: &dyn Fanout,
-    user_id: i64,
+    user_id: UserId,
     password_hash: &str,
     keep: &str,
 ) -> Result<()> {
@@ -82,7 +82,7 @@ pub async fn delete_account(
     pool: &Pool,
     hub: &dyn Fanout,
     media_dir: &Path,
-    user_id: i64,
+    user_id: UserId,
 ) -> Result<()> {
     let ended = sessions::delete_all_for_user(pool, user_id, None).await?;
     for sha256 in users::delete(pool, user_id).await? {

@@ -1,14 +1,19 @@
 //! Group conversations: create, add someone, rename, leave. Every change is
 //! announced to the pages of everyone it concerns (members before and after).
 
-use crate::domain::GroupTitle;
+use crate::domain::{ConversationId, GroupTitle, UserId};
 use crate::error::{Error, Result};
 use crate::live::hub::{Event, Fanout};
 use crate::store::groups::{self, GroupRow};
 use crate::store::{conversations, users, Pool};
 
 /// Tells the members, and `also` (who just left), that a group changed.
-async fn announce(pool: &Pool, hub: &dyn Fanout, conversation_id: i64, also: &[i64]) -> Result<()> {
+async fn announce(
+    pool: &Pool,
+    hub: &dyn Fanout,
+    conversation_id: ConversationId,
+    also: &[UserId],
+) -> Result<()> {
     let mut concerned = conversations::member_ids(pool, conversation_id).await?;
     concerned.extend_from_slice(also);
     hub.publish(&concerned, Event::GroupChanged { conversation_id });
@@ -19,10 +24,10 @@ async fn announce(pool: &Pool, hub: &dyn Fanout, conversation_id: i64, also: &[i
 pub async fn create(
     pool: &Pool,
     hub: &dyn Fanout,
-    creator: i64,
+    creator: UserId,
     title: &str,
-    members: &[i64],
-) -> Result<i64> {
+    members: &[UserId],
+) -> Result<ConversationId> {
     let title = GroupTitle::parse(title)?;
     let id = groups::create(pool, creator, title.as_str(), members).await?;
     announce(pool, hub, id, &[]).await?;
@@ -33,8 +38,8 @@ pub async fn create(
 pub(crate) async fn add_member(
     pool: &Pool,
     hub: &dyn Fanout,
-    conversation_id: i64,
-    actor: i64,
+    conversation_id: ConversationId,
+    actor: UserId,
     username: &str,
 ) -> Result<()> {
     let user = users::by_username(pool, username)
@@ -48,8 +53,8 @@ pub(crate) async fn add_member(
 pub async fn rename(
     pool: &Pool,
     hub: &dyn Fanout,
-    conversation_id: i64,
-    actor: i64,
+    conversation_id: ConversationId,
+    actor: UserId,
     title: &str,
 ) -> Result<()> {
     let title = GroupTitle::parse(title)?;
@@ -59,12 +64,17 @@ pub async fn rename(
 
 /// Takes `user` out of a group at once: their open pages of it are closed
 /// by the announcement, and every query checks membership.
-pub async fn leave(pool: &Pool, hub: &dyn Fanout, conversation_id: i64, user: i64) -> Result<()> {
+pub async fn leave(
+    pool: &Pool,
+    hub: &dyn Fanout,
+    conversation_id: ConversationId,
+    user: UserId,
+) -> Result<()> {
     groups::leave(pool, conversation_id, user).await?;
     announce(pool, hub, conversation_id, &[user]).await
 }
 
 /// The groups `viewer` is in.
-pub(crate) async fn of_member(pool: &Pool, viewer: i64) -> Result<Vec<GroupRow>> {
+pub(crate) async fn of_member(pool: &Pool, viewer: UserId) -> Result<Vec<GroupRow>> {
     groups::of_member(pool, viewer).await
 }

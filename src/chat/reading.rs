@@ -2,6 +2,7 @@
 //! group's people. Membership is checked in every query.
 
 use crate::auth::CurrentUser;
+use crate::domain::{ConversationId, MessageId, UserId};
 use crate::error::{Error, Result};
 use crate::limits::HISTORY_PAGE;
 use crate::store::contacts::{self, Contact, Order};
@@ -17,7 +18,11 @@ pub enum Scope {
 }
 
 /// The conversation as `me` sees it, or `NotFound` when not a member.
-pub async fn scope_of(pool: &Pool, conversation_id: i64, me: &CurrentUser) -> Result<Scope> {
+pub async fn scope_of(
+    pool: &Pool,
+    conversation_id: ConversationId,
+    me: &CurrentUser,
+) -> Result<Scope> {
     let conversation = groups::find(pool, conversation_id, me.id())
         .await?
         .ok_or(Error::NotFound)?;
@@ -34,9 +39,9 @@ pub async fn scope_of(pool: &Pool, conversation_id: i64, me: &CurrentUser) -> Re
 /// messages exist.
 pub async fn history(
     pool: &Pool,
-    conversation_id: i64,
-    viewer: i64,
-    before: Option<i64>,
+    conversation_id: ConversationId,
+    viewer: UserId,
+    before: Option<MessageId>,
 ) -> Result<(Vec<Message>, bool)> {
     let mut page =
         messages::page_before(pool, conversation_id, viewer, before, HISTORY_PAGE + 1).await?;
@@ -52,7 +57,7 @@ pub async fn history(
 pub async fn people_of_group(
     pool: &Pool,
     group: &Conversation,
-    viewer: i64,
+    viewer: UserId,
     contacts: &[Contact],
 ) -> Result<(Vec<User>, Vec<Contact>)> {
     let members = groups::members(pool, group.id, viewer).await?;
@@ -70,7 +75,7 @@ pub fn non_members(contacts: &[Contact], members: &[User]) -> Vec<Contact> {
 }
 
 /// Everyone else, in `order`, with presence data and unread counts.
-pub async fn contacts_of(pool: &Pool, viewer: i64, order: Order) -> Result<Vec<Contact>> {
+pub async fn contacts_of(pool: &Pool, viewer: UserId, order: Order) -> Result<Vec<Contact>> {
     contacts::list(pool, viewer, order).await
 }
 
@@ -82,33 +87,37 @@ pub async fn user_named(pool: &Pool, username: &str) -> Result<Option<User>> {
 /// The conversation, if `viewer` is a member (direct or group).
 pub async fn conversation(
     pool: &Pool,
-    conversation_id: i64,
-    viewer: i64,
+    conversation_id: ConversationId,
+    viewer: UserId,
 ) -> Result<Option<Conversation>> {
     groups::find(pool, conversation_id, viewer).await
 }
 
 /// The other person of a direct conversation `viewer` is in.
-pub async fn peer(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<Option<User>> {
+pub async fn peer(
+    pool: &Pool,
+    conversation_id: ConversationId,
+    viewer: UserId,
+) -> Result<Option<User>> {
     conversations::peer(pool, conversation_id, viewer).await
 }
 
 /// How many messages `viewer` has not read in a conversation.
-pub async fn unread(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<i64> {
+pub async fn unread(pool: &Pool, conversation_id: ConversationId, viewer: UserId) -> Result<i64> {
     contacts::unread(pool, conversation_id, viewer).await
 }
 
 /// Whether the newest message is `viewer`'s and every other member has read
 /// it ("Seen").
-pub async fn seen(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<bool> {
+pub async fn seen(pool: &Pool, conversation_id: ConversationId, viewer: UserId) -> Result<bool> {
     contacts::seen_by_others(pool, conversation_id, viewer).await
 }
 
 /// Up to `limit` changes after sequence number `after`, in order.
 pub async fn changes_after(
     pool: &Pool,
-    conversation_id: i64,
-    viewer: i64,
+    conversation_id: ConversationId,
+    viewer: UserId,
     after: i64,
     limit: i64,
 ) -> Result<Vec<Message>> {
@@ -118,8 +127,8 @@ pub async fn changes_after(
 /// The message a page rendered up to sequence number `seq` ends with.
 pub async fn shown_last(
     pool: &Pool,
-    conversation_id: i64,
-    viewer: i64,
+    conversation_id: ConversationId,
+    viewer: UserId,
     seq: i64,
 ) -> Result<Option<Message>> {
     messages::at_or_before(pool, conversation_id, viewer, seq).await
@@ -129,7 +138,7 @@ pub async fn shown_last(
 pub async fn attachment(
     pool: &Pool,
     attachment_id: i64,
-    viewer: i64,
+    viewer: UserId,
 ) -> Result<Option<(String, Attachment)>> {
     messages::attachment_for_member(pool, attachment_id, viewer).await
 }

@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::Draft;
+use crate::domain::{ConversationId, Draft, MessageId, UserId};
 use crate::error::{Error, Result};
 use crate::live::hub::{Event, Fanout};
 use crate::store::conversations;
@@ -33,8 +33,8 @@ pub enum Sent {
 pub async fn send(
     writer: &Writer,
     hub: &dyn Fanout,
-    sender_id: i64,
-    conversation_id: i64,
+    sender_id: UserId,
+    conversation_id: ConversationId,
     draft: &Draft,
 ) -> Result<Sent> {
     send_with(writer, hub, sender_id, conversation_id, draft, None, None).await
@@ -45,11 +45,11 @@ pub async fn send(
 pub async fn send_with(
     writer: &Writer,
     hub: &dyn Fanout,
-    sender_id: i64,
-    conversation_id: i64,
+    sender_id: UserId,
+    conversation_id: ConversationId,
     draft: &Draft,
     attachment: Option<NewAttachment>,
-    members: Option<&[i64]>,
+    members: Option<&[UserId]>,
 ) -> Result<Sent> {
     let mut client_id = draft.client_id().to_owned();
     for _ in 0..2 {
@@ -86,10 +86,10 @@ pub async fn send_with(
 pub async fn mark_read(
     writer: &Writer,
     hub: &dyn Fanout,
-    conversation_id: i64,
-    reader_id: i64,
-    up_to: Option<i64>,
-    members: Option<&[i64]>,
+    conversation_id: ConversationId,
+    reader_id: UserId,
+    up_to: Option<MessageId>,
+    members: Option<&[UserId]>,
 ) -> Result<()> {
     if let Some(up_to) = writer.mark_read(conversation_id, reader_id, up_to).await? {
         let members = members_of(writer, conversation_id, members).await?;
@@ -109,9 +109,9 @@ pub async fn mark_read(
 /// conversation's two never change), or from the database.
 async fn members_of<'a>(
     writer: &Writer,
-    conversation_id: i64,
-    known: Option<&'a [i64]>,
-) -> Result<std::borrow::Cow<'a, [i64]>> {
+    conversation_id: ConversationId,
+    known: Option<&'a [UserId]>,
+) -> Result<std::borrow::Cow<'a, [UserId]>> {
     Ok(match known {
         Some(members) => members.into(),
         None => conversations::member_ids(writer.pool(), conversation_id)

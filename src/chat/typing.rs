@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::domain::{ConversationId, UserId};
 use crate::live::hub::{Event, Fanout};
 use crate::store::{conversations, Pool};
 
@@ -9,8 +10,8 @@ use crate::store::{conversations, Pool};
 pub async fn typing(
     pool: &Pool,
     hub: &dyn Fanout,
-    conversation_id: i64,
-    user_id: i64,
+    conversation_id: ConversationId,
+    user_id: UserId,
     username: Arc<str>,
 ) {
     let members = match conversations::member_ids(pool, conversation_id).await {
@@ -20,7 +21,7 @@ pub async fn typing(
             return;
         }
     };
-    let others: Vec<i64> = members.into_iter().filter(|&m| m != user_id).collect();
+    let others: Vec<UserId> = members.into_iter().filter(|&m| m != user_id).collect();
     hub.publish(
         &others,
         Event::Typing {

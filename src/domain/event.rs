@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::{Message, User};
+use super::{ConversationId, Message, MessageId, User, UserId};
 
 /// Something that happened which open pages must learn about.
 #[derive(Debug, Clone)]
@@ -15,28 +15,28 @@ pub enum Event {
     SessionEnded { token_hash: Arc<str> },
     /// A user came online or went offline.
     PresenceChanged {
-        user_id: i64,
+        user_id: UserId,
         online: bool,
         last_seen: Option<OffsetDateTime>,
     },
     /// A member is typing in a conversation (never stored).
     Typing {
-        conversation_id: i64,
-        user_id: i64,
+        conversation_id: ConversationId,
+        user_id: UserId,
         username: Arc<str>,
     },
     /// A member's read position in a conversation moved forward, to `up_to`.
     Read {
-        conversation_id: i64,
-        reader_id: i64,
-        up_to: i64,
+        conversation_id: ConversationId,
+        reader_id: UserId,
+        up_to: MessageId,
     },
     /// Somebody signed up.
     UserJoined(Arc<User>),
     /// Somebody deleted their account.
-    UserLeft { user_id: i64 },
+    UserLeft { user_id: UserId },
     /// A group's members or name changed.
-    GroupChanged { conversation_id: i64 },
+    GroupChanged { conversation_id: ConversationId },
     /// Events may have been missed (the link between instances was down):
     /// every page catches up from the database.
     Resync,

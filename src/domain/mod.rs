@@ -1,12 +1,14 @@
 //! The data Natter is about, apart from how it is stored, sent or shown:
-//! the stored records, the events pages learn of, and input that checks
-//! itself on construction. Imports nothing above the error type and limits.
+//! typed ids, the stored records, the events pages learn of, and input that
+//! checks itself on construction. Imports nothing above the error type and limits.
 
 mod event;
+mod ids;
 mod input;
 mod records;
 
 pub use event::Event;
+pub use ids::{ConversationId, MessageId, UserId};
 pub use input::{Draft, GroupTitle, NewPassword, Username};
 pub use records::{
     Attachment, AttachmentColumns, Contact, Conversation, GroupRow, Message, NewAttachment, Order,

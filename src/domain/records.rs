@@ -4,10 +4,12 @@
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
+use super::{ConversationId, MessageId, UserId};
+
 /// A registered user.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub created_at: OffsetDateTime,
 }
@@ -15,12 +17,13 @@ pub struct User {
 /// One row of the contact list.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct Contact {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub last_seen_at: Option<OffsetDateTime>,
-    pub conversation_id: Option<i64>,
+    pub conversation_id: Option<ConversationId>,
     pub unread: i64,
-    pub last_activity: Option<i64>,
+    /// The newest message of the direct conversation, if any.
+    pub last_activity: Option<MessageId>,
 }
 
 /// How the contact list is ordered.
@@ -35,10 +38,10 @@ pub enum Order {
 /// A conversation as its members see it.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct Conversation {
-    pub id: i64,
+    pub id: ConversationId,
     pub kind: String,
     pub title: Option<String>,
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
 }
 
 impl Conversation {
@@ -50,10 +53,11 @@ impl Conversation {
 /// A group in a member's list, with what they have not read.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct GroupRow {
-    pub id: i64,
+    pub id: ConversationId,
     pub title: String,
     pub unread: i64,
-    pub last_activity: Option<i64>,
+    /// The group's newest message, if any.
+    pub last_activity: Option<MessageId>,
 }
 
 /// A session as the account page lists it.
@@ -68,11 +72,11 @@ pub struct SessionInfo {
 /// A saved message, with its sender's name for display.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct Message {
-    pub id: i64,
-    pub conversation_id: i64,
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
     /// Its place in its conversation's change log (see `save_in`).
     pub seq: i64,
-    pub sender_id: i64,
+    pub sender_id: UserId,
     pub sender_name: String,
     pub body: String,
     pub created_at: OffsetDateTime,

@@ -6,7 +6,7 @@ use rocket::State;
 use super::viewer;
 use crate::auth::CurrentUser;
 use crate::chat;
-use crate::domain::Order;
+use crate::domain::{Order, UserId};
 use crate::error::Result;
 use crate::live::presence::Presence;
 use crate::store::Db;
@@ -34,7 +34,7 @@ async fn dashboard(
 /// The contact list alone, for a page that reconnects after missing updates.
 #[rocket::get("/contacts?<current>")]
 async fn list(
-    current: Option<i64>,
+    current: Option<UserId>,
     me: CurrentUser,
     db: &Db,
     presence: &State<Presence>,

@@ -10,8 +10,8 @@ use crate::app::App;
 use crate::auth::{CsrfForm, CurrentUser};
 use crate::chat::conversations::{find_direct, open_direct};
 use crate::chat::{self, history, scope_of, Draft, Scope};
-use crate::domain::Order;
 use crate::domain::User;
+use crate::domain::{ConversationId, MessageId, Order};
 use crate::error::{Error, Result};
 use crate::http::accounts::{Reply, TokenForm};
 use crate::store::Db;
@@ -62,14 +62,14 @@ struct FormState<'a> {
 /// How the page is opened: at its newest messages or at older history, and
 /// whether the browser runs the page script.
 struct Opening {
-    before: Option<i64>,
+    before: Option<MessageId>,
     scripted: bool,
 }
 
 async fn render_page(
     app: &App<'_>,
     me: &CurrentUser,
-    conversation_id: i64,
+    conversation_id: ConversationId,
     opening: Opening,
     form: FormState<'_>,
 ) -> Result<Markup> {
@@ -151,8 +151,8 @@ async fn render_page(
 
 #[rocket::get("/conversations/<id>?<before>")]
 async fn page(
-    id: i64,
-    before: Option<i64>,
+    id: ConversationId,
+    before: Option<MessageId>,
     scripted: Scripted,
     me: CurrentUser,
     app: App<'_>,
@@ -175,7 +175,12 @@ async fn page(
 
 /// The htmx "load earlier" fragment.
 #[rocket::get("/conversations/<id>/messages?<before>")]
-async fn earlier(id: i64, before: i64, me: CurrentUser, db: &Db) -> Result<Markup> {
+async fn earlier(
+    id: ConversationId,
+    before: MessageId,
+    me: CurrentUser,
+    db: &Db,
+) -> Result<Markup> {
     scope_of(db.pool(), id, &me).await?;
     let (page, has_more) = history(db.pool(), id, me.id(), Some(before)).await?;
     Ok(history_chunk(id, &page, has_more, me.id()))
@@ -191,7 +196,7 @@ struct MessageForm {
 /// Sending without JavaScript: save, publish, then Post/Redirect/Get.
 #[rocket::post("/conversations/<id>/messages", data = "<form>")]
 async fn post(
-    id: i64,
+    id: ConversationId,
     form: CsrfForm<MessageForm>,
     me: CurrentUser,
     app: App<'_>,

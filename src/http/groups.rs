@@ -8,6 +8,7 @@ use rocket::FromForm;
 use crate::app::App;
 use crate::auth::{CsrfForm, CurrentUser};
 use crate::chat::groups;
+use crate::domain::{ConversationId, UserId};
 use crate::error::Result;
 use crate::views::conversation_url;
 use crate::views::groups::group_list;
@@ -16,7 +17,7 @@ use crate::views::groups::group_list;
 struct NewGroup {
     csrf: String,
     title: String,
-    members: Vec<i64>,
+    members: Vec<UserId>,
 }
 
 #[rocket::post("/groups", data = "<form>")]
@@ -34,7 +35,7 @@ struct AddMember {
 
 #[rocket::post("/conversations/<id>/members", data = "<form>")]
 async fn add(
-    id: i64,
+    id: ConversationId,
     form: CsrfForm<AddMember>,
     me: CurrentUser,
     app: App<'_>,
@@ -52,7 +53,7 @@ struct Rename {
 
 #[rocket::post("/conversations/<id>/title", data = "<form>")]
 async fn rename(
-    id: i64,
+    id: ConversationId,
     form: CsrfForm<Rename>,
     me: CurrentUser,
     app: App<'_>,
@@ -69,14 +70,19 @@ struct Leave {
 /// Leaving takes effect at once: the leaver's open pages of the group are
 /// closed by the push, and every query checks membership.
 #[rocket::post("/conversations/<id>/leave", data = "<_form>")]
-async fn leave(id: i64, _form: CsrfForm<Leave>, me: CurrentUser, app: App<'_>) -> Result<Redirect> {
+async fn leave(
+    id: ConversationId,
+    _form: CsrfForm<Leave>,
+    me: CurrentUser,
+    app: App<'_>,
+) -> Result<Redirect> {
     groups::leave(app.db.pool(), app.hub.as_ref(), id, me.id()).await?;
     Ok(Redirect::to("/"))
 }
 
 /// The group list alone, for a page that reconnects after missing updates.
 #[rocket::get("/groups?<current>")]
-async fn list(current: Option<i64>, me: CurrentUser, app: App<'_>) -> Result<Markup> {
+async fn list(current: Option<ConversationId>, me: CurrentUser, app: App<'_>) -> Result<Markup> {
     let groups = groups::of_member(app.db.pool(), me.id()).await?;
     Ok(group_list(&groups, current, false))
 }

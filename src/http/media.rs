@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::auth::{CsrfForm, CurrentUser};
 use crate::chat::scope_of;
 use crate::chat::{self, Draft};
+use crate::domain::ConversationId;
 use crate::error::{Error, Result};
 use crate::http::accounts::Reply;
 use crate::media;
@@ -58,7 +59,7 @@ async fn read_all(file: &TempFile<'_>) -> Result<Vec<u8>> {
 /// upload is refused (413) while it streams in, before anything is stored.
 #[rocket::post("/conversations/<id>/attachments", data = "<form>")]
 async fn upload(
-    id: i64,
+    id: ConversationId,
     form: CsrfForm<Upload<'_>>,
     me: CurrentUser,
     app: App<'_>,

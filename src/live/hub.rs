@@ -12,19 +12,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::broadcast;
 
 pub use crate::domain::Event;
+use crate::domain::UserId;
 use crate::limits::HUB_CHANNEL_CAPACITY;
 
 /// Delivery of events to users' sockets, wherever those sockets are.
 pub trait Fanout: Send + Sync {
     /// Delivers `event` to every socket of every user in `recipients`.
-    fn publish(&self, recipients: &[i64], event: Event);
+    fn publish(&self, recipients: &[UserId], event: Event);
     /// Delivers `event` to every connected user.
     fn broadcast(&self, event: Event);
     /// Starts receiving the events addressed to `user_id`.
-    fn subscribe(&self, user_id: i64) -> Subscription;
+    fn subscribe(&self, user_id: UserId) -> Subscription;
 }
 
-type Channels = Mutex<HashMap<i64, broadcast::Sender<Event>>>;
+type Channels = Mutex<HashMap<UserId, broadcast::Sender<Event>>>;
 
 /// The in-process hub: one broadcast channel per connected user.
 #[derive(Clone, Default)]
@@ -48,7 +49,7 @@ impl Hub {
 }
 
 impl Fanout for Hub {
-    fn publish(&self, recipients: &[i64], event: Event) {
+    fn publish(&self, recipients: &[UserId], event: Event) {
         let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
         for user in recipients {
             if let Some(sender) = channels.get(user) {
@@ -65,7 +66,7 @@ impl Fanout for Hub {
         }
     }
 
-    fn subscribe(&self, user_id: i64) -> Subscription {
+    fn subscribe(&self, user_id: UserId) -> Subscription {
         let mut channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
         let receiver = channels
             .entry(user_id)
@@ -83,7 +84,7 @@ impl Fanout for Hub {
 /// once their last socket is gone.
 pub struct Subscription {
     receiver: broadcast::Receiver<Event>,
-    user_id: i64,
+    user_id: UserId,
     channels: Arc<Channels>,
 }
 
@@ -109,62 +110,52 @@ impl Drop for Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{ConversationId, MessageId};
     use tokio::sync::broadcast::error::RecvError;
 
-    fn read(conversation_id: i64) -> Event {
+    const ALICE: UserId = UserId::new(1);
+    const BOB: UserId = UserId::new(2);
+
+    /// A read mark in conversation `n` (events are told apart by it).
+    fn read(n: i64) -> Event {
         Event::Read {
-            conversation_id,
-            reader_id: 1,
-            up_to: 1,
+            conversation_id: ConversationId::new(n),
+            reader_id: ALICE,
+            up_to: MessageId::new(1),
         }
+    }
+
+    /// Whether `received` is the read mark `read(n)`.
+    fn is_read(received: Result<Event, RecvError>, n: i64) -> bool {
+        matches!(received, Ok(Event::Read { conversation_id, .. }) if conversation_id.get() == n)
     }
 
     #[tokio::test]
     async fn a_reader_that_falls_behind_is_told_to_resync_and_never_blocks_others() {
         let hub = Hub::new();
-        let mut slow = hub.subscribe(1);
-        let mut fast = hub.subscribe(1);
+        let mut slow = hub.subscribe(ALICE);
+        let mut fast = hub.subscribe(ALICE);
         let total = HUB_CHANNEL_CAPACITY as i64 + 50;
         for n in 0..total {
-            hub.publish(&[1], read(n));
+            hub.publish(&[ALICE], read(n));
             // The fast reader keeps up; publishing never waits for the slow one.
-            assert!(
-                matches!(fast.recv().await, Ok(Event::Read { conversation_id, .. }) if conversation_id == n)
-            );
+            assert!(is_read(fast.recv().await, n));
         }
         assert!(matches!(slow.recv().await, Err(RecvError::Lagged(50))));
         // After the lag it continues with what is still buffered.
-        assert!(matches!(
-            slow.recv().await,
-            Ok(Event::Read {
-                conversation_id: 50,
-                ..
-            })
-        ));
+        assert!(is_read(slow.recv().await, 50));
     }
 
     #[tokio::test]
     async fn events_reach_only_their_recipients_and_channels_are_freed() {
         let hub = Hub::new();
-        let mut alice = hub.subscribe(1);
-        let mut bob = hub.subscribe(2);
-        hub.publish(&[2], read(7));
-        assert!(matches!(
-            bob.recv().await,
-            Ok(Event::Read {
-                conversation_id: 7,
-                ..
-            })
-        ));
+        let mut alice = hub.subscribe(ALICE);
+        let mut bob = hub.subscribe(BOB);
+        hub.publish(&[BOB], read(7));
+        assert!(is_read(bob.recv().await, 7));
         assert!(alice.receiver.try_recv().is_err(), "alice got nothing");
         hub.broadcast(read(8));
-        assert!(matches!(
-            alice.recv().await,
-            Ok(Event::Read {
-                conversation_id: 8,
-                ..
-            })
-        ));
+        assert!(is_read(alice.recv().await, 8));
         assert_eq!(hub.connected_users(), 2);
         drop(alice);
         assert_eq!(hub.connected_users(), 1);

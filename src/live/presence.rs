@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
+use crate::domain::UserId;
 use crate::limits::PRESENCE_REPLAY;
 use crate::live::hub::{Event, Fanout};
 use crate::store::{contacts, Pool};
@@ -27,21 +28,21 @@ struct Entry {
 
 /// For each user online on other instances: those instances, and when each
 /// last confirmed it.
-type Remote = HashMap<i64, HashMap<Arc<str>, Instant>>;
+type Remote = HashMap<UserId, HashMap<Arc<str>, Instant>>;
 
 /// Socket counts per user.
 #[derive(Clone, Default)]
 pub struct Presence {
-    users: Arc<Mutex<HashMap<i64, Entry>>>,
+    users: Arc<Mutex<HashMap<UserId, Entry>>>,
     remote: Arc<Mutex<Remote>>,
     /// Who changed, and when, over the last `PRESENCE_REPLAY`.
-    changes: Arc<Mutex<VecDeque<(OffsetDateTime, i64)>>>,
+    changes: Arc<Mutex<VecDeque<(OffsetDateTime, UserId)>>>,
 }
 
 /// A user's presence as a page shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Status {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub online: bool,
     /// When they went offline, if that is what changed.
     pub last_seen: Option<OffsetDateTime>,
@@ -50,12 +51,12 @@ pub struct Status {
 /// What a socket leaving means for its user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Departure {
-    pub user_id: i64,
+    pub user_id: UserId,
     generation: u64,
 }
 
 impl Presence {
-    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Entry>> {
+    fn users(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Entry>> {
         self.users.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -65,7 +66,7 @@ impl Presence {
 
     /// Counts a new socket of `user_id`, and tells everyone when that
     /// brings them online.
-    pub fn arrive(&self, hub: &dyn Fanout, user_id: i64) {
+    pub fn arrive(&self, hub: &dyn Fanout, user_id: UserId) {
         if self.connected(user_id) {
             hub.broadcast(Event::PresenceChanged {
                 user_id,
@@ -78,7 +79,7 @@ impl Presence {
     /// Counts a closed socket of `user_id`. When it was their last and none
     /// comes back within `grace`, records when they were last seen and
     /// tells everyone they went offline.
-    pub fn leave(&self, hub: SharedHub, pool: Pool, grace: Duration, user_id: i64) {
+    pub fn leave(&self, hub: SharedHub, pool: Pool, grace: Duration, user_id: UserId) {
         let Some(departure) = self.disconnected(user_id) else {
             return;
         };
@@ -97,7 +98,7 @@ impl Presence {
     }
 
     /// Notes that `user_id` came online or went offline just now.
-    fn changed(&self, user_id: i64) {
+    fn changed(&self, user_id: UserId) {
         let now = OffsetDateTime::now_utc();
         let mut changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
         while changes
@@ -112,14 +113,14 @@ impl Presence {
     /// The current status of everyone whose presence changed after `since`
     /// (as far back as `PRESENCE_REPLAY` goes), oldest change first.
     pub(crate) fn changed_since(&self, since: OffsetDateTime) -> Vec<Status> {
-        let mut last_change: HashMap<i64, OffsetDateTime> = HashMap::new();
+        let mut last_change: HashMap<UserId, OffsetDateTime> = HashMap::new();
         {
             let changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
             for &(at, user_id) in changes.iter().filter(|(at, _)| *at > since) {
                 last_change.insert(user_id, at);
             }
         }
-        let mut latest: Vec<(i64, OffsetDateTime)> = last_change.into_iter().collect();
+        let mut latest: Vec<(UserId, OffsetDateTime)> = last_change.into_iter().collect();
         latest.sort_by_key(|&(_, at)| at);
         latest
             .into_iter()
@@ -136,23 +137,23 @@ impl Presence {
 
     /// Whether the user has a socket open (or closed one within the grace
     /// period) on any instance.
-    pub(crate) fn is_online(&self, user_id: i64) -> bool {
+    pub(crate) fn is_online(&self, user_id: UserId) -> bool {
         self.users().contains_key(&user_id) || self.online_elsewhere(user_id)
     }
 
     /// Whether another instance reports the user online.
-    pub(crate) fn online_elsewhere(&self, user_id: i64) -> bool {
+    pub(crate) fn online_elsewhere(&self, user_id: UserId) -> bool {
         self.remote().contains_key(&user_id)
     }
 
     /// The users online on this instance.
-    pub(crate) fn local_users(&self) -> Vec<i64> {
+    pub(crate) fn local_users(&self) -> Vec<UserId> {
         self.users().keys().copied().collect()
     }
 
     /// Records what another instance reports about a user. Returns true when
     /// that changes whether the user is online anywhere.
-    pub(crate) fn set_remote(&self, instance: &Arc<str>, user_id: i64, online: bool) -> bool {
+    pub(crate) fn set_remote(&self, instance: &Arc<str>, user_id: UserId, online: bool) -> bool {
         let before = self.is_online(user_id);
         {
             let mut remote = self.remote();
@@ -177,7 +178,7 @@ impl Presence {
 
     /// Forgets what instances that stopped confirming (crashed, cut off)
     /// reported longer than `expiry` ago. Returns the users this took offline.
-    pub(crate) fn expire_remote(&self, expiry: Duration) -> Vec<i64> {
+    pub(crate) fn expire_remote(&self, expiry: Duration) -> Vec<UserId> {
         let mut gone = Vec::new();
         {
             let mut remote = self.remote();
@@ -201,12 +202,12 @@ impl Presence {
     }
 
     /// How many sockets the user has open on this instance.
-    pub fn sockets(&self, user_id: i64) -> usize {
+    pub fn sockets(&self, user_id: UserId) -> usize {
         self.users().get(&user_id).map_or(0, |e| e.sockets)
     }
 
     /// Counts a new socket. Returns true when the user just came online.
-    pub fn connected(&self, user_id: i64) -> bool {
+    pub fn connected(&self, user_id: UserId) -> bool {
         let newly_online = {
             let mut users = self.users();
             let newly_online = !users.contains_key(&user_id);
@@ -223,7 +224,7 @@ impl Presence {
 
     /// Counts a closed socket. When it was the user's last, returns the
     /// departure to confirm once the grace period is over.
-    pub(crate) fn disconnected(&self, user_id: i64) -> Option<Departure> {
+    pub(crate) fn disconnected(&self, user_id: UserId) -> Option<Departure> {
         let mut users = self.users();
         let entry = users.get_mut(&user_id)?;
         entry.sockets = entry.sockets.saturating_sub(1);
@@ -258,44 +259,50 @@ impl Presence {
 mod tests {
     use super::*;
 
+    const ALICE: UserId = UserId::new(1);
+    const BOB: UserId = UserId::new(2);
+    const CAROL: UserId = UserId::new(3);
+    const DAVE: UserId = UserId::new(7);
+    const ERIN: UserId = UserId::new(8);
+
     #[test]
     fn a_user_online_on_another_instance_is_online_until_it_says_otherwise_or_goes_quiet() {
         let presence = Presence::default();
         let other: Arc<str> = Arc::from("b");
-        assert!(presence.set_remote(&other, 7, true), "came online");
-        assert!(presence.is_online(7));
-        assert!(!presence.set_remote(&other, 7, true), "no change");
-        assert!(presence.set_remote(&other, 7, false), "went offline");
-        assert!(!presence.is_online(7));
-        presence.set_remote(&other, 8, true);
+        assert!(presence.set_remote(&other, DAVE, true), "came online");
+        assert!(presence.is_online(DAVE));
+        assert!(!presence.set_remote(&other, DAVE, true), "no change");
+        assert!(presence.set_remote(&other, DAVE, false), "went offline");
+        assert!(!presence.is_online(DAVE));
+        presence.set_remote(&other, ERIN, true);
         assert!(presence.expire_remote(Duration::from_secs(60)).is_empty());
-        assert_eq!(presence.expire_remote(Duration::ZERO), vec![8]);
-        assert!(!presence.is_online(8));
+        assert_eq!(presence.expire_remote(Duration::ZERO), vec![ERIN]);
+        assert!(!presence.is_online(ERIN));
     }
 
     #[test]
     fn a_remote_report_does_not_change_a_user_already_online_here() {
         let presence = Presence::default();
-        presence.connected(3);
+        presence.connected(CAROL);
         let other: Arc<str> = Arc::from("b");
-        assert!(!presence.set_remote(&other, 3, true));
-        assert!(!presence.set_remote(&other, 3, false));
-        assert!(presence.is_online(3));
+        assert!(!presence.set_remote(&other, CAROL, true));
+        assert!(!presence.set_remote(&other, CAROL, false));
+        assert!(presence.is_online(CAROL));
     }
 
     #[test]
     fn a_page_rendered_before_a_change_learns_of_it_and_only_of_later_ones() {
         let presence = Presence::default();
-        presence.connected(1);
-        let departure = presence.disconnected(1).unwrap();
+        presence.connected(ALICE);
+        let departure = presence.disconnected(ALICE).unwrap();
         let rendered = OffsetDateTime::now_utc();
         std::thread::sleep(Duration::from_millis(2));
-        presence.connected(2);
+        presence.connected(BOB);
         assert!(presence.confirm_offline(departure));
         let missed = presence.changed_since(rendered);
         assert_eq!(missed.len(), 2, "{missed:?}");
-        assert_eq!((missed[0].user_id, missed[0].online), (2, true));
-        assert_eq!((missed[1].user_id, missed[1].online), (1, false));
+        assert_eq!((missed[0].user_id, missed[0].online), (BOB, true));
+        assert_eq!((missed[1].user_id, missed[1].online), (ALICE, false));
         assert!(missed[1].last_seen.is_some());
         let later = OffsetDateTime::now_utc() + time::Duration::milliseconds(1);
         assert!(presence.changed_since(later).is_empty());
@@ -304,22 +311,25 @@ mod tests {
     #[test]
     fn a_quick_reconnect_within_the_grace_period_keeps_the_user_online() {
         let presence = Presence::default();
-        assert!(presence.connected(1));
-        let departure = presence.disconnected(1).unwrap();
-        assert!(!presence.connected(1), "still online: no new announcement");
+        assert!(presence.connected(ALICE));
+        let departure = presence.disconnected(ALICE).unwrap();
+        assert!(
+            !presence.connected(ALICE),
+            "still online: no new announcement"
+        );
         assert!(!presence.confirm_offline(departure));
-        assert!(presence.is_online(1));
+        assert!(presence.is_online(ALICE));
     }
 
     #[test]
     fn the_last_socket_closing_takes_the_user_offline_after_confirmation() {
         let presence = Presence::default();
-        presence.connected(1);
-        presence.connected(1);
-        assert!(presence.disconnected(1).is_none(), "one tab still open");
-        let departure = presence.disconnected(1).unwrap();
-        assert!(presence.is_online(1), "grace period");
+        presence.connected(ALICE);
+        presence.connected(ALICE);
+        assert!(presence.disconnected(ALICE).is_none(), "one tab still open");
+        let departure = presence.disconnected(ALICE).unwrap();
+        assert!(presence.is_online(ALICE), "grace period");
         assert!(presence.confirm_offline(departure));
-        assert!(!presence.is_online(1));
+        assert!(!presence.is_online(ALICE));
     }
 }

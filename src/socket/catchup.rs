@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::connection::{text, Connection, LoopState};
 use crate::chat::{self, history, Scope};
-use crate::domain::Order;
+use crate::domain::{Order, UserId};
 use crate::error::Result;
 use crate::limits::{PRESENCE_CLOCK_MARGIN, PRESENCE_REPLAY_MAX, RESYNC_MAX_MESSAGES};
 use crate::live::presence::Presence;
@@ -134,7 +134,7 @@ impl Connection {
 /// The presence dots that changed since `rendered_at` (with a margin for
 /// clocks), except the viewer's own; `None` after a storm of changes (a
 /// restart), when the whole list is cheaper than a dot per person.
-fn presence_replay(presence: &Presence, me: i64, rendered_at: OffsetDateTime) -> Option<Markup> {
+fn presence_replay(presence: &Presence, me: UserId, rendered_at: OffsetDateTime) -> Option<Markup> {
     let changes = presence.changed_since(rendered_at - PRESENCE_CLOCK_MARGIN);
     if changes.len() > PRESENCE_REPLAY_MAX {
         return None;
@@ -154,9 +154,9 @@ mod tests {
     fn a_page_gets_each_changed_dot_until_a_storm_makes_the_whole_list_cheaper() {
         let presence = Presence::default();
         let rendered_at = OffsetDateTime::now_utc();
-        let me = 1;
+        let me = UserId::new(1);
         for user in 1..=PRESENCE_REPLAY_MAX as i64 {
-            presence.connected(user);
+            presence.connected(UserId::new(user));
         }
         let replay = presence_replay(&presence, me, rendered_at)
             .expect("dots, not the list")
@@ -169,7 +169,7 @@ mod tests {
             !replay.contains(r#"id="presence-1""#),
             "not the viewer's own"
         );
-        presence.connected(PRESENCE_REPLAY_MAX as i64 + 1);
+        presence.connected(UserId::new(PRESENCE_REPLAY_MAX as i64 + 1));
         assert!(presence_replay(&presence, me, rendered_at).is_none());
     }
 }

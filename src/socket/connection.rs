@@ -20,6 +20,7 @@ use super::frame::{parse_frame, ClientFrame};
 use super::render::typing_fragment;
 use crate::auth::{self, CurrentUser};
 use crate::chat::{self, Draft, Scope, Sent};
+use crate::domain::{ConversationId, MessageId, UserId};
 use crate::error::Result;
 use crate::limits::{READ_MARK_DELAY, SOCKET_MESSAGES, SOCKET_TYPING};
 use crate::live::hub::Event;
@@ -32,7 +33,7 @@ use crate::SharedHub;
 
 /// The conversation a socket's page shows.
 pub(super) struct ChatScope {
-    pub(super) conversation_id: i64,
+    pub(super) conversation_id: ConversationId,
     pub(super) scope: Scope,
     /// The last change (sequence number) the page was rendered with.
     /// `None` for a page that did not say (one rendered by an older
@@ -78,7 +79,7 @@ pub(super) struct LoopState {
     /// in sequence order, each once.
     pub(super) delivered_seq: i64,
     /// Who is typing, and until when their notice stays up.
-    pub(super) typists: HashMap<i64, (Arc<str>, Instant)>,
+    pub(super) typists: HashMap<UserId, (Arc<str>, Instant)>,
     /// The page throttles typing notices and sends; a client may not.
     pub(super) typing_budget: TokenBucket,
     pub(super) message_budget: TokenBucket,
@@ -88,12 +89,12 @@ pub(super) struct LoopState {
     pub(super) last_day: Option<Date>,
     /// The newest message shown here since the page last said it was in
     /// view (marking read up to it moves only the reader's own position).
-    pub(super) unseen: Option<i64>,
+    pub(super) unseen: Option<MessageId>,
     /// The newest message seen here but not yet marked read, and when to.
-    pub(super) read_up_to: Option<i64>,
+    pub(super) read_up_to: Option<MessageId>,
     pub(super) read_due: Option<Instant>,
     /// The newest message on the page and its sender, for "Seen".
-    pub(super) newest: Option<(i64, i64)>,
+    pub(super) newest: Option<(MessageId, UserId)>,
 }
 
 pub(super) fn text(markup: Markup) -> WsMessage {
@@ -101,7 +102,7 @@ pub(super) fn text(markup: Markup) -> WsMessage {
 }
 
 impl Connection {
-    pub(super) fn conversation_id(&self) -> Option<i64> {
+    pub(super) fn conversation_id(&self) -> Option<ConversationId> {
         self.chat.as_ref().map(|c| c.conversation_id)
     }
 
@@ -258,12 +259,12 @@ impl Connection {
 
     /// The members, when this page knows them for good: a direct
     /// conversation's two never change. `None` means ask the database.
-    pub(super) fn known_members(&self) -> Option<[i64; 2]> {
+    pub(super) fn known_members(&self) -> Option<[UserId; 2]> {
         self.peer_id().map(|peer| [self.me.id(), peer])
     }
 
     /// The other person of a direct conversation page.
-    pub(super) fn peer_id(&self) -> Option<i64> {
+    pub(super) fn peer_id(&self) -> Option<UserId> {
         match self.chat.as_ref().map(|c| &c.scope) {
             Some(Scope::Direct(peer)) => Some(peer.id),
             _ => None,
@@ -284,7 +285,7 @@ impl Connection {
             chat.conversation_id,
             self.me.id(),
             Some(up_to),
-            members.as_ref().map(<[i64; 2]>::as_slice),
+            members.as_ref().map(<[UserId; 2]>::as_slice),
         )
         .await;
         if let Err(e) = result {
@@ -355,7 +356,7 @@ impl Connection {
     /// Checks and sends what the composer sent.
     pub(super) async fn send_draft(
         &self,
-        conversation_id: i64,
+        conversation_id: ConversationId,
         body: Option<&str>,
         client_id: Option<&str>,
     ) -> Result<Sent> {
@@ -369,7 +370,7 @@ impl Connection {
             conversation_id,
             &draft,
             None,
-            members.as_ref().map(<[i64; 2]>::as_slice),
+            members.as_ref().map(<[UserId; 2]>::as_slice),
         )
         .await
     }

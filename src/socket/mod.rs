@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::app::App;
 use crate::auth::{CurrentUser, SameOrigin};
 use crate::chat::scope_of;
+use crate::domain::ConversationId;
 use crate::error::{Error, Result};
 use crate::limits::{SOCKETS_PER_USER, SOCKET_MAX_MESSAGE_BYTES, SOCKET_MAX_WRITE_BUFFER_BYTES};
 use connection::{ChatScope, Connection};
@@ -92,7 +93,7 @@ fn dashboard_socket(
 async fn conversation_socket(
     _origin: SameOrigin,
     me: CurrentUser,
-    id: i64,
+    id: ConversationId,
     seq: Option<i64>,
     since: Option<i64>,
     ws: WebSocket,

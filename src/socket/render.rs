@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::connection::{Connection, LoopState, Step};
 use crate::chat::{self, people_of_group};
-use crate::domain::{Contact, Message, Order};
+use crate::domain::{Contact, ConversationId, Message, Order, UserId};
 use crate::error::Result;
 use crate::limits::{RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS};
 use crate::live::hub::Event;
@@ -22,8 +22,8 @@ impl Connection {
     /// the group's, or the other person's (`sender` when known).
     pub(super) async fn badge_for(
         &self,
-        conversation_id: i64,
-        sender: Option<i64>,
+        conversation_id: ConversationId,
+        sender: Option<UserId>,
     ) -> Result<Option<Badge>> {
         let me = self.me.id();
         let Some(conversation) = chat::conversation(&self.pool, conversation_id, me).await? else {
@@ -42,8 +42,8 @@ impl Connection {
     /// The badge of a conversation, with its current count.
     pub(super) async fn unread_badge(
         &self,
-        conversation_id: i64,
-        sender: Option<i64>,
+        conversation_id: ConversationId,
+        sender: Option<UserId>,
     ) -> Result<Step> {
         let Some(badge) = self.badge_for(conversation_id, sender).await? else {
             return Ok(Step::Nothing);
@@ -54,7 +54,7 @@ impl Connection {
 
     /// A group changed (members, name): the page follows, and a page of a
     /// group the viewer is no longer in is closed.
-    pub(super) async fn group_changed(&self, conversation_id: i64) -> Result<Step> {
+    pub(super) async fn group_changed(&self, conversation_id: ConversationId) -> Result<Step> {
         let list = self.group_list().await?;
         if self.conversation_id() != Some(conversation_id) {
             return Ok(Step::Reply(list));
@@ -201,7 +201,7 @@ impl Connection {
 }
 
 /// Appends messages that follow what the page shows, in sequence order.
-pub(super) fn deliver(messages: &[Message], state: &mut LoopState, me: i64) -> Markup {
+pub(super) fn deliver(messages: &[Message], state: &mut LoopState, me: UserId) -> Markup {
     let Some(newest) = messages.last() else {
         return html! {};
     };

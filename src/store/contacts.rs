@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use super::{now, Pool, Tx};
 pub use crate::domain::{Contact, Order};
+use crate::domain::{ConversationId, MessageId, UserId};
 use crate::error::Result;
 use crate::limits::UNREAD_SHOWN_MAX;
 
@@ -30,7 +31,7 @@ const PAIR_KEY: &str = "CASE WHEN u.id < $1 THEN CAST(u.id AS TEXT) || ':' || CA
     ELSE CAST($1 AS TEXT) || ':' || CAST(u.id AS TEXT) END";
 
 /// Every user but the viewer, with their direct conversation's state.
-pub async fn list(pool: &Pool, viewer: i64, order: Order) -> Result<Vec<Contact>> {
+pub async fn list(pool: &Pool, viewer: UserId, order: Order) -> Result<Vec<Contact>> {
     let order_by = match order {
         Order::Alphabetical => "u.username_key",
         Order::Recent => "last_activity DESC NULLS LAST, u.username_key",
@@ -54,7 +55,7 @@ pub async fn list(pool: &Pool, viewer: i64, order: Order) -> Result<Vec<Contact>
 
 /// How many messages of a conversation `viewer` has not read (up to one
 /// past `UNREAD_SHOWN_MAX`).
-pub async fn unread(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<i64> {
+pub async fn unread(pool: &Pool, conversation_id: ConversationId, viewer: UserId) -> Result<i64> {
     let sql = format!(
         "SELECT {unread} FROM members v
          WHERE v.conversation_id = $1 AND v.user_id = $2",
@@ -73,10 +74,10 @@ pub async fn unread(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<i6
 /// `store::writer`). Returns the new read position if it moved.
 pub(crate) async fn mark_read_in(
     tx: &mut Tx,
-    conversation_id: i64,
-    user: i64,
-    message_id: Option<i64>,
-) -> Result<Option<i64>> {
+    conversation_id: ConversationId,
+    user: UserId,
+    message_id: Option<MessageId>,
+) -> Result<Option<MessageId>> {
     if let Tx::Postgres(t) = tx {
         // Saves lock the conversation's row before its members' rows; a read
         // mark does too, or two instances could each hold what the other
@@ -106,7 +107,11 @@ pub(crate) async fn mark_read_in(
 
 /// Whether the newest message of a conversation is `viewer`'s own and every
 /// other member has read it: the sender then sees "Seen".
-pub(crate) async fn seen_by_others(pool: &Pool, conversation_id: i64, viewer: i64) -> Result<bool> {
+pub(crate) async fn seen_by_others(
+    pool: &Pool,
+    conversation_id: ConversationId,
+    viewer: UserId,
+) -> Result<bool> {
     Ok(on_pool!(pool, p => sqlx::query_scalar::<_, bool>(
         "SELECT EXISTS (SELECT 1 FROM messages m
          WHERE m.id = (SELECT MAX(id) FROM messages WHERE conversation_id = $1)
@@ -123,7 +128,7 @@ pub(crate) async fn seen_by_others(pool: &Pool, conversation_id: i64, viewer: i6
 }
 
 /// Records that a user's last socket closed now.
-pub(crate) async fn touch_last_seen(pool: &Pool, user: i64) -> Result<OffsetDateTime> {
+pub(crate) async fn touch_last_seen(pool: &Pool, user: UserId) -> Result<OffsetDateTime> {
     let at = now();
     on_pool!(pool, p => {
         sqlx::query("UPDATE users SET last_seen_at = $1 WHERE id = $2")

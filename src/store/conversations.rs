@@ -2,20 +2,21 @@
 //! members and a unique pair key, so there is one per pair of users.
 
 use super::{now, Pool};
+use crate::domain::{ConversationId, UserId};
 use crate::error::Result;
 
 /// The key that makes a direct conversation unique per pair, in either order.
-fn direct_key(a: i64, b: i64) -> String {
+fn direct_key(a: UserId, b: UserId) -> String {
     format!("{}:{}", a.min(b), a.max(b))
 }
 
 /// The direct conversation between two users, created with both members on
 /// first use. Safe under concurrent first opens: the pair key is unique.
-pub async fn open_direct(pool: &Pool, a: i64, b: i64) -> Result<i64> {
+pub async fn open_direct(pool: &Pool, a: UserId, b: UserId) -> Result<ConversationId> {
     on_pool!(pool, db => {
         let key = direct_key(a, b);
         let mut tx = db.begin().await?;
-        let created: Option<i64> = sqlx::query_scalar(
+        let created: Option<ConversationId> = sqlx::query_scalar(
             "INSERT INTO conversations (kind, direct_key, created_at) VALUES ('direct', $1, $2)
              ON CONFLICT (direct_key) DO NOTHING RETURNING id",
         )
@@ -47,7 +48,11 @@ pub async fn open_direct(pool: &Pool, a: i64, b: i64) -> Result<i64> {
 }
 
 /// The existing direct conversation between two users, if any.
-pub(crate) async fn find_direct(pool: &Pool, a: i64, b: i64) -> Result<Option<i64>> {
+pub(crate) async fn find_direct(
+    pool: &Pool,
+    a: UserId,
+    b: UserId,
+) -> Result<Option<ConversationId>> {
     on_pool!(pool, db => {
         Ok(
             sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = $1")
@@ -59,7 +64,10 @@ pub(crate) async fn find_direct(pool: &Pool, a: i64, b: i64) -> Result<Option<i6
 }
 
 /// The ids of every member of a conversation.
-pub(crate) async fn member_ids(pool: &Pool, conversation_id: i64) -> Result<Vec<i64>> {
+pub(crate) async fn member_ids(
+    pool: &Pool,
+    conversation_id: ConversationId,
+) -> Result<Vec<UserId>> {
     on_pool!(pool, db => {
         Ok(
             sqlx::query_scalar("SELECT user_id FROM members WHERE conversation_id = $1")
@@ -73,8 +81,8 @@ pub(crate) async fn member_ids(pool: &Pool, conversation_id: i64) -> Result<Vec<
 /// The other member of a direct conversation, if `viewer` is a member of it.
 pub async fn peer(
     pool: &Pool,
-    conversation_id: i64,
-    viewer: i64,
+    conversation_id: ConversationId,
+    viewer: UserId,
 ) -> Result<Option<super::users::User>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, super::users::User>(

@@ -3,10 +3,11 @@
 //! but not for the devices its owner already uses.
 
 use super::{now, users, Pool};
+use crate::domain::UserId;
 use crate::error::Result;
 
 /// Remembers that the device with this token hash logged in as `user_id`.
-pub(crate) async fn remember(pool: &Pool, token_hash: &str, user_id: i64) -> Result<()> {
+pub(crate) async fn remember(pool: &Pool, token_hash: &str, user_id: UserId) -> Result<()> {
     on_pool!(pool, db => {
         sqlx::query(
             "INSERT INTO known_devices (token_hash, user_id, created_at) VALUES ($1, $2, $3)

@@ -3,14 +3,20 @@
 
 use super::{now, Pool};
 pub use crate::domain::{Conversation, GroupRow, User};
+use crate::domain::{ConversationId, UserId};
 use crate::error::{Error, Result};
 
 /// Creates a group with its creator and the chosen users as members.
 /// Unknown user ids are ignored.
-pub async fn create(pool: &Pool, creator: i64, title: &str, members: &[i64]) -> Result<i64> {
+pub async fn create(
+    pool: &Pool,
+    creator: UserId,
+    title: &str,
+    members: &[UserId],
+) -> Result<ConversationId> {
     on_pool!(pool, db => {
         let mut tx = db.begin().await?;
-        let id: i64 = sqlx::query_scalar(
+        let id: ConversationId = sqlx::query_scalar(
             "INSERT INTO conversations (kind, title, created_by, created_at)
              VALUES ('group', $1, $2, $3) RETURNING id",
         )
@@ -35,7 +41,7 @@ pub async fn create(pool: &Pool, creator: i64, title: &str, members: &[i64]) -> 
 }
 
 /// The conversation, if `viewer` is a member of it.
-pub async fn find(pool: &Pool, id: i64, viewer: i64) -> Result<Option<Conversation>> {
+pub async fn find(pool: &Pool, id: ConversationId, viewer: UserId) -> Result<Option<Conversation>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, Conversation>(
             "SELECT c.id, c.kind, c.title, c.created_by FROM conversations c
@@ -50,7 +56,7 @@ pub async fn find(pool: &Pool, id: i64, viewer: i64) -> Result<Option<Conversati
 }
 
 /// The members of a conversation, alphabetically, if `viewer` is one.
-pub async fn members(pool: &Pool, id: i64, viewer: i64) -> Result<Vec<User>> {
+pub async fn members(pool: &Pool, id: ConversationId, viewer: UserId) -> Result<Vec<User>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, User>(
             "SELECT u.id, u.username, u.created_at FROM members m JOIN users u ON u.id = m.user_id
@@ -67,7 +73,7 @@ pub async fn members(pool: &Pool, id: i64, viewer: i64) -> Result<Vec<User>> {
 }
 
 /// The groups `viewer` belongs to, most recently active first.
-pub(crate) async fn of_member(pool: &Pool, viewer: i64) -> Result<Vec<GroupRow>> {
+pub(crate) async fn of_member(pool: &Pool, viewer: UserId) -> Result<Vec<GroupRow>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, GroupRow>(&format!(
             "SELECT c.id, c.title, {unread} AS unread,
@@ -85,7 +91,12 @@ pub(crate) async fn of_member(pool: &Pool, viewer: i64) -> Result<Vec<GroupRow>>
 
 /// Adds `user` to a group `actor` belongs to. `NotFound` unless the actor is
 /// a member of that group; returns false if the user was a member already.
-pub(crate) async fn add_member(pool: &Pool, id: i64, actor: i64, user: i64) -> Result<bool> {
+pub(crate) async fn add_member(
+    pool: &Pool,
+    id: ConversationId,
+    actor: UserId,
+    user: UserId,
+) -> Result<bool> {
     on_pool!(pool, db => {
         let group = find(pool, id, actor).await?.filter(Conversation::is_group);
         if group.is_none() {
@@ -104,7 +115,7 @@ pub(crate) async fn add_member(pool: &Pool, id: i64, actor: i64, user: i64) -> R
 }
 
 /// Takes `user` out of a group. `NotFound` unless they were a member of it.
-pub async fn leave(pool: &Pool, id: i64, user: i64) -> Result<()> {
+pub async fn leave(pool: &Pool, id: ConversationId, user: UserId) -> Result<()> {
     on_pool!(pool, db => {
         let left = sqlx::query(
             "DELETE FROM members WHERE conversation_id = $1 AND user_id = $2
@@ -124,7 +135,7 @@ pub async fn leave(pool: &Pool, id: i64, user: i64) -> Result<()> {
 
 /// Renames a group; only its creator may. `NotFound` for non-members,
 /// `Forbidden` for other members.
-pub async fn rename(pool: &Pool, id: i64, actor: i64, title: &str) -> Result<()> {
+pub async fn rename(pool: &Pool, id: ConversationId, actor: UserId, title: &str) -> Result<()> {
     on_pool!(pool, db => {
         let group = find(pool, id, actor)
             .await?

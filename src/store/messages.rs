@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use super::{now, Pool, Tx};
 pub use crate::domain::{Attachment, AttachmentColumns, Message, NewAttachment};
+use crate::domain::{ConversationId, MessageId, UserId};
 use crate::error::{Error, Result};
 
 /// What saving a message did.
@@ -31,8 +32,8 @@ const SELECT: &str =
 /// (The app saves through `store::writer`, which commits many at once.)
 pub async fn save(
     pool: &Pool,
-    conversation_id: i64,
-    sender_id: i64,
+    conversation_id: ConversationId,
+    sender_id: UserId,
     body: &str,
     client_id: &str,
 ) -> Result<Saved> {
@@ -85,8 +86,8 @@ pub(crate) async fn senders_read_own_in(tx: &mut Tx, sent: &[&Message]) -> Resul
 /// then moves the sender's read position (`senders_read_own_in`).
 pub(crate) async fn save_in(
     tx: &mut Tx,
-    conversation_id: i64,
-    sender_id: i64,
+    conversation_id: ConversationId,
+    sender_id: UserId,
     body: &str,
     client_id: &str,
     attachment: Option<&NewAttachment>,
@@ -109,7 +110,7 @@ pub(crate) async fn save_in(
     let Some(seq) = seq else {
         return Err(Error::NotFound);
     };
-    let inserted: Option<(i64, OffsetDateTime, String)> = sqlx::query_as(
+    let inserted: Option<(MessageId, OffsetDateTime, String)> = sqlx::query_as(
         "INSERT INTO messages (conversation_id, seq, sender_id, body, client_id, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (sender_id, client_id) DO NOTHING
@@ -195,9 +196,9 @@ const MEMBER_ONLY: &str = "m.conversation_id = $1 AND EXISTS
 /// Up to `limit` messages before `before` (or the newest), oldest first.
 pub(crate) async fn page_before(
     pool: &Pool,
-    conversation_id: i64,
-    viewer: i64,
-    before: Option<i64>,
+    conversation_id: ConversationId,
+    viewer: UserId,
+    before: Option<MessageId>,
     limit: i64,
 ) -> Result<Vec<Message>> {
     on_pool!(pool, db => {
@@ -206,7 +207,7 @@ pub(crate) async fn page_before(
         ))
         .bind(conversation_id)
         .bind(viewer)
-        .bind(before.unwrap_or(i64::MAX))
+        .bind(before.map_or(i64::MAX, MessageId::get))
         .bind(limit)
         .fetch_all(db)
         .await?;
@@ -218,8 +219,8 @@ pub(crate) async fn page_before(
 /// Up to `limit` messages after sequence number `after`, in sequence order.
 pub(crate) async fn page_after(
     pool: &Pool,
-    conversation_id: i64,
-    viewer: i64,
+    conversation_id: ConversationId,
+    viewer: UserId,
     after: i64,
     limit: i64,
 ) -> Result<Vec<Message>> {
@@ -240,8 +241,8 @@ pub(crate) async fn page_after(
 /// member of its conversation.
 pub(crate) async fn at_or_before(
     pool: &Pool,
-    conversation_id: i64,
-    viewer: i64,
+    conversation_id: ConversationId,
+    viewer: UserId,
     seq: i64,
 ) -> Result<Option<Message>> {
     on_pool!(pool, db => {
@@ -262,7 +263,7 @@ pub(crate) async fn at_or_before(
 pub(crate) async fn attachment_for_member(
     pool: &Pool,
     attachment_id: i64,
-    viewer: i64,
+    viewer: UserId,
 ) -> Result<Option<(String, Attachment)>> {
     on_pool!(pool, db => {
         let row: Option<(String, String, i64, String, bool)> = sqlx::query_as(
@@ -308,7 +309,7 @@ pub(crate) async fn sha256_in_use(pool: &Pool, sha256: &str) -> Result<bool> {
 /// missing), with no membership check: what an instance loads to deliver
 /// messages that another instance saved, whose recipients that instance
 /// already decided. Callers keep `ids` to a few hundred (one placeholder each).
-pub(crate) async fn by_ids(pool: &Pool, ids: &[i64]) -> Result<Vec<Message>> {
+pub(crate) async fn by_ids(pool: &Pool, ids: &[MessageId]) -> Result<Vec<Message>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }

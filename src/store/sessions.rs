@@ -3,6 +3,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::{now, Pool};
+use crate::domain::UserId;
 pub use crate::domain::{SessionInfo, User};
 use crate::error::Result;
 
@@ -23,7 +24,7 @@ const TOUCH_EVERY: Duration = Duration::minutes(1);
 pub async fn create(
     pool: &Pool,
     token_hash: &str,
-    user_id: i64,
+    user_id: UserId,
     csrf_token: &str,
     expires_at: OffsetDateTime,
 ) -> Result<()> {
@@ -34,7 +35,7 @@ pub async fn create(
 pub(crate) async fn create_for_agent(
     pool: &Pool,
     token_hash: &str,
-    user_id: i64,
+    user_id: UserId,
     csrf_token: &str,
     expires_at: OffsetDateTime,
     user_agent: Option<&str>,
@@ -64,7 +65,7 @@ type SessionRow = (
     OffsetDateTime,
     OffsetDateTime,
     Option<OffsetDateTime>,
-    i64,
+    UserId,
     String,
     OffsetDateTime,
 );
@@ -159,7 +160,7 @@ pub async fn delete(pool: &Pool, token_hash: &str) -> Result<()> {
 }
 
 /// Every session of a user, newest first.
-pub(crate) async fn list_for_user(pool: &Pool, user_id: i64) -> Result<Vec<SessionInfo>> {
+pub(crate) async fn list_for_user(pool: &Pool, user_id: UserId) -> Result<Vec<SessionInfo>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, SessionInfo>(
             "SELECT token_hash, created_at, last_used_at, user_agent FROM sessions
@@ -174,7 +175,7 @@ pub(crate) async fn list_for_user(pool: &Pool, user_id: i64) -> Result<Vec<Sessi
 /// Ends every session of a user but `keep`; returns the ended token hashes.
 pub(crate) async fn delete_all_for_user(
     pool: &Pool,
-    user_id: i64,
+    user_id: UserId,
     keep: Option<&str>,
 ) -> Result<Vec<String>> {
     on_pool!(pool, db => {

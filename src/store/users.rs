@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 
 use super::{now, Pool};
 pub use crate::domain::User;
+use crate::domain::{ConversationId, UserId};
 use crate::error::Result;
 
 /// Why an account could not be created.
@@ -65,7 +66,7 @@ pub async fn create(pool: &Pool, username: &str, password_hash: &str) -> Result<
 /// Fills in the look-alike form of usernames stored before it existed.
 pub(crate) async fn fill_in_skeletons(pool: &Pool) -> Result<()> {
     on_pool!(pool, db => {
-        let missing: Vec<(i64, String)> =
+        let missing: Vec<(UserId, String)> =
             sqlx::query_as("SELECT id, username FROM users WHERE username_skeleton IS NULL")
                 .fetch_all(db)
                 .await?;
@@ -83,7 +84,7 @@ pub(crate) async fn fill_in_skeletons(pool: &Pool) -> Result<()> {
 /// The user and their password hash, for logging in.
 pub(crate) async fn credentials(pool: &Pool, username: &str) -> Result<Option<(User, String)>> {
     on_pool!(pool, db => {
-        let row = sqlx::query_as::<_, (i64, String, OffsetDateTime, String)>(
+        let row = sqlx::query_as::<_, (UserId, String, OffsetDateTime, String)>(
             "SELECT id, username, created_at, password_hash FROM users WHERE username_key = $1",
         )
         .bind(username_key(username))
@@ -115,7 +116,7 @@ pub async fn by_username(pool: &Pool, username: &str) -> Result<Option<User>> {
 }
 
 /// Every user except `viewer`, alphabetically.
-pub async fn others(pool: &Pool, viewer: i64) -> Result<Vec<User>> {
+pub async fn others(pool: &Pool, viewer: UserId) -> Result<Vec<User>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, User>(
             "SELECT id, username, created_at FROM users WHERE id <> $1 ORDER BY username_key",
@@ -127,7 +128,7 @@ pub async fn others(pool: &Pool, viewer: i64) -> Result<Vec<User>> {
 }
 
 /// The stored password hash of a user.
-pub async fn password_hash(pool: &Pool, user_id: i64) -> Result<Option<String>> {
+pub async fn password_hash(pool: &Pool, user_id: UserId) -> Result<Option<String>> {
     on_pool!(pool, db => {
         Ok(
             sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
@@ -139,7 +140,7 @@ pub async fn password_hash(pool: &Pool, user_id: i64) -> Result<Option<String>> 
 }
 
 /// Replaces a user's password hash.
-pub(crate) async fn set_password_hash(pool: &Pool, user_id: i64, hash: &str) -> Result<()> {
+pub(crate) async fn set_password_hash(pool: &Pool, user_id: UserId, hash: &str) -> Result<()> {
     on_pool!(pool, db => {
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
@@ -154,10 +155,10 @@ pub(crate) async fn set_password_hash(pool: &Pool, user_id: i64, hash: &str) -> 
 /// conversation left with fewer than two members goes too. One transaction.
 /// Returns the hashes of stored files that no message refers to any more,
 /// for the caller to remove from disk.
-pub async fn delete(pool: &Pool, user_id: i64) -> Result<Vec<String>> {
+pub async fn delete(pool: &Pool, user_id: UserId) -> Result<Vec<String>> {
     on_pool!(pool, db => {
         let mut tx = db.begin().await?;
-        let conversations: Vec<i64> =
+        let conversations: Vec<ConversationId> =
             sqlx::query_scalar("SELECT conversation_id FROM members WHERE user_id = $1")
                 .bind(user_id)
                 .fetch_all(&mut *tx)
@@ -207,7 +208,7 @@ pub async fn delete(pool: &Pool, user_id: i64) -> Result<Vec<String>> {
 }
 
 /// A user by id.
-pub(crate) async fn by_id(pool: &Pool, id: i64) -> Result<Option<User>> {
+pub(crate) async fn by_id(pool: &Pool, id: UserId) -> Result<Option<User>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, User>(
             "SELECT id, username, created_at FROM users WHERE id = $1",

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::messages::{self, NewAttachment, Saved};
 use super::{contacts, Pool, Tx};
+use crate::domain::{ConversationId, MessageId, UserId};
 use crate::error::{DatabaseFailure, Error, Result};
 
 /// Most jobs committed in one transaction.
@@ -19,25 +20,25 @@ const QUEUE: usize = 8192;
 /// A write to apply, and where to send its result once committed.
 enum Job {
     Save {
-        conversation_id: i64,
-        sender_id: i64,
+        conversation_id: ConversationId,
+        sender_id: UserId,
         body: String,
         client_id: String,
         attachment: Option<NewAttachment>,
         reply: oneshot::Sender<Result<Saved>>,
     },
     MarkRead {
-        conversation_id: i64,
-        user_id: i64,
-        up_to: Option<i64>,
-        reply: oneshot::Sender<Result<Option<i64>>>,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        up_to: Option<MessageId>,
+        reply: oneshot::Sender<Result<Option<MessageId>>>,
     },
 }
 
 /// What applying a job gave, kept until the transaction commits.
 enum Outcome {
     Saved(Result<Saved>),
-    Read(Option<i64>),
+    Read(Option<MessageId>),
 }
 
 /// The handle to the writer task.
@@ -69,8 +70,8 @@ impl Writer {
     /// Saves a message (see `messages::save`), answering once it is durable.
     pub async fn save(
         &self,
-        conversation_id: i64,
-        sender_id: i64,
+        conversation_id: ConversationId,
+        sender_id: UserId,
         body: &str,
         client_id: &str,
     ) -> Result<Saved> {
@@ -81,8 +82,8 @@ impl Writer {
     /// Saves a message with an attached file (already on disk).
     pub(crate) async fn save_with(
         &self,
-        conversation_id: i64,
-        sender_id: i64,
+        conversation_id: ConversationId,
+        sender_id: UserId,
         body: &str,
         client_id: &str,
         attachment: Option<NewAttachment>,
@@ -103,10 +104,10 @@ impl Writer {
     /// returns the new position if it moved.
     pub async fn mark_read(
         &self,
-        conversation_id: i64,
-        user_id: i64,
-        up_to: Option<i64>,
-    ) -> Result<Option<i64>> {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        up_to: Option<MessageId>,
+    ) -> Result<Option<MessageId>> {
         let (reply, answer) = oneshot::channel();
         let job = Job::MarkRead {
             conversation_id,
@@ -119,7 +120,7 @@ impl Writer {
 }
 
 impl Job {
-    fn conversation_id(&self) -> i64 {
+    fn conversation_id(&self) -> ConversationId {
         match self {
             Job::Save {
                 conversation_id, ..

@@ -12,10 +12,11 @@ use crate::domain::Contact;
 use crate::domain::GroupRow;
 use crate::domain::User;
 use crate::domain::{Attachment, Message};
+use crate::domain::{ConversationId, MessageId, UserId};
 use crate::limits::MESSAGE_MAX_CHARS;
 
 /// One message bubble, as `viewer_id` sees it (their own on the right).
-pub fn message(message: &Message, viewer_id: i64) -> Markup {
+pub fn message(message: &Message, viewer_id: UserId) -> Markup {
     let side = if message.sender_id == viewer_id {
         "mine"
     } else {
@@ -64,7 +65,7 @@ pub(crate) fn human_size(bytes: i64) -> String {
 }
 
 /// The file form: multipart, with a progress bar while htmx uploads.
-pub(crate) fn upload_form(conversation_id: i64, csrf: &str, client_id: &str) -> Markup {
+pub(crate) fn upload_form(conversation_id: ConversationId, csrf: &str, client_id: &str) -> Markup {
     let action = format!("{}/attachments", conversation_url(conversation_id));
     html! {
         form #upload .upload method="post" action=(action) enctype="multipart/form-data"
@@ -94,7 +95,7 @@ pub(crate) fn upload_status(error: Option<&str>) -> Markup {
 
 /// The link that loads the page of history before `oldest_id`: a plain link
 /// without JavaScript, an in-place swap with htmx.
-pub(crate) fn load_earlier(conversation_id: i64, oldest_id: i64) -> Markup {
+pub(crate) fn load_earlier(conversation_id: ConversationId, oldest_id: MessageId) -> Markup {
     let base = conversation_url(conversation_id);
     html! {
         a.load-earlier href={ (base) "?before=" (oldest_id) }
@@ -107,10 +108,10 @@ pub(crate) fn load_earlier(conversation_id: i64, oldest_id: i64) -> Markup {
 
 /// A page of history, preceded by a "load earlier" link when there is more.
 pub(crate) fn history_chunk(
-    conversation_id: i64,
+    conversation_id: ConversationId,
     messages: &[Message],
     has_more: bool,
-    viewer_id: i64,
+    viewer_id: UserId,
 ) -> Markup {
     html! {
         @if has_more {
@@ -149,7 +150,7 @@ pub(crate) fn day_separator(day: Date) -> Markup {
 pub(crate) fn messages_by_day(
     messages: &[Message],
     previous_day: Option<Date>,
-    viewer_id: i64,
+    viewer_id: UserId,
 ) -> Markup {
     let mut day = previous_day;
     html! {
@@ -164,10 +165,10 @@ pub(crate) fn messages_by_day(
 
 /// The message list: loaded history, then the live region sockets append to.
 pub(crate) fn message_list(
-    conversation_id: i64,
+    conversation_id: ConversationId,
     history: &[Message],
     has_more: bool,
-    viewer_id: i64,
+    viewer_id: UserId,
     seen: bool,
     out_of_band: bool,
 ) -> Markup {
@@ -283,16 +284,16 @@ pub(crate) enum Heading<'a> {
 
 /// Everything the conversation page needs.
 pub(crate) struct ChatPage<'a> {
-    pub conversation_id: i64,
+    pub conversation_id: ConversationId,
     pub heading: Heading<'a>,
     pub groups: &'a [GroupRow],
     pub contacts: &'a [Contact],
-    pub is_online: &'a dyn Fn(i64) -> bool,
+    pub is_online: &'a dyn Fn(UserId) -> bool,
     pub seen: bool,
     pub history: &'a [Message],
     pub has_more: bool,
     /// Set when showing older history: no live updates on that view.
-    pub before: Option<i64>,
+    pub before: Option<MessageId>,
     pub composer: Composer<'a>,
     /// The file form's client id (the message form has its own).
     pub upload_client_id: &'a str,
@@ -356,7 +357,7 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
 pub(crate) fn append_messages(
     messages: &[Message],
     previous_day: Option<Date>,
-    viewer_id: i64,
+    viewer_id: UserId,
 ) -> Markup {
     html! {
         div hx-swap-oob="beforeend:#live" {
@@ -370,7 +371,7 @@ pub(crate) fn append_messages(
 pub(crate) fn live_region(
     messages: &[Message],
     previous_day: Option<Date>,
-    viewer_id: i64,
+    viewer_id: UserId,
 ) -> Markup {
     html! {
         div #live hx-swap-oob="innerHTML" {

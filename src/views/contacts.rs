@@ -4,7 +4,7 @@ use maud::{html, Markup};
 use time::OffsetDateTime;
 
 use super::{clock, contact_url, dom_id};
-use crate::domain::Contact;
+use crate::domain::{Contact, ConversationId, UserId};
 use crate::limits::UNREAD_SHOWN_MAX;
 
 /// "last seen 14:05" today, "last seen 20 Nov" before.
@@ -20,7 +20,7 @@ pub(crate) fn last_seen_text(last_seen: Option<OffsetDateTime>) -> String {
 
 /// The presence marker of one user.
 pub fn presence(
-    user_id: i64,
+    user_id: UserId,
     online: bool,
     last_seen: Option<OffsetDateTime>,
     oob: bool,
@@ -39,8 +39,8 @@ pub fn presence(
 /// Whose unread badge: a contact's (their direct conversation) or a group's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Badge {
-    Contact(i64),
-    Group(i64),
+    Contact(UserId),
+    Group(ConversationId),
 }
 
 impl Badge {
@@ -86,8 +86,8 @@ pub(crate) fn contact_row(contact: &Contact, online: bool, current: bool) -> Mar
 /// answers presence; `current` marks the contact whose conversation is open.
 pub(crate) fn contact_list(
     contacts: &[Contact],
-    is_online: &dyn Fn(i64) -> bool,
-    current: Option<i64>,
+    is_online: &dyn Fn(UserId) -> bool,
+    current: Option<UserId>,
     oob: bool,
 ) -> Markup {
     // A reconnected page refetches the list (app.js fires the event).
@@ -113,7 +113,7 @@ pub(crate) fn appended_contact(contact: &Contact, online: bool) -> Markup {
 }
 
 /// Socket push: a user who deleted their account leaves the list.
-pub(crate) fn removed_contact(user_id: i64) -> Markup {
+pub(crate) fn removed_contact(user_id: UserId) -> Markup {
     html! {
         li id=(dom_id("contact", user_id)) hx-swap-oob="delete" {}
     }

@@ -7,11 +7,15 @@ use super::contacts::{unread, Badge};
 use super::{conversation_url, dom_id};
 use crate::domain::Contact;
 use crate::domain::User;
-use crate::domain::{Conversation, GroupRow};
+use crate::domain::{Conversation, ConversationId, GroupRow, UserId};
 use crate::limits::GROUP_TITLE_MAX_CHARS;
 
 /// The viewer's groups; `current` marks the open one.
-pub(crate) fn group_list(groups: &[GroupRow], current: Option<i64>, oob: bool) -> Markup {
+pub(crate) fn group_list(
+    groups: &[GroupRow],
+    current: Option<ConversationId>,
+    oob: bool,
+) -> Markup {
     // A reconnected page refetches the list (app.js fires the event).
     let refresh = match current {
         Some(id) => format!("/groups?current={id}"),
@@ -65,7 +69,7 @@ pub struct GroupHeading<'a> {
     pub members: &'a [User],
     /// Contacts who are not members yet, to add.
     pub candidates: &'a [Contact],
-    pub viewer_id: i64,
+    pub viewer_id: UserId,
     pub csrf: &'a str,
 }
 

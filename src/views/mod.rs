@@ -9,10 +9,14 @@ pub mod layout;
 pub mod pages;
 mod text;
 
+use std::fmt::Display;
+
 use time::OffsetDateTime;
 
+use crate::domain::ConversationId;
+
 /// The DOM id of a thing, shared by pages and socket fragments.
-pub(crate) fn dom_id(kind: &str, id: i64) -> String {
+pub(crate) fn dom_id(kind: &str, id: impl Display) -> String {
     format!("{kind}-{id}")
 }
 
@@ -35,7 +39,7 @@ pub(crate) fn contact_url(username: &str) -> String {
 }
 
 /// The URL of a conversation.
-pub(crate) fn conversation_url(conversation_id: i64) -> String {
+pub(crate) fn conversation_url(conversation_id: ConversationId) -> String {
     format!("/conversations/{conversation_id}")
 }
 

@@ -7,7 +7,7 @@ use super::contacts::contact_list;
 use super::groups::{group_list, new_group_form};
 use super::layout::{page, reloading_page, Viewer};
 use crate::domain::GroupRow;
-use crate::domain::{Contact, Order};
+use crate::domain::{Contact, Order, UserId};
 use crate::limits::{PASSWORD_MIN_CHARS, RETRY_AFTER_SECS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS};
 
 /// What an account form shows again after an error: never the password.
@@ -94,7 +94,7 @@ pub fn dashboard(
     viewer: &Viewer,
     contacts: &[Contact],
     groups: &[GroupRow],
-    is_online: &dyn Fn(i64) -> bool,
+    is_online: &dyn Fn(UserId) -> bool,
     order: Order,
 ) -> Markup {
     page(

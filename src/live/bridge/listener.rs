@@ -9,6 +9,7 @@ use sqlx::postgres::{PgListener, PgNotification};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+use crate::domain::MessageId;
 use crate::live::hub::{Event, Fanout, Hub};
 use crate::live::presence::Presence;
 use crate::store::messages::{self, Message};
@@ -113,8 +114,11 @@ impl Listener {
     /// Loads every message a notification names in one query, rather than a
     /// round trip each while the next notifications wait. If that fails, the
     /// pages here catch up from the database instead.
-    pub(super) async fn load_messages(&self, envelopes: &[Envelope]) -> HashMap<i64, Arc<Message>> {
-        let ids: Vec<i64> = envelopes
+    pub(super) async fn load_messages(
+        &self,
+        envelopes: &[Envelope],
+    ) -> HashMap<MessageId, Arc<Message>> {
+        let ids: Vec<MessageId> = envelopes
             .iter()
             .filter_map(|envelope| match envelope.event {
                 Wire::Message { id } => Some(id),
@@ -137,7 +141,7 @@ impl Listener {
     pub(super) async fn deliver(
         &self,
         envelope: Envelope,
-        messages: &HashMap<i64, Arc<Message>>,
+        messages: &HashMap<MessageId, Arc<Message>>,
     ) -> crate::error::Result<()> {
         let from = envelope.from;
         let event = match envelope.event {

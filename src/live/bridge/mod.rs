@@ -22,6 +22,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
+use crate::domain::UserId;
 use crate::live::hub::{Event, Fanout, Hub, Subscription};
 use crate::live::presence::Presence;
 use crate::store::{Db, Pool};
@@ -77,7 +78,7 @@ struct Outbox {
 
 impl Outbox {
     /// Queues `event` for the other instances, addressed to `to` (everyone if `None`).
-    fn send(&self, to: Option<Vec<i64>>, event: Wire) {
+    fn send(&self, to: Option<Vec<UserId>>, event: Wire) {
         let envelope = Envelope {
             from: Arc::clone(&self.instance),
             to,
@@ -121,9 +122,9 @@ impl PgBridge {
         }
     }
 
-    fn notify(&self, to: Option<&[i64]>, event: &Event) {
+    fn notify(&self, to: Option<&[UserId]>, event: &Event) {
         if let Some(event) = Wire::from_event(event) {
-            self.outbox.send(to.map(<[i64]>::to_vec), event);
+            self.outbox.send(to.map(<[UserId]>::to_vec), event);
         }
     }
 
@@ -138,7 +139,7 @@ impl PgBridge {
 }
 
 impl Fanout for PgBridge {
-    fn publish(&self, recipients: &[i64], event: Event) {
+    fn publish(&self, recipients: &[UserId], event: Event) {
         self.notify(Some(recipients), &event);
         if self.deliver_here(&event) {
             self.local.publish(recipients, event);
@@ -152,7 +153,7 @@ impl Fanout for PgBridge {
         }
     }
 
-    fn subscribe(&self, user_id: i64) -> Subscription {
+    fn subscribe(&self, user_id: UserId) -> Subscription {
         self.local.subscribe(user_id)
     }
 }

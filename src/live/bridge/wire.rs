@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::domain::{ConversationId, MessageId, UserId};
 use crate::live::hub::Event;
 
 use super::PAYLOAD_BYTES;
@@ -16,7 +17,7 @@ pub(super) struct Envelope {
     pub(super) from: Arc<str>,
     /// Recipients; absent for an event addressed to everyone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) to: Option<Vec<i64>>,
+    pub(super) to: Option<Vec<UserId>>,
     pub(super) event: Wire,
 }
 
@@ -25,40 +26,40 @@ pub(super) struct Envelope {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(super) enum Wire {
     Message {
-        id: i64,
+        id: MessageId,
     },
     SessionEnded {
         token_hash: String,
     },
     Presence {
-        user: i64,
+        user: UserId,
         online: bool,
         last_seen: Option<i64>,
     },
     Typing {
-        conversation: i64,
-        user: i64,
+        conversation: ConversationId,
+        user: UserId,
         username: String,
     },
     Read {
-        conversation: i64,
-        reader: i64,
-        up_to: i64,
+        conversation: ConversationId,
+        reader: UserId,
+        up_to: MessageId,
     },
     UserJoined {
-        user: i64,
+        user: UserId,
     },
     UserLeft {
-        user: i64,
+        user: UserId,
     },
     GroupChanged {
-        conversation: i64,
+        conversation: ConversationId,
     },
     /// A listener (re)connected and asks who is online where.
     Hello,
     /// Users online on the sending instance (a reply to `Hello`, and the heartbeat).
     Online {
-        users: Vec<i64>,
+        users: Vec<UserId>,
     },
 }
 
@@ -150,7 +151,7 @@ pub(super) fn split(envelope: Envelope) -> Vec<Envelope> {
 mod tests {
     use super::*;
 
-    fn envelope(to: Option<Vec<i64>>, event: Wire) -> Envelope {
+    fn envelope(to: Option<Vec<UserId>>, event: Wire) -> Envelope {
         Envelope {
             from: Arc::from("a"),
             to,
@@ -158,10 +159,32 @@ mod tests {
         }
     }
 
+    fn users(ids: impl IntoIterator<Item = i64>) -> Vec<UserId> {
+        ids.into_iter().map(UserId::new).collect()
+    }
+
+    #[test]
+    fn ids_travel_as_plain_numbers() {
+        let read = envelope(
+            Some(users([1, 2])),
+            Wire::Read {
+                conversation: ConversationId::new(3),
+                reader: UserId::new(1),
+                up_to: MessageId::new(9),
+            },
+        );
+        let json = r#"{"from":"a","to":[1,2],"event":{"kind":"read","conversation":3,"reader":1,"up_to":9}}"#;
+        assert_eq!(serde_json::to_string(&read).unwrap(), json);
+        assert_eq!(serde_json::from_str::<Envelope>(json).unwrap(), read);
+    }
+
     #[test]
     fn payloads_stay_under_the_notify_limit_and_keep_every_envelope_in_order() {
         let many: Vec<Envelope> = (0..2000)
-            .map(|id| envelope(Some(vec![1, 2]), Wire::Message { id }))
+            .map(|id| {
+                let id = MessageId::new(id);
+                envelope(Some(users([1, 2])), Wire::Message { id })
+            })
             .collect();
         let payloads = payloads(many.clone().into_iter());
         assert!(payloads.len() > 1);
@@ -175,16 +198,24 @@ mod tests {
 
     #[test]
     fn a_huge_recipient_list_is_split_across_payloads() {
-        let everyone: Vec<i64> = (1_000_000..1_005_000).collect();
+        let everyone = users(1_000_000..1_005_000);
+        let group = ConversationId::new(9);
         let payloads = payloads(std::iter::once(envelope(
             Some(everyone.clone()),
-            Wire::GroupChanged { conversation: 9 },
+            Wire::GroupChanged {
+                conversation: group,
+            },
         )));
         let mut recipients = Vec::new();
         for payload in &payloads {
             assert!(payload.len() <= PAYLOAD_BYTES);
             for e in serde_json::from_str::<Vec<Envelope>>(payload).unwrap() {
-                assert_eq!(e.event, Wire::GroupChanged { conversation: 9 });
+                assert_eq!(
+                    e.event,
+                    Wire::GroupChanged {
+                        conversation: group
+                    }
+                );
                 recipients.extend(e.to.unwrap());
             }
         }
