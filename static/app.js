@@ -89,13 +89,32 @@
   });
   document.addEventListener('htmx:wsError', connection(true));
   document.addEventListener('htmx:wsError', () => { socket = null; });
-  // On a reconnect (not the first open) the page missed presence and unread changes: refetch the contact list.
+  // What the page's lists show, so a (re)connecting socket sends only what changed since: each
+  // badge carries its count and the conversation's change it is as of; contacts never talked to
+  // (0, 0) are left out and counted, and new users are told apart by id.
+  const shownLists = () => {
+    const shown = { contacts: [], rows: 0, upto: null, groups: [] };
+    const badge = (row) => {
+      const b = row.querySelector('.unread');
+      return b ? [Number(b.dataset.seq), Number(b.dataset.count)] : [0, 0];
+    };
+    for (const row of document.querySelectorAll('#contacts > li[id^="contact-"]')) {
+      const id = Number(row.id.slice('contact-'.length));
+      const [seq, count] = badge(row);
+      shown.rows += 1;
+      shown.upto = Math.max(shown.upto ?? id, id);
+      if (seq || count) shown.contacts.push([id, seq, count]);
+    }
+    for (const row of document.querySelectorAll('#groups > li[id^="group-"]')) {
+      shown.groups.push([Number(row.id.slice('group-'.length)), ...badge(row)]);
+    }
+    return shown;
+  };
   document.addEventListener('htmx:wsOpen', (e) => {
     connection(false)();
     socket = e.detail.socketWrapper;
+    if (document.getElementById('contacts')) socket.send(JSON.stringify({ resume: shownLists() }));
     markSeen();
-    if (e.target.dataset.natterOpened) htmx.trigger(document.body, 'natter:reconnected');
-    e.target.dataset.natterOpened = 'true';
   });
   // Uploads: show progress, clear the file form when done, and say why when the server refused it outright.
   document.addEventListener('htmx:xhr:progress', (e) => {

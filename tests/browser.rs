@@ -322,6 +322,17 @@ async fn axe_violations(client: &Client) -> Value {
         .expect("axe runs")
 }
 
+/// A server, and alice and bob signed up in browsers of their own.
+async fn two_people(driver: &Driver) -> (Server, String, Client, Client) {
+    let server = Server::start().await;
+    let base = server.origin();
+    let alice = driver.browser("alice", true).await;
+    let bob = driver.browser("bob", true).await;
+    sign_up(&alice, &base, "alice").await;
+    sign_up(&bob, &base, "bob").await;
+    (server, base, alice, bob)
+}
+
 /// Presses and releases one key (WebDriver's codes for special keys).
 async fn press(client: &Client, key: char) {
     use fantoccini::actions::{InputSource, KeyAction, KeyActions};
@@ -852,12 +863,7 @@ async fn every_page_passes_axe_in_light_and_dark_on_desktop_and_phone() {
         eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
         return;
     };
-    let server = Server::start().await;
-    let base = server.origin();
-    let alice = driver.browser("alice", true).await;
-    let bob = driver.browser("bob", true).await;
-    sign_up(&bob, &base, "bob").await;
-    sign_up(&alice, &base, "alice").await;
+    let (_server, base, alice, bob) = two_people(&driver).await;
     open_chat_with(&alice, "bob").await;
     let direct = path_of(&alice).await;
     type_and_send(&alice, "Hello Bob, see https://example.org").await;
@@ -956,6 +962,80 @@ async fn every_page_passes_axe_in_light_and_dark_on_desktop_and_phone() {
     assert_no_console_errors(&alice, "on every page").await;
     assert_no_console_errors(&visitor, "on every page").await;
     for client in [alice, bob, visitor] {
+        let _ = client.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_dashboard_that_was_away_catches_up_when_its_socket_returns() {
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let (server, _base, alice, bob) = two_people(&driver).await;
+    wait_for_text(&bob, "#contacts", "alice").await;
+    wait_until("bob's socket open", || async {
+        text_of(&bob, "#connection").await.is_empty()
+            && bob
+                .execute(
+                    "return !document.body.classList.contains('disconnected');",
+                    vec![],
+                )
+                .await
+                .is_ok_and(|v| v == json!(true))
+    })
+    .await;
+    // Bob's socket goes away (as on a train through a tunnel).
+    bob.execute(
+        "window.away = document.querySelector('[ws-connect]')['htmx-internal-data'].webSocket; \
+         window.back = window.away.init; window.away.init = () => {}; \
+         window.away.socket.close(4000, 'away'); return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_until("bob's page knows it is away", || async {
+        bob.execute(
+            "return document.body.classList.contains('disconnected');",
+            vec![],
+        )
+        .await
+        .is_ok_and(|v| v == json!(true))
+    })
+    .await;
+    open_chat_with(&alice, "bob").await;
+    type_and_send(&alice, "Are you there?").await;
+    type_and_send(&alice, "Hello?").await;
+    wait_for_text(&alice, "#messages", "Hello?").await;
+    server.browser().signup("carol").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        text_of(&bob, "#contacts .unread").await,
+        "",
+        "nothing arrived while away"
+    );
+    // It comes back: the page says what it shows and gets what changed.
+    bob.execute(
+        "window.away.init = window.back; window.away.init(); return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_for_text(&bob, "#contacts .unread", "2").await;
+    wait_for_text(&bob, "#contacts", "carol").await;
+    assert_eq!(
+        bob.execute(
+            "return document.querySelectorAll('#contacts > li').length;",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        json!(2),
+        "alice and carol, once each"
+    );
+    assert_no_console_errors(&bob, "catching up").await;
+    assert_no_console_errors(&alice, "writing").await;
+    for client in [alice, bob] {
         let _ = client.close().await;
     }
 }

@@ -90,8 +90,9 @@ async fn group_messages_show_their_sender_and_count_as_unread() {
     );
     let id = path.trim_start_matches("/conversations/");
     let dashboard = page_text(&c.bob, "/").await;
-    assert!(
-        dashboard.contains(&format!(r#"id="unread-group-{id}" class="unread">1"#)),
+    assert_eq!(
+        badge_text(&dashboard, &format!("unread-group-{id}")).as_deref(),
+        Some("1"),
         "{dashboard}"
     );
 }

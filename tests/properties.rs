@@ -40,6 +40,8 @@ fn hostile_text() -> impl Strategy<Value = String> {
         Just("\u{0}\u{7}\u{1b}[2J".to_owned()),
         Just("👩‍👩‍👧 ".to_owned()),
         Just("\r\n".to_owned()),
+        Just(" https://example.com/a?b=<i>&c=\"onmouseover=alert(1) ".to_owned()),
+        Just("javascript:alert(1) data:text/html,<b>x</b> ".to_owned()),
         any::<String>(),
     ];
     prop::collection::vec(pieces, 0..8).prop_map(|parts| parts.concat())
@@ -85,15 +87,23 @@ proptest! {
                 prop_assert_eq!(sent.as_deref(), Some(body.as_str()));
             }
             ClientFrame::Seen => prop_assert!(false, "not a seen notice"),
+            ClientFrame::Resume(_) => prop_assert!(false, "not a resume"),
         }
     }
 
     #[test]
-    fn a_rendered_message_shows_the_body_as_text_only(body in hostile_text()) {
+    fn a_rendered_message_shows_the_body_as_text_and_web_links_only(body in hostile_text()) {
         let html = message(&stored(body.clone()), UserId::new(1)).into_string();
-        let expected = format!(r#"<p class="body" dir="auto">{}</p>"#, escaped(&body));
-        prop_assert!(html.contains(&expected), "{}", html);
-        prop_assert_eq!(html.matches('<').count(), message(&stored(String::new()), UserId::new(1)).into_string().matches('<').count());
+        let start = html.find(r#"<p class="body" dir="auto">"#).expect("body") + r#"<p class="body" dir="auto">"#.len();
+        let end = start + html[start..].find("</p>").expect("end of body");
+        let (text, links) = without_links(&html[start..end]);
+        prop_assert_eq!(text, escaped(&body));
+        for href in links {
+            prop_assert!(href.starts_with("http://") || href.starts_with("https://"), "{}", href);
+            prop_assert!(!href.contains('"') && !href.contains('<'), "{}", href);
+        }
+        let rest = format!("{}{}", &html[..start], &html[end..]);
+        prop_assert_eq!(rest.matches('<').count(), message(&stored(String::new()), UserId::new(1)).into_string().matches('<').count());
     }
 }
 
@@ -102,4 +112,24 @@ fn a_megabyte_body_is_refused_with_a_clear_error() {
     let body = "x".repeat(1024 * 1024);
     let error = Draft::parse(Some(&body), Some("big")).unwrap_err();
     assert!(error.public_message().contains("at most"));
+}
+
+/// The body's HTML with the link tags the renderer adds taken out (their
+/// text kept), and the addresses they pointed to.
+fn without_links(html: &str) -> (String, Vec<String>) {
+    const OPEN: &str = r#"<a href=""#;
+    const REST: &str = r#"" target="_blank" rel="noopener noreferrer nofollow">"#;
+    let (mut text, mut links, mut rest) = (String::new(), Vec::new(), html);
+    while let Some(at) = rest.find(OPEN) {
+        text.push_str(&rest[..at]);
+        let after = &rest[at + OPEN.len()..];
+        let href_end = after.find(REST).expect("a link the renderer made");
+        links.push(after[..href_end].replace("&amp;", "&"));
+        let inner = &after[href_end + REST.len()..];
+        let close = inner.find("</a>").expect("closed link");
+        text.push_str(&inner[..close]);
+        rest = &inner[close + "</a>".len()..];
+    }
+    text.push_str(rest);
+    (text, links)
 }

@@ -2,7 +2,7 @@
 //! group's people. Membership is checked in every query.
 
 use crate::auth::CurrentUser;
-use crate::domain::{ConversationId, MessageId, UserId};
+use crate::domain::{ConversationId, MessageId, Tally, UserId};
 use crate::error::{Error, Result};
 use crate::limits::HISTORY_PAGE;
 use crate::store::contacts::{self, Contact, Order};
@@ -102,9 +102,9 @@ pub async fn peer(
     conversations::peer(pool, conversation_id, viewer).await
 }
 
-/// How many messages `viewer` has not read in a conversation.
-pub async fn unread(pool: &Pool, conversation_id: ConversationId, viewer: UserId) -> Result<i64> {
-    contacts::unread(pool, conversation_id, viewer).await
+/// Every member's badge and receipt state in a conversation.
+pub async fn tally(pool: &Pool, conversation_id: ConversationId) -> Result<Option<Tally>> {
+    contacts::tally(pool, conversation_id).await
 }
 
 /// Whether the newest message is `viewer`'s and every other member has read

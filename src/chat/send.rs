@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::{ConversationId, Draft, MessageId, UserId};
+use crate::domain::{ConversationId, Draft, MessageId, SharedTally, UserId};
 use crate::error::{Error, Result};
 use crate::live::hub::{Event, Fanout};
 use crate::store::conversations;
@@ -67,7 +67,10 @@ pub async fn send_with(
                 let members = members_of(writer, conversation_id, members).await?;
                 hub.publish(
                     &members,
-                    Event::MessagePosted(std::sync::Arc::new(message.clone())),
+                    Event::MessagePosted {
+                        message: std::sync::Arc::new(message.clone()),
+                        tally: SharedTally::default(),
+                    },
                 );
                 return Ok(Sent::New(message));
             }
@@ -99,6 +102,7 @@ pub async fn mark_read(
                 conversation_id,
                 reader_id,
                 up_to,
+                tally: SharedTally::default(),
             },
         );
     }

@@ -4,13 +4,21 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::{ConversationId, Message, MessageId, User, UserId};
+use super::{ConversationId, Message, MessageId, Shared, Tally, User, UserId};
+
+/// The conversation's tally after the event, shared by the pages it reaches
+/// (`None` when the conversation is gone).
+pub type SharedTally = Shared<Option<Tally>>;
 
 /// Something that happened which open pages must learn about.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A message was committed; members' sockets render and show it.
-    MessagePosted(Arc<Message>),
+    /// A message was committed; members' sockets render and show it, and
+    /// the others' badges follow.
+    MessagePosted {
+        message: Arc<Message>,
+        tally: SharedTally,
+    },
     /// A session ended (logout): its sockets close.
     SessionEnded { token_hash: Arc<str> },
     /// A user came online or went offline.
@@ -25,11 +33,13 @@ pub enum Event {
         user_id: UserId,
         username: Arc<str>,
     },
-    /// A member's read position in a conversation moved forward, to `up_to`.
+    /// A member's read position in a conversation moved forward, to `up_to`:
+    /// the sender's receipt and the reader's other tabs follow.
     Read {
         conversation_id: ConversationId,
         reader_id: UserId,
         up_to: MessageId,
+        tally: SharedTally,
     },
     /// Somebody signed up.
     UserJoined(Arc<User>),

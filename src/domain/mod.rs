@@ -6,11 +6,13 @@ mod event;
 mod ids;
 mod input;
 mod records;
+mod tally;
 
-pub use event::Event;
+pub use event::{Event, SharedTally};
 pub use ids::{ConversationId, MessageId, UserId};
 pub use input::{Draft, GroupTitle, NewPassword, Username};
 pub use records::{
     Attachment, AttachmentColumns, Contact, Conversation, GroupRow, Message, NewAttachment, Order,
     SessionInfo, User,
 };
+pub use tally::{MemberTally, Shared, Tally};

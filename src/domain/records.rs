@@ -22,6 +22,9 @@ pub struct Contact {
     pub last_seen_at: Option<OffsetDateTime>,
     pub conversation_id: Option<ConversationId>,
     pub unread: i64,
+    /// The direct conversation's newest change (0 without one): what the
+    /// unread count is as of, for a page catching up.
+    pub last_seq: i64,
     /// The newest message of the direct conversation, if any.
     pub last_activity: Option<MessageId>,
 }
@@ -56,6 +59,8 @@ pub struct GroupRow {
     pub id: ConversationId,
     pub title: String,
     pub unread: i64,
+    /// The group's newest change: what the unread count is as of.
+    pub last_seq: i64,
     /// The group's newest message, if any.
     pub last_activity: Option<MessageId>,
 }

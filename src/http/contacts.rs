@@ -6,11 +6,10 @@ use rocket::State;
 use super::viewer;
 use crate::auth::CurrentUser;
 use crate::chat;
-use crate::domain::{Order, UserId};
+use crate::domain::Order;
 use crate::error::Result;
 use crate::live::presence::Presence;
 use crate::store::Db;
-use crate::views::contacts as contact_views;
 use crate::views::pages;
 
 #[rocket::get("/?<order>")]
@@ -31,21 +30,6 @@ async fn dashboard(
     Ok(pages::dashboard(&viewer, &list, &groups, &is_online, order))
 }
 
-/// The contact list alone, for a page that reconnects after missing updates.
-#[rocket::get("/contacts?<current>")]
-async fn list(
-    current: Option<UserId>,
-    me: CurrentUser,
-    db: &Db,
-    presence: &State<Presence>,
-) -> Result<Markup> {
-    let list = chat::contacts_of(db.pool(), me.id(), Order::Alphabetical).await?;
-    let is_online = |id| presence.is_online(id);
-    Ok(contact_views::contact_list(
-        &list, &is_online, current, false,
-    ))
-}
-
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![dashboard, list]
+    rocket::routes![dashboard]
 }

@@ -1,7 +1,6 @@
 //! Group conversations: create one, add someone, leave, rename. Every change
 //! is pushed to the pages of everyone it concerns.
 
-use maud::Markup;
 use rocket::response::Redirect;
 use rocket::FromForm;
 
@@ -11,7 +10,6 @@ use crate::chat::groups;
 use crate::domain::{ConversationId, UserId};
 use crate::error::Result;
 use crate::views::conversation_url;
-use crate::views::groups::group_list;
 
 #[derive(FromForm)]
 struct NewGroup {
@@ -80,15 +78,8 @@ async fn leave(
     Ok(Redirect::to("/"))
 }
 
-/// The group list alone, for a page that reconnects after missing updates.
-#[rocket::get("/groups?<current>")]
-async fn list(current: Option<ConversationId>, me: CurrentUser, app: App<'_>) -> Result<Markup> {
-    let groups = groups::of_member(app.db.pool(), me.id()).await?;
-    Ok(group_list(&groups, current, false))
-}
-
 crate::csrf_forms!(NewGroup, AddMember, Rename, Leave);
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![create, add, rename, leave, list]
+    rocket::routes![create, add, rename, leave]
 }

@@ -122,6 +122,7 @@ mod tests {
             conversation_id: ConversationId::new(n),
             reader_id: ALICE,
             up_to: MessageId::new(1),
+            tally: Default::default(),
         }
     }
 

@@ -10,12 +10,16 @@ use time::OffsetDateTime;
 
 use super::connection::{text, Connection, LoopState};
 use crate::chat::{self, history, Scope};
-use crate::domain::{Order, UserId};
+use std::collections::HashMap;
+
+use super::frame::ShownLists;
+use crate::domain::{ConversationId, Order, UserId};
 use crate::error::Result;
 use crate::limits::{PRESENCE_CLOCK_MARGIN, PRESENCE_REPLAY_MAX, RESYNC_MAX_MESSAGES};
 use crate::live::presence::Presence;
 use crate::views::chat as chat_views;
 use crate::views::contacts as contact_views;
+use crate::views::contacts::Badge;
 use crate::views::groups as group_views;
 use crate::views::layout;
 
@@ -60,6 +64,9 @@ impl Connection {
         } else {
             self.presence_missed()
         };
+        if presence.is_none() {
+            state.lists_current = true;
+        }
         let contacts = if presence.is_none() {
             let list = chat::contacts_of(&self.pool, me, Order::Alphabetical).await?;
             let is_online = |id| self.presence.is_online(id);
@@ -120,14 +127,73 @@ impl Connection {
         presence_replay(&self.presence, self.me.id(), rendered_at)
     }
 
+    /// What changed in the page's lists since it was shown as `shown`:
+    /// badges whose change or count moved, contacts who signed up since,
+    /// and the whole list where rows have gone (a deleted account, a group
+    /// left) or groups were added.
+    pub(super) async fn lists_changed(&self, shown: &ShownLists) -> Result<Markup> {
+        let me = self.me.id();
+        let contacts = chat::contacts_of(&self.pool, me, Order::Alphabetical).await?;
+        let groups = chat::groups::of_member(&self.pool, me).await?;
+        let is_online = |id| self.presence.is_online(id);
+        let shown_contacts: HashMap<UserId, (i64, i64)> = shown
+            .contacts
+            .iter()
+            .map(|&(user, seq, count)| (user, (seq, count)))
+            .collect();
+        let on_page = |id: UserId| shown.upto.is_some_and(|upto| id <= upto);
+        let kept = contacts.iter().filter(|c| on_page(c.id)).count();
+        let contact_part = if kept != shown.rows {
+            contact_views::contact_list(&contacts, &is_online, self.peer_id(), true)
+        } else {
+            html! {
+                @for contact in &contacts {
+                    @if !on_page(contact.id) {
+                        (contact_views::appended_contact(contact, is_online(contact.id)))
+                    } @else if shown_contacts.get(&contact.id).copied().unwrap_or((0, 0))
+                        != (contact.last_seq, contact.unread) {
+                        (contact_views::unread(
+                            Badge::Contact(contact.id), contact.unread, contact.last_seq, true,
+                        ))
+                    }
+                }
+            }
+        };
+        let shown_groups: HashMap<ConversationId, (i64, i64)> = shown
+            .groups
+            .iter()
+            .map(|&(group, seq, count)| (group, (seq, count)))
+            .collect();
+        let same_groups = groups.len() == shown_groups.len()
+            && groups.iter().all(|g| shown_groups.contains_key(&g.id));
+        let group_part = if same_groups {
+            html! {
+                @for group in &groups {
+                    @if shown_groups.get(&group.id) != Some(&(group.last_seq, group.unread)) {
+                        (contact_views::unread(
+                            Badge::Group(group.id), group.unread, group.last_seq, true,
+                        ))
+                    }
+                }
+            }
+        } else {
+            group_views::group_list(&groups, self.current_group(), true)
+        };
+        Ok(html! { (contact_part) (group_part) })
+    }
+
+    /// The open group, if this page is one.
+    fn current_group(&self) -> Option<ConversationId> {
+        match self.chat.as_ref() {
+            Some(chat) if matches!(chat.scope, Scope::Group(_)) => Some(chat.conversation_id),
+            _ => None,
+        }
+    }
+
     /// The viewer's groups, as an out-of-band replacement.
     pub(super) async fn group_list(&self) -> Result<Markup> {
         let groups = chat::groups::of_member(&self.pool, self.me.id()).await?;
-        let current = match self.chat.as_ref() {
-            Some(chat) if matches!(chat.scope, Scope::Group(_)) => Some(chat.conversation_id),
-            _ => None,
-        };
-        Ok(group_views::group_list(&groups, current, true))
+        Ok(group_views::group_list(&groups, self.current_group(), true))
     }
 }
 

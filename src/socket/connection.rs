@@ -95,6 +95,9 @@ pub(super) struct LoopState {
     pub(super) read_due: Option<Instant>,
     /// The newest message on the page and its sender, for "Seen".
     pub(super) newest: Option<(MessageId, UserId)>,
+    /// Whether the page's lists are current: it said what it shows and got
+    /// what changed, or got its lists whole. A page says it once per socket.
+    pub(super) lists_current: bool,
 }
 
 pub(super) fn text(markup: Markup) -> WsMessage {
@@ -128,6 +131,7 @@ impl Connection {
             read_up_to: None,
             read_due: None,
             newest: None,
+            lists_current: false,
         };
         let result = self.pump(stream, &mut state).await;
         // What the page showed before it closed has been read.
@@ -295,10 +299,26 @@ impl Connection {
 
     /// Handles one frame from the page; any reply goes to this socket only.
     pub(super) async fn handle_frame(&self, text: &str, state: &mut LoopState) -> Step {
+        let frame = parse_frame(text);
+        if let Some(ClientFrame::Resume(shown)) = &frame {
+            if std::mem::replace(&mut state.lists_current, true) {
+                return Step::Nothing;
+            }
+            return match self.lists_changed(shown).await {
+                Ok(fragment) if fragment.0.is_empty() => Step::Nothing,
+                Ok(fragment) => Step::Reply(fragment),
+                Err(e) => {
+                    // The page reconnects and says again what it shows.
+                    rocket::error!("catching up the lists failed: {e}");
+                    Step::Close(CloseCode::Error, "catching up failed")
+                }
+            };
+        }
         let Some(chat) = &self.chat else {
             return Step::Nothing;
         };
-        match parse_frame(text) {
+        match frame {
+            Some(ClientFrame::Resume(_)) => Step::Nothing,
             None => Step::Reply(chat_views::composer_error(
                 Some("That message could not be read. Reload the page and try again."),
                 None,

@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::domain::{ConversationId, UserId};
+
 /// What a page asks for over its socket, parsed at the edge.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ClientFrame {
@@ -16,17 +18,37 @@ pub enum ClientFrame {
     /// The page is in view: what it shows has been read (app.js sends this
     /// only while the page is visible).
     Seen,
+    /// The page's lists as it shows them, sent each time its socket opens:
+    /// the server answers with what changed since.
+    Resume(ShownLists),
+}
+
+/// A page's contact and group lists, as far as catching up needs them.
+#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct ShownLists {
+    /// `[user, as-of change, count]` of each contact row whose badge is not
+    /// `[_, 0, 0]` (a contact never talked to).
+    #[serde(default)]
+    pub contacts: Vec<(UserId, i64, i64)>,
+    /// How many contact rows the page has, and the newest user among them.
+    #[serde(default)]
+    pub rows: usize,
+    pub upto: Option<UserId>,
+    /// `[group, as-of change, count]` of every group row.
+    #[serde(default)]
+    pub groups: Vec<(ConversationId, i64, i64)>,
 }
 
 /// A frame as the page sends it: the htmx ws extension's form fields as
 /// JSON (plus `HEADERS` and the form token, which are ignored), or app.js's
-/// `{"typing": true}` and `{"seen": true}`.
+/// `{"typing": true}`, `{"seen": true}` and `{"resume": {...}}`.
 #[derive(Deserialize)]
 struct WireFrame {
     #[serde(default)]
     typing: bool,
     #[serde(default)]
     seen: bool,
+    resume: Option<ShownLists>,
     body: Option<String>,
     client_id: Option<String>,
 }
@@ -34,7 +56,9 @@ struct WireFrame {
 /// Reads a frame; `None` when it is not the JSON object the page sends.
 pub fn parse_frame(text: &str) -> Option<ClientFrame> {
     let frame: WireFrame = serde_json::from_str(text).ok()?;
-    Some(if frame.typing {
+    Some(if let Some(lists) = frame.resume {
+        ClientFrame::Resume(lists)
+    } else if frame.typing {
         ClientFrame::Typing
     } else if frame.seen {
         ClientFrame::Seen

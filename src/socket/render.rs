@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::connection::{Connection, LoopState, Step};
 use crate::chat::{self, people_of_group};
-use crate::domain::{Contact, ConversationId, Message, Order, UserId};
+use crate::domain::{Contact, ConversationId, Message, Order, SharedTally, Tally, UserId};
 use crate::error::Result;
 use crate::limits::{RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS};
 use crate::live::hub::Event;
@@ -18,38 +18,35 @@ use crate::views::contacts::{self as contact_views, Badge};
 use crate::views::groups::{self as group_views, GroupHeading};
 
 impl Connection {
-    /// Which badge counts a conversation's unread messages for this viewer:
-    /// the group's, or the other person's (`sender` when known).
-    pub(super) async fn badge_for(
+    /// The conversation's tally for this event: loaded by the first page
+    /// that needs it, shared by the rest.
+    async fn tally_of<'t>(
         &self,
         conversation_id: ConversationId,
-        sender: Option<UserId>,
-    ) -> Result<Option<Badge>> {
-        let me = self.me.id();
-        let Some(conversation) = chat::conversation(&self.pool, conversation_id, me).await? else {
-            return Ok(None);
-        };
-        if conversation.is_group() {
-            return Ok(Some(Badge::Group(conversation_id)));
-        }
-        if let Some(sender) = sender {
-            return Ok(Some(Badge::Contact(sender)));
-        }
-        let peer = chat::peer(&self.pool, conversation_id, me).await?;
-        Ok(peer.map(|p| Badge::Contact(p.id)))
+        tally: &'t SharedTally,
+    ) -> Result<Option<&'t Tally>> {
+        let loaded = tally
+            .get_or_load(|| chat::tally(&self.pool, conversation_id))
+            .await?;
+        Ok(loaded.as_ref())
     }
 
-    /// The badge of a conversation, with its current count.
-    pub(super) async fn unread_badge(
-        &self,
-        conversation_id: ConversationId,
-        sender: Option<UserId>,
-    ) -> Result<Step> {
-        let Some(badge) = self.badge_for(conversation_id, sender).await? else {
-            return Ok(Step::Nothing);
+    /// This viewer's unread badge of a conversation, from its tally: the
+    /// group's, or the other person's.
+    fn unread_badge(&self, tally: &Tally) -> Step {
+        let me = self.me.id();
+        let Some(count) = tally.unread_of(me) else {
+            return Step::Nothing;
         };
-        let count = chat::unread(&self.pool, conversation_id, self.me.id()).await?;
-        Ok(Step::Reply(contact_views::unread(badge, count, true)))
+        let badge = if tally.group {
+            Badge::Group(tally.conversation_id)
+        } else {
+            match tally.other_member(me) {
+                Some(peer) => Badge::Contact(peer),
+                None => return Step::Nothing,
+            }
+        };
+        Step::Reply(contact_views::unread(badge, count, tally.last_seq, true))
     }
 
     /// A group changed (members, name): the page follows, and a page of a
@@ -94,7 +91,7 @@ impl Connection {
         let me = self.me.id();
         let viewing = self.conversation_id();
         Ok(match event {
-            Event::MessagePosted(message) if Some(message.conversation_id) == viewing => {
+            Event::MessagePosted { message, .. } if Some(message.conversation_id) == viewing => {
                 if message.seq <= state.delivered_seq {
                     return Ok(Step::Nothing);
                 }
@@ -122,15 +119,18 @@ impl Connection {
                     Step::Reply(deliver(&missing, state, me))
                 }
             }
-            Event::MessagePosted(message) if message.sender_id != me => {
-                self.unread_badge(message.conversation_id, Some(message.sender_id))
-                    .await?
+            Event::MessagePosted { message, tally } if message.sender_id != me => {
+                match self.tally_of(message.conversation_id, &tally).await? {
+                    Some(tally) => self.unread_badge(tally),
+                    None => Step::Nothing,
+                }
             }
-            Event::MessagePosted(_) => Step::Nothing,
+            Event::MessagePosted { .. } => Step::Nothing,
             Event::Read {
                 conversation_id,
                 reader_id,
                 up_to,
+                tally,
             } if Some(conversation_id) == viewing => {
                 if reader_id == me {
                     Step::Nothing
@@ -140,7 +140,10 @@ impl Connection {
                         Some(_) => state
                             .newest
                             .is_some_and(|(id, sender)| sender == me && up_to >= id),
-                        None => chat::seen(&self.pool, conversation_id, me).await?,
+                        None => self
+                            .tally_of(conversation_id, &tally)
+                            .await?
+                            .is_some_and(|t| t.seen_by_others(me)),
                     };
                     Step::Reply(chat_views::receipt(seen, true))
                 }
@@ -148,10 +151,14 @@ impl Connection {
             Event::Read {
                 conversation_id,
                 reader_id,
+                tally,
                 ..
             } if reader_id == me => {
                 // Read in another tab: the badge here follows.
-                self.unread_badge(conversation_id, None).await?
+                match self.tally_of(conversation_id, &tally).await? {
+                    Some(tally) => self.unread_badge(tally),
+                    None => Step::Nothing,
+                }
             }
             Event::Read { .. } => Step::Nothing,
             Event::Typing {
@@ -179,6 +186,7 @@ impl Connection {
                     last_seen_at: None,
                     conversation_id: None,
                     unread: 0,
+                    last_seq: 0,
                     last_activity: None,
                 };
                 let online = self.presence.is_online(user.id);

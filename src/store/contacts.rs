@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::{now, Pool, Tx};
 pub use crate::domain::{Contact, Order};
-use crate::domain::{ConversationId, MessageId, UserId};
+use crate::domain::{ConversationId, MemberTally, MessageId, Tally, UserId};
 use crate::error::Result;
 use crate::limits::UNREAD_SHOWN_MAX;
 
@@ -38,7 +38,7 @@ pub async fn list(pool: &Pool, viewer: UserId, order: Order) -> Result<Vec<Conta
     };
     let sql = format!(
         "SELECT u.id, u.username, u.last_seen_at, c.id AS conversation_id,
-                COALESCE({unread}, 0) AS unread,
+                COALESCE({unread}, 0) AS unread, COALESCE(c.last_seq, 0) AS last_seq,
                 (SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = c.id) AS last_activity
          FROM users u
          LEFT JOIN conversations c ON c.direct_key = {PAIR_KEY}
@@ -53,20 +53,51 @@ pub async fn list(pool: &Pool, viewer: UserId, order: Order) -> Result<Vec<Conta
         .await?))
 }
 
-/// How many messages of a conversation `viewer` has not read (up to one
-/// past `UNREAD_SHOWN_MAX`).
-pub async fn unread(pool: &Pool, conversation_id: ConversationId, viewer: UserId) -> Result<i64> {
+/// Every member's unread count and read position in a conversation, with
+/// its newest message and change; `None` when the conversation is gone.
+pub async fn tally(pool: &Pool, conversation_id: ConversationId) -> Result<Option<Tally>> {
+    type Row = (
+        UserId,
+        MessageId,
+        i64,
+        bool,
+        i64,
+        Option<MessageId>,
+        Option<UserId>,
+    );
     let sql = format!(
-        "SELECT {unread} FROM members v
-         WHERE v.conversation_id = $1 AND v.user_id = $2",
+        "SELECT v.user_id, v.last_read_message_id, {unread}, c.kind = 'group', c.last_seq,
+                n.id, n.sender_id
+         FROM members v
+         JOIN conversations c ON c.id = v.conversation_id
+         LEFT JOIN messages n
+           ON n.id = (SELECT MAX(id) FROM messages WHERE conversation_id = $1)
+         WHERE v.conversation_id = $2
+         ORDER BY v.user_id",
         unread = unread_count("v.conversation_id", "v")
     );
-    Ok(on_pool!(pool, p => sqlx::query_scalar(&sql)
+    let rows: Vec<Row> = on_pool!(pool, p => sqlx::query_as(&sql)
         .bind(conversation_id)
-        .bind(viewer)
-        .fetch_optional(p)
-        .await?)
-    .unwrap_or(0))
+        .bind(conversation_id)
+        .fetch_all(p)
+        .await?);
+    let Some(&(_, _, _, group, last_seq, newest_id, newest_sender)) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(Some(Tally {
+        conversation_id,
+        group,
+        last_seq,
+        newest: newest_id.zip(newest_sender),
+        members: rows
+            .iter()
+            .map(|&(user_id, last_read, unread, ..)| MemberTally {
+                user_id,
+                last_read,
+                unread,
+            })
+            .collect(),
+    }))
 }
 
 /// Marks everything up to `message_id` (or the newest message) as read by

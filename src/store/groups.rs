@@ -76,7 +76,7 @@ pub async fn members(pool: &Pool, id: ConversationId, viewer: UserId) -> Result<
 pub(crate) async fn of_member(pool: &Pool, viewer: UserId) -> Result<Vec<GroupRow>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, GroupRow>(&format!(
-            "SELECT c.id, c.title, {unread} AS unread,
+            "SELECT c.id, c.title, {unread} AS unread, c.last_seq,
                 (SELECT MAX(x.id) FROM messages x WHERE x.conversation_id = c.id) AS last_activity
          FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = $1
          WHERE c.kind = 'group'

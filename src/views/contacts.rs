@@ -52,10 +52,12 @@ impl Badge {
     }
 }
 
-/// An unread badge; empty when everything is read.
-pub fn unread(badge: Badge, count: i64, oob: bool) -> Markup {
+/// An unread badge; empty when everything is read. It carries the count
+/// and the conversation's change it is as of, which the page reports when
+/// its socket (re)connects, so the server sends only the badges that moved.
+pub fn unread(badge: Badge, count: i64, as_of_seq: i64, oob: bool) -> Markup {
     html! {
-        span id=(badge.dom_id()) class="unread"
+        span id=(badge.dom_id()) class="unread" data-seq=(as_of_seq) data-count=(count)
             hx-swap-oob=[oob.then_some("true")] {
             @if count > UNREAD_SHOWN_MAX {
                 (UNREAD_SHOWN_MAX) "+" span.visually-hidden { " unread" }
@@ -76,7 +78,7 @@ pub(crate) fn contact_row(contact: &Contact, online: bool, current: bool) -> Mar
                     span.name { (contact.username) }
                     (presence(contact.id, online, contact.last_seen_at, false))
                 }
-                (unread(Badge::Contact(contact.id), contact.unread, false))
+                (unread(Badge::Contact(contact.id), contact.unread, contact.last_seq, false))
             }
         }
     }
@@ -90,14 +92,8 @@ pub(crate) fn contact_list(
     current: Option<UserId>,
     oob: bool,
 ) -> Markup {
-    // A reconnected page refetches the list (app.js fires the event).
-    let refresh = match current {
-        Some(id) => format!("/contacts?current={id}"),
-        None => "/contacts".to_owned(),
-    };
     html! {
-        ul #contacts .contacts aria-label="Contacts" hx-swap-oob=[oob.then_some("true")]
-            hx-get=(refresh) hx-trigger="natter:reconnected from:body" hx-swap="outerHTML" {
+        ul #contacts .contacts aria-label="Contacts" hx-swap-oob=[oob.then_some("true")] {
             @for contact in contacts {
                 (contact_row(contact, is_online(contact.id), current == Some(contact.id)))
             }

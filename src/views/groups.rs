@@ -16,21 +16,15 @@ pub(crate) fn group_list(
     current: Option<ConversationId>,
     oob: bool,
 ) -> Markup {
-    // A reconnected page refetches the list (app.js fires the event).
-    let refresh = match current {
-        Some(id) => format!("/groups?current={id}"),
-        None => "/groups".to_owned(),
-    };
     html! {
-        ul #groups .contacts .groups aria-label="Groups" hx-swap-oob=[oob.then_some("true")]
-            hx-get=(refresh) hx-trigger="natter:reconnected from:body" hx-swap="outerHTML" {
+        ul #groups .contacts .groups aria-label="Groups" hx-swap-oob=[oob.then_some("true")] {
             @for group in groups {
                 li id=(dom_id("group", group.id)) {
                     a.contact href=(conversation_url(group.id))
                         aria-current=[(current == Some(group.id)).then_some("page")] {
                         span.avatar.group-avatar aria-hidden="true" { "#" }
                         span.who { span.name { (group.title) } }
-                        (unread(Badge::Group(group.id), group.unread, false))
+                        (unread(Badge::Group(group.id), group.unread, group.last_seq, false))
                     }
                 }
             }

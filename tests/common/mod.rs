@@ -755,3 +755,20 @@ pub fn bubbles(fragment: &str) -> Vec<(i64, String)> {
         })
         .collect()
 }
+
+/// What the unread badge `badge_id` (`unread-<user>`, `unread-group-<id>`)
+/// shows in `html`: "" when nothing is unread, "3", "99+"; `None` without it.
+pub fn badge_text(html: &str, badge_id: &str) -> Option<String> {
+    let start = html.find(&format!(r#"id="{badge_id}""#))?;
+    let rest = &html[start..];
+    let text = &rest[rest.find('>')? + 1..];
+    Some(text[..text.find('<')?].to_owned())
+}
+
+/// Every unread count the badges in `html` carry, in page order.
+pub fn unread_counts(html: &str) -> Vec<i64> {
+    html.split(r#"data-count=""#)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .collect()
+}

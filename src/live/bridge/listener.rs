@@ -9,7 +9,7 @@ use sqlx::postgres::{PgListener, PgNotification};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::domain::MessageId;
+use crate::domain::{MessageId, SharedTally};
 use crate::live::hub::{Event, Fanout, Hub};
 use crate::live::presence::Presence;
 use crate::store::messages::{self, Message};
@@ -146,7 +146,10 @@ impl Listener {
         let from = envelope.from;
         let event = match envelope.event {
             Wire::Message { id } => match messages.get(&id) {
-                Some(message) => Event::MessagePosted(Arc::clone(message)),
+                Some(message) => Event::MessagePosted {
+                    message: Arc::clone(message),
+                    tally: SharedTally::default(),
+                },
                 // Deleted since (an account went), or not loaded and resynced.
                 None => return Ok(()),
             },
@@ -184,6 +187,7 @@ impl Listener {
                 conversation_id: conversation,
                 reader_id: reader,
                 up_to,
+                tally: SharedTally::default(),
             },
             Wire::UserJoined { user } => match users::by_id(&self.pool, user).await? {
                 Some(user) => Event::UserJoined(Arc::new(user)),

@@ -66,7 +66,7 @@ pub(super) enum Wire {
 impl Wire {
     pub(super) fn from_event(event: &Event) -> Option<Wire> {
         Some(match event {
-            Event::MessagePosted(message) => Wire::Message { id: message.id },
+            Event::MessagePosted { message, .. } => Wire::Message { id: message.id },
             Event::SessionEnded { token_hash } => Wire::SessionEnded {
                 token_hash: token_hash.to_string(),
             },
@@ -92,6 +92,7 @@ impl Wire {
                 conversation_id,
                 reader_id,
                 up_to,
+                ..
             } => Wire::Read {
                 conversation: *conversation_id,
                 reader: *reader_id,

@@ -1,0 +1,140 @@
+//! Where one conversation stands for each of its members, and the cell that
+//! lets the pages of one event share it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+use super::{ConversationId, MessageId, UserId};
+
+/// One member's place in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberTally {
+    pub user_id: UserId,
+    /// The newest message they have read.
+    pub last_read: MessageId,
+    /// What they did not send and have not read (capped, as badges show it).
+    pub unread: i64,
+}
+
+/// A conversation's badges and receipts, for every member at once: what a
+/// page needs to show after a message or a read mark, loaded once per event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub conversation_id: ConversationId,
+    pub group: bool,
+    /// The conversation's newest change (see the change log).
+    pub last_seq: i64,
+    /// The newest message and its sender.
+    pub newest: Option<(MessageId, UserId)>,
+    pub members: Vec<MemberTally>,
+}
+
+impl Tally {
+    fn member(&self, user: UserId) -> Option<&MemberTally> {
+        self.members.iter().find(|m| m.user_id == user)
+    }
+
+    /// What `user` has not read; `None` when they are not a member.
+    pub fn unread_of(&self, user: UserId) -> Option<i64> {
+        self.member(user).map(|m| m.unread)
+    }
+
+    /// In a direct conversation, the member who is not `user`.
+    pub fn other_member(&self, user: UserId) -> Option<UserId> {
+        self.members
+            .iter()
+            .map(|m| m.user_id)
+            .find(|&id| id != user)
+    }
+
+    /// Whether the newest message is `user`'s and every other member has
+    /// read it: `user` then sees "Seen".
+    pub fn seen_by_others(&self, user: UserId) -> bool {
+        self.newest.is_some_and(|(newest, sender)| {
+            sender == user
+                && self
+                    .members
+                    .iter()
+                    .all(|m| m.user_id == user || m.last_read >= newest)
+        })
+    }
+}
+
+/// Data about an event that its pages need: loaded by the first page that
+/// asks and shared by the others on this instance, so it costs one query
+/// per event instead of one per page.
+#[derive(Debug, Clone, Default)]
+pub struct Shared<T>(Arc<OnceCell<T>>);
+
+impl<T> Shared<T> {
+    /// The data, loading it with `load` if no page has yet.
+    pub async fn get_or_load<E, F, Fut>(&self, load: F) -> Result<&T, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.0.get_or_try_init(load).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tally(newest: Option<(i64, i64)>, reads: &[(i64, i64)]) -> Tally {
+        Tally {
+            conversation_id: ConversationId::new(1),
+            group: reads.len() > 2,
+            last_seq: 3,
+            newest: newest.map(|(m, u)| (MessageId::new(m), UserId::new(u))),
+            members: reads
+                .iter()
+                .map(|&(user, read)| MemberTally {
+                    user_id: UserId::new(user),
+                    last_read: MessageId::new(read),
+                    unread: 0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn seen_when_the_newest_message_is_mine_and_everyone_else_read_it() {
+        let me = UserId::new(1);
+        assert!(tally(Some((9, 1)), &[(1, 5), (2, 9), (3, 10)]).seen_by_others(me));
+        assert!(!tally(Some((9, 1)), &[(1, 5), (2, 9), (3, 8)]).seen_by_others(me));
+        assert!(
+            !tally(Some((9, 2)), &[(1, 9), (2, 9)]).seen_by_others(me),
+            "not mine"
+        );
+        assert!(!tally(None, &[(1, 0), (2, 0)]).seen_by_others(me));
+    }
+
+    #[tokio::test]
+    async fn the_first_page_loads_and_the_others_share_it() {
+        let shared: Shared<u32> = Shared::default();
+        let loads = std::sync::atomic::AtomicU32::new(0);
+        for _ in 0..3 {
+            let value = shared
+                .get_or_load(|| async {
+                    loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Ok::<_, ()>(7)
+                })
+                .await;
+            assert_eq!(value, Ok(&7));
+        }
+        assert_eq!(loads.into_inner(), 1);
+        let failed: Shared<u32> = Shared::default();
+        assert_eq!(
+            failed.get_or_load(|| async { Err("down") }).await,
+            Err("down")
+        );
+        assert_eq!(
+            failed.get_or_load(|| async { Ok::<_, &str>(1) }).await,
+            Ok(&1),
+            "a failed load is tried again"
+        );
+    }
+}
