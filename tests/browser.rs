@@ -972,7 +972,7 @@ async fn a_dashboard_that_was_away_catches_up_when_its_socket_returns() {
         eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
         return;
     };
-    let (server, _base, alice, bob) = two_people(&driver).await;
+    let (server, base, alice, bob) = two_people(&driver).await;
     wait_for_text(&bob, "#contacts", "alice").await;
     wait_until("bob's socket open", || async {
         text_of(&bob, "#connection").await.is_empty()
@@ -1033,6 +1033,13 @@ async fn a_dashboard_that_was_away_catches_up_when_its_socket_returns() {
         json!(2),
         "alice and carol, once each"
     );
+    // A group alice starts with bob joins his list live, as one row.
+    alice.goto(&format!("{base}/")).await.unwrap();
+    click(&alice, "details.new-group summary").await;
+    fill(&alice, "#group-title", "Climbing").await;
+    click(&alice, "details.new-group input[type=checkbox][value]").await;
+    click(&alice, "details.new-group button[type=submit]").await;
+    wait_for_text(&bob, "#groups", "Climbing").await;
     assert_no_console_errors(&bob, "catching up").await;
     assert_no_console_errors(&alice, "writing").await;
     for client in [alice, bob] {

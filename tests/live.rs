@@ -393,3 +393,125 @@ async fn a_page_of_older_history_does_not_mark_the_conversation_read() {
     bob.get_text(&format!("/conversations/{id}")).await;
     assert!(!unread_counts(&bob.get_text("/").await).contains(&1));
 }
+
+/// What a dashboard with these contact rows and no groups says it shows.
+fn resume_without_groups(contacts: &[i64]) -> WsMessage {
+    let frame = serde_json::json!({"resume": {
+        "contacts": [], "rows": contacts.len(), "upto": contacts.iter().max(), "groups": []}});
+    WsMessage::Text(frame.to_string())
+}
+
+#[tokio::test]
+async fn a_group_change_moves_one_row_in_each_list_and_the_heading_of_its_open_pages() {
+    let (server, alice, bob, _id) = start().await;
+    let carol = server.browser();
+    carol.signup("carol").await;
+    let page = alice.get_text("/").await;
+    let csrf = hidden_field(&page, "csrf").expect("csrf");
+    let (alice_id, bob_id, carol_id) = (
+        user_id(&bob.get_text("/").await, "alice"),
+        user_id(&page, "bob"),
+        user_id(&page, "carol"),
+    );
+    let (mut bob_dashboard, _) = bob.connect_dashboard().await;
+    bob_dashboard
+        .send(resume_without_groups(&[alice_id, carol_id]))
+        .await
+        .unwrap();
+    let (mut carol_dashboard, _) = carol.connect_dashboard().await;
+    carol_dashboard
+        .send(resume_without_groups(&[alice_id, bob_id]))
+        .await
+        .unwrap();
+
+    // Alice starts a group with bob: bob's list gains its row, carol's nothing.
+    let created = alice
+        .post(
+            "/groups",
+            &[
+                ("csrf", &csrf),
+                ("title", "Team"),
+                ("members", &bob_id.to_string()),
+            ],
+        )
+        .await;
+    assert!(created.status().is_success(), "{}", created.status());
+    let group = created
+        .url()
+        .path()
+        .trim_start_matches("/conversations/")
+        .to_owned();
+    let row = expect_text(&mut bob_dashboard, "Team").await;
+    assert!(
+        row.contains(r##"hx-swap-oob="beforeend:#groups""##),
+        "{row}"
+    );
+    assert!(row.contains(&format!(r#"id="group-{group}""#)), "{row}");
+    assert!(
+        !row.contains(r#"id="groups""#),
+        "one row, not the list: {row}"
+    );
+    expect_silence(&mut carol_dashboard, 200).await;
+
+    // Renamed: bob's row is replaced in place, his open group page's heading follows.
+    let group_id: i64 = group.parse().unwrap();
+    let (mut bob_group, _) = bob.connect(group_id, 0).await;
+    let renamed = alice
+        .post(
+            &format!("/conversations/{group}/title"),
+            &[("csrf", &csrf), ("title", "Crew")],
+        )
+        .await;
+    assert!(renamed.status().is_success());
+    let row = expect_text(&mut bob_dashboard, "Crew").await;
+    assert!(
+        row.contains(&format!(r#"<li id="group-{group}" hx-swap-oob="true">"#)),
+        "{row}"
+    );
+    let heading = expect_text(&mut bob_group, r#"id="chat-heading""#).await;
+    assert!(heading.contains("<h1>Crew</h1>"), "{heading}");
+
+    // Carol is added: her list gains the row, bob's page shows three members.
+    let added = alice
+        .post(
+            &format!("/conversations/{group}/members"),
+            &[("csrf", &csrf), ("username", "carol")],
+        )
+        .await;
+    assert!(added.status().is_success());
+    let row = expect_text(&mut carol_dashboard, "Crew").await;
+    assert!(
+        row.contains(r##"hx-swap-oob="beforeend:#groups""##),
+        "{row}"
+    );
+    let heading = expect_text(&mut bob_group, "3 members").await;
+    assert!(heading.contains("carol"), "{heading}");
+    assert!(
+        !heading.contains(r#"<option value="carol">"#),
+        "carol is no longer offered"
+    );
+
+    // Bob leaves: his group page closes, his list loses the row.
+    let bob_csrf = hidden_field(&bob.get_text("/").await, "csrf").expect("csrf");
+    let left = bob
+        .post(
+            &format!("/conversations/{group}/leave"),
+            &[("csrf", &bob_csrf)],
+        )
+        .await;
+    assert!(left.status().is_success());
+    assert_eq!(expect_close(&mut bob_group).await, Some(1000));
+    let gone = expect_text(&mut bob_dashboard, r#"hx-swap-oob="delete""#).await;
+    assert!(gone.contains(&format!(r#"id="group-{group}""#)), "{gone}");
+
+    // A page that has not said what it shows gets its group list whole.
+    let (mut quiet, _) = carol.connect_dashboard().await;
+    alice
+        .post(
+            &format!("/conversations/{group}/title"),
+            &[("csrf", &csrf), ("title", "Crew 2")],
+        )
+        .await;
+    let list = expect_text(&mut quiet, "Crew 2").await;
+    assert!(list.contains(r#"id="groups""#), "{list}");
+}

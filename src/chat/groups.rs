@@ -1,11 +1,11 @@
 //! Group conversations: create, add someone, rename, leave. Every change is
 //! announced to the pages of everyone it concerns (members before and after).
 
-use crate::domain::{ConversationId, GroupTitle, UserId};
+use crate::domain::{ConversationId, GroupState, GroupTitle, SharedGroup, UserId};
 use crate::error::{Error, Result};
 use crate::live::hub::{Event, Fanout};
 use crate::store::groups::{self, GroupRow};
-use crate::store::{conversations, users, Pool};
+use crate::store::{contacts, conversations, users, Pool};
 
 /// Tells the members, and `also` (who just left), that a group changed.
 async fn announce(
@@ -16,7 +16,13 @@ async fn announce(
 ) -> Result<()> {
     let mut concerned = conversations::member_ids(pool, conversation_id).await?;
     concerned.extend_from_slice(also);
-    hub.publish(&concerned, Event::GroupChanged { conversation_id });
+    hub.publish(
+        &concerned,
+        Event::GroupChanged {
+            conversation_id,
+            group: SharedGroup::default(),
+        },
+    );
     Ok(())
 }
 
@@ -72,6 +78,25 @@ pub async fn leave(
 ) -> Result<()> {
     groups::leave(pool, conversation_id, user).await?;
     announce(pool, hub, conversation_id, &[user]).await
+}
+
+/// A group after a change, as the pages of everyone concerned show it.
+pub(crate) async fn state(
+    pool: &Pool,
+    conversation_id: ConversationId,
+) -> Result<Option<GroupState>> {
+    let Some((group, members)) = groups::state(pool, conversation_id).await? else {
+        return Ok(None);
+    };
+    let Some(tally) = contacts::tally(pool, conversation_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(GroupState {
+        group,
+        members,
+        everyone: users::all(pool).await?,
+        tally,
+    }))
 }
 
 /// The groups `viewer` is in.

@@ -4,11 +4,15 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::{ConversationId, Message, MessageId, Shared, Tally, User, UserId};
+use super::{ConversationId, GroupState, Message, MessageId, Shared, Tally, User, UserId};
 
 /// The conversation's tally after the event, shared by the pages it reaches
 /// (`None` when the conversation is gone).
 pub type SharedTally = Shared<Option<Tally>>;
+
+/// The group after a change, shared by the pages it reaches (`None` when
+/// the group is gone).
+pub type SharedGroup = Shared<Option<GroupState>>;
 
 /// Something that happened which open pages must learn about.
 #[derive(Debug, Clone)]
@@ -46,7 +50,10 @@ pub enum Event {
     /// Somebody deleted their account.
     UserLeft { user_id: UserId },
     /// A group's members or name changed.
-    GroupChanged { conversation_id: ConversationId },
+    GroupChanged {
+        conversation_id: ConversationId,
+        group: SharedGroup,
+    },
     /// Events may have been missed (the link between instances was down):
     /// every page catches up from the database.
     Resync,

@@ -8,11 +8,11 @@ mod input;
 mod records;
 mod tally;
 
-pub use event::{Event, SharedTally};
+pub use event::{Event, SharedGroup, SharedTally};
 pub use ids::{ConversationId, MessageId, UserId};
 pub use input::{Draft, GroupTitle, NewPassword, Username};
 pub use records::{
     Attachment, AttachmentColumns, Contact, Conversation, GroupRow, Message, NewAttachment, Order,
     SessionInfo, User,
 };
-pub use tally::{MemberTally, Shared, Tally};
+pub use tally::{GroupState, MemberTally, Shared, Tally};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use super::{ConversationId, MessageId, UserId};
+use super::{Conversation, ConversationId, GroupRow, MessageId, User, UserId};
 
 /// One member's place in a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,43 @@ impl Tally {
                     .iter()
                     .all(|m| m.user_id == user || m.last_read >= newest)
         })
+    }
+}
+
+/// A group after a change, as the pages of everyone concerned need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupState {
+    pub group: Conversation,
+    /// Its members, alphabetically.
+    pub members: Vec<User>,
+    /// Everyone, alphabetically (a member's page offers the others to add).
+    pub everyone: Vec<User>,
+    pub tally: Tally,
+}
+
+impl GroupState {
+    pub fn has_member(&self, user: UserId) -> bool {
+        self.members.iter().any(|m| m.id == user)
+    }
+
+    /// The group's row in `user`'s list.
+    pub fn row_for(&self, user: UserId) -> GroupRow {
+        GroupRow {
+            id: self.group.id,
+            title: self.group.title.clone().unwrap_or_default(),
+            unread: self.tally.unread_of(user).unwrap_or(0),
+            last_seq: self.tally.last_seq,
+            last_activity: self.tally.newest.map(|(id, _)| id),
+        }
+    }
+
+    /// The names of the people `user` could add: everyone else not in it.
+    pub fn candidates_for(&self, user: UserId) -> Vec<&str> {
+        self.everyone
+            .iter()
+            .filter(|u| u.id != user && !self.has_member(u.id))
+            .map(|u| u.username.as_str())
+            .collect()
     }
 }
 

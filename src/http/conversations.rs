@@ -102,6 +102,7 @@ async fn render_page(
         Scope::Group(group) => chat::people_of_group(db.pool(), group, me.id(), &list).await?,
         Scope::Direct(_) => (Vec::new(), Vec::new()),
     };
+    let candidate_names: Vec<&str> = candidates.iter().map(|c| c.username.as_str()).collect();
     let heading = match &scope {
         Scope::Direct(peer) => Heading::Direct {
             peer,
@@ -114,7 +115,7 @@ async fn render_page(
         Scope::Group(group) => Heading::Group(GroupHeading {
             group,
             members: &members,
-            candidates: &candidates,
+            candidates: &candidate_names,
             viewer_id: me.id(),
             csrf: me.csrf(),
         }),

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::connection::{text, Connection, LoopState};
 use crate::chat::{self, history, Scope};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::frame::ShownLists;
 use crate::domain::{ConversationId, Order, UserId};
@@ -70,8 +70,10 @@ impl Connection {
         let contacts = if presence.is_none() {
             let list = chat::contacts_of(&self.pool, me, Order::Alphabetical).await?;
             let is_online = |id| self.presence.is_online(id);
+            let (groups, shown) = self.group_list().await?;
+            state.groups_shown = Some(shown);
             html! {
-                (self.group_list().await?)
+                (groups)
                 (contact_views::contact_list(&list, &is_online, self.peer_id(), true))
             }
         } else {
@@ -131,7 +133,11 @@ impl Connection {
     /// badges whose change or count moved, contacts who signed up since,
     /// and the whole list where rows have gone (a deleted account, a group
     /// left) or groups were added.
-    pub(super) async fn lists_changed(&self, shown: &ShownLists) -> Result<Markup> {
+    pub(super) async fn lists_changed(
+        &self,
+        shown: &ShownLists,
+        state: &mut LoopState,
+    ) -> Result<Markup> {
         let me = self.me.id();
         let contacts = chat::contacts_of(&self.pool, me, Order::Alphabetical).await?;
         let groups = chat::groups::of_member(&self.pool, me).await?;
@@ -166,6 +172,7 @@ impl Connection {
             .collect();
         let same_groups = groups.len() == shown_groups.len()
             && groups.iter().all(|g| shown_groups.contains_key(&g.id));
+        state.groups_shown = Some(groups.iter().map(|g| g.id).collect());
         let group_part = if same_groups {
             html! {
                 @for group in &groups {
@@ -190,10 +197,14 @@ impl Connection {
         }
     }
 
-    /// The viewer's groups, as an out-of-band replacement.
-    pub(super) async fn group_list(&self) -> Result<Markup> {
+    /// The viewer's groups, as an out-of-band replacement, and which they are.
+    pub(super) async fn group_list(&self) -> Result<(Markup, HashSet<ConversationId>)> {
         let groups = chat::groups::of_member(&self.pool, self.me.id()).await?;
-        Ok(group_views::group_list(&groups, self.current_group(), true))
+        let shown = groups.iter().map(|g| g.id).collect();
+        Ok((
+            group_views::group_list(&groups, self.current_group(), true),
+            shown,
+        ))
     }
 }
 

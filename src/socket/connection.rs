@@ -1,7 +1,7 @@
 //! One socket's life: counted into presence, its loop over the page's
 //! frames, the hub's events, timers and shutdown, and the frames it answers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,6 +98,9 @@ pub(super) struct LoopState {
     /// Whether the page's lists are current: it said what it shows and got
     /// what changed, or got its lists whole. A page says it once per socket.
     pub(super) lists_current: bool,
+    /// The groups in the page's list, once known (from what the page says
+    /// it shows, or a list sent whole), so a group change moves one row.
+    pub(super) groups_shown: Option<HashSet<ConversationId>>,
 }
 
 pub(super) fn text(markup: Markup) -> WsMessage {
@@ -132,6 +135,7 @@ impl Connection {
             read_due: None,
             newest: None,
             lists_current: false,
+            groups_shown: None,
         };
         let result = self.pump(stream, &mut state).await;
         // What the page showed before it closed has been read.
@@ -304,7 +308,7 @@ impl Connection {
             if std::mem::replace(&mut state.lists_current, true) {
                 return Step::Nothing;
             }
-            return match self.lists_changed(shown).await {
+            return match self.lists_changed(shown, state).await {
                 Ok(fragment) if fragment.0.is_empty() => Step::Nothing,
                 Ok(fragment) => Step::Reply(fragment),
                 Err(e) => {

@@ -8,14 +8,14 @@ use rocket_ws::frame::CloseCode;
 use tokio::time::Instant;
 
 use super::connection::{Connection, LoopState, Step};
-use crate::chat::{self, people_of_group};
-use crate::domain::{Contact, ConversationId, Message, Order, SharedTally, Tally, UserId};
+use crate::chat;
+use crate::domain::{Contact, ConversationId, Message, SharedGroup, SharedTally, Tally, UserId};
 use crate::error::Result;
 use crate::limits::{RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS};
 use crate::live::hub::Event;
 use crate::views::chat as chat_views;
 use crate::views::contacts::{self as contact_views, Badge};
-use crate::views::groups::{self as group_views, GroupHeading};
+use crate::views::groups::{self as group_views, GroupHeading, RowPush};
 
 impl Connection {
     /// The conversation's tally for this event: loaded by the first page
@@ -49,26 +49,57 @@ impl Connection {
         Step::Reply(contact_views::unread(badge, count, tally.last_seq, true))
     }
 
-    /// A group changed (members, name): the page follows, and a page of a
-    /// group the viewer is no longer in is closed.
-    pub(super) async fn group_changed(&self, conversation_id: ConversationId) -> Result<Step> {
-        let list = self.group_list().await?;
-        if self.conversation_id() != Some(conversation_id) {
+    /// A group changed (members, name): the page's list and, on the group's
+    /// own page, its heading follow, from the group's state loaded once for
+    /// every page; a page of a group the viewer is no longer in is closed.
+    pub(super) async fn group_changed(
+        &self,
+        conversation_id: ConversationId,
+        group: &SharedGroup,
+        state: &mut LoopState,
+    ) -> Result<Step> {
+        let me = self.me.id();
+        let loaded = group
+            .get_or_load(|| chat::groups::state(&self.pool, conversation_id))
+            .await?
+            .as_ref()
+            .filter(|g| g.has_member(me));
+        let viewing = self.conversation_id() == Some(conversation_id);
+        let list = match state.groups_shown.as_mut() {
+            // The page has not said yet what its list shows: send it whole.
+            None => {
+                let (list, shown) = self.group_list().await?;
+                state.groups_shown = Some(shown);
+                list
+            }
+            Some(shown) => match loaded {
+                Some(g) => {
+                    let push = if shown.insert(conversation_id) {
+                        RowPush::Append
+                    } else {
+                        RowPush::Replace
+                    };
+                    group_views::group_row(&g.row_for(me), viewing, Some(push))
+                }
+                None if shown.remove(&conversation_id) => {
+                    group_views::removed_group(conversation_id)
+                }
+                None => html! {},
+            },
+        };
+        if !viewing {
             return Ok(Step::Reply(list));
         }
-        let Some(group) = chat::conversation(&self.pool, conversation_id, self.me.id()).await?
-        else {
+        let Some(g) = loaded else {
             return Ok(Step::Close(CloseCode::Normal, "no longer a member"));
         };
-        let contacts = chat::contacts_of(&self.pool, self.me.id(), Order::Alphabetical).await?;
-        let (members, candidates) =
-            people_of_group(&self.pool, &group, self.me.id(), &contacts).await?;
+        let candidates = g.candidates_for(me);
         let heading = group_views::heading(
             &GroupHeading {
-                group: &group,
-                members: &members,
+                group: &g.group,
+                members: &g.members,
                 candidates: &candidates,
-                viewer_id: self.me.id(),
+                viewer_id: me,
                 csrf: self.me.csrf(),
             },
             true,
@@ -193,7 +224,10 @@ impl Connection {
                 Step::Reply(contact_views::appended_contact(&contact, online))
             }
             Event::UserJoined(_) => Step::Nothing,
-            Event::GroupChanged { conversation_id } => self.group_changed(conversation_id).await?,
+            Event::GroupChanged {
+                conversation_id,
+                group,
+            } => self.group_changed(conversation_id, &group, state).await?,
             Event::UserLeft { user_id } => Step::Reply(contact_views::removed_contact(user_id)),
             // Handled by the loop, which resyncs the page.
             Event::Resync => Step::Nothing,

@@ -55,6 +55,34 @@ pub async fn find(pool: &Pool, id: ConversationId, viewer: UserId) -> Result<Opt
     })
 }
 
+/// A group and its members, alphabetically, whoever asks: for the pages of
+/// everyone a change concerns. `None` once it is gone.
+pub(crate) async fn state(
+    pool: &Pool,
+    id: ConversationId,
+) -> Result<Option<(Conversation, Vec<User>)>> {
+    on_pool!(pool, db => {
+        let group = sqlx::query_as::<_, Conversation>(
+            "SELECT id, kind, title, created_by FROM conversations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+        let Some(group) = group else {
+            return Ok(None);
+        };
+        let members = sqlx::query_as::<_, User>(
+            "SELECT u.id, u.username, u.created_at FROM members m JOIN users u ON u.id = m.user_id
+             WHERE m.conversation_id = $1
+             ORDER BY u.username_key",
+        )
+        .bind(id)
+        .fetch_all(db)
+        .await?;
+        Ok(Some((group, members)))
+    })
+}
+
 /// The members of a conversation, alphabetically, if `viewer` is one.
 pub async fn members(pool: &Pool, id: ConversationId, viewer: UserId) -> Result<Vec<User>> {
     on_pool!(pool, db => {

@@ -115,6 +115,17 @@ pub async fn by_username(pool: &Pool, username: &str) -> Result<Option<User>> {
     })
 }
 
+/// Every user, alphabetically.
+pub(crate) async fn all(pool: &Pool) -> Result<Vec<User>> {
+    on_pool!(pool, db => {
+        Ok(sqlx::query_as::<_, User>(
+            "SELECT id, username, created_at FROM users ORDER BY username_key",
+        )
+        .fetch_all(db)
+        .await?)
+    })
+}
+
 /// Every user except `viewer`, alphabetically.
 pub async fn others(pool: &Pool, viewer: UserId) -> Result<Vec<User>> {
     on_pool!(pool, db => {

@@ -19,16 +19,43 @@ pub(crate) fn group_list(
     html! {
         ul #groups .contacts .groups aria-label="Groups" hx-swap-oob=[oob.then_some("true")] {
             @for group in groups {
-                li id=(dom_id("group", group.id)) {
-                    a.contact href=(conversation_url(group.id))
-                        aria-current=[(current == Some(group.id)).then_some("page")] {
-                        span.avatar.group-avatar aria-hidden="true" { "#" }
-                        span.who { span.name { (group.title) } }
-                        (unread(Badge::Group(group.id), group.unread, group.last_seq, false))
-                    }
-                }
+                (group_row(group, current == Some(group.id), None))
             }
         }
+    }
+}
+
+/// How a socket push puts a group's row on a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowPush {
+    /// In place of the row the page has.
+    Replace,
+    /// At the end of the list (the page does not have it yet).
+    Append,
+}
+
+/// One group in the list: a link with its name and unread badge.
+pub(crate) fn group_row(group: &GroupRow, current: bool, push: Option<RowPush>) -> Markup {
+    let row = html! {
+        li id=(dom_id("group", group.id)) hx-swap-oob=[(push == Some(RowPush::Replace)).then_some("true")] {
+            a.contact href=(conversation_url(group.id))
+                aria-current=[current.then_some("page")] {
+                span.avatar.group-avatar aria-hidden="true" { "#" }
+                span.who { span.name { (group.title) } }
+                (unread(Badge::Group(group.id), group.unread, group.last_seq, false))
+            }
+        }
+    };
+    match push {
+        Some(RowPush::Append) => html! { div hx-swap-oob="beforeend:#groups" { (row) } },
+        _ => row,
+    }
+}
+
+/// Socket push: a group the viewer is no longer in leaves their list.
+pub(crate) fn removed_group(group: ConversationId) -> Markup {
+    html! {
+        li id=(dom_id("group", group)) hx-swap-oob="delete" {}
     }
 }
 
@@ -61,8 +88,8 @@ pub(crate) fn new_group_form(csrf: &str, contacts: &[Contact]) -> Markup {
 pub struct GroupHeading<'a> {
     pub group: &'a Conversation,
     pub members: &'a [User],
-    /// Contacts who are not members yet, to add.
-    pub candidates: &'a [Contact],
+    /// The names of contacts who are not members yet, to add.
+    pub candidates: &'a [&'a str],
     pub viewer_id: UserId,
     pub csrf: &'a str,
 }
@@ -83,7 +110,7 @@ pub fn heading(h: &GroupHeading, oob: bool) -> Markup {
                         input type="hidden" name="csrf" value=(h.csrf);
                         label for="add-member" { "Add someone" }
                         select #add-member name="username" {
-                            @for c in h.candidates { option value=(c.username) { (c.username) } }
+                            @for name in h.candidates { option value=(name) { (name) } }
                         }
                         button type="submit" { "Add" }
                     }

@@ -9,7 +9,7 @@ use sqlx::postgres::{PgListener, PgNotification};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::domain::{MessageId, SharedTally};
+use crate::domain::{MessageId, SharedGroup, SharedTally};
 use crate::live::hub::{Event, Fanout, Hub};
 use crate::live::presence::Presence;
 use crate::store::messages::{self, Message};
@@ -196,6 +196,7 @@ impl Listener {
             Wire::UserLeft { user } => Event::UserLeft { user_id: user },
             Wire::GroupChanged { conversation } => Event::GroupChanged {
                 conversation_id: conversation,
+                group: SharedGroup::default(),
             },
             Wire::Hello => {
                 self.confirm_online();

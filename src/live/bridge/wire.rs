@@ -100,7 +100,9 @@ impl Wire {
             },
             Event::UserJoined(user) => Wire::UserJoined { user: user.id },
             Event::UserLeft { user_id } => Wire::UserLeft { user: *user_id },
-            Event::GroupChanged { conversation_id } => Wire::GroupChanged {
+            Event::GroupChanged {
+                conversation_id, ..
+            } => Wire::GroupChanged {
                 conversation: *conversation_id,
             },
             // Local housekeeping: each instance resyncs its own pages.
