@@ -11,7 +11,7 @@ use rocket::request::{self, FromRequest, Request};
 use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
-use crate::domain::UserId;
+use crate::domain::{UserId, Zone};
 use crate::error::{Error, Result};
 use crate::store::devices;
 use crate::store::sessions::{self, Session};
@@ -227,12 +227,18 @@ async fn session_of(req: &Request<'_>) -> Result<Option<Session>, Status> {
     cached.0.clone()
 }
 
+/// The cookie holding the viewer's time zone: the browser's, which app.js
+/// reports, or the one chosen on the account page.
+pub(crate) const ZONE_COOKIE: &str = "natter_tz";
+
 /// The logged-in user of a request. Without a live session the request fails
 /// with 401, which the app turns into a redirect to the login page.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub user: User,
     pub session: Session,
+    /// The clock their pages are shown on (UTC, said so, until known).
+    pub zone: Zone,
 }
 
 impl CurrentUser {
@@ -255,6 +261,11 @@ impl<'r> FromRequest<'r> for CurrentUser {
             Ok(Some(session)) => Outcome::Success(CurrentUser {
                 user: session.user.clone(),
                 session,
+                zone: req
+                    .cookies()
+                    .get(ZONE_COOKIE)
+                    .and_then(|c| Zone::named(c.value()))
+                    .unwrap_or_default(),
             }),
             Ok(None) => Outcome::Error((Status::Unauthorized, ())),
             Err(status) => Outcome::Error((status, ())),

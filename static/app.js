@@ -3,7 +3,14 @@
 (() => {
   // Tells the server this browser runs the script, so opening a conversation leaves "seen" to the
   // page, which says it only while in view (a page opened in a background tab has read nothing).
-  document.cookie = `natter_js=1; path=/; max-age=31536000; SameSite=Lax${location.protocol === 'https:' ? '; Secure' : ''}`;
+  const cookieTail = `; path=/; max-age=31536000; SameSite=Lax${location.protocol === 'https:' ? '; Secure' : ''}`;
+  document.cookie = `natter_js=1${cookieTail}`;
+  // Times are rendered on the server, on the viewer's clock: say which, once (a zone chosen on the
+  // account page stays). IANA names are letters, digits and / _ - +, all safe in a cookie.
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zone && /^[A-Za-z0-9/_+-]{1,64}$/.test(zone) && !document.cookie.split('; ').some((c) => c.startsWith('natter_tz='))) {
+    document.cookie = `natter_tz=${zone}${cookieTail}`;
+  }
   let wasAtBottom = true;
   let socket = null; // the page socket's wrapper, while it is open
   let unanswered = []; // texts sent (or queued) whose send the server has not answered yet

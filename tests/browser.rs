@@ -324,10 +324,22 @@ async fn axe_violations(client: &Client) -> Value {
 
 /// A server, and alice and bob signed up in browsers of their own.
 async fn two_people(driver: &Driver) -> (Server, String, Client, Client) {
+    two_people_in_zones(driver, None).await
+}
+
+/// The same, with each browser's clock in a time zone of its own.
+async fn two_people_in_zones(
+    driver: &Driver,
+    zones: Option<[&str; 2]>,
+) -> (Server, String, Client, Client) {
     let server = Server::start().await;
     let base = server.origin();
     let alice = driver.browser("alice", true).await;
     let bob = driver.browser("bob", true).await;
+    if let Some([at_alice, at_bob]) = zones {
+        time_zone(&alice, at_alice).await;
+        time_zone(&bob, at_bob).await;
+    }
     sign_up(&alice, &base, "alice").await;
     sign_up(&bob, &base, "bob").await;
     (server, base, alice, bob)
@@ -1035,6 +1047,7 @@ async fn a_dashboard_that_was_away_catches_up_when_its_socket_returns() {
     );
     // A group alice starts with bob joins his list live, as one row.
     alice.goto(&format!("{base}/")).await.unwrap();
+    wait_for_text(&alice, "main", "New group").await;
     click(&alice, "details.new-group summary").await;
     fill(&alice, "#group-title", "Climbing").await;
     click(&alice, "details.new-group input[type=checkbox][value]").await;
@@ -1042,6 +1055,113 @@ async fn a_dashboard_that_was_away_catches_up_when_its_socket_returns() {
     wait_for_text(&bob, "#groups", "Climbing").await;
     assert_no_console_errors(&bob, "catching up").await;
     assert_no_console_errors(&alice, "writing").await;
+    for client in [alice, bob] {
+        let _ = client.close().await;
+    }
+}
+
+/// Puts this browser's clock in `zone` (before its first page, so the page
+/// script reports it).
+async fn time_zone(client: &Client, zone: &str) {
+    client
+        .issue_cmd(ChromeCommand {
+            path: "goog/cdp/execute",
+            body: json!({"cmd": "Emulation.setTimezoneOverride", "params": {"timezoneId": zone}}),
+        })
+        .await
+        .expect("time zone");
+}
+
+#[tokio::test]
+async fn bubbles_show_each_viewers_local_time_runs_and_links() {
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    // Two zones without daylight saving time, so always 16 hours apart:
+    // Tokyo is UTC+9, Phoenix UTC-7.
+    let zones = ["Asia/Tokyo", "America/Phoenix"];
+    let (_server, _base, alice, bob) = two_people_in_zones(&driver, Some(zones)).await;
+    open_chat_with(&bob, "alice").await;
+    open_chat_with(&alice, "bob").await;
+    type_and_send(&alice, "First of a run").await;
+    type_and_send(&alice, "Second, see https://example.org/page").await;
+    wait_for_text(&bob, "#messages", "see https://example.org/page").await;
+
+    // The same instant, on each viewer's clock, the full date on hover.
+    let time_of = |client: &Client| {
+        let client = client.clone();
+        async move {
+            client
+                .execute(
+                    "const t = [...document.querySelectorAll('#messages .message time')].pop(); \
+                     return [t.textContent, t.getAttribute('datetime'), t.title];",
+                    vec![],
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let (at_alice, at_bob) = (time_of(&alice).await, time_of(&bob).await);
+    assert_eq!(at_alice[1], at_bob[1], "the same instant");
+    assert!(
+        at_alice[2].as_str().unwrap().contains("(Asia/Tokyo)"),
+        "{at_alice}"
+    );
+    assert!(
+        at_bob[2].as_str().unwrap().contains("(America/Phoenix)"),
+        "{at_bob}"
+    );
+    let minutes = |v: &Value| {
+        let text = v[0].as_str().unwrap();
+        let (h, m) = text.split_once(':').unwrap();
+        h.parse::<i64>().unwrap() * 60 + m.parse::<i64>().unwrap()
+    };
+    let apart = (minutes(&at_alice) - minutes(&at_bob)).rem_euclid(24 * 60);
+    assert_eq!(
+        apart,
+        16 * 60,
+        "Tokyo is 16 hours ahead of Phoenix: {at_alice} {at_bob}"
+    );
+
+    // Two messages in a row from alice: one run, the time at the bottom
+    // right of each bubble, the address a link that opens apart.
+    let layout = bob
+        .execute(
+            "const b = [...document.querySelectorAll('#messages .message')]; \
+             const last = b[b.length - 1], t = last.querySelector('time').getBoundingClientRect(); \
+             const r = last.getBoundingClientRect(), p = last.querySelector('.body').getBoundingClientRect(); \
+             const a = last.querySelector('.body a'); \
+             return { continued: last.classList.contains('continued'), \
+                      first: b[b.length - 2].classList.contains('continued'), \
+                      right: r.right - t.right, below: t.top >= p.bottom - 1, \
+                      named: document.querySelectorAll('#messages .sender').length, \
+                      href: a && a.href, target: a && a.target, rel: a && a.rel };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(layout["continued"], json!(true), "{layout}");
+    assert_eq!(layout["first"], json!(false), "{layout}");
+    assert!(
+        layout["right"].as_f64().unwrap() < 20.0,
+        "time at the right: {layout}"
+    );
+    assert_eq!(
+        layout["below"],
+        json!(true),
+        "time under the text: {layout}"
+    );
+    assert_eq!(
+        layout["named"],
+        json!(0),
+        "no names in a direct chat: {layout}"
+    );
+    assert_eq!(layout["href"], json!("https://example.org/page"));
+    assert_eq!(layout["target"], json!("_blank"));
+    assert_eq!(layout["rel"], json!("noopener noreferrer nofollow"));
+    assert_no_console_errors(&alice, "with local times").await;
+    assert_no_console_errors(&bob, "with local times").await;
     for client in [alice, bob] {
         let _ = client.close().await;
     }

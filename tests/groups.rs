@@ -83,7 +83,11 @@ async fn group_messages_show_their_sender_and_count_as_unread() {
         Status::SeeOther
     );
     let page = page_text(&c.bob, &path).await;
-    assert!(page.contains(r#"<span class="sender">alice</span>"#) && page.contains("hello team"));
+    assert!(
+        page.contains(r#"<span class="sender hue-"#) && page.contains(">alice</span>"),
+        "{page}"
+    );
+    assert!(page.contains("hello team"));
     assert_eq!(
         post_message(&c.app.client, &path, "second").await,
         Status::SeeOther
@@ -300,7 +304,10 @@ async fn over_sockets_members_get_group_messages_and_a_leaver_is_cut_off() {
 
     send(&mut alice_socket, "hello everyone", "g1").await;
     let at_bob = expect_text(&mut bob_socket, "hello everyone").await;
-    assert!(at_bob.contains(r#"<span class="sender">alice</span>"#));
+    assert!(
+        at_bob.contains(r#"<span class="sender hue-"#) && at_bob.contains(">alice</span>"),
+        "{at_bob}"
+    );
     expect_text(&mut carol_socket, "hello everyone").await;
 
     // Carol leaves: her open socket on the group is closed at once.

@@ -394,11 +394,19 @@ async fn a_page_of_older_history_does_not_mark_the_conversation_read() {
     assert!(!unread_counts(&bob.get_text("/").await).contains(&1));
 }
 
-/// What a dashboard with these contact rows and no groups says it shows.
-fn resume_without_groups(contacts: &[i64]) -> WsMessage {
+/// Has a dashboard socket say its page lists `contacts` and no groups, and
+/// waits until the socket has taken that in: the page claims one unread from
+/// the first contact, so the answer is that badge, put right.
+async fn resume_without_groups(socket: &mut Socket, contacts: &[i64]) {
     let frame = serde_json::json!({"resume": {
-        "contacts": [], "rows": contacts.len(), "upto": contacts.iter().max(), "groups": []}});
-    WsMessage::Text(frame.to_string())
+        "contacts": [[contacts[0], 0, 1]], "rows": contacts.len(),
+        "upto": contacts.iter().max(), "groups": []}});
+    socket
+        .send(WsMessage::Text(frame.to_string()))
+        .await
+        .unwrap();
+    let badge = expect_text(socket, &format!(r#"id="unread-{}""#, contacts[0])).await;
+    assert!(badge.contains(r#"data-count="0""#), "{badge}");
 }
 
 #[tokio::test]
@@ -414,15 +422,9 @@ async fn a_group_change_moves_one_row_in_each_list_and_the_heading_of_its_open_p
         user_id(&page, "carol"),
     );
     let (mut bob_dashboard, _) = bob.connect_dashboard().await;
-    bob_dashboard
-        .send(resume_without_groups(&[alice_id, carol_id]))
-        .await
-        .unwrap();
+    resume_without_groups(&mut bob_dashboard, &[alice_id, carol_id]).await;
     let (mut carol_dashboard, _) = carol.connect_dashboard().await;
-    carol_dashboard
-        .send(resume_without_groups(&[alice_id, bob_id]))
-        .await
-        .unwrap();
+    resume_without_groups(&mut carol_dashboard, &[alice_id, bob_id]).await;
 
     // Alice starts a group with bob: bob's list gains its row, carol's nothing.
     let created = alice

@@ -55,7 +55,10 @@ async fn a_message_sent_through_one_instance_reaches_a_socket_on_the_other() {
     send(&mut alice_socket, "Across instances", "x1").await;
     let at_bob = expect_text(&mut bob_socket, "Across instances").await;
     assert!(at_bob.contains("message theirs"), "{at_bob}");
-    assert!(at_bob.contains(r#"<span class="sender">alice</span>"#));
+    assert!(
+        at_bob.contains(r#"<span class="visually-hidden">alice: </span>"#),
+        "{at_bob}"
+    );
     expect_text(&mut alice_socket, "Across instances").await;
 
     send(&mut bob_socket, "And back", "y1").await;

@@ -3,10 +3,10 @@
 //! text never becomes markup.
 
 use natter::chat::Draft;
-use natter::domain::{ConversationId, MessageId, UserId};
+use natter::domain::{ConversationId, MessageId, UserId, Zone};
 use natter::socket::{parse_frame, ClientFrame};
 use natter::store::messages::Message;
-use natter::views::chat::message;
+use natter::views::chat::{message, Timeline};
 use proptest::prelude::*;
 
 fn escaped(text: &str) -> String {
@@ -93,7 +93,9 @@ proptest! {
 
     #[test]
     fn a_rendered_message_shows_the_body_as_text_and_web_links_only(body in hostile_text()) {
-        let html = message(&stored(body.clone()), UserId::new(1)).into_string();
+        let zone = Zone::utc();
+        let timeline = Timeline { viewer: UserId::new(1), zone: &zone, group: false };
+        let html = message(&stored(body.clone()), &timeline, false).into_string();
         let start = html.find(r#"<p class="body" dir="auto">"#).expect("body") + r#"<p class="body" dir="auto">"#.len();
         let end = start + html[start..].find("</p>").expect("end of body");
         let (text, links) = without_links(&html[start..end]);
@@ -103,7 +105,7 @@ proptest! {
             prop_assert!(!href.contains('"') && !href.contains('<'), "{}", href);
         }
         let rest = format!("{}{}", &html[..start], &html[end..]);
-        prop_assert_eq!(rest.matches('<').count(), message(&stored(String::new()), UserId::new(1)).into_string().matches('<').count());
+        prop_assert_eq!(rest.matches('<').count(), message(&stored(String::new()), &timeline, false).into_string().matches('<').count());
     }
 }
 

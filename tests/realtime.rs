@@ -27,7 +27,15 @@ async fn a_message_reaches_the_peer_and_every_tab_of_the_sender() {
         "{at_bob}"
     );
     assert!(at_bob.contains("message theirs"), "bob sees it as theirs");
-    assert!(at_bob.contains(r#"<span class="sender">alice</span>"#));
+    // In a conversation of two the sides tell who wrote; a screen reader hears the name.
+    assert!(
+        at_bob.contains(r#"<span class="visually-hidden">alice: </span>"#),
+        "{at_bob}"
+    );
+    assert!(
+        !at_bob.contains(r#"class="sender"#),
+        "no visible name in a direct chat"
+    );
     let at_tab2 = expect_text(&mut alice_tab2, "Hello Bob!").await;
     assert!(at_tab2.contains("message mine"));
     // The sending tab gets a fresh client id and the bubble, like every tab;

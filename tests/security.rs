@@ -461,6 +461,7 @@ async fn every_post_route_refuses_a_forged_token() {
                 ("current", PASSWORD),
                 ("confirmation", PASSWORD),
                 ("title", "a group"),
+                ("zone", "UTC"),
                 ("file", "file contents"),
             ],
         )

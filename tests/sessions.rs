@@ -176,3 +176,60 @@ async fn deleting_an_account_removes_its_sessions_and_messages() {
     assert_eq!(friend.get(path).dispatch().await.status(), Status::NotFound);
     assert_eq!(login(&app.client, "leaver").await, Status::Unauthorized);
 }
+
+#[rocket::async_test]
+async fn times_are_shown_in_the_zone_the_browser_reports_or_the_one_chosen() {
+    let app = TestApp::new().await;
+    signup(&app.client, "alice").await;
+    let page = page_text(&app.client, "/account").await;
+    assert!(page.contains("Times are shown in UTC until"), "{page}");
+    assert!(
+        page.contains("(UTC)"),
+        "session times say their zone: {page}"
+    );
+    // The page script reports the browser's zone in a cookie.
+    let reported = app
+        .client
+        .get("/account")
+        .cookie(rocket::http::Cookie::new("natter_tz", "Asia/Tokyo"))
+        .dispatch()
+        .await
+        .into_string()
+        .await
+        .unwrap();
+    assert!(
+        reported.contains("<strong>Asia/Tokyo</strong>"),
+        "{reported}"
+    );
+    assert!(reported.contains("(Asia/Tokyo)"));
+    // Without the script, a zone is chosen on the account page.
+    let csrf = csrf_of(&app.client, "/account").await;
+    let chosen = post_form(
+        &app.client,
+        "/account/time-zone",
+        &[("csrf", &csrf), ("zone", "America/Phoenix")],
+    )
+    .await;
+    assert_eq!(chosen.status(), Status::SeeOther);
+    let page = page_text(&app.client, "/account").await;
+    assert!(page.contains("<strong>America/Phoenix</strong>"), "{page}");
+    assert!(page.contains(r#"<option value="America/Phoenix" selected>"#));
+    // Anything else is refused, saying why, and changes nothing.
+    for hostile in ["Mars/Olympus", "../../etc/passwd", "Europe/Berlin; Path=/x"] {
+        let refused = post_form(
+            &app.client,
+            "/account/time-zone",
+            &[("csrf", &csrf), ("zone", hostile)],
+        )
+        .await;
+        assert_eq!(refused.status(), Status::UnprocessableEntity);
+        assert!(refused
+            .into_string()
+            .await
+            .unwrap()
+            .contains("That is not a time zone."));
+    }
+    assert!(page_text(&app.client, "/account")
+        .await
+        .contains("<strong>America/Phoenix</strong>"));
+}

@@ -7,6 +7,7 @@ mod ids;
 mod input;
 mod records;
 mod tally;
+mod zone;
 
 pub use event::{Event, SharedGroup, SharedTally};
 pub use ids::{ConversationId, MessageId, UserId};
@@ -16,3 +17,4 @@ pub use records::{
     SessionInfo, User,
 };
 pub use tally::{GroupState, MemberTally, Shared, Tally};
+pub use zone::Zone;

@@ -2,15 +2,15 @@
 //! (which ends the other sessions), and account deletion.
 
 use maud::Markup;
-use rocket::http::{CookieJar, Status};
+use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::response::Redirect;
 use rocket::{FromForm, State};
 
 use super::viewer;
-use crate::auth::{self, CsrfForm, CurrentUser};
+use crate::auth::{self, CsrfForm, CurrentUser, ZONE_COOKIE};
 use crate::chat::accounts;
 use crate::config::Settings;
-use crate::domain::NewPassword;
+use crate::domain::{NewPassword, Zone};
 use crate::error::Result;
 use crate::http::accounts::{Reply, TokenForm};
 use crate::store::Db;
@@ -23,6 +23,7 @@ async fn render(db: &Db, me: &CurrentUser, notice: Option<Notice<'_>>) -> Result
         &viewer(me),
         &me.session.token_hash,
         &list,
+        &Zone::names(),
         notice,
     ))
 }
@@ -61,6 +62,36 @@ async fn logout_everywhere(
     accounts::end_sessions(db.pool(), hub.as_ref(), me.id(), None).await?;
     auth::end_session(db, settings, cookies).await?;
     Ok(Redirect::to("/login"))
+}
+
+#[derive(FromForm)]
+struct ZoneForm {
+    csrf: String,
+    zone: String,
+}
+
+/// Shows times in the chosen zone from now on, in this browser (the page
+/// script reports the browser's own zone only where none is set).
+#[rocket::post("/account/time-zone", data = "<form>")]
+async fn choose_time_zone(
+    form: CsrfForm<ZoneForm>,
+    me: CurrentUser,
+    db: &Db,
+    settings: &State<Settings>,
+    cookies: &CookieJar<'_>,
+) -> Result<Reply> {
+    let Some(zone) = Zone::named(&form.0.zone) else {
+        let page = render(db, &me, Some(Notice::Failed("That is not a time zone."))).await?;
+        return Ok(Reply::Refused((Status::UnprocessableEntity, page)));
+    };
+    cookies.add(
+        Cookie::build((ZONE_COOKIE, zone.label().to_owned()))
+            .path("/")
+            .same_site(SameSite::Lax)
+            .secure(settings.secure_cookies)
+            .max_age(rocket::time::Duration::days(400)),
+    );
+    Ok(Reply::Redirect(Redirect::to("/account")))
 }
 
 #[derive(FromForm)]
@@ -123,13 +154,14 @@ async fn delete(
     Ok(Reply::Redirect(Redirect::to("/signup")))
 }
 
-crate::csrf_forms!(PasswordForm, DeleteForm);
+crate::csrf_forms!(ZoneForm, PasswordForm, DeleteForm);
 
 pub fn routes() -> Vec<rocket::Route> {
     rocket::routes![
         page,
         logout_others,
         logout_everywhere,
+        choose_time_zone,
         change_password,
         delete
     ]

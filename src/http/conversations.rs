@@ -15,7 +15,7 @@ use crate::domain::{ConversationId, MessageId, Order};
 use crate::error::{Error, Result};
 use crate::http::accounts::{Reply, TokenForm};
 use crate::store::Db;
-use crate::views::chat::{chat_page, history_chunk, ChatPage, Composer, Heading};
+use crate::views::chat::{chat_page, history_chunk, ChatPage, Composer, Heading, Timeline};
 use crate::views::conversation_url;
 use crate::views::groups::GroupHeading;
 use crate::views::pages::start_conversation;
@@ -182,9 +182,14 @@ async fn earlier(
     me: CurrentUser,
     db: &Db,
 ) -> Result<Markup> {
-    scope_of(db.pool(), id, &me).await?;
+    let scope = scope_of(db.pool(), id, &me).await?;
     let (page, has_more) = history(db.pool(), id, me.id(), Some(before)).await?;
-    Ok(history_chunk(id, &page, has_more, me.id()))
+    let timeline = Timeline {
+        viewer: me.id(),
+        zone: &me.zone,
+        group: matches!(scope, Scope::Group(_)),
+    };
+    Ok(history_chunk(id, &page, has_more, &timeline))
 }
 
 #[derive(FromForm)]

@@ -52,6 +52,7 @@ pub(crate) fn viewer(me: &CurrentUser) -> crate::views::layout::Viewer<'_> {
     crate::views::layout::Viewer {
         user: &me.user,
         csrf: me.csrf(),
+        zone: &me.zone,
     }
 }
 

@@ -13,11 +13,12 @@ use crate::chat::{self, history, Scope};
 use std::collections::{HashMap, HashSet};
 
 use super::frame::ShownLists;
-use crate::domain::{ConversationId, Order, UserId};
+use crate::domain::{ConversationId, Order, UserId, Zone};
 use crate::error::Result;
 use crate::limits::{PRESENCE_CLOCK_MARGIN, PRESENCE_REPLAY_MAX, RESYNC_MAX_MESSAGES};
 use crate::live::presence::Presence;
 use crate::views::chat as chat_views;
+use crate::views::chat::Previous;
 use crate::views::contacts as contact_views;
 use crate::views::contacts::Badge;
 use crate::views::groups as group_views;
@@ -74,7 +75,7 @@ impl Connection {
             state.groups_shown = Some(shown);
             html! {
                 (groups)
-                (contact_views::contact_list(&list, &is_online, self.peer_id(), true))
+                (contact_views::contact_list(&list, &is_online, self.peer_id(), &self.me.zone, true))
             }
         } else {
             html! {}
@@ -94,9 +95,9 @@ impl Connection {
         if let (Some(page_seq), true) = (chat.page_seq, missed.len() as i64 <= RESYNC_MAX_MESSAGES)
         {
             let page_newest = chat::shown_last(&self.pool, id, me, page_seq).await?;
-            let page_day = page_newest.as_ref().map(|m| m.created_at.date());
+            let page_last = page_newest.as_ref().map(Previous::of);
             state.delivered_seq = missed.last().map_or(page_seq, |m| m.seq);
-            state.last_day = missed.last().map(|m| m.created_at.date()).or(page_day);
+            state.last_shown = missed.last().map(Previous::of).or(page_last);
             state.newest = missed
                 .last()
                 .or(page_newest.as_ref())
@@ -104,18 +105,18 @@ impl Connection {
             state.unseen = state.newest.map(|(id, _)| id);
             return Ok(html! {
                 (contacts)
-                (chat_views::live_region(&missed, page_day, me))
+                (chat_views::live_region(&missed, page_last, &self.timeline()))
                 (chat_views::receipt(seen, true))
             });
         }
         let (latest, has_more) = history(&self.pool, id, me, None).await?;
         state.delivered_seq = latest.last().map_or(0, |m| m.seq);
-        state.last_day = latest.last().map(|m| m.created_at.date());
+        state.last_shown = latest.last().map(Previous::of);
         state.newest = latest.last().map(|m| (m.id, m.sender_id));
         state.unseen = state.newest.map(|(id, _)| id);
         Ok(html! {
             (contacts)
-            (chat_views::message_list(id, &latest, has_more, me, seen, true))
+            (chat_views::message_list(id, &latest, has_more, &self.timeline(), seen, true))
         })
     }
 
@@ -126,7 +127,7 @@ impl Connection {
         let Some(rendered_at) = self.rendered_at else {
             return Some(html! {});
         };
-        presence_replay(&self.presence, self.me.id(), rendered_at)
+        presence_replay(&self.presence, self.me.id(), &self.me.zone, rendered_at)
     }
 
     /// What changed in the page's lists since it was shown as `shown`:
@@ -150,12 +151,12 @@ impl Connection {
         let on_page = |id: UserId| shown.upto.is_some_and(|upto| id <= upto);
         let kept = contacts.iter().filter(|c| on_page(c.id)).count();
         let contact_part = if kept != shown.rows {
-            contact_views::contact_list(&contacts, &is_online, self.peer_id(), true)
+            contact_views::contact_list(&contacts, &is_online, self.peer_id(), &self.me.zone, true)
         } else {
             html! {
                 @for contact in &contacts {
                     @if !on_page(contact.id) {
-                        (contact_views::appended_contact(contact, is_online(contact.id)))
+                        (contact_views::appended_contact(contact, is_online(contact.id), &self.me.zone))
                     } @else if shown_contacts.get(&contact.id).copied().unwrap_or((0, 0))
                         != (contact.last_seq, contact.unread) {
                         (contact_views::unread(
@@ -211,14 +212,19 @@ impl Connection {
 /// The presence dots that changed since `rendered_at` (with a margin for
 /// clocks), except the viewer's own; `None` after a storm of changes (a
 /// restart), when the whole list is cheaper than a dot per person.
-fn presence_replay(presence: &Presence, me: UserId, rendered_at: OffsetDateTime) -> Option<Markup> {
+fn presence_replay(
+    presence: &Presence,
+    me: UserId,
+    zone: &Zone,
+    rendered_at: OffsetDateTime,
+) -> Option<Markup> {
     let changes = presence.changed_since(rendered_at - PRESENCE_CLOCK_MARGIN);
     if changes.len() > PRESENCE_REPLAY_MAX {
         return None;
     }
     Some(html! {
         @for status in changes.iter().filter(|s| s.user_id != me) {
-            (contact_views::presence(status.user_id, status.online, status.last_seen, true))
+            (contact_views::presence(status.user_id, status.online, status.last_seen, zone, true))
         }
     })
 }
@@ -235,7 +241,7 @@ mod tests {
         for user in 1..=PRESENCE_REPLAY_MAX as i64 {
             presence.connected(UserId::new(user));
         }
-        let replay = presence_replay(&presence, me, rendered_at)
+        let replay = presence_replay(&presence, me, &Zone::utc(), rendered_at)
             .expect("dots, not the list")
             .into_string();
         assert_eq!(
@@ -247,6 +253,6 @@ mod tests {
             "not the viewer's own"
         );
         presence.connected(UserId::new(PRESENCE_REPLAY_MAX as i64 + 1));
-        assert!(presence_replay(&presence, me, rendered_at).is_none());
+        assert!(presence_replay(&presence, me, &Zone::utc(), rendered_at).is_none());
     }
 }

@@ -12,7 +12,7 @@ use rocket_ws::frame::{CloseCode, CloseFrame};
 use rocket_ws::result::Error as WsError;
 use rocket_ws::stream::DuplexStream;
 use rocket_ws::Message as WsMessage;
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
@@ -28,7 +28,7 @@ use crate::live::presence::Presence;
 use crate::store::writer::Writer;
 use crate::store::Pool;
 use crate::throttle::{PostingBudgets, TokenBucket};
-use crate::views::chat as chat_views;
+use crate::views::chat::{self as chat_views, Previous};
 use crate::SharedHub;
 
 /// The conversation a socket's page shows.
@@ -85,8 +85,8 @@ pub(super) struct LoopState {
     pub(super) message_budget: TokenBucket,
     /// When the client last sent anything, pongs included.
     pub(super) last_heard: Instant,
-    /// The day of the newest message on the page, for day separators.
-    pub(super) last_day: Option<Date>,
+    /// The newest message on the page, for day separators and runs.
+    pub(super) last_shown: Option<Previous>,
     /// The newest message shown here since the page last said it was in
     /// view (marking read up to it moves only the reader's own position).
     pub(super) unseen: Option<MessageId>,
@@ -129,7 +129,7 @@ impl Connection {
             typing_budget: TokenBucket::new(SOCKET_TYPING),
             message_budget: TokenBucket::new(SOCKET_MESSAGES),
             last_heard: Instant::now(),
-            last_day: None,
+            last_shown: None,
             unseen: None,
             read_up_to: None,
             read_due: None,

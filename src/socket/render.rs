@@ -9,11 +9,11 @@ use tokio::time::Instant;
 
 use super::connection::{Connection, LoopState, Step};
 use crate::chat;
-use crate::domain::{Contact, ConversationId, Message, SharedGroup, SharedTally, Tally, UserId};
+use crate::domain::{Contact, ConversationId, Message, SharedGroup, SharedTally, Tally};
 use crate::error::Result;
 use crate::limits::{RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS};
 use crate::live::hub::Event;
-use crate::views::chat as chat_views;
+use crate::views::chat::{self as chat_views, Previous, Timeline};
 use crate::views::contacts::{self as contact_views, Badge};
 use crate::views::groups::{self as group_views, GroupHeading, RowPush};
 
@@ -107,6 +107,41 @@ impl Connection {
         Ok(Step::Reply(html! { (list) (heading) }))
     }
 
+    /// How this page lays out messages.
+    pub(super) fn timeline(&self) -> Timeline<'_> {
+        Timeline {
+            viewer: self.me.id(),
+            zone: &self.me.zone,
+            group: self
+                .chat
+                .as_ref()
+                .is_some_and(|chat| matches!(chat.scope, chat::Scope::Group(_))),
+        }
+    }
+
+    /// Appends messages that follow what the page shows, in sequence order.
+    pub(super) fn deliver(&self, messages: &[Message], state: &mut LoopState) -> Markup {
+        let Some(newest) = messages.last() else {
+            return html! {};
+        };
+        let previous = state.last_shown.replace(Previous::of(newest));
+        state.delivered_seq = newest.seq;
+        state.newest = Some((newest.id, newest.sender_id));
+        let me = self.me.id();
+        if let Some(theirs) = messages.iter().rev().find(|m| m.sender_id != me) {
+            state.unseen = Some(theirs.id);
+        }
+        let mut typing_changed = false;
+        for message in messages {
+            typing_changed |= state.typists.remove(&message.sender_id).is_some();
+        }
+        html! {
+            (chat_views::append_messages(messages, previous, &self.timeline()))
+            (chat_views::receipt(false, true))
+            @if typing_changed { (typing_fragment(state)) }
+        }
+    }
+
     /// Turns an event into what this page should show, if anything.
     pub(super) async fn handle_event(&self, event: Event, state: &mut LoopState) -> Step {
         match self.render_event(event, state).await {
@@ -127,11 +162,9 @@ impl Connection {
                     return Ok(Step::Nothing);
                 }
                 if message.seq == state.delivered_seq + 1 {
-                    return Ok(Step::Reply(deliver(
-                        std::slice::from_ref(&message),
-                        state,
-                        me,
-                    )));
+                    return Ok(Step::Reply(
+                        self.deliver(std::slice::from_ref(&message), state),
+                    ));
                 }
                 // An earlier change was committed first but has not been
                 // published here yet (another sender's task, another
@@ -147,7 +180,7 @@ impl Connection {
                 if missing.len() as i64 > RESYNC_MAX_MESSAGES {
                     Step::Resync
                 } else {
-                    Step::Reply(deliver(&missing, state, me))
+                    Step::Reply(self.deliver(&missing, state))
                 }
             }
             Event::MessagePosted { message, tally } if message.sender_id != me => {
@@ -206,9 +239,13 @@ impl Connection {
                 user_id,
                 online,
                 last_seen,
-            } if user_id != me => {
-                Step::Reply(contact_views::presence(user_id, online, last_seen, true))
-            }
+            } if user_id != me => Step::Reply(contact_views::presence(
+                user_id,
+                online,
+                last_seen,
+                &self.me.zone,
+                true,
+            )),
             Event::PresenceChanged { .. } => Step::Nothing,
             Event::UserJoined(user) if user.id != me => {
                 let contact = Contact {
@@ -221,7 +258,11 @@ impl Connection {
                     last_activity: None,
                 };
                 let online = self.presence.is_online(user.id);
-                Step::Reply(contact_views::appended_contact(&contact, online))
+                Step::Reply(contact_views::appended_contact(
+                    &contact,
+                    online,
+                    &self.me.zone,
+                ))
             }
             Event::UserJoined(_) => Step::Nothing,
             Event::GroupChanged {
@@ -239,28 +280,6 @@ impl Connection {
                 }
             }
         })
-    }
-}
-
-/// Appends messages that follow what the page shows, in sequence order.
-pub(super) fn deliver(messages: &[Message], state: &mut LoopState, me: UserId) -> Markup {
-    let Some(newest) = messages.last() else {
-        return html! {};
-    };
-    let previous_day = state.last_day.replace(newest.created_at.date());
-    state.delivered_seq = newest.seq;
-    state.newest = Some((newest.id, newest.sender_id));
-    if let Some(theirs) = messages.iter().rev().find(|m| m.sender_id != me) {
-        state.unseen = Some(theirs.id);
-    }
-    let mut typing_changed = false;
-    for message in messages {
-        typing_changed |= state.typists.remove(&message.sender_id).is_some();
-    }
-    html! {
-        (chat_views::append_messages(messages, previous_day, me))
-        (chat_views::receipt(false, true))
-        @if typing_changed { (typing_fragment(state)) }
     }
 }
 

@@ -3,7 +3,7 @@
 use maud::{html, Markup};
 
 use super::layout::{page, Viewer};
-use super::{clock, iso};
+use super::{full_time, iso};
 use crate::domain::SessionInfo;
 use crate::limits::PASSWORD_MIN_CHARS;
 
@@ -22,6 +22,7 @@ pub fn account(
     viewer: &Viewer,
     current_session: &str,
     sessions: &[SessionInfo],
+    zone_names: &[String],
     notice: Option<Notice>,
 ) -> Markup {
     page(
@@ -45,10 +46,12 @@ pub fn account(
                                 br;
                                 small {
                                     "Since " time datetime=(iso(session.created_at)) {
-                                        (session.created_at.date()) " " (clock(session.created_at))
+                                        (full_time(viewer.zone.local(session.created_at), viewer.zone))
                                     }
                                     @if let Some(used) = session.last_used_at {
-                                        ", last active " time datetime=(iso(used)) { (used.date()) " " (clock(used)) }
+                                        ", last active " time datetime=(iso(used)) {
+                                            (full_time(viewer.zone.local(used), viewer.zone))
+                                        }
                                     }
                                 }
                             }
@@ -61,6 +64,26 @@ pub fn account(
                     form method="post" action="/account/logout-everywhere" {
                         (token_field(viewer))
                         button type="submit" { "Log out everywhere" }
+                    }
+                }
+                section aria-labelledby="zone-title" {
+                    h2 #zone-title { "Time zone" }
+                    p {
+                        @if viewer.zone.is_known() {
+                            "Times are shown in " strong { (viewer.zone.label()) } "."
+                        } @else {
+                            "Times are shown in UTC until your browser says its time zone, or you choose one."
+                        }
+                    }
+                    form method="post" action="/account/time-zone" {
+                        (token_field(viewer))
+                        label for="zone" { "Show times in" }
+                        select #zone name="zone" {
+                            @for name in zone_names {
+                                option value=(name) selected[name == viewer.zone.label()] { (name) }
+                            }
+                        }
+                        button type="submit" { "Use this time zone" }
                     }
                 }
                 section aria-labelledby="password-title" {

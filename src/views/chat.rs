@@ -7,35 +7,78 @@ use time::{Date, OffsetDateTime};
 use super::contacts::{contact_list, presence};
 use super::groups::{group_list, heading as group_heading, GroupHeading};
 use super::layout::{page_with_skip_links, Viewer};
-use super::{clock, conversation_url, dom_id, iso, socket_url};
+use super::{clock, conversation_url, dom_id, full_time, iso, socket_url};
 use crate::domain::Contact;
 use crate::domain::GroupRow;
 use crate::domain::User;
 use crate::domain::{Attachment, Message};
-use crate::domain::{ConversationId, MessageId, UserId};
+use crate::domain::{ConversationId, MessageId, UserId, Zone};
 use crate::limits::MESSAGE_MAX_CHARS;
 
-/// One message bubble, as `viewer_id` sees it (their own on the right).
-pub fn message(message: &Message, viewer_id: UserId) -> Markup {
-    let side = if message.sender_id == viewer_id {
-        "mine"
-    } else {
-        "theirs"
-    };
+/// How a page lays out its messages: for whom (their own on the right), on
+/// which clock, and whether senders are named (groups only: a direct
+/// conversation has two people and the sides tell them apart).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeline<'a> {
+    pub viewer: UserId,
+    pub zone: &'a Zone,
+    pub group: bool,
+}
+
+/// The message shown just before new ones: where a day separator goes, and
+/// whether a message continues its sender's run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Previous {
+    pub sender: UserId,
+    pub at: OffsetDateTime,
+}
+
+impl Previous {
+    pub fn of(message: &Message) -> Previous {
+        Previous {
+            sender: message.sender_id,
+            at: message.created_at,
+        }
+    }
+}
+
+/// How long after a message the same sender's next one joins its run.
+const RUN_GAP: time::Duration = time::Duration::minutes(5);
+
+/// One message bubble. `continues` marks the next of a sender's run: it
+/// sits close under the one before and does not repeat the name.
+pub fn message(message: &Message, timeline: &Timeline, continues: bool) -> Markup {
+    let mine = message.sender_id == timeline.viewer;
+    let side = if mine { "mine" } else { "theirs" };
+    let local = timeline.zone.local(message.created_at);
+    let named = timeline.group && !mine && !continues;
     html! {
-        article id=(dom_id("message", message.id)) class={ "message " (side) } data-seq=(message.seq) {
-            header {
-                span.sender { (message.sender_name) }
-                " "
-                time datetime=(iso(message.created_at)) { (clock(message.created_at)) }
+        article id=(dom_id("message", message.id))
+            class={ "message " (side) @if continues { " continued" } } data-seq=(message.seq) {
+            @if named {
+                header { span class={ "sender hue-" (hue(&message.sender_name)) } { (message.sender_name) } }
+            } @else {
+                span.visually-hidden { (if mine { "You" } else { &message.sender_name }) ": " }
             }
             @if let Some(file) = message.attachment() {
                 (attachment(&file))
             }
             // dir="auto" isolates right-to-left text, overrides included, to the bubble.
             p.body dir="auto" { (super::text::with_links(&message.body)) }
+            footer.meta {
+                time datetime=(iso(message.created_at)) title=(full_time(local, timeline.zone)) {
+                    (clock(local))
+                }
+            }
         }
     }
+}
+
+/// One of eight colours for a sender's name, the same on every page.
+fn hue(name: &str) -> u32 {
+    name.bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % 8
 }
 
 /// An attached file: a thumbnail linking to the image, or a download link.
@@ -111,7 +154,7 @@ pub(crate) fn history_chunk(
     conversation_id: ConversationId,
     messages: &[Message],
     has_more: bool,
-    viewer_id: UserId,
+    timeline: &Timeline,
 ) -> Markup {
     html! {
         @if has_more {
@@ -119,13 +162,12 @@ pub(crate) fn history_chunk(
                 (load_earlier(conversation_id, oldest.id))
             }
         }
-        (messages_by_day(messages, None, viewer_id))
+        (messages_by_day(messages, None, timeline))
     }
 }
 
-/// "Today", "Yesterday", or the date.
-pub(crate) fn day_label(day: Date) -> String {
-    let today = OffsetDateTime::now_utc().date();
+/// "Today", "Yesterday", or the date, as of the viewer's `today`.
+pub(crate) fn day_label(day: Date, today: Date) -> String {
     if day == today {
         "Today".into()
     } else if today.previous_day() == Some(day) {
@@ -137,28 +179,36 @@ pub(crate) fn day_label(day: Date) -> String {
 }
 
 /// The line between two days of messages.
-pub(crate) fn day_separator(day: Date) -> Markup {
+pub(crate) fn day_separator(day: Date, today: Date) -> Markup {
     html! {
         div.day role="separator" {
-            time datetime=(day.to_string()) { (day_label(day)) }
+            time datetime=(day.to_string()) { (day_label(day, today)) }
         }
     }
 }
 
-/// Messages with a day separator wherever the day changes; `previous_day`
-/// is the day of the message shown just before them, if any.
+/// Messages with a day separator wherever the viewer's day changes, each
+/// marked when it continues its sender's run; `previous` is the message
+/// shown just before them, if any.
 pub(crate) fn messages_by_day(
     messages: &[Message],
-    previous_day: Option<Date>,
-    viewer_id: UserId,
+    previous: Option<Previous>,
+    timeline: &Timeline,
 ) -> Markup {
-    let mut day = previous_day;
+    let zone = timeline.zone;
+    let today = zone.local(OffsetDateTime::now_utc()).date();
+    let mut previous = previous;
     html! {
         @for m in messages {
-            @if day != Some(m.created_at.date()) {
-                (day_separator(m.created_at.date()))
+            @let day = zone.local(m.created_at).date();
+            @let new_day = previous.is_none_or(|p| zone.local(p.at).date() != day);
+            @let continues = !new_day && previous.is_some_and(|p| {
+                p.sender == m.sender_id && m.created_at - p.at <= RUN_GAP
+            });
+            @if new_day {
+                (day_separator(day, today))
             }
-            ({ day = Some(m.created_at.date()); message(m, viewer_id) })
+            ({ previous = Some(Previous::of(m)); message(m, timeline, continues) })
         }
     }
 }
@@ -168,7 +218,7 @@ pub(crate) fn message_list(
     conversation_id: ConversationId,
     history: &[Message],
     has_more: bool,
-    viewer_id: UserId,
+    timeline: &Timeline,
     seen: bool,
     out_of_band: bool,
 ) -> Markup {
@@ -178,7 +228,7 @@ pub(crate) fn message_list(
             @if history.is_empty() {
                 p.empty.no-messages { "No messages yet. Say hello!" }
             }
-            (history_chunk(conversation_id, history, has_more, viewer_id))
+            (history_chunk(conversation_id, history, has_more, timeline))
             div #live {}
             (receipt(seen, false))
         }
@@ -311,6 +361,11 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
     let newest = chat.history.last().map_or(0, |m| m.seq);
     let url = conversation_url(chat.conversation_id);
     let socket = socket_url(&format!("{url}/socket?seq={newest}"));
+    let timeline = Timeline {
+        viewer: viewer.user.id,
+        zone: viewer.zone,
+        group: matches!(chat.heading, Heading::Group(_)),
+    };
     let (title, current_contact, current_group) = match &chat.heading {
         Heading::Direct { peer, .. } => (peer.username.as_str(), Some(peer.id), None),
         Heading::Group(g) => (
@@ -324,7 +379,7 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
             div.app hx-ext="ws" ws-connect=[chat.before.is_none().then_some(&socket)] {
                 aside.sidebar aria-label="Conversations" {
                     (group_list(chat.groups, current_group, false))
-                    (contact_list(chat.contacts, chat.is_online, current_contact, false))
+                    (contact_list(chat.contacts, chat.is_online, current_contact, viewer.zone, false))
                 }
                 main.chat {
                     header.chat-header {
@@ -332,7 +387,7 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                         @match &chat.heading {
                             Heading::Direct { peer, online, last_seen } => div.who {
                                 h1 { (peer.username) }
-                                (presence(peer.id, *online, *last_seen, false))
+                                (presence(peer.id, *online, *last_seen, viewer.zone, false))
                             },
                             Heading::Group(g) => (group_heading(g, false)),
                         }
@@ -340,7 +395,7 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                     @if chat.before.is_some() {
                         p.notice { "Showing earlier messages. " a href=(url) { "Jump to the latest" } }
                     }
-                    (message_list(chat.conversation_id, chat.history, chat.has_more, viewer.user.id, chat.seen, false))
+                    (message_list(chat.conversation_id, chat.history, chat.has_more, &timeline, chat.seen, false))
                     (typing(&[], false))
                     (composer(&chat.composer, false))
                     @if chat.before.is_none() {
@@ -352,30 +407,30 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
     }
 }
 
-/// Socket push: new messages appended to the live region, in order.
-/// `previous_day` is the day of the newest message already on the page.
+/// Socket push: new messages appended to the live region, in order, after
+/// `previous`, the newest message already on the page.
 pub(crate) fn append_messages(
     messages: &[Message],
-    previous_day: Option<Date>,
-    viewer_id: UserId,
+    previous: Option<Previous>,
+    timeline: &Timeline,
 ) -> Markup {
     html! {
         div hx-swap-oob="beforeend:#live" {
-            (messages_by_day(messages, previous_day, viewer_id))
+            (messages_by_day(messages, previous, timeline))
         }
     }
 }
 
 /// Socket push on (re)connect: everything after what the page was rendered
-/// with, whose newest message is from `previous_day`.
+/// with, whose newest message is `previous`.
 pub(crate) fn live_region(
     messages: &[Message],
-    previous_day: Option<Date>,
-    viewer_id: UserId,
+    previous: Option<Previous>,
+    timeline: &Timeline,
 ) -> Markup {
     html! {
         div #live hx-swap-oob="innerHTML" {
-            (messages_by_day(messages, previous_day, viewer_id))
+            (messages_by_day(messages, previous, timeline))
         }
     }
 }

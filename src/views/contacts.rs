@@ -4,16 +4,15 @@ use maud::{html, Markup};
 use time::OffsetDateTime;
 
 use super::{clock, contact_url, dom_id};
-use crate::domain::{Contact, ConversationId, UserId};
+use crate::domain::{Contact, ConversationId, UserId, Zone};
 use crate::limits::UNREAD_SHOWN_MAX;
 
-/// "last seen 14:05" today, "last seen 20 Nov" before.
-pub(crate) fn last_seen_text(last_seen: Option<OffsetDateTime>) -> String {
-    match last_seen {
+/// "last seen 14:05" today, "last seen 20 Nov" before, on the viewer's clock.
+pub(crate) fn last_seen_text(last_seen: Option<OffsetDateTime>, zone: &Zone) -> String {
+    let today = zone.local(OffsetDateTime::now_utc()).date();
+    match last_seen.map(|at| zone.local(at)) {
         None => "offline".into(),
-        Some(at) if at.date() == OffsetDateTime::now_utc().date() => {
-            format!("last seen {}", clock(at))
-        }
+        Some(at) if at.date() == today => format!("last seen {}", clock(at)),
         Some(at) => format!("last seen {} {}", at.day(), &format!("{}", at.month())[..3]),
     }
 }
@@ -23,12 +22,13 @@ pub fn presence(
     user_id: UserId,
     online: bool,
     last_seen: Option<OffsetDateTime>,
+    zone: &Zone,
     oob: bool,
 ) -> Markup {
     let (class, text) = if online {
         ("presence online", "online".to_owned())
     } else {
-        ("presence offline", last_seen_text(last_seen))
+        ("presence offline", last_seen_text(last_seen, zone))
     };
     html! {
         span id=(dom_id("presence", user_id)) class=(class)
@@ -69,14 +69,14 @@ pub fn unread(badge: Badge, count: i64, as_of_seq: i64, oob: bool) -> Markup {
 }
 
 /// One contact: a link to the conversation, with presence and unread count.
-pub(crate) fn contact_row(contact: &Contact, online: bool, current: bool) -> Markup {
+pub(crate) fn contact_row(contact: &Contact, online: bool, current: bool, zone: &Zone) -> Markup {
     html! {
         li id=(dom_id("contact", contact.id)) {
             a.contact href=(contact_url(&contact.username)) aria-current=[current.then_some("page")] {
                 span.avatar aria-hidden="true" { (initial(&contact.username)) }
                 span.who {
                     span.name { (contact.username) }
-                    (presence(contact.id, online, contact.last_seen_at, false))
+                    (presence(contact.id, online, contact.last_seen_at, zone, false))
                 }
                 (unread(Badge::Contact(contact.id), contact.unread, contact.last_seq, false))
             }
@@ -90,21 +90,22 @@ pub(crate) fn contact_list(
     contacts: &[Contact],
     is_online: &dyn Fn(UserId) -> bool,
     current: Option<UserId>,
+    zone: &Zone,
     oob: bool,
 ) -> Markup {
     html! {
         ul #contacts .contacts aria-label="Contacts" hx-swap-oob=[oob.then_some("true")] {
             @for contact in contacts {
-                (contact_row(contact, is_online(contact.id), current == Some(contact.id)))
+                (contact_row(contact, is_online(contact.id), current == Some(contact.id), zone))
             }
         }
     }
 }
 
 /// Socket push: a user who just signed up joins the list.
-pub(crate) fn appended_contact(contact: &Contact, online: bool) -> Markup {
+pub(crate) fn appended_contact(contact: &Contact, online: bool, zone: &Zone) -> Markup {
     html! {
-        div hx-swap-oob="beforeend:#contacts" { (contact_row(contact, online, false)) }
+        div hx-swap-oob="beforeend:#contacts" { (contact_row(contact, online, false, zone)) }
     }
 }
 

@@ -3,12 +3,14 @@
 use maud::{html, Markup, DOCTYPE};
 
 use crate::assets::asset_url;
-use crate::domain::User;
+use crate::domain::{User, Zone};
 
 /// Who is looking at a page, for the header and for form tokens.
 pub struct Viewer<'a> {
     pub user: &'a User,
     pub csrf: &'a str,
+    /// The clock every time on the page is shown on.
+    pub zone: &'a Zone,
 }
 
 /// htmx settings that let a strict Content-Security-Policy hold.

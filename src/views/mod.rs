@@ -20,9 +20,22 @@ pub(crate) fn dom_id(kind: &str, id: impl Display) -> String {
     format!("{kind}-{id}")
 }
 
-/// Clock time of a moment, in UTC.
+/// Clock time of a moment, on the clock of its offset (see `Zone::local`).
 pub fn clock(moment: OffsetDateTime) -> String {
     format!("{:02}:{:02}", moment.hour(), moment.minute())
+}
+
+/// "4 Dec 2026, 14:05 (Europe/Berlin)": a moment in full, saying the zone.
+pub(crate) fn full_time(local: OffsetDateTime, zone: &crate::domain::Zone) -> String {
+    let month = local.month().to_string();
+    format!(
+        "{} {} {}, {} ({})",
+        local.day(),
+        &month[..3],
+        local.year(),
+        clock(local),
+        zone.label()
+    )
 }
 
 /// Machine-readable timestamp for `<time datetime>`.

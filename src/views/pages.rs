@@ -111,7 +111,7 @@ pub fn dashboard(
                 }
                 p.empty { "Nobody else is here yet. Share this site's address with a friend." }
                 (group_list(groups, None, false))
-                (contact_list(contacts, is_online, None, false))
+                (contact_list(contacts, is_online, None, viewer.zone, false))
                 @if !contacts.is_empty() {
                     (new_group_form(viewer.csrf, contacts))
                 }
