@@ -30,6 +30,11 @@ pub(crate) const ASSETS: &[Asset] = &[
         content_type: || ContentType::SVG,
     },
     Asset {
+        name: "favicon-unread.svg",
+        bytes: include_bytes!("../static/favicon-unread.svg"),
+        content_type: || ContentType::SVG,
+    },
+    Asset {
         name: "htmx.min.js",
         bytes: include_bytes!("../static/htmx.min.js"),
         content_type: || ContentType::JavaScript,

@@ -123,6 +123,18 @@
     if (document.getElementById('contacts')) socket.send(JSON.stringify({ resume: shownLists() }));
     markSeen();
   });
+  // The tab says how much is unread, "(3) Natter" and a dot on its icon, following the badges.
+  const attention = () => {
+    const badges = document.querySelectorAll('#contacts .unread, #groups .unread');
+    if (!badges.length) return;
+    let total = 0;
+    for (const b of badges) total += Number(b.dataset.count) || 0;
+    const base = document.title.replace(/^\(\d+\+?\) /, '');
+    document.title = total ? `(${total > 99 ? '99+' : total}) ${base}` : base;
+    const icon = document.getElementById('favicon');
+    if (icon) icon.href = total ? icon.dataset.unread : icon.dataset.read;
+  };
+  document.addEventListener('htmx:wsAfterMessage', attention);
   // Uploads: show progress, clear the file form when done, and say why when the server refused it outright.
   document.addEventListener('htmx:xhr:progress', (e) => {
     const bar = document.getElementById('upload-progress');

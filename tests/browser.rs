@@ -587,6 +587,20 @@ async fn two_people_chat_live_in_real_browsers() {
     );
     wait_for_text(&alice, "#receipt", "Seen").await;
     wait_for_text(&bob, "#messages", "Still there?").await;
+    // It opened with a line where the unread messages start.
+    let line_first = bob
+        .execute(
+            "const line = document.getElementById('unread-line'); \
+             return !!line && line.nextElementSibling.textContent.includes('Still there?');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        line_first,
+        json!(true),
+        "the unread line is just above the new message"
+    );
     assert_no_console_errors(&alice, "while chatting").await;
     assert_no_console_errors(&bob, "while chatting").await;
     screenshot(&alice, "conversation").await;
@@ -602,6 +616,18 @@ async fn two_people_chat_live_in_real_browsers() {
         sidebar_hidden,
         Value::Bool(true),
         "the sidebar collapses on phones"
+    );
+    let topbar_hidden = alice
+        .execute(
+            "return getComputedStyle(document.querySelector('header.topbar')).display === 'none';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        topbar_hidden,
+        json!(true),
+        "a conversation on a phone keeps the height for messages"
     );
     screenshot(&alice, "conversation-phone").await;
     alice.set_window_size(1280, 800).await.unwrap();
@@ -1035,6 +1061,19 @@ async fn a_dashboard_that_was_away_catches_up_when_its_socket_returns() {
     .unwrap();
     wait_for_text(&bob, "#contacts .unread", "2").await;
     wait_for_text(&bob, "#contacts", "carol").await;
+    // The tab says so too: "(2)" in its title and a dot on its icon.
+    wait_until("the unread count in the title", || async {
+        bob.title().await.is_ok_and(|t| t.starts_with("(2) "))
+    })
+    .await;
+    let icon = bob
+        .execute("return document.getElementById('favicon').href;", vec![])
+        .await
+        .unwrap();
+    assert!(
+        icon.as_str().unwrap().contains("favicon-unread.svg"),
+        "{icon}"
+    );
     assert_eq!(
         bob.execute(
             "return document.querySelectorAll('#contacts > li').length;",

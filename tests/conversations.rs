@@ -360,3 +360,24 @@ async fn opening_a_conversation_reads_it_only_in_a_browser_without_the_page_scri
     assert!(page_text(&bob.app.client, &bob.path).await.contains("m2"));
     assert_eq!(unread().await.unwrap(), 0);
 }
+
+#[rocket::async_test]
+async fn opening_a_conversation_marks_where_the_unread_messages_start() {
+    let bob = pair().await;
+    let (pool, alice_id) = (bob.app.pool(), bob.alice_id);
+    let save =
+        |body: &'static str| natter::store::messages::save(pool, bob.id, alice_id, body, body);
+    let open = || page_text(&bob.app.client, &bob.path);
+    save("first of all").await.unwrap();
+    let page = open().await;
+    assert!(page.find("unread-line").unwrap() < page.find("first of all").unwrap());
+    // Opened without the page script, that read it: no line the next time.
+    assert!(!open().await.contains("unread-line"));
+    save("new one").await.unwrap();
+    save("and another").await.unwrap();
+    let page = open().await;
+    let line = page.find(r#"id="unread-line""#).expect("the unread line");
+    assert!(page.find("first of all").unwrap() < line, "{page}");
+    assert!(line < page.find("new one").unwrap(), "{page}");
+    assert!(!open().await.contains("unread-line"));
+}

@@ -184,6 +184,11 @@ async fn times_are_shown_in_the_zone_the_browser_reports_or_the_one_chosen() {
     let page = page_text(&app.client, "/account").await;
     assert!(page.contains("Times are shown in UTC until"), "{page}");
     assert!(
+        page.contains("Unknown browser</strong> (this browser) · last active"),
+        "{page}"
+    );
+    assert!(page.contains(">just now</time>"), "{page}");
+    assert!(
         page.contains("(UTC)"),
         "session times say their zone: {page}"
     );

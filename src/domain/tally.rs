@@ -41,6 +41,11 @@ impl Tally {
         self.member(user).map(|m| m.unread)
     }
 
+    /// The newest message `user` has read; `None` when not a member.
+    pub fn last_read_of(&self, user: UserId) -> Option<MessageId> {
+        self.member(user).map(|m| m.last_read)
+    }
+
     /// In a direct conversation, the member who is not `user`.
     pub fn other_member(&self, user: UserId) -> Option<UserId> {
         self.members

@@ -18,6 +18,7 @@ use crate::store::Db;
 use crate::views::chat::{chat_page, history_chunk, ChatPage, Composer, Heading, Timeline};
 use crate::views::conversation_url;
 use crate::views::groups::GroupHeading;
+use crate::views::layout::Viewer;
 use crate::views::pages::start_conversation;
 
 /// The other person of a direct conversation, by name; never oneself.
@@ -81,6 +82,10 @@ async fn render_page(
     // (it may be opening in a background tab). A page of older history
     // never reads. Reading must not depend on writing: on a full disk the
     // page still opens.
+    // Where the unread part starts, as it stood before this opening.
+    let read_up_to = chat::tally(db.pool(), conversation_id)
+        .await?
+        .and_then(|t| t.last_read_of(me.id()));
     if before.is_none() && !opening.scripted {
         let marked = chat::mark_read(
             app.writer,
@@ -125,7 +130,10 @@ async fn render_page(
     let action = format!("{}/messages", conversation_url(conversation_id));
     let client_id = chat::new_client_id();
     let upload_client_id = chat::new_client_id();
-    let viewer = viewer(me);
+    let viewer = Viewer {
+        unread: super::unread_total(&list, &groups),
+        ..viewer(me)
+    };
     Ok(chat_page(
         &viewer,
         &ChatPage {
@@ -138,6 +146,7 @@ async fn render_page(
             history: &history,
             has_more,
             before,
+            read_up_to,
             composer: Composer {
                 action: &action,
                 csrf: me.csrf(),
@@ -188,6 +197,7 @@ async fn earlier(
         viewer: me.id(),
         zone: &me.zone,
         group: matches!(scope, Scope::Group(_)),
+        unread_after: None,
     };
     Ok(history_chunk(id, &page, has_more, &timeline))
 }

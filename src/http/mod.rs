@@ -53,7 +53,16 @@ pub(crate) fn viewer(me: &CurrentUser) -> crate::views::layout::Viewer<'_> {
         user: &me.user,
         csrf: me.csrf(),
         zone: &me.zone,
+        unread: 0,
     }
+}
+
+/// Everything unread in these lists, for the tab's title and icon.
+pub(crate) fn unread_total(
+    contacts: &[crate::domain::Contact],
+    groups: &[crate::domain::GroupRow],
+) -> i64 {
+    contacts.iter().map(|c| c.unread).sum::<i64>() + groups.iter().map(|g| g.unread).sum::<i64>()
 }
 
 /// Every route of the app.

@@ -116,6 +116,7 @@ impl Connection {
                 .chat
                 .as_ref()
                 .is_some_and(|chat| matches!(chat.scope, chat::Scope::Group(_))),
+            unread_after: None,
         }
     }
 

@@ -4,7 +4,9 @@ use maud::{html, Markup};
 
 use super::layout::{page, Viewer};
 use super::{full_time, iso};
-use crate::domain::SessionInfo;
+use time::OffsetDateTime;
+
+use crate::domain::{SessionInfo, Zone};
 use crate::limits::PASSWORD_MIN_CHARS;
 
 /// A notice shown at the top of the account page.
@@ -41,17 +43,19 @@ pub fn account(
                     ul.sessions {
                         @for session in sessions {
                             li {
-                                strong { (session.user_agent.as_deref().unwrap_or("Unknown browser")) }
+                                @let zone = viewer.zone;
+                                @let used = session.last_used_at.unwrap_or(session.created_at);
+                                strong { (device_name(session.user_agent.as_deref())) }
                                 @if session.token_hash == current_session { " (this browser)" }
+                                " · last active "
+                                time datetime=(iso(used)) title=(full_time(zone.local(used), zone)) {
+                                    (ago(used, zone))
+                                }
                                 br;
                                 small {
-                                    "Since " time datetime=(iso(session.created_at)) {
-                                        (full_time(viewer.zone.local(session.created_at), viewer.zone))
-                                    }
-                                    @if let Some(used) = session.last_used_at {
-                                        ", last active " time datetime=(iso(used)) {
-                                            (full_time(viewer.zone.local(used), viewer.zone))
-                                        }
+                                    "Signed in " time datetime=(iso(session.created_at))
+                                        title=(full_time(zone.local(session.created_at), zone)) {
+                                        (ago(session.created_at, zone))
                                     }
                                 }
                             }
@@ -114,4 +118,96 @@ pub fn account(
             }
         },
     )
+}
+
+/// "Firefox on Linux": the browser and system a User-Agent names, in words
+/// people know; "Unknown browser" when it names neither.
+pub(crate) fn device_name(user_agent: Option<&str>) -> String {
+    let ua = user_agent.unwrap_or_default();
+    // Order matters: Edge and Opera say "Chrome" too, Chrome says "Safari".
+    const BROWSERS: &[(&str, &str)] = &[
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chromium/", "Chromium"),
+        ("HeadlessChrome/", "Chrome (headless)"),
+        ("Chrome/", "Chrome"),
+        ("CriOS/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ];
+    const SYSTEMS: &[(&str, &str)] = &[
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("CrOS", "ChromeOS"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ];
+    let find = |table: &[(&str, &'static str)]| {
+        table
+            .iter()
+            .find(|(needle, _)| ua.contains(needle))
+            .map(|(_, name)| *name)
+    };
+    match (find(BROWSERS), find(SYSTEMS)) {
+        (Some(browser), Some(system)) => format!("{browser} on {system}"),
+        (Some(browser), None) => browser.to_owned(),
+        (None, Some(system)) => format!("A browser on {system}"),
+        (None, None) => "Unknown browser".to_owned(),
+    }
+}
+
+/// "just now", "5 minutes ago", "3 hours ago", then the viewer's date.
+pub(crate) fn ago(moment: OffsetDateTime, zone: &Zone) -> String {
+    let elapsed = OffsetDateTime::now_utc() - moment;
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
+    if elapsed < time::Duration::minutes(1) {
+        "just now".to_owned()
+    } else if elapsed < time::Duration::hours(1) {
+        plural(elapsed.whole_minutes(), "minute")
+    } else if elapsed < time::Duration::days(1) {
+        plural(elapsed.whole_hours(), "hour")
+    } else {
+        let local = zone.local(moment);
+        let month = local.month().to_string();
+        format!("on {} {} {}", local.day(), &month[..3], local.year())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_agent_reads_as_browser_on_system() {
+        let cases = [
+            ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36", "Chrome on Linux"),
+            ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 Edg/120.0", "Edge on Windows"),
+            ("Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0", "Firefox on Linux"),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1", "Safari on iOS"),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15", "Safari on macOS"),
+            ("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36", "Chrome on Android"),
+            ("curl/8.5.0", "curl"),
+            ("", "Unknown browser"),
+        ];
+        for (ua, expected) in cases {
+            assert_eq!(device_name(Some(ua)), expected, "{ua}");
+        }
+        assert_eq!(device_name(None), "Unknown browser");
+    }
+
+    #[test]
+    fn recent_moments_read_as_how_long_ago() {
+        let now = OffsetDateTime::now_utc();
+        let zone = Zone::utc();
+        assert_eq!(ago(now, &zone), "just now");
+        assert_eq!(
+            ago(now - time::Duration::minutes(5), &zone),
+            "5 minutes ago"
+        );
+        assert_eq!(ago(now - time::Duration::minutes(61), &zone), "1 hour ago");
+        assert!(ago(now - time::Duration::days(3), &zone).starts_with("on "));
+    }
 }

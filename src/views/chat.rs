@@ -23,6 +23,9 @@ pub struct Timeline<'a> {
     pub viewer: UserId,
     pub zone: &'a Zone,
     pub group: bool,
+    /// On opening: the newest message the viewer had read, so a line marks
+    /// where the unread ones start.
+    pub unread_after: Option<MessageId>,
 }
 
 /// The message shown just before new ones: where a day separator goes, and
@@ -198,8 +201,17 @@ pub(crate) fn messages_by_day(
     let zone = timeline.zone;
     let today = zone.local(OffsetDateTime::now_utc()).date();
     let mut previous = previous;
+    let first_unread = timeline.unread_after.and_then(|read| {
+        messages
+            .iter()
+            .find(|m| m.id > read && m.sender_id != timeline.viewer)
+            .map(|m| m.id)
+    });
     html! {
         @for m in messages {
+            @if first_unread == Some(m.id) {
+                div #unread-line .unread-line role="separator" { span { "Unread messages" } }
+            }
             @let day = zone.local(m.created_at).date();
             @let new_day = previous.is_none_or(|p| zone.local(p.at).date() != day);
             @let continues = !new_day && previous.is_some_and(|p| {
@@ -344,6 +356,8 @@ pub(crate) struct ChatPage<'a> {
     pub has_more: bool,
     /// Set when showing older history: no live updates on that view.
     pub before: Option<MessageId>,
+    /// The newest message the viewer had read before opening the page.
+    pub read_up_to: Option<MessageId>,
     pub composer: Composer<'a>,
     /// The file form's client id (the message form has its own).
     pub upload_client_id: &'a str,
@@ -365,6 +379,7 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
         viewer: viewer.user.id,
         zone: viewer.zone,
         group: matches!(chat.heading, Heading::Group(_)),
+        unread_after: chat.read_up_to,
     };
     let (title, current_contact, current_group) = match &chat.heading {
         Heading::Direct { peer, .. } => (peer.username.as_str(), Some(peer.id), None),

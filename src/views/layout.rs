@@ -4,6 +4,7 @@ use maud::{html, Markup, DOCTYPE};
 
 use crate::assets::asset_url;
 use crate::domain::{User, Zone};
+use crate::limits::UNREAD_SHOWN_MAX;
 
 /// Who is looking at a page, for the header and for form tokens.
 pub struct Viewer<'a> {
@@ -11,6 +12,9 @@ pub struct Viewer<'a> {
     pub csrf: &'a str,
     /// The clock every time on the page is shown on.
     pub zone: &'a Zone,
+    /// How much is unread in all their conversations, for the tab's title
+    /// and icon (pages without the lists leave it at 0).
+    pub unread: i64,
 }
 
 /// htmx settings that let a strict Content-Security-Policy hold.
@@ -57,8 +61,16 @@ fn shell(
                 @if let Some(seconds) = reload {
                     meta http-equiv="refresh" content=(seconds);
                 }
-                title { (title) " · Natter" }
-                link rel="icon" type="image/svg+xml" href=(asset_url("favicon.svg"));
+                @let unread = viewer.map_or(0, |v| v.unread);
+                title {
+                    @if unread > UNREAD_SHOWN_MAX { "(" (UNREAD_SHOWN_MAX) "+) " }
+                    @else if unread > 0 { "(" (unread) ") " }
+                    (title) " · Natter"
+                }
+                // app.js swaps the icon as the unread count changes.
+                link #favicon rel="icon" type="image/svg+xml"
+                    href=(asset_url(if unread > 0 { "favicon-unread.svg" } else { "favicon.svg" }))
+                    data-read=(asset_url("favicon.svg")) data-unread=(asset_url("favicon-unread.svg"));
                 link rel="stylesheet" href=(asset_url("app.css"));
                 script src=(asset_url("htmx.min.js")) defer {}
                 script src=(asset_url("ws.js")) defer {}
