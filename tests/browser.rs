@@ -630,7 +630,11 @@ async fn two_people_chat_live_in_real_browsers() {
         "a conversation on a phone keeps the height for messages"
     );
     screenshot(&alice, "conversation-phone").await;
+    color_scheme(&alice, "dark").await;
+    screenshot(&alice, "conversation-phone-dark").await;
     alice.set_window_size(1280, 800).await.unwrap();
+    screenshot(&alice, "conversation-dark").await;
+    color_scheme(&alice, "light").await;
 
     // History survives a reload, and a logout and login.
     alice.refresh().await.unwrap();
