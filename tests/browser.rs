@@ -931,7 +931,11 @@ async fn every_page_passes_axe_in_light_and_dark_on_desktop_and_phone() {
     let signed_in = [
         ("the inbox", "/".to_owned()),
         ("a direct conversation", direct),
-        ("a group conversation", group),
+        ("a group conversation", group.clone()),
+        (
+            "the question before leaving a group",
+            format!("{group}/leave"),
+        ),
         ("the account page", "/account".to_owned()),
     ];
     for (width, height) in [(1280, 800), (390, 844)] {

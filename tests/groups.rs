@@ -228,6 +228,29 @@ async fn a_member_who_leaves_loses_access_at_once() {
     let c = cast().await;
     let bob = user_id(&c.app, "bob").await;
     let path = create_group(&c.app.client, "Leaving", &[bob]).await;
+    // The group page asks first: its link leads to a page with the button.
+    let page = page_text(&c.bob, &path).await;
+    assert!(page.contains(&format!(r#"href="{path}/leave""#)), "{page}");
+    assert!(
+        !page.contains(&format!(r#"action="{path}/leave""#)),
+        "no one-click leave"
+    );
+    let confirm = page_text(&c.bob, &format!("{path}/leave")).await;
+    assert!(confirm.contains("<h1>Leave Leaving?</h1>"), "{confirm}");
+    assert!(confirm.contains(&format!(r#"action="{path}/leave""#)));
+    assert!(
+        confirm.contains(&format!(r#"href="{path}" autofocus"#)),
+        "staying is the default"
+    );
+    assert_eq!(
+        c.bob.get(format!("{path}/leave")).dispatch().await.status(),
+        Status::Ok,
+        "asking changes nothing"
+    );
+    assert_eq!(
+        c.bob.get(path.clone()).dispatch().await.status(),
+        Status::Ok
+    );
     let csrf = csrf_of(&c.bob, &path).await;
     let response = post_form(&c.bob, &format!("{path}/leave"), &[("csrf", &csrf)]).await;
     assert_eq!(response.status(), Status::SeeOther);

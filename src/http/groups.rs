@@ -1,15 +1,17 @@
 //! Group conversations: create one, add someone, leave, rename. Every change
 //! is pushed to the pages of everyone it concerns.
 
+use maud::Markup;
 use rocket::response::Redirect;
 use rocket::FromForm;
 
+use super::viewer;
 use crate::app::App;
 use crate::auth::{CsrfForm, CurrentUser};
-use crate::chat::groups;
+use crate::chat::{groups, scope_of, Scope};
 use crate::domain::{ConversationId, UserId};
-use crate::error::Result;
-use crate::views::conversation_url;
+use crate::error::{Error, Result};
+use crate::views::{conversation_url, pages};
 
 #[derive(FromForm)]
 struct NewGroup {
@@ -65,6 +67,15 @@ struct Leave {
     csrf: String,
 }
 
+/// Asks before leaving (a GET changes nothing).
+#[rocket::get("/conversations/<id>/leave")]
+async fn confirm_leave(id: ConversationId, me: CurrentUser, app: App<'_>) -> Result<Markup> {
+    match scope_of(app.db.pool(), id, &me).await? {
+        Scope::Group(group) => Ok(pages::confirm_leave(&viewer(&me), &group)),
+        Scope::Direct(_) => Err(Error::NotFound),
+    }
+}
+
 /// Leaving takes effect at once: the leaver's open pages of the group are
 /// closed by the push, and every query checks membership.
 #[rocket::post("/conversations/<id>/leave", data = "<_form>")]
@@ -81,5 +92,5 @@ async fn leave(
 crate::csrf_forms!(NewGroup, AddMember, Rename, Leave);
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![create, add, rename, leave]
+    rocket::routes![create, add, rename, confirm_leave, leave]
 }

@@ -124,10 +124,8 @@ pub fn heading(h: &GroupHeading, oob: bool) -> Markup {
                         button type="submit" { "Rename" }
                     }
                 }
-                form method="post" action={ (url) "/leave" } {
-                    input type="hidden" name="csrf" value=(h.csrf);
-                    button.danger type="submit" { "Leave group" }
-                }
+                // Leaving asks first, on a page of its own (no script needed).
+                a.leave href={ (url) "/leave" } { "Leave group…" }
             }
         }
     }

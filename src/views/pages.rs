@@ -6,8 +6,8 @@ use rocket::http::Status;
 use super::contacts::contact_list;
 use super::groups::{group_list, new_group_form};
 use super::layout::{page, reloading_page, Viewer};
-use crate::domain::GroupRow;
 use crate::domain::{Contact, Order, UserId};
+use crate::domain::{Conversation, GroupRow};
 use crate::limits::{PASSWORD_MIN_CHARS, RETRY_AFTER_SECS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS};
 
 /// What an account form shows again after an error: never the password.
@@ -136,6 +136,27 @@ pub(crate) fn start_conversation(viewer: &Viewer, peer: &str) -> Markup {
                     button.primary type="submit" autofocus { "Start a conversation" }
                 }
                 p { a href="/" { "Back" } }
+            }
+        },
+    )
+}
+
+/// "Leave this group?", with the button that does it and the way back.
+pub(crate) fn confirm_leave(viewer: &Viewer, group: &Conversation) -> Markup {
+    let url = super::conversation_url(group.id);
+    let title = group.title.as_deref().unwrap_or("Group");
+    page(
+        "Leave group",
+        Some(viewer),
+        html! {
+            main.card {
+                h1 { "Leave " (title) "?" }
+                p { "You will no longer see its messages or get new ones. Someone in it can add you again." }
+                form method="post" action={ (url) "/leave" } {
+                    input type="hidden" name="csrf" value=(viewer.csrf);
+                    button.danger type="submit" { "Leave the group" }
+                }
+                p { a href=(url) autofocus { "Stay in the group" } }
             }
         },
     )
