@@ -73,6 +73,33 @@
     }
     if (message.includes('message theirs')) markSeen();
   });
+  // Scrolled up to read, the reader is not pulled down by what arrives: a button offers the jump.
+  const jumpButton = () => document.getElementById('jump-new');
+  document.addEventListener('htmx:wsAfterMessage', (e) => {
+    const b = jumpButton();
+    if (b && !wasAtBottom && String(e.detail.message).includes('message theirs')) b.hidden = false;
+  });
+  document.addEventListener('click', (e) => {
+    if (e.target.id !== 'jump-new') return;
+    scrollToBottom();
+    e.target.hidden = true;
+  });
+  document.addEventListener('scroll', (e) => {
+    const m = e.target;
+    if (m.id === 'messages' && m.scrollHeight - m.scrollTop - m.clientHeight <= 40 && jumpButton()) jumpButton().hidden = true;
+  }, true);
+  // "Load earlier" inserts above what the reader sees: keep their place by keeping the distance
+  // from the bottom (browsers do not anchor at the very top, which is where the link is).
+  let keepFromBottom = null;
+  document.addEventListener('htmx:beforeSwap', (e) => {
+    const m = document.getElementById('messages');
+    if (m && e.detail.target.classList.contains('load-earlier')) keepFromBottom = m.scrollHeight - m.scrollTop;
+  });
+  document.addEventListener('htmx:afterSwap', () => {
+    const m = document.getElementById('messages');
+    if (m && keepFromBottom !== null) m.scrollTop = m.scrollHeight - keepFromBottom;
+    keepFromBottom = null;
+  });
   // Toggle .disconnected so CSS shows "Reconnecting…" while the socket is down and users know updates may lag.
   const connection = (down) => () => document.body.classList.toggle('disconnected', down);
   document.addEventListener('htmx:wsClose', connection(true));

@@ -1213,3 +1213,133 @@ async fn bubbles_show_each_viewers_local_time_runs_and_links() {
         let _ = client.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_reader_scrolled_up_is_never_pulled_down_and_loading_earlier_keeps_the_place() {
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let (server, _base, alice, bob) = two_people(&driver).await;
+    open_chat_with(&alice, "bob").await;
+    let conversation = path_of(&alice).await;
+    let id: i64 = conversation
+        .trim_start_matches("/conversations/")
+        .parse()
+        .unwrap();
+    // A long history, all of today.
+    let pool = common::open_database(&server.dir).await;
+    let alice_id = natter::store::users::by_username(&pool, "alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    for n in 1..=120 {
+        natter::store::messages::save(
+            &pool,
+            natter::domain::ConversationId::new(id),
+            alice_id,
+            &format!("Old message {n}"),
+            &format!("old-{n}"),
+        )
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    open_chat_with(&bob, "alice").await;
+    wait_for_text(&bob, "#messages", "Old message 120").await;
+    let count = |what: &'static str| {
+        let bob = bob.clone();
+        async move {
+            bob.execute(
+                &format!("return document.querySelectorAll('{what}').length;"),
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_i64()
+            .unwrap()
+        }
+    };
+    assert_eq!(count("#messages .day").await, 1);
+
+    // Bob scrolls up to read; alice writes: he stays where he is, offered a jump.
+    bob.execute(
+        "document.getElementById('messages').scrollTop = 0; return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    type_and_send(&alice, "Something new").await;
+    wait_for_text(&bob, "#live", "Something new").await;
+    let state = bob
+        .execute(
+            "return { top: document.getElementById('messages').scrollTop, \
+                      hidden: document.getElementById('jump-new').hidden };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        state["hidden"],
+        json!(false),
+        "the jump is offered: {state}"
+    );
+    assert!(
+        state["top"].as_f64().unwrap() < 5.0,
+        "not pulled down: {state}"
+    );
+
+    // Loading earlier keeps the first message he saw where it was, and the
+    // day is still named once.
+    let before = count("#messages .message").await;
+    bob.execute(
+        "const first = document.querySelector('#messages .message'); window.anchorId = first.id; \
+         window.anchorTop = first.getBoundingClientRect().top; return true;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    click(&bob, "#messages .load-earlier").await;
+    wait_until("earlier messages", || async {
+        count("#messages .message").await > before
+    })
+    .await;
+    let moved = bob
+        .execute(
+            "return document.getElementById(window.anchorId).getBoundingClientRect().top - window.anchorTop;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        moved.as_f64().unwrap().abs() < 2.0,
+        "the place is kept: moved {moved}px"
+    );
+    assert_eq!(
+        count("#messages .day").await,
+        1,
+        "one separator for the day"
+    );
+
+    // The jump goes to the newest and the button goes away.
+    click(&bob, "#jump-new").await;
+    let after = bob
+        .execute(
+            "const m = document.getElementById('messages'); \
+             return { gap: m.scrollHeight - m.scrollTop - m.clientHeight, \
+                      hidden: document.getElementById('jump-new').hidden };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        after["gap"].as_f64().unwrap() < 5.0,
+        "at the newest: {after}"
+    );
+    assert_eq!(after["hidden"], json!(true));
+    assert_no_console_errors(&bob, "scrolling and loading earlier").await;
+    for client in [alice, bob] {
+        let _ = client.close().await;
+    }
+}

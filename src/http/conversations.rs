@@ -183,11 +183,24 @@ async fn page(
     .await
 }
 
+/// A day as `YYYY-MM-DD`; `None` for anything else.
+fn parse_day(text: &str) -> Option<time::Date> {
+    let mut parts = text.splitn(3, '-').map(str::parse::<i32>);
+    let (year, month, day) = (
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+    );
+    let month = time::Month::try_from(u8::try_from(month).ok()?).ok()?;
+    time::Date::from_calendar_date(year, month, u8::try_from(day).ok()?).ok()
+}
+
 /// The htmx "load earlier" fragment.
-#[rocket::get("/conversations/<id>/messages?<before>")]
+#[rocket::get("/conversations/<id>/messages?<before>&<day>")]
 async fn earlier(
     id: ConversationId,
     before: MessageId,
+    day: Option<&str>,
     me: CurrentUser,
     db: &Db,
 ) -> Result<Markup> {
@@ -199,7 +212,9 @@ async fn earlier(
         group: matches!(scope, Scope::Group(_)),
         unread_after: None,
     };
-    Ok(history_chunk(id, &page, has_more, &timeline))
+    // The day the page's history starts on, as the page's link says it.
+    let page_day = day.and_then(parse_day);
+    Ok(history_chunk(id, &page, has_more, &timeline, page_day))
 }
 
 #[derive(FromForm)]

@@ -139,13 +139,20 @@ pub(crate) fn upload_status(error: Option<&str>) -> Markup {
     }
 }
 
-/// The link that loads the page of history before `oldest_id`: a plain link
-/// without JavaScript, an in-place swap with htmx.
-pub(crate) fn load_earlier(conversation_id: ConversationId, oldest_id: MessageId) -> Markup {
+/// The link that loads the page of history before `oldest`: a plain link
+/// without JavaScript, an in-place swap with htmx. It names the day of
+/// `oldest` on the viewer's clock, so a chunk ending on that day takes the
+/// page's separator for it away instead of doubling it.
+pub(crate) fn load_earlier(
+    conversation_id: ConversationId,
+    oldest: &Message,
+    timeline: &Timeline,
+) -> Markup {
     let base = conversation_url(conversation_id);
+    let day = timeline.zone.local(oldest.created_at).date();
     html! {
-        a.load-earlier href={ (base) "?before=" (oldest_id) }
-            hx-get={ (base) "/messages?before=" (oldest_id) }
+        a.load-earlier href={ (base) "?before=" (oldest.id) }
+            hx-get={ (base) "/messages?before=" (oldest.id) "&day=" (day) }
             hx-target="this" hx-swap="outerHTML" {
             "Load earlier messages"
         }
@@ -153,19 +160,28 @@ pub(crate) fn load_earlier(conversation_id: ConversationId, oldest_id: MessageId
 }
 
 /// A page of history, preceded by a "load earlier" link when there is more.
+/// `page_day` is the day the page's own history starts on (for an htmx
+/// chunk): if this chunk ends on it, the page's separator for it goes.
 pub(crate) fn history_chunk(
     conversation_id: ConversationId,
     messages: &[Message],
     has_more: bool,
     timeline: &Timeline,
+    page_day: Option<Date>,
 ) -> Markup {
+    let last_day = messages
+        .last()
+        .map(|m| timeline.zone.local(m.created_at).date());
     html! {
         @if has_more {
             @if let Some(oldest) = messages.first() {
-                (load_earlier(conversation_id, oldest.id))
+                (load_earlier(conversation_id, oldest, timeline))
             }
         }
         (messages_by_day(messages, None, timeline))
+        @if let (Some(day), true) = (page_day, page_day == last_day) {
+            div id=(day_separator_id(day)) hx-swap-oob="delete" {}
+        }
     }
 }
 
@@ -184,10 +200,14 @@ pub(crate) fn day_label(day: Date, today: Date) -> String {
 /// The line between two days of messages.
 pub(crate) fn day_separator(day: Date, today: Date) -> Markup {
     html! {
-        div.day role="separator" {
+        div.day id=(day_separator_id(day)) role="separator" {
             time datetime=(day.to_string()) { (day_label(day, today)) }
         }
     }
+}
+
+fn day_separator_id(day: Date) -> String {
+    format!("day-{day}")
 }
 
 /// Messages with a day separator wherever the viewer's day changes, each
@@ -235,13 +255,14 @@ pub(crate) fn message_list(
     out_of_band: bool,
 ) -> Markup {
     html! {
-        div #messages role="log" aria-live="polite" aria-label="Messages" tabindex="-1"
+        // Only what arrives live is announced, not history loaded above it.
+        div #messages aria-label="Messages" tabindex="-1"
             hx-swap-oob=[out_of_band.then_some("true")] {
             @if history.is_empty() {
                 p.empty.no-messages { "No messages yet. Say hello!" }
             }
-            (history_chunk(conversation_id, history, has_more, timeline))
-            div #live {}
+            (history_chunk(conversation_id, history, has_more, timeline, None))
+            div #live role="log" aria-live="polite" aria-label="New messages" {}
             (receipt(seen, false))
         }
     }
@@ -411,6 +432,8 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                         p.notice { "Showing earlier messages. " a href=(url) { "Jump to the latest" } }
                     }
                     (message_list(chat.conversation_id, chat.history, chat.has_more, &timeline, chat.seen, false))
+                    // Shown by app.js when something arrives while the reader is scrolled up.
+                    button #jump-new .jump-new type="button" hidden { "New messages ↓" }
                     (typing(&[], false))
                     (composer(&chat.composer, false))
                     @if chat.before.is_none() {
