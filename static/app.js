@@ -11,6 +11,7 @@
   if (zone && /^[A-Za-z0-9/_+-]{1,64}$/.test(zone) && !document.cookie.split('; ').some((c) => c.startsWith('natter_tz='))) {
     document.cookie = `natter_tz=${zone}${cookieTail}`;
   }
+  document.documentElement.classList.add('scripted');
   let wasAtBottom = true;
   let socket = null; // the page socket's wrapper, while it is open
   let unanswered = []; // texts sent (or queued) whose send the server has not answered yet
@@ -42,10 +43,56 @@
     if (!e.target.value) { e.preventDefault(); return; }
     e.detail.messageBody = JSON.stringify({ typing: true });
   });
+  // A file goes from the composer: chosen with the paperclip, pasted or dropped, shown as a chip
+  // above the box; sending then uploads it with the box's text as its caption.
+  const fileInput = () => document.getElementById('file');
+  const chosenFile = () => { const f = fileInput(); return f && f.files && f.files[0]; };
+  const showChip = () => {
+    const chip = document.getElementById('attachment-chip');
+    const box = draftBox();
+    if (!chip || !box) return;
+    const file = chosenFile();
+    chip.hidden = !file;
+    box.required = !file;
+    if (!file) return;
+    chip.querySelector('.chip-name').textContent = file.name;
+    const kib = file.size / 1024;
+    chip.querySelector('.chip-size').textContent = kib < 1024 ? `${Math.ceil(kib)} KiB` : `${(kib / 1024).toFixed(1)} MiB`;
+    chip.querySelector('progress').value = 0;
+  };
+  const takeFile = (files) => {
+    const f = fileInput();
+    if (!f || !files || !files.length) return false;
+    const chosen = new DataTransfer();
+    chosen.items.add(files[0]);
+    f.files = chosen.files;
+    showChip();
+    return true;
+  };
+  document.addEventListener('change', (e) => { if (e.target.id === 'file') showChip(); });
+  document.addEventListener('click', (e) => {
+    if (!e.target.closest('.chip-remove')) return;
+    fileInput().value = '';
+    showChip();
+  });
+  document.addEventListener('paste', (e) => {
+    if (e.target.id === 'body' && e.clipboardData && takeFile(e.clipboardData.files)) e.preventDefault();
+  });
+  const overChat = (e) => e.target.closest && e.target.closest('main.chat') && e.dataTransfer;
+  document.addEventListener('dragover', (e) => { if (overChat(e) && [...e.dataTransfer.types].includes('Files')) e.preventDefault(); });
+  document.addEventListener('drop', (e) => { if (overChat(e) && takeFile(e.dataTransfer.files)) e.preventDefault(); });
+  document.addEventListener('htmx:wsConfigSend', (e) => {
+    if (e.target.id !== 'composer' || !chosenFile()) return;
+    e.preventDefault(); // not over the socket: the upload form carries the file and the caption
+    const box = draftBox();
+    document.getElementById('caption').value = box.value;
+    box.value = '';
+    document.getElementById('upload').requestSubmit();
+  });
   // Empty the textarea as the message leaves (its text is already in the frame), so what is typed
   // next is never overwritten by the server's answer, which only renews the form's client id.
   document.addEventListener('htmx:wsConfigSend', (e) => {
-    if (e.target.id !== 'composer' || (e.detail.errors && e.detail.errors.length)) return;
+    if (e.target.id !== 'composer' || e.defaultPrevented || (e.detail.errors && e.detail.errors.length)) return;
     const b = draftBox();
     if (!b) return;
     unanswered.push(b.value);
@@ -164,14 +211,18 @@
   document.addEventListener('htmx:wsAfterMessage', attention);
   // Uploads: show progress, clear the file form when done, and say why when the server refused it outright.
   document.addEventListener('htmx:xhr:progress', (e) => {
-    const bar = document.getElementById('upload-progress');
-    if (bar && e.detail.lengthComputable) bar.value = (e.detail.loaded / e.detail.total) * 100;
+    const bar = document.querySelector('#attachment-chip progress');
+    if (e.target.id === 'upload' && bar && e.detail.lengthComputable) bar.value = (e.detail.loaded / e.detail.total) * 100;
   });
   document.addEventListener('htmx:afterRequest', (e) => {
     if (e.target.id !== 'upload') return;
-    const bar = document.getElementById('upload-progress');
+    const bar = document.querySelector('#attachment-chip progress');
     if (bar) bar.value = 0;
-    if (e.detail.successful) { e.target.reset(); return; }
+    if (e.detail.successful) { e.target.reset(); showChip(); return; }
+    // Refused: the file stays on its chip and the caption goes back into the box.
+    const box = draftBox();
+    const caption = document.getElementById('caption');
+    if (box && caption && !box.value) box.value = caption.value;
     const status = document.getElementById('upload-status');
     if (status) status.textContent = e.detail.xhr.status === 413 ? 'That file is too large.' : 'The upload failed. Try again.';
   });

@@ -670,8 +670,11 @@ async fn two_people_chat_live_in_real_browsers() {
     let big = tempfile::Builder::new().suffix(".bin").tempfile().unwrap();
     big.as_file().set_len(12 * 1024 * 1024).unwrap();
     fill(&alice, "#file", &big.path().display().to_string()).await;
-    click(&alice, "#upload button[type=submit]").await;
+    wait_for_text(&alice, "#attachment-chip", ".bin").await;
+    click(&alice, "#composer button[type=submit]").await;
     wait_for_text(&alice, "#upload-status", "too large").await;
+    wait_for_text(&alice, "#attachment-chip", "12.0 MiB").await;
+    click(&alice, "#attachment-chip .chip-remove").await;
     // The refused request is the only error the page logged (the browser and
     // htmx report a 413 response as one).
     let errors = console_errors(&alice).await;
@@ -1339,6 +1342,61 @@ async fn a_reader_scrolled_up_is_never_pulled_down_and_loading_earlier_keeps_the
     );
     assert_eq!(after["hidden"], json!(true));
     assert_no_console_errors(&bob, "scrolling and loading earlier").await;
+    for client in [alice, bob] {
+        let _ = client.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_file_dropped_or_pasted_into_a_conversation_goes_with_its_caption() {
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let (_server, _base, alice, bob) = two_people(&driver).await;
+    open_chat_with(&alice, "bob").await;
+    open_chat_with(&bob, "alice").await;
+    // Dropped on the conversation: a chip shows the file above the box.
+    alice
+        .execute(
+            "const files = new DataTransfer(); \
+             files.items.add(new File(['Notes for the meeting'], 'notes.txt', { type: 'text/plain' })); \
+             document.getElementById('messages').dispatchEvent( \
+               new DragEvent('drop', { dataTransfer: files, bubbles: true, cancelable: true })); \
+             return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_for_text(&alice, "#attachment-chip", "notes.txt").await;
+    assert_eq!(
+        text_of(&alice, "#attachment-chip .chip-size").await,
+        "1 KiB"
+    );
+    type_and_send(&alice, "Here are the notes").await;
+    wait_for_text(&bob, "#messages", "notes.txt").await;
+    wait_for_text(&bob, "#messages", "Here are the notes").await;
+    wait_until("the chip gone and the box empty", || async {
+        text_of(&alice, "#attachment-chip").await.is_empty() && draft_of(&alice).await == json!("")
+    })
+    .await;
+    // Pasted into the box: the same, with no caption at all.
+    alice
+        .execute(
+            "const files = new DataTransfer(); \
+             files.items.add(new File(['a,b'], 'table.csv', { type: 'text/csv' })); \
+             document.getElementById('body').dispatchEvent( \
+               new ClipboardEvent('paste', { clipboardData: files, bubbles: true, cancelable: true })); \
+             return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_for_text(&alice, "#attachment-chip", "table.csv").await;
+    click(&alice, "#composer button[type=submit]").await;
+    wait_for_text(&bob, "#messages", "table.csv").await;
+    assert_no_console_errors(&alice, "sending files").await;
+    assert_no_console_errors(&bob, "receiving files").await;
     for client in [alice, bob] {
         let _ = client.close().await;
     }

@@ -119,12 +119,11 @@ pub(crate) fn upload_form(conversation_id: ConversationId, csrf: &str, client_id
             hx-swap="outerHTML" {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="client_id" value=(client_id);
-            label for="file" { "Attach a file" }
+            label.file-label for="file" { "Attach a file" }
             input #file type="file" name="file" required;
             label.visually-hidden for="caption" { "Caption" }
             input #caption type="text" name="caption" placeholder="Caption (optional)";
             button type="submit" { "Upload" }
-            progress #upload-progress value="0" max="100" aria-label="Upload progress" {}
             (upload_status(None))
         }
     }
@@ -309,10 +308,25 @@ const TYPING_VALS: &str = r#"{"typing": true}"#;
 /// since.
 pub fn composer(c: &Composer, out_of_band: bool) -> Markup {
     html! {
+        // The file about to go with the next send; app.js fills it in.
+        div #attachment-chip .chip hidden {
+            span.chip-name {} " " span.chip-size {}
+            progress.chip-progress value="0" max="100" aria-label="Upload progress" {}
+            button.chip-remove type="button" aria-label="Remove the file" { "×" }
+        }
         form #composer .composer method="post" action=(c.action) ws-send
             hx-swap-oob=[out_of_band.then_some("true")] {
             input type="hidden" name="csrf" value=(c.csrf);
             (client_id_field(c.client_id, false))
+            // With the page script the file form hides and this is how a
+            // file is chosen (or pasted, or dropped); the text becomes its caption.
+            label.attach for="file" title="Attach a file" {
+                svg aria-hidden="true" viewBox="0 0 24 24" fill="none" stroke="currentColor"
+                    stroke-width="2" stroke-linecap="round" stroke-linejoin="round" {
+                    path d="M9 13.5l6-6a2.5 2.5 0 0 1 3.5 3.5l-7.5 7.5a4.5 4.5 0 0 1-6.4-6.4L12 4.7" {}
+                }
+                span.visually-hidden { "Attach a file" }
+            }
             label.visually-hidden for="body" { "Message" }
             textarea #body name="body" rows="1" maxlength=(MESSAGE_MAX_CHARS)
                 placeholder="Write a message…" required autofocus
