@@ -3,6 +3,8 @@
 //! server without tzdata still knows every zone); the rest of Natter keeps
 //! `time`'s types and asks the zone only for the offset at an instant.
 
+use std::sync::LazyLock;
+
 use jiff::tz::TimeZone;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -51,15 +53,18 @@ impl Zone {
         })
     }
 
-    /// Every zone name there is, sorted, to choose from.
-    pub fn names() -> Vec<String> {
-        let mut names: Vec<String> = jiff::tz::db()
-            .available()
-            .map(|name| name.to_string())
-            .filter(|name| Zone::named(name).is_some())
-            .collect();
-        names.sort();
-        names
+    /// Every zone name there is, sorted, to choose from (read once).
+    pub fn names() -> &'static [String] {
+        static NAMES: LazyLock<Vec<String>> = LazyLock::new(|| {
+            let mut names: Vec<String> = jiff::tz::db()
+                .available()
+                .map(|name| name.to_string())
+                .filter(|name| Zone::named(name).is_some())
+                .collect();
+            names.sort();
+            names
+        });
+        &NAMES
     }
 
     /// The zone's name as pages say it: the IANA name, or "UTC".

@@ -23,7 +23,7 @@ async fn render(db: &Db, me: &CurrentUser, notice: Option<Notice<'_>>) -> Result
         &viewer(me),
         &me.session.token_hash,
         &list,
-        &Zone::names(),
+        Zone::names(),
         notice,
     ))
 }
