@@ -37,6 +37,8 @@ struct Processed {
     bytes: Vec<u8>,
     content_type: String,
     thumbnail: Option<Vec<u8>>,
+    /// The thumbnail's width and height in pixels.
+    thumbnail_size: Option<(i64, i64)>,
 }
 
 /// Where the bytes with this hash live.
@@ -146,15 +148,14 @@ fn process(bytes: Vec<u8>) -> Processed {
                 ImageFormat::Jpeg => (encode(&image, ImageFormat::Jpeg), "image/jpeg"),
                 _ => (encode(&image, ImageFormat::Png), "image/png"),
             };
-            let thumbnail = encode(
-                &image.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE),
-                ImageFormat::Png,
-            );
+            let small = image.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
+            let thumbnail = encode(&small, ImageFormat::Png);
             if let (Some(clean), Some(thumbnail)) = (clean, thumbnail) {
                 return Processed {
                     bytes: clean,
                     content_type: content_type.to_owned(),
                     thumbnail: Some(thumbnail),
+                    thumbnail_size: Some((i64::from(small.width()), i64::from(small.height()))),
                 };
             }
         }
@@ -167,6 +168,7 @@ fn process(bytes: Vec<u8>) -> Processed {
             .unwrap_or("application/octet-stream")
             .to_owned(),
         thumbnail: None,
+        thumbnail_size: None,
     }
 }
 
@@ -230,6 +232,7 @@ pub async fn store(dir: &Path, bytes: Vec<u8>, client_name: Option<&str>) -> Res
         size: processed.bytes.len() as i64,
         filename: display_name(client_name),
         has_thumbnail: processed.thumbnail.is_some(),
+        thumbnail_size: processed.thumbnail_size,
     })
 }
 

@@ -1395,6 +1395,46 @@ async fn a_file_dropped_or_pasted_into_a_conversation_goes_with_its_caption() {
     wait_for_text(&alice, "#attachment-chip", "table.csv").await;
     click(&alice, "#composer button[type=submit]").await;
     wait_for_text(&bob, "#messages", "table.csv").await;
+    // An image keeps a reader who follows the conversation at the newest
+    // message: its space is known before it loads.
+    alice
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             const canvas = document.createElement('canvas'); canvas.width = 800; canvas.height = 600; \
+             canvas.toBlob((blob) => { \
+               const files = new DataTransfer(); \
+               files.items.add(new File([blob], 'view.png', { type: 'image/png' })); \
+               document.getElementById('messages').dispatchEvent( \
+                 new DragEvent('drop', { dataTransfer: files, bubbles: true, cancelable: true })); \
+               done(true); }, 'image/png');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_for_text(&alice, "#attachment-chip", "view.png").await;
+    click(&alice, "#composer button[type=submit]").await;
+    wait_until("the image shown and loaded at bob's", || async {
+        bob.execute(
+            "const img = document.querySelector('#messages img[alt=\"view.png\"]'); \
+             return !!img && img.complete && img.naturalWidth > 0;",
+            vec![],
+        )
+        .await
+        .is_ok_and(|v| v == json!(true))
+    })
+    .await;
+    let gap = bob
+        .execute(
+            "const m = document.getElementById('messages'); \
+             return m.scrollHeight - m.scrollTop - m.clientHeight;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        gap.as_f64().unwrap() < 5.0,
+        "still at the newest after the image: {gap}"
+    );
     assert_no_console_errors(&alice, "sending files").await;
     assert_no_console_errors(&bob, "receiving files").await;
     for client in [alice, bob] {

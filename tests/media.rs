@@ -113,9 +113,10 @@ async fn an_image_is_shown_as_a_thumbnail_and_served_only_to_members() {
     assert_eq!(status, Status::SeeOther);
     let page = page_text(&alice, &path).await;
     let id = attachment_id(&page);
+    // Its size is in the page, so the space is kept before it loads.
     assert!(
         page.contains(&format!(
-            r#"<img src="/media/{id}/thumbnail" alt="holiday.png""#
+            r#"<img src="/media/{id}/thumbnail" alt="holiday.png" loading="lazy" width="320" height="240">"#
         )),
         "{page}"
     );

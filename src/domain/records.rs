@@ -98,6 +98,8 @@ pub struct AttachmentColumns {
     pub attachment_size: Option<i64>,
     pub attachment_name: Option<String>,
     pub attachment_thumbnail: Option<bool>,
+    pub attachment_thumbnail_width: Option<i64>,
+    pub attachment_thumbnail_height: Option<i64>,
 }
 
 impl Message {
@@ -110,6 +112,9 @@ impl Message {
             size: a.attachment_size?,
             filename: a.attachment_name.clone()?,
             has_thumbnail: a.attachment_thumbnail.unwrap_or(false),
+            thumbnail_size: a
+                .attachment_thumbnail_width
+                .zip(a.attachment_thumbnail_height),
         })
     }
 }
@@ -122,6 +127,9 @@ pub struct Attachment {
     pub size: i64,
     pub filename: String,
     pub has_thumbnail: bool,
+    /// The thumbnail's width and height (files stored before sizes were
+    /// kept have none).
+    pub thumbnail_size: Option<(i64, i64)>,
 }
 
 /// A file to attach to a new message, already stored on disk.
@@ -132,4 +140,5 @@ pub struct NewAttachment {
     pub size: i64,
     pub filename: String,
     pub has_thumbnail: bool,
+    pub thumbnail_size: Option<(i64, i64)>,
 }

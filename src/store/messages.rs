@@ -23,7 +23,9 @@ const SELECT: &str =
     "SELECT m.id, m.conversation_id, m.seq, m.sender_id, u.username AS sender_name,
         m.body, m.created_at, a.id AS attachment_id, a.content_type AS attachment_type,
         a.size AS attachment_size, a.filename AS attachment_name,
-        a.has_thumbnail AS attachment_thumbnail
+        a.has_thumbnail AS attachment_thumbnail,
+        a.thumbnail_width AS attachment_thumbnail_width,
+        a.thumbnail_height AS attachment_thumbnail_height
     FROM messages m JOIN users u ON u.id = m.sender_id
     LEFT JOIN attachments a ON a.message_id = m.id";
 
@@ -139,9 +141,9 @@ pub(crate) async fn save_in(
             let mut attachment_columns = AttachmentColumns::default();
             if let Some(file) = attachment {
                 let attachment_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO attachments
-                         (message_id, sha256, content_type, size, filename, has_thumbnail)
-                     VALUES ($1, $2, $3, $4, $5, $6)
+                    "INSERT INTO attachments (message_id, sha256, content_type, size, filename,
+                         has_thumbnail, thumbnail_width, thumbnail_height)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                      RETURNING id",
                 )
                 .bind(id)
@@ -150,6 +152,8 @@ pub(crate) async fn save_in(
                 .bind(file.size)
                 .bind(&file.filename)
                 .bind(file.has_thumbnail)
+                .bind(file.thumbnail_size.map(|(w, _)| w))
+                .bind(file.thumbnail_size.map(|(_, h)| h))
                 .fetch_one(&mut *tx)
                 .await?;
                 attachment_columns = AttachmentColumns {
@@ -158,6 +162,8 @@ pub(crate) async fn save_in(
                     attachment_size: Some(file.size),
                     attachment_name: Some(file.filename.clone()),
                     attachment_thumbnail: Some(file.has_thumbnail),
+                    attachment_thumbnail_width: file.thumbnail_size.map(|(w, _)| w),
+                    attachment_thumbnail_height: file.thumbnail_size.map(|(_, h)| h),
                 };
             }
             Saved::Created(Message {
@@ -286,6 +292,8 @@ pub(crate) async fn attachment_for_member(
                         size,
                         filename,
                         has_thumbnail,
+                        // Serving the bytes does not need it.
+                        thumbnail_size: None,
                     },
                 )
             }),

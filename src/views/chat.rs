@@ -90,7 +90,10 @@ pub fn attachment(file: &Attachment) -> Markup {
     html! {
         @if file.has_thumbnail {
             a.attachment.image href=(url) target="_blank" rel="noopener" {
-                img src={ (url) "/thumbnail" } alt=(file.filename) loading="lazy";
+                // Its size reserves the space before it loads: nothing jumps.
+                img src={ (url) "/thumbnail" } alt=(file.filename) loading="lazy"
+                    width=[file.thumbnail_size.map(|(w, _)| w)]
+                    height=[file.thumbnail_size.map(|(_, h)| h)];
             }
         } @else {
             a.attachment.file href=(url) download=(file.filename) {
