@@ -281,6 +281,11 @@ async fn open_chat_with(client: &Client, peer: &str) {
     if path_of(client).await == format!("/c/{peer}") {
         click(client, "main form button[type=submit]").await;
     }
+    wait_until("the conversation page with its message box", || async {
+        path_of(client).await.starts_with("/conversations/")
+            && client.find(Locator::Css("#body")).await.is_ok()
+    })
+    .await;
 }
 
 /// Types a message and presses Enter, as a person would.
