@@ -1400,6 +1400,12 @@ async fn a_file_dropped_or_pasted_into_a_conversation_goes_with_its_caption() {
     wait_for_text(&alice, "#attachment-chip", "table.csv").await;
     click(&alice, "#composer button[type=submit]").await;
     wait_for_text(&bob, "#messages", "table.csv").await;
+    let bubble = text_of(&bob, "#messages .message:last-of-type").await;
+    assert_eq!(
+        bubble.matches("table.csv").count(),
+        1,
+        "the name once: {bubble}"
+    );
     // An image keeps a reader who follows the conversation at the newest
     // message: its space is known before it loads.
     alice

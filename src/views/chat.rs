@@ -63,11 +63,15 @@ pub fn message(message: &Message, timeline: &Timeline, continues: bool) -> Marku
             } @else {
                 span.visually-hidden { (if mine { "You" } else { &message.sender_name }) ": " }
             }
-            @if let Some(file) = message.attachment() {
-                (attachment(&file))
+            @let file = message.attachment();
+            @if let Some(file) = &file {
+                (attachment(file))
             }
-            // dir="auto" isolates right-to-left text, overrides included, to the bubble.
-            p.body dir="auto" { (super::text::with_links(&message.body)) }
+            // A file sent without a caption has its name as the text: shown once.
+            @if file.as_ref().is_none_or(|f| f.filename != message.body) {
+                // dir="auto" isolates right-to-left text, overrides included, to the bubble.
+                p.body dir="auto" { (super::text::with_links(&message.body)) }
+            }
             footer.meta {
                 time datetime=(iso(message.created_at)) title=(full_time(local, timeline.zone)) {
                     (clock(local))
