@@ -82,10 +82,12 @@ async fn render_page(
     // (it may be opening in a background tab). A page of older history
     // never reads. Reading must not depend on writing: on a full disk the
     // page still opens.
-    // Where the unread part starts, as it stood before this opening.
-    let read_up_to = chat::tally(db.pool(), conversation_id)
-        .await?
-        .and_then(|t| t.last_read_of(me.id()));
+    // Where the unread part starts, as it stood before this opening, and
+    // whether the others have read the viewer's newest message (neither
+    // depends on the viewer's own read position, which opening may move).
+    let tally = chat::tally(db.pool(), conversation_id).await?;
+    let read_up_to = tally.as_ref().and_then(|t| t.last_read_of(me.id()));
+    let seen = tally.is_some_and(|t| t.seen_by_others(me.id()));
     if before.is_none() && !opening.scripted {
         let marked = chat::mark_read(
             app.writer,
@@ -125,7 +127,6 @@ async fn render_page(
             csrf: me.csrf(),
         }),
     };
-    let seen = chat::seen(db.pool(), conversation_id, me.id()).await?;
     let is_online = |id| app.presence.is_online(id);
     let action = format!("{}/messages", conversation_url(conversation_id));
     let client_id = chat::new_client_id();

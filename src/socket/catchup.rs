@@ -2,6 +2,8 @@
 //! in its conversation, presence changes since it was rendered, and after a
 //! lag its contact and group lists.
 
+use std::collections::{HashMap, HashSet};
+
 use maud::{html, Markup};
 use rocket_ws::frame::CloseCode;
 use rocket_ws::result::Error as WsError;
@@ -9,10 +11,8 @@ use rocket_ws::stream::DuplexStream;
 use time::OffsetDateTime;
 
 use super::connection::{text, Connection, LoopState};
-use crate::chat::{self, history, Scope};
-use std::collections::{HashMap, HashSet};
-
 use super::frame::ShownLists;
+use crate::chat::{self, history, Scope};
 use crate::domain::{ConversationId, Order, UserId, Zone};
 use crate::error::Result;
 use crate::limits::{PRESENCE_CLOCK_MARGIN, PRESENCE_REPLAY_MAX, RESYNC_MAX_MESSAGES};
