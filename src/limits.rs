@@ -33,6 +33,9 @@ pub(crate) const HUB_CHANNEL_CAPACITY: usize = 256;
 pub const HISTORY_PAGE: i64 = 50;
 /// Highest unread count a badge shows as a number; above it says "99+".
 pub(crate) const UNREAD_SHOWN_MAX: i64 = 99;
+/// How much of the newest message an inbox row carries: a line's worth,
+/// not a whole message in every push.
+pub(crate) const PREVIEW_MAX_CHARS: i64 = 100;
 /// Most messages replayed to a reconnecting socket before the whole list is replaced.
 pub const RESYNC_MAX_MESSAGES: i64 = 200;
 /// Largest accepted HTML form body.

@@ -170,37 +170,32 @@
   });
   document.addEventListener('htmx:wsError', connection(true));
   document.addEventListener('htmx:wsError', () => { socket = null; });
-  // What the page's lists show, so a (re)connecting socket sends only what changed since: each
-  // badge carries its count and the conversation's change it is as of; contacts never talked to
-  // (0, 0) are left out and counted, and new users are told apart by id.
+  // What the page's list shows, so a (re)connecting socket sends only what changed since: each
+  // inbox row's badge carries its count and the conversation's change it is as of; the directory
+  // says how many people it lists and the newest of them (new users are told apart by id).
   const shownLists = () => {
-    const shown = { contacts: [], rows: 0, upto: null, groups: [] };
-    const badge = (row) => {
+    const shown = { inbox: [], rows: 0, upto: null };
+    for (const row of document.querySelectorAll('#inbox > li[id^="conversation-"]')) {
       const b = row.querySelector('.unread');
-      return b ? [Number(b.dataset.seq), Number(b.dataset.count)] : [0, 0];
-    };
+      shown.inbox.push([Number(row.id.slice('conversation-'.length)), Number(b.dataset.seq), Number(b.dataset.count)]);
+    }
     for (const row of document.querySelectorAll('#contacts > li[id^="contact-"]')) {
       const id = Number(row.id.slice('contact-'.length));
-      const [seq, count] = badge(row);
       shown.rows += 1;
       shown.upto = Math.max(shown.upto ?? id, id);
-      if (seq || count) shown.contacts.push([id, seq, count]);
-    }
-    for (const row of document.querySelectorAll('#groups > li[id^="group-"]')) {
-      shown.groups.push([Number(row.id.slice('group-'.length)), ...badge(row)]);
     }
     return shown;
   };
   document.addEventListener('htmx:wsOpen', (e) => {
     connection(false)();
     socket = e.detail.socketWrapper;
-    if (document.getElementById('contacts')) socket.send(JSON.stringify({ resume: shownLists() }));
+    if (document.querySelector('#inbox, #contacts')) socket.send(JSON.stringify({ resume: shownLists() }));
     markSeen();
   });
   // The tab says how much is unread, "(3) Natter" and a dot on its icon, following the badges.
   const attention = () => {
-    const badges = document.querySelectorAll('#contacts .unread, #groups .unread');
-    if (!badges.length) return;
+    if (!document.getElementById('inbox')) return;
+    const badges = document.querySelectorAll('#inbox .unread');
     let total = 0;
     for (const b of badges) total += Number(b.dataset.count) || 0;
     const base = document.title.replace(/^\(\d+\+?\) /, '');
@@ -209,6 +204,22 @@
     if (icon) icon.href = total ? icon.dataset.unread : icon.dataset.read;
   };
   document.addEventListener('htmx:wsAfterMessage', attention);
+  // The filter box narrows its list as you type (without the script it is a GET form the server
+  // answers); rows the server pushes later are filtered too.
+  const filterRows = () => {
+    const box = document.getElementById('filter');
+    const list = box && document.querySelector(box.dataset.filters);
+    if (!list) return;
+    const query = box.value.trim().toLowerCase();
+    for (const row of list.children) row.hidden = Boolean(query) && !(row.dataset.name || '').includes(query);
+  };
+  document.addEventListener('input', (e) => { if (e.target.id === 'filter') filterRows(); });
+  document.addEventListener('submit', (e) => {
+    if (!e.target.classList.contains('filter')) return;
+    e.preventDefault();
+    filterRows();
+  });
+  document.addEventListener('htmx:wsAfterMessage', filterRows);
   // Uploads: show progress, clear the file form when done, and say why when the server refused it outright.
   document.addEventListener('htmx:xhr:progress', (e) => {
     const bar = document.querySelector('#attachment-chip progress');

@@ -13,14 +13,14 @@ async fn a_fresh_database_has_no_accounts() {
 }
 
 #[rocket::async_test]
-async fn signing_up_lists_every_other_user_alphabetically_on_the_dashboard() {
+async fn signing_up_lists_every_other_user_alphabetically_in_the_directory() {
     let app = TestApp::new().await;
     for name in ["zoe", "Bob", "alice"] {
         let browser = app.another_browser().await;
         signup(&browser, name).await;
     }
     signup(&app.client, "carol").await;
-    let page = app.client.get("/").dispatch().await;
+    let page = app.client.get("/people").dispatch().await;
     assert_eq!(page.status(), Status::Ok);
     let html = page.into_string().await.unwrap();
     let positions: Vec<usize> = ["/c/alice", "/c/Bob", "/c/zoe"]

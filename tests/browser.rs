@@ -269,9 +269,10 @@ async fn log_in(client: &Client, base: &str, name: &str) {
     .await;
 }
 
-/// Opens the conversation with `peer` from the contact list, starting it
-/// (the page's one button) when it does not exist yet.
+/// Opens the conversation with `peer` from the directory ("New chat"),
+/// starting it (the page's one button) when it does not exist yet.
 async fn open_chat_with(client: &Client, peer: &str) {
+    go_to_people(client).await;
     click(client, &format!(r#"#contacts a[href="/c/{peer}"]"#)).await;
     wait_until("a conversation or the offer to start one", || async {
         let path = path_of(client).await;
@@ -289,6 +290,23 @@ async fn open_chat_with(client: &Client, peer: &str) {
 }
 
 /// Types a message and presses Enter, as a person would.
+/// Goes to the directory of people, as "New chat" does (its link is in the
+/// inbox, and beside a conversation on a wide screen).
+async fn go_to_people(client: &Client) {
+    client
+        .execute("location.assign('/people'); return true;", vec![])
+        .await
+        .unwrap();
+    wait_until("the directory", || async {
+        path_of(client).await == "/people"
+            && client
+                .execute("return document.readyState;", vec![])
+                .await
+                .is_ok_and(|state| state == json!("complete"))
+    })
+    .await;
+}
+
 async fn type_and_send(client: &Client, text: &str) {
     fill(client, "#body", text).await;
     fill(client, "#body", ENTER).await;
@@ -391,12 +409,18 @@ async fn two_people_chat_live_in_real_browsers() {
     let bob = driver.browser("bob", true).await;
 
     sign_up(&alice, &base, "alice").await;
-    assert_accessible(&alice, "the dashboard").await;
+    assert_accessible(&alice, "the empty inbox").await;
+    click(&alice, r#"main a[href="/people"]"#).await;
+    wait_until("the directory", || async {
+        path_of(&alice).await == "/people"
+    })
+    .await;
     sign_up(&bob, &base, "bob").await;
-    // Alice's open dashboard learns of bob live; bob sees alice on load.
+    // Alice's open directory learns of bob live; bob sees alice on load.
     wait_for_text(&alice, "#contacts", "bob").await;
+    go_to_people(&bob).await;
     wait_for_text(&bob, "#contacts", "alice").await;
-    screenshot(&alice, "dashboard").await;
+    screenshot(&alice, "people").await;
 
     // Bob opens the conversation first and waits on it.
     open_chat_with(&bob, "alice").await;
@@ -552,9 +576,11 @@ async fn two_people_chat_live_in_real_browsers() {
     // to his dashboard, alice writes, and bob's tab opens the conversation
     // while another tab is in front.
     bob.goto(&format!("{base}/")).await.unwrap();
-    wait_for_text(&bob, "#contacts", "alice").await;
+    wait_for_text(&bob, "#inbox", "alice").await;
     type_and_send(&alice, "Still there?").await;
-    wait_for_text(&bob, "#contacts .unread", "1").await;
+    wait_for_text(&bob, "#inbox .unread", "1").await;
+    wait_for_text(&bob, "#inbox .preview", "Still there?").await;
+    screenshot(&bob, "dashboard").await;
     wait_until("alice's receipt cleared by her new message", || async {
         text_of(&alice, "#receipt").await.is_empty()
     })
@@ -650,7 +676,7 @@ async fn two_people_chat_live_in_real_browsers() {
     let second_tab = alice.new_window(true).await.unwrap().handle;
     alice.switch_to_window(second_tab.clone()).await.unwrap();
     alice.goto(&format!("{base}/")).await.unwrap();
-    wait_for_text(&alice, "#contacts", "bob").await;
+    wait_for_text(&alice, "#inbox", "bob").await;
     alice.switch_to_window(first_tab.clone()).await.unwrap();
     click(&alice, "nav.account button[type=submit]").await;
     wait_until("the login page", || async {
@@ -747,6 +773,7 @@ async fn a_contact_who_leaves_just_before_a_page_connects_is_shown_offline() {
     let dave = driver.browser("dave", true).await;
     sign_up(&alice, &base, "alice").await;
     sign_up(&dave, &base, "dave").await;
+    go_to_people(&alice).await;
     wait_for_text(&alice, "#contacts", "dave").await;
 
     // Alice's next page is rendered while dave is online, but its scripts,
@@ -756,7 +783,7 @@ async fn a_contact_who_leaves_just_before_a_page_connects_is_shown_offline() {
     let started = Instant::now();
     let loading = tokio::spawn({
         let alice = alice.clone();
-        let url = format!("{base}/");
+        let url = format!("{base}/people");
         async move { alice.goto(&url).await }
     });
     tokio::time::sleep((latency + Duration::from_millis(700)).saturating_sub(started.elapsed()))
@@ -921,7 +948,7 @@ async fn every_page_passes_axe_in_light_and_dark_on_desktop_and_phone() {
     open_chat_with(&bob, "alice").await;
     type_and_send(&bob, "Hi Alice!").await;
     wait_for_text(&alice, "#messages", "Hi Alice!").await;
-    alice.goto(&format!("{base}/")).await.unwrap();
+    alice.goto(&format!("{base}/people")).await.unwrap();
     click(&alice, "details.new-group summary").await;
     fill(&alice, "#group-title", "Team").await;
     click(&alice, "details.new-group input[type=checkbox]").await;
@@ -938,6 +965,7 @@ async fn every_page_passes_axe_in_light_and_dark_on_desktop_and_phone() {
     let mut violations = Vec::new();
     let signed_in = [
         ("the inbox", "/".to_owned()),
+        ("the directory of people", "/people".to_owned()),
         ("a direct conversation", direct),
         ("a group conversation", group.clone()),
         (
@@ -988,7 +1016,7 @@ async fn every_page_passes_axe_in_light_and_dark_on_desktop_and_phone() {
     // message box", and Enter on it puts the cursor there.
     alice.set_window_size(1280, 800).await.unwrap();
     alice
-        .goto(&format!("{base}{}", signed_in[1].1))
+        .goto(&format!("{base}{}", signed_in[2].1))
         .await
         .unwrap();
     alice
@@ -1021,18 +1049,18 @@ async fn every_page_passes_axe_in_light_and_dark_on_desktop_and_phone() {
 }
 
 #[tokio::test]
-async fn a_dashboard_that_was_away_catches_up_when_its_socket_returns() {
+async fn an_inbox_that_was_away_catches_up_when_its_socket_returns_and_filters_as_you_type() {
     let Some(driver) = start_driver().await else {
         eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
         return;
     };
     let (server, base, alice, bob) = two_people(&driver).await;
-    wait_for_text(&bob, "#contacts", "alice").await;
     wait_until("bob's socket open", || async {
         text_of(&bob, "#connection").await.is_empty()
             && bob
                 .execute(
-                    "return !document.body.classList.contains('disconnected');",
+                    "return !!document.getElementById('inbox') && \
+                     !document.body.classList.contains('disconnected');",
                     vec![],
                 )
                 .await
@@ -1064,7 +1092,7 @@ async fn a_dashboard_that_was_away_catches_up_when_its_socket_returns() {
     server.browser().signup("carol").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        text_of(&bob, "#contacts .unread").await,
+        text_of(&bob, "#inbox").await,
         "",
         "nothing arrived while away"
     );
@@ -1075,8 +1103,8 @@ async fn a_dashboard_that_was_away_catches_up_when_its_socket_returns() {
     )
     .await
     .unwrap();
-    wait_for_text(&bob, "#contacts .unread", "2").await;
-    wait_for_text(&bob, "#contacts", "carol").await;
+    wait_for_text(&bob, "#inbox .unread", "2").await;
+    wait_for_text(&bob, "#inbox .preview", "Hello?").await;
     // The tab says so too: "(2)" in its title and a dot on its icon.
     wait_until("the unread count in the title", || async {
         bob.title().await.is_ok_and(|t| t.starts_with("(2) "))
@@ -1090,24 +1118,60 @@ async fn a_dashboard_that_was_away_catches_up_when_its_socket_returns() {
         icon.as_str().unwrap().contains("favicon-unread.svg"),
         "{icon}"
     );
+    let rows = "return [...document.querySelectorAll('#inbox > li')]\
+                .filter((row) => !row.hidden).map((row) => row.dataset.name);";
     assert_eq!(
-        bob.execute(
-            "return document.querySelectorAll('#contacts > li').length;",
-            vec![]
-        )
-        .await
-        .unwrap(),
-        json!(2),
-        "alice and carol, once each"
+        bob.execute(rows, vec![]).await.unwrap(),
+        json!(["alice"]),
+        "one conversation, once; carol is in the directory, not the inbox"
     );
-    // A group alice starts with bob joins his list live, as one row.
-    alice.goto(&format!("{base}/")).await.unwrap();
+    // A group alice starts with bob joins his inbox live, at the top, with
+    // its note (which is not unread).
+    alice.goto(&format!("{base}/people")).await.unwrap();
     wait_for_text(&alice, "main", "New group").await;
     click(&alice, "details.new-group summary").await;
     fill(&alice, "#group-title", "Climbing").await;
-    click(&alice, "details.new-group input[type=checkbox][value]").await;
+    click(&alice, r#"details.new-group input[type=checkbox][value]"#).await;
     click(&alice, "details.new-group button[type=submit]").await;
-    wait_for_text(&bob, "#groups", "Climbing").await;
+    wait_for_text(&bob, "#inbox > li:first-child", "Climbing").await;
+    wait_for_text(
+        &bob,
+        "#inbox > li:first-child .preview",
+        "alice created the group",
+    )
+    .await;
+    assert!(bob.title().await.unwrap().starts_with("(2) "));
+    // Typing in the filter narrows the list at once; clearing it shows all.
+    fill(&bob, "#filter", "CLIM").await;
+    wait_until("only the group shown", || async {
+        bob.execute(rows, vec![]).await.ok() == Some(json!(["climbing"]))
+    })
+    .await;
+    // A row that moves while filtered stays filtered.
+    type_and_send(&alice, "Who is in?").await;
+    wait_for_text(&bob, "#inbox > li:first-child .preview", "Who is in?").await;
+    open_chat_with(&alice, "bob").await;
+    type_and_send(&alice, "Still here").await;
+    wait_until("alice's row on top, hidden by the filter", || async {
+        bob.execute(
+            "const top = document.querySelector('#inbox > li'); \
+             return [top.dataset.name, top.hidden, top.textContent.includes('Still here')];",
+            vec![],
+        )
+        .await
+        .ok()
+            == Some(json!(["alice", true, true]))
+    })
+    .await;
+    assert_eq!(
+        bob.execute(rows, vec![]).await.unwrap(),
+        json!(["climbing"])
+    );
+    fill(&bob, "#filter", &"\u{E003}".repeat(4)).await; // Backspace
+    wait_until("every row shown again", || async {
+        bob.execute(rows, vec![]).await.ok() == Some(json!(["alice", "climbing"]))
+    })
+    .await;
     assert_no_console_errors(&bob, "catching up").await;
     assert_no_console_errors(&alice, "writing").await;
     for client in [alice, bob] {

@@ -95,7 +95,7 @@ async fn group_messages_show_their_sender_and_count_as_unread() {
     let id = path.trim_start_matches("/conversations/");
     let dashboard = page_text(&c.bob, "/").await;
     assert_eq!(
-        badge_text(&dashboard, &format!("unread-group-{id}")).as_deref(),
+        badge_text(&dashboard, &format!("unread-{id}")).as_deref(),
         Some("1"),
         "{dashboard}"
     );
@@ -287,7 +287,7 @@ async fn over_sockets_members_get_group_messages_and_a_leaver_is_cut_off() {
     bob.signup("bob").await;
     let carol = server.browser();
     carol.signup("carol").await;
-    let page = alice.get_text("/").await;
+    let page = alice.get_text("/people").await;
     let ids: Vec<String> = ["bob", "carol"]
         .iter()
         .map(|name| {

@@ -33,8 +33,8 @@ fn user_id(page: &str, username: &str) -> i64 {
 #[tokio::test]
 async fn presence_flips_online_then_offline_after_the_grace_period() {
     let (_server, alice, bob, _id) = start().await;
-    let (mut alice_socket, _) = alice.connect_dashboard().await;
-    let list = alice.get_text("/").await;
+    let (mut alice_socket, _) = alice.connect_people().await;
+    let list = alice.get_text("/people").await;
     let bob_id = user_id(&list, "bob");
     assert!(
         list.contains(&format!(
@@ -66,7 +66,7 @@ async fn a_contact_who_leaves_after_a_page_is_rendered_but_before_its_socket_ope
     let (_server, alice, bob, _id) = start().await;
     let (bob_socket, _) = bob.connect_dashboard().await;
     // Alice's page is rendered while bob is online...
-    let page = alice.get_text("/").await;
+    let page = alice.get_text("/people").await;
     let bob_id = user_id(&page, "bob");
     assert!(page.contains(&format!(
         r#"id="presence-{bob_id}" class="presence online""#
@@ -90,8 +90,8 @@ async fn a_contact_who_leaves_after_a_page_is_rendered_but_before_its_socket_ope
 #[tokio::test]
 async fn a_page_change_within_the_grace_period_does_not_flicker() {
     let (_server, alice, bob, id) = start().await;
-    let (mut alice_socket, _) = alice.connect_dashboard().await;
-    let list = alice.get_text("/").await;
+    let (mut alice_socket, _) = alice.connect_people().await;
+    let list = alice.get_text("/people").await;
     let bob_id = user_id(&list, "bob");
     let (bob_dashboard, _) = bob.connect_dashboard().await;
     expect_text(&mut alice_socket, &format!("presence-{bob_id}")).await;
@@ -99,7 +99,7 @@ async fn a_page_change_within_the_grace_period_does_not_flicker() {
     let (_bob_chat, _) = bob.connect(id, 0).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     expect_silence(&mut alice_socket, 100).await;
-    let page = alice.get_text("/").await;
+    let page = alice.get_text("/people").await;
     assert!(page.contains(&format!(
         r#"id="presence-{bob_id}" class="presence online""#
     )));
@@ -108,34 +108,28 @@ async fn a_page_change_within_the_grace_period_does_not_flicker() {
 #[tokio::test]
 async fn unread_count_grows_elsewhere_and_resets_when_opened() {
     let (_server, alice, bob, id) = start().await;
-    let (mut bob_dashboard, _) = bob.connect_dashboard().await;
-    let list = bob.get_text("/").await;
-    let alice_id = user_id(&list, "alice");
+    let (mut bob_inbox, _) = bob.connect_dashboard().await;
     let (mut alice_chat, _) = alice.connect(id, 0).await;
+    let badge_id = format!("unread-{id}");
     for n in 1..=2 {
         send(&mut alice_chat, &format!("unread {n}"), &format!("u{n}")).await;
-        let badge = expect_text(&mut bob_dashboard, &format!(r#"id="unread-{alice_id}""#)).await;
-        assert!(badge.contains(&format!(">{n}<")), "{badge}");
+        let row = expect_text(&mut bob_inbox, &format!(r#"id="{badge_id}""#)).await;
+        assert_eq!(
+            badge_text(&row, &badge_id).as_deref(),
+            Some(&*n.to_string())
+        );
+        assert!(row.contains(&format!("unread {n}")), "the preview: {row}");
     }
-    let dashboard = bob.get_text("/").await;
-    assert_eq!(
-        badge_text(&dashboard, &format!("unread-{alice_id}")).as_deref(),
-        Some("2")
-    );
+    let inbox = bob.get_text("/").await;
+    assert_eq!(badge_text(&inbox, &badge_id).as_deref(), Some("2"));
 
-    // Opening the conversation reads it; the dashboard tab follows.
+    // Opening the conversation reads it; the inbox tab follows.
     bob.get_text(&format!("/conversations/{id}")).await;
-    let reset = expect_text(&mut bob_dashboard, &format!(r#"id="unread-{alice_id}""#)).await;
+    let reset = expect_text(&mut bob_inbox, &format!(r#"id="{badge_id}""#)).await;
     assert!(reset.contains(r#"hx-swap-oob="true""#), "{reset}");
-    assert_eq!(
-        badge_text(&reset, &format!("unread-{alice_id}")).as_deref(),
-        Some("")
-    );
-    let dashboard = bob.get_text("/").await;
-    assert_eq!(
-        badge_text(&dashboard, &format!("unread-{alice_id}")).as_deref(),
-        Some("")
-    );
+    assert_eq!(badge_text(&reset, &badge_id).as_deref(), Some(""));
+    let inbox = bob.get_text("/").await;
+    assert_eq!(badge_text(&inbox, &badge_id).as_deref(), Some(""));
 }
 
 #[tokio::test]
@@ -285,9 +279,10 @@ async fn typing_spam_is_rate_limited_without_affecting_others() {
 }
 
 #[tokio::test]
-async fn a_new_user_appears_in_open_contact_lists() {
+async fn a_new_user_appears_in_open_directories_and_not_in_inboxes() {
     let (server, alice, _bob, _id) = start().await;
-    let (mut alice_socket, _) = alice.connect_dashboard().await;
+    let (mut alice_socket, _) = alice.connect_people().await;
+    let (mut alice_inbox, _) = alice.connect_dashboard().await;
     let newcomer = server.browser();
     newcomer.signup("newcomer").await;
     let row = expect_text(&mut alice_socket, r#"href="/c/newcomer""#).await;
@@ -295,81 +290,131 @@ async fn a_new_user_appears_in_open_contact_lists() {
         row.contains(r##"hx-swap-oob="beforeend:#contacts""##),
         "{row}"
     );
+    expect_silence(&mut alice_inbox, 200).await;
 }
 
 #[tokio::test]
-async fn the_contact_list_can_be_ordered_by_latest_activity() {
-    let (server, alice, _bob, _id) = start().await;
+async fn the_inbox_lists_conversations_by_latest_activity_and_filters_by_name() {
+    let (server, alice, bob, with_bob) = start().await;
     let zed = server.browser();
     zed.signup("zed").await;
+    let empty = alice.get_text("/").await;
+    assert!(
+        !empty.contains(&format!("conversation-{with_bob}")),
+        "a conversation nobody wrote in is not in the inbox yet"
+    );
     let with_zed = alice.open_conversation("zed").await;
-    let (mut socket, _) = alice.connect(with_zed, 0).await;
-    send(&mut socket, "hi zed", "z1").await;
-    expect_text(&mut socket, "hi zed").await;
-    let alphabetical = alice.get_text("/").await;
-    assert!(alphabetical.find("/c/bob").unwrap() < alphabetical.find("/c/zed").unwrap());
-    let recent = alice.get_text("/?order=recent").await;
-    assert!(recent.find("/c/zed").unwrap() < recent.find("/c/bob").unwrap());
+    let (mut to_bob, _) = alice.connect(with_bob, 0).await;
+    let (mut to_zed, _) = alice.connect(with_zed, 0).await;
+    send(&mut to_bob, "hi bob", "b1").await;
+    expect_text(&mut to_bob, "hi bob").await;
+    send(&mut to_zed, "hi zed", "z1").await;
+    expect_text(&mut to_zed, "hi zed").await;
+    let row = |id: i64| format!(r#"id="conversation-{id}""#);
+    let inbox = alice.get_text("/").await;
+    assert!(inbox.find(&row(with_zed)).unwrap() < inbox.find(&row(with_bob)).unwrap());
+    assert!(inbox.contains("You: </span>hi zed"), "own messages say so");
+    // Bob answers: his conversation goes back to the top, for both of them.
+    let (mut bob_chat, _) = bob.connect(with_bob, 0).await;
+    send(&mut bob_chat, "hello alice", "b2").await;
+    expect_text(&mut bob_chat, "hello alice").await;
+    let inbox = alice.get_text("/").await;
+    assert!(inbox.find(&row(with_bob)).unwrap() < inbox.find(&row(with_zed)).unwrap());
+    assert!(
+        !inbox.contains("alice: </span>") && inbox.contains("hello alice"),
+        "a direct conversation names nobody: {inbox}"
+    );
+    // The filter, without the script: a GET form the server answers.
+    let filtered = alice.get_text("/?q=ZE").await;
+    assert!(filtered.contains(&row(with_zed)) && !filtered.contains(&row(with_bob)));
+    assert!(filtered.contains(r#"value="ZE""#));
+    let none = alice.get_text("/?q=nobody").await;
+    assert!(none.contains("No chats match"), "{none}");
+    let people = alice.get_text("/people?q=b").await;
+    assert!(people.contains("/c/bob") && !people.contains("/c/zed"));
+    let everyone = alice.get_text("/people").await;
+    assert!(everyone.find("/c/bob").unwrap() < everyone.find("/c/zed").unwrap());
 }
 
 #[tokio::test]
-async fn a_reconnecting_page_says_what_its_lists_show_and_gets_only_what_changed() {
+async fn a_reconnecting_page_says_what_its_list_shows_and_gets_only_what_changed() {
     let (server, alice, bob, id) = start().await;
-    let page = bob.get_text("/").await;
-    let alice_id = user_id(&page, "alice");
-    assert_eq!(
-        badge_text(&page, &format!("unread-{alice_id}")).as_deref(),
-        Some("")
-    );
-    assert!(page.contains(r#"data-seq="0" data-count="0""#), "{page}");
-    // While bob's page is away, alice writes twice and carol signs up.
     let (mut alice_chat, _) = alice.connect(id, 0).await;
+    send(&mut alice_chat, "first", "a0").await;
+    expect_text(&mut alice_chat, "first").await;
+    let page = bob.get_text("/").await;
+    assert!(page.contains(r#"data-seq="1" data-count="1""#), "{page}");
+    let resume = |inbox: serde_json::Value| {
+        let frame = serde_json::json!({"resume": {"inbox": inbox}});
+        WsMessage::Text(frame.to_string())
+    };
+    // Up to date: nothing to send.
+    let (mut socket, _) = bob.connect_dashboard().await;
+    socket
+        .send(resume(serde_json::json!([[id, 1, 1]])))
+        .await
+        .unwrap();
+    expect_silence(&mut socket, 300).await;
+    // Read in another tab meanwhile: only the badge.
+    let (mut socket, _) = bob.connect_dashboard().await;
+    socket
+        .send(resume(serde_json::json!([[id, 1, 3]])))
+        .await
+        .unwrap();
+    let changed = next_text(&mut socket).await.expect("what changed");
+    assert!(
+        changed.contains(r#"data-seq="1" data-count="1""#),
+        "{changed}"
+    );
+    assert!(
+        !changed.contains(r#"id="inbox""#),
+        "not the list: {changed}"
+    );
+    // Once per socket: saying it again gets nothing.
+    socket
+        .send(resume(serde_json::json!([[id, 1, 3]])))
+        .await
+        .unwrap();
+    expect_silence(&mut socket, 200).await;
+    // While bob's page is away, alice writes twice: the row has news, and
+    // the list comes whole, in its new order.
     for n in 1..=2 {
         send(&mut alice_chat, &format!("away {n}"), &format!("a{n}")).await;
         expect_text(&mut alice_chat, &format!("away {n}")).await;
     }
-    server.browser().signup("carol").await;
-    // Bob's page comes back and says what it shows: alice's row, nothing unread.
-    let resume = |rows: usize| {
-        let frame = serde_json::json!({"resume": {
-            "contacts": [], "rows": rows, "upto": alice_id, "groups": []}});
-        WsMessage::Text(frame.to_string())
-    };
-    let (mut socket, _) = bob.connect_dashboard().await;
-    socket.send(resume(1)).await.unwrap();
-    let changed = next_text(&mut socket).await.expect("what changed");
-    assert_eq!(
-        badge_text(&changed, &format!("unread-{alice_id}")).as_deref(),
-        Some("2")
-    );
-    assert!(
-        changed.contains(r#"data-seq="2" data-count="2""#),
-        "{changed}"
-    );
-    assert!(
-        changed.contains(r##"hx-swap-oob="beforeend:#contacts""##) && changed.contains("/c/carol")
-    );
-    assert!(
-        !changed.contains(r#"id="contacts""#),
-        "not the whole list: {changed}"
-    );
-    // Once per socket: saying it again gets nothing.
-    socket.send(resume(1)).await.unwrap();
-    expect_silence(&mut socket, 200).await;
-    // A page that is up to date gets nothing either.
-    let carol_id = user_id(&changed, "carol");
-    let current = serde_json::json!({"resume": {
-        "contacts": [[alice_id, 2, 2]], "rows": 2, "upto": carol_id, "groups": []}});
     let (mut socket, _) = bob.connect_dashboard().await;
     socket
-        .send(WsMessage::Text(current.to_string()))
+        .send(resume(serde_json::json!([[id, 1, 1]])))
         .await
         .unwrap();
-    expect_silence(&mut socket, 300).await;
+    let whole = next_text(&mut socket).await.expect("the whole list");
+    assert!(whole.contains(r#"id="inbox""#), "{whole}");
+    assert_eq!(
+        badge_text(&whole, &format!("unread-{id}")).as_deref(),
+        Some("3")
+    );
+    assert!(whole.contains("away 2"), "{whole}");
+
+    // The directory: people who signed up since are added, nothing else.
+    let people = bob.get_text("/people").await;
+    let alice_id = user_id(&people, "alice");
+    server.browser().signup("carol").await;
+    let (mut socket, _) = bob.connect_people().await;
+    let said = serde_json::json!({"resume": {"rows": 1, "upto": alice_id}});
+    socket
+        .send(WsMessage::Text(said.to_string()))
+        .await
+        .unwrap();
+    let changed = next_text(&mut socket).await.expect("the newcomer");
+    assert!(
+        changed.contains(r##"hx-swap-oob="beforeend:#contacts""##) && changed.contains("/c/carol"),
+        "{changed}"
+    );
+    assert!(!changed.contains(r#"id="contacts""#), "{changed}");
     // A page showing someone who has gone since gets its whole list.
-    let (mut socket, _) = bob.connect_dashboard().await;
-    let gone = serde_json::json!({"resume": {
-        "contacts": [], "rows": 3, "upto": carol_id, "groups": []}});
+    let carol_id = user_id(&changed, "carol");
+    let (mut socket, _) = bob.connect_people().await;
+    let gone = serde_json::json!({"resume": {"rows": 3, "upto": carol_id}});
     socket
         .send(WsMessage::Text(gone.to_string()))
         .await
@@ -394,39 +439,34 @@ async fn a_page_of_older_history_does_not_mark_the_conversation_read() {
     assert!(!unread_counts(&bob.get_text("/").await).contains(&1));
 }
 
-/// Has a dashboard socket say its page lists `contacts` and no groups, and
-/// waits until the socket has taken that in: the page claims one unread from
-/// the first contact, so the answer is that badge, put right.
-async fn resume_without_groups(socket: &mut Socket, contacts: &[i64]) {
-    let frame = serde_json::json!({"resume": {
-        "contacts": [[contacts[0], 0, 1]], "rows": contacts.len(),
-        "upto": contacts.iter().max(), "groups": []}});
+/// Has an inbox socket say its page shows a row that is not there, and
+/// waits for the answer (its whole list): from then on the socket knows what
+/// the page shows.
+async fn resume_with_a_stale_row(socket: &mut Socket) {
+    let frame = serde_json::json!({"resume": {"inbox": [[999_999, 0, 0]]}});
     socket
         .send(WsMessage::Text(frame.to_string()))
         .await
         .unwrap();
-    let badge = expect_text(socket, &format!(r#"id="unread-{}""#, contacts[0])).await;
-    assert!(badge.contains(r#"data-count="0""#), "{badge}");
+    expect_text(socket, r#"id="inbox""#).await;
 }
 
 #[tokio::test]
-async fn a_group_change_moves_one_row_in_each_list_and_the_heading_of_its_open_pages() {
+async fn a_group_change_moves_one_row_in_each_inbox_with_its_note_and_the_heading_of_its_open_pages(
+) {
     let (server, alice, bob, _id) = start().await;
     let carol = server.browser();
     carol.signup("carol").await;
-    let page = alice.get_text("/").await;
-    let csrf = hidden_field(&page, "csrf").expect("csrf");
-    let (alice_id, bob_id, carol_id) = (
-        user_id(&bob.get_text("/").await, "alice"),
-        user_id(&page, "bob"),
-        user_id(&page, "carol"),
-    );
-    let (mut bob_dashboard, _) = bob.connect_dashboard().await;
-    resume_without_groups(&mut bob_dashboard, &[alice_id, carol_id]).await;
-    let (mut carol_dashboard, _) = carol.connect_dashboard().await;
-    resume_without_groups(&mut carol_dashboard, &[alice_id, bob_id]).await;
+    let people = alice.get_text("/people").await;
+    let csrf = hidden_field(&people, "csrf").expect("csrf");
+    let bob_id = user_id(&people, "bob");
+    let (mut bob_inbox, _) = bob.connect_dashboard().await;
+    resume_with_a_stale_row(&mut bob_inbox).await;
+    let (mut carol_inbox, _) = carol.connect_dashboard().await;
+    resume_with_a_stale_row(&mut carol_inbox).await;
 
-    // Alice starts a group with bob: bob's list gains its row, carol's nothing.
+    // Alice starts a group with bob: bob's inbox gains its row, at the top,
+    // with the note; carol's nothing.
     let created = alice
         .post(
             "/groups",
@@ -443,19 +483,24 @@ async fn a_group_change_moves_one_row_in_each_list_and_the_heading_of_its_open_p
         .path()
         .trim_start_matches("/conversations/")
         .to_owned();
-    let row = expect_text(&mut bob_dashboard, "Team").await;
+    let row = expect_text(&mut bob_inbox, "Team").await;
     assert!(
-        row.contains(r##"hx-swap-oob="beforeend:#groups""##),
+        row.contains(r##"hx-swap-oob="afterbegin:#inbox""##),
         "{row}"
     );
-    assert!(row.contains(&format!(r#"id="group-{group}""#)), "{row}");
     assert!(
-        !row.contains(r#"id="groups""#),
+        row.contains(&format!(r#"id="conversation-{group}""#)),
+        "{row}"
+    );
+    assert!(row.contains("alice created the group"), "{row}");
+    assert!(
+        !row.contains(r#"id="inbox""#),
         "one row, not the list: {row}"
     );
-    expect_silence(&mut carol_dashboard, 200).await;
+    expect_silence(&mut carol_inbox, 200).await;
 
-    // Renamed: bob's row is replaced in place, his open group page's heading follows.
+    // Renamed: bob's row moves up with the new name, his open group page's
+    // heading follows and its timeline gets the note.
     let group_id: i64 = group.parse().unwrap();
     let (mut bob_group, _) = bob.connect(group_id, 0).await;
     let renamed = alice
@@ -465,15 +510,20 @@ async fn a_group_change_moves_one_row_in_each_list_and_the_heading_of_its_open_p
         )
         .await;
     assert!(renamed.status().is_success());
-    let row = expect_text(&mut bob_dashboard, "Crew").await;
+    let row = expect_text(&mut bob_inbox, "Crew").await;
     assert!(
-        row.contains(&format!(r#"<li id="group-{group}" hx-swap-oob="true">"#)),
+        row.contains(&format!(
+            r#"<li id="conversation-{group}" hx-swap-oob="delete">"#
+        )) && row.contains(r##"hx-swap-oob="afterbegin:#inbox""##),
         "{row}"
     );
+    assert!(row.contains("alice renamed the group to “Crew”"), "{row}");
     let heading = expect_text(&mut bob_group, r#"id="chat-heading""#).await;
     assert!(heading.contains("<h1>Crew</h1>"), "{heading}");
+    let note = expect_text(&mut bob_group, "renamed the group").await;
+    assert!(note.contains(r#"<p class="note""#), "{note}");
 
-    // Carol is added: her list gains the row, bob's page shows three members.
+    // Carol is added: her inbox gains the row, bob's page shows three members.
     let added = alice
         .post(
             &format!("/conversations/{group}/members"),
@@ -481,11 +531,12 @@ async fn a_group_change_moves_one_row_in_each_list_and_the_heading_of_its_open_p
         )
         .await;
     assert!(added.status().is_success());
-    let row = expect_text(&mut carol_dashboard, "Crew").await;
+    let row = expect_text(&mut carol_inbox, "Crew").await;
     assert!(
-        row.contains(r##"hx-swap-oob="beforeend:#groups""##),
+        row.contains(r##"hx-swap-oob="afterbegin:#inbox""##),
         "{row}"
     );
+    assert!(row.contains("alice added carol"), "{row}");
     let heading = expect_text(&mut bob_group, "3 members").await;
     assert!(heading.contains("carol"), "{heading}");
     assert!(
@@ -493,7 +544,8 @@ async fn a_group_change_moves_one_row_in_each_list_and_the_heading_of_its_open_p
         "carol is no longer offered"
     );
 
-    // Bob leaves: his group page closes, his list loses the row.
+    // Bob leaves: his group page closes, his inbox loses the row, the others
+    // read that he left (and it is not unread).
     let bob_csrf = hidden_field(&bob.get_text("/").await, "csrf").expect("csrf");
     let left = bob
         .post(
@@ -503,10 +555,30 @@ async fn a_group_change_moves_one_row_in_each_list_and_the_heading_of_its_open_p
         .await;
     assert!(left.status().is_success());
     assert_eq!(expect_close(&mut bob_group).await, Some(1000));
-    let gone = expect_text(&mut bob_dashboard, r#"hx-swap-oob="delete""#).await;
-    assert!(gone.contains(&format!(r#"id="group-{group}""#)), "{gone}");
+    let gone = expect_text(&mut bob_inbox, r#"hx-swap-oob="delete""#).await;
+    assert!(
+        gone.contains(&format!(r#"id="conversation-{group}""#)),
+        "{gone}"
+    );
+    let row = expect_text(&mut carol_inbox, "bob left").await;
+    assert_eq!(
+        badge_text(&row, &format!("unread-{group}")).as_deref(),
+        Some(""),
+        "notes are never unread: {row}"
+    );
+    let timeline = alice.get_text(&format!("/conversations/{group}")).await;
+    let notes: Vec<&str> = [
+        "You created the group",
+        "You renamed",
+        "You added carol",
+        "bob left",
+    ]
+    .into_iter()
+    .filter(|note| timeline.contains(note))
+    .collect();
+    assert_eq!(notes.len(), 4, "every note, in the timeline: {timeline}");
 
-    // A page that has not said what it shows gets its group list whole.
+    // A page that has not said what it shows gets its inbox whole.
     let (mut quiet, _) = carol.connect_dashboard().await;
     alice
         .post(
@@ -515,5 +587,5 @@ async fn a_group_change_moves_one_row_in_each_list_and_the_heading_of_its_open_p
         )
         .await;
     let list = expect_text(&mut quiet, "Crew 2").await;
-    assert!(list.contains(r#"id="groups""#), "{list}");
+    assert!(list.contains(r#"id="inbox""#), "{list}");
 }

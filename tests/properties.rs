@@ -25,6 +25,7 @@ fn stored(body: String) -> Message {
         sender_name: "alice".into(),
         body,
         created_at: time::OffsetDateTime::UNIX_EPOCH,
+        note: false,
         attachment: Default::default(),
     }
 }

@@ -179,6 +179,8 @@ async fn a_resent_client_id_is_stored_once() {
     send(&mut socket, "only once", "same-id").await;
     send(&mut socket, "only once", "same-id").await;
     expect_text(&mut bob_socket, "only once").await;
+    // The sidebar's row follows the message, once.
+    expect_text(&mut bob_socket, &format!(r#"id="conversation-{id}""#)).await;
     expect_silence(&mut bob_socket, 300).await;
     assert_eq!(stored_count(&server.dir, "only once").await, 1);
 }
@@ -240,6 +242,7 @@ async fn reconnecting_delivers_what_was_sent_while_offline() {
     assert_eq!(resync2.matches("while away 1").count(), 1);
     send(&mut alice_socket, "live again", "m4").await;
     expect_text(&mut bob_socket2, "live again").await;
+    expect_text(&mut bob_socket2, &format!(r#"id="conversation-{id}""#)).await;
     bob_socket = bob_socket2;
     expect_silence(&mut bob_socket, 100).await;
 }
@@ -488,11 +491,16 @@ async fn a_socket_whose_reader_stopped_is_closed_after_the_write_deadline() {
         senders.push(sender);
     }
     let alice_id = id_of("alice".into()).await;
-    let group = natter::store::groups::create(&pool, alice_id, "Flood", &members)
+    let note = natter::store::groups::Note {
+        text: "created the group",
+        client_id: "flood",
+    };
+    let group = natter::store::groups::create(&pool, alice_id, "Flood", &members, &note)
         .await
         .unwrap()
+        .conversation_id
         .get();
-    let (mut watcher, _) = alice.connect_dashboard().await;
+    let (mut watcher, _) = alice.connect_people().await;
     let _stuck = connect_without_reading(&bob, group).await;
     let bob_id = members[0];
     let online = format!(r#"id="presence-{bob_id}" class="presence online""#);

@@ -1,26 +1,35 @@
 //! Group conversations: create, add someone, rename, leave. Every change is
 //! announced to the pages of everyone it concerns (members before and after).
 
-use crate::domain::{ConversationId, GroupState, GroupTitle, SharedGroup, UserId};
+use std::sync::Arc;
+
+use super::new_client_id;
+use crate::domain::UserId;
+use crate::domain::{ConversationId, GroupState, GroupTitle, Message, SharedGroup, SharedTally};
 use crate::error::{Error, Result};
 use crate::live::hub::{Event, Fanout};
-use crate::store::groups::{self, GroupRow};
+use crate::store::groups::{self, Note};
 use crate::store::{contacts, conversations, users, Pool};
 
-/// Tells the members, and `also` (who just left), that a group changed.
-async fn announce(
-    pool: &Pool,
-    hub: &dyn Fanout,
-    conversation_id: ConversationId,
-    also: &[UserId],
-) -> Result<()> {
-    let mut concerned = conversations::member_ids(pool, conversation_id).await?;
+/// Tells the members, and `also` (who just left), that a group changed,
+/// then shows the members the note saying what happened.
+async fn announce(pool: &Pool, hub: &dyn Fanout, note: Message, also: &[UserId]) -> Result<()> {
+    let conversation_id = note.conversation_id;
+    let members = conversations::member_ids(pool, conversation_id).await?;
+    let mut concerned = members.clone();
     concerned.extend_from_slice(also);
     hub.publish(
         &concerned,
         Event::GroupChanged {
             conversation_id,
             group: SharedGroup::default(),
+        },
+    );
+    hub.publish(
+        &members,
+        Event::MessagePosted {
+            message: Arc::new(note),
+            tally: SharedTally::default(),
         },
     );
     Ok(())
@@ -35,8 +44,14 @@ pub async fn create(
     members: &[UserId],
 ) -> Result<ConversationId> {
     let title = GroupTitle::parse(title)?;
-    let id = groups::create(pool, creator, title.as_str(), members).await?;
-    announce(pool, hub, id, &[]).await?;
+    let client_id = new_client_id();
+    let note = Note {
+        text: "created the group",
+        client_id: &client_id,
+    };
+    let created = groups::create(pool, creator, title.as_str(), members, &note).await?;
+    let id = created.conversation_id;
+    announce(pool, hub, created, &[]).await?;
     Ok(id)
 }
 
@@ -51,8 +66,16 @@ pub(crate) async fn add_member(
     let user = users::by_username(pool, username)
         .await?
         .ok_or_else(|| Error::Invalid("There is nobody with that username.".into()))?;
-    groups::add_member(pool, conversation_id, actor, user.id).await?;
-    announce(pool, hub, conversation_id, &[]).await
+    let text = format!("added {}", user.username);
+    let client_id = new_client_id();
+    let note = Note {
+        text: &text,
+        client_id: &client_id,
+    };
+    match groups::add_member(pool, conversation_id, actor, user.id, &note).await? {
+        Some(added) => announce(pool, hub, added, &[]).await,
+        None => Ok(()),
+    }
 }
 
 /// Renames a group (its creator only).
@@ -64,8 +87,14 @@ pub async fn rename(
     title: &str,
 ) -> Result<()> {
     let title = GroupTitle::parse(title)?;
-    groups::rename(pool, conversation_id, actor, title.as_str()).await?;
-    announce(pool, hub, conversation_id, &[]).await
+    let text = format!("renamed the group to “{}”", title.as_str());
+    let client_id = new_client_id();
+    let note = Note {
+        text: &text,
+        client_id: &client_id,
+    };
+    let renamed = groups::rename(pool, conversation_id, actor, title.as_str(), &note).await?;
+    announce(pool, hub, renamed, &[]).await
 }
 
 /// Takes `user` out of a group at once: their open pages of it are closed
@@ -76,8 +105,13 @@ pub async fn leave(
     conversation_id: ConversationId,
     user: UserId,
 ) -> Result<()> {
-    groups::leave(pool, conversation_id, user).await?;
-    announce(pool, hub, conversation_id, &[user]).await
+    let client_id = new_client_id();
+    let note = Note {
+        text: "left",
+        client_id: &client_id,
+    };
+    let left = groups::leave(pool, conversation_id, user, &note).await?;
+    announce(pool, hub, left, &[user]).await
 }
 
 /// A group after a change, as the pages of everyone concerned show it.
@@ -97,9 +131,4 @@ pub(crate) async fn state(
         everyone: users::all(pool).await?,
         tally,
     }))
-}
-
-/// The groups `viewer` is in.
-pub(crate) async fn of_member(pool: &Pool, viewer: UserId) -> Result<Vec<GroupRow>> {
-    groups::of_member(pool, viewer).await
 }

@@ -12,7 +12,7 @@ mod typing;
 
 pub use crate::domain::Draft;
 pub use reading::{
-    attachment, changes_after, contacts_of, conversation, history, non_members, peer,
+    attachment, changes_after, contacts_of, conversation, history, inbox, non_members, peer,
     people_of_group, scope_of, seen, shown_last, tally, user_named, Scope,
 };
 pub use send::{mark_read, new_client_id, send, send_with, Sent};

@@ -2,11 +2,12 @@
 //! group's people. Membership is checked in every query.
 
 use crate::auth::CurrentUser;
-use crate::domain::{ConversationId, MessageId, Tally, UserId};
+use crate::domain::{ConversationId, InboxRow, MessageId, Tally, UserId};
 use crate::error::{Error, Result};
 use crate::limits::HISTORY_PAGE;
 use crate::store::contacts::{self, Contact, Order};
 use crate::store::groups::{self, Conversation};
+use crate::store::inbox as store_inbox;
 use crate::store::messages::{self, Attachment, Message};
 use crate::store::users::{self, User};
 use crate::store::{conversations, Pool};
@@ -77,6 +78,11 @@ pub fn non_members(contacts: &[Contact], members: &[User]) -> Vec<Contact> {
 /// Everyone else, in `order`, with presence data and unread counts.
 pub async fn contacts_of(pool: &Pool, viewer: UserId, order: Order) -> Result<Vec<Contact>> {
     contacts::list(pool, viewer, order).await
+}
+
+/// The viewer's conversations, most recently active first.
+pub async fn inbox(pool: &Pool, viewer: UserId) -> Result<Vec<InboxRow>> {
+    store_inbox::list(pool, viewer).await
 }
 
 /// The user with that name (any case).

@@ -13,8 +13,8 @@ pub use event::{Event, SharedGroup, SharedTally};
 pub use ids::{ConversationId, MessageId, UserId};
 pub use input::{Draft, GroupTitle, NewPassword, Username};
 pub use records::{
-    Attachment, AttachmentColumns, Contact, Conversation, GroupRow, Message, NewAttachment, Order,
-    SessionInfo, User,
+    Attachment, AttachmentColumns, Contact, Conversation, InboxRow, Message, MessageKind,
+    NewAttachment, Order, Preview, SessionInfo, User,
 };
 pub use tally::{GroupState, MemberTally, Shared, Tally};
 pub use zone::Zone;

@@ -53,16 +53,32 @@ impl Conversation {
     }
 }
 
-/// A group in a member's list, with what they have not read.
-#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
-pub struct GroupRow {
+/// The newest message of a conversation, as its inbox row previews it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub sender_id: UserId,
+    pub sender_name: String,
+    /// The start of its text (see `limits::PREVIEW_MAX_CHARS`).
+    pub text: String,
+    /// Whether a file is attached (the text is then its caption or name).
+    pub file: bool,
+    pub note: bool,
+    pub at: OffsetDateTime,
+}
+
+/// One conversation in a member's inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxRow {
     pub id: ConversationId,
+    pub group: bool,
+    /// The group's name, or the other person's.
     pub title: String,
+    /// The other person, in a direct conversation.
+    pub peer: Option<UserId>,
     pub unread: i64,
-    /// The group's newest change: what the unread count is as of.
+    /// The conversation's newest change: what the row is as of.
     pub last_seq: i64,
-    /// The group's newest message, if any.
-    pub last_activity: Option<MessageId>,
+    pub newest: Option<Preview>,
 }
 
 /// A session as the account page lists it.
@@ -85,9 +101,31 @@ pub struct Message {
     pub sender_name: String,
     pub body: String,
     pub created_at: OffsetDateTime,
+    /// A note the group keeps ("added bob", "left"), with its actor as the
+    /// sender: never unread, shown apart from what members wrote.
+    pub note: bool,
     /// The attached file, if any.
     #[sqlx(flatten)]
     pub attachment: AttachmentColumns,
+}
+
+/// What a saved message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// Something a member wrote.
+    Text,
+    /// A note of what happened to a group, worded after its actor's name.
+    Note,
+}
+
+impl MessageKind {
+    /// Its name in the `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Note => "note",
+        }
+    }
 }
 
 /// The attachment columns of a message row (all null without one).

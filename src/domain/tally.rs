@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use super::{Conversation, ConversationId, GroupRow, MessageId, User, UserId};
+use super::{Conversation, ConversationId, InboxRow, MessageId, Preview, User, UserId};
 
 /// One member's place in a conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberTally {
     pub user_id: UserId,
+    pub username: String,
     /// The newest message they have read.
     pub last_read: MessageId,
     /// What they did not send and have not read (capped, as badges show it).
@@ -28,6 +29,10 @@ pub struct Tally {
     pub last_seq: i64,
     /// The newest message and its sender.
     pub newest: Option<(MessageId, UserId)>,
+    /// The newest message as inbox rows preview it.
+    pub preview: Option<Preview>,
+    /// A group's name.
+    pub title: Option<String>,
     pub members: Vec<MemberTally>,
 }
 
@@ -52,6 +57,28 @@ impl Tally {
             .iter()
             .map(|m| m.user_id)
             .find(|&id| id != user)
+    }
+
+    /// The conversation's row in `user`'s inbox; `None` when they are not
+    /// a member.
+    pub fn row_for(&self, user: UserId) -> Option<InboxRow> {
+        let me = self.member(user)?;
+        let peer = (!self.group)
+            .then(|| self.members.iter().find(|m| m.user_id != user))
+            .flatten();
+        Some(InboxRow {
+            id: self.conversation_id,
+            group: self.group,
+            title: match (&self.title, peer) {
+                (Some(title), _) if self.group => title.clone(),
+                (_, Some(peer)) => peer.username.clone(),
+                _ => String::new(),
+            },
+            peer: peer.map(|p| p.user_id),
+            unread: me.unread,
+            last_seq: self.last_seq,
+            newest: self.preview.clone(),
+        })
     }
 
     /// Whether the newest message is `user`'s and every other member has
@@ -81,17 +108,6 @@ pub struct GroupState {
 impl GroupState {
     pub fn has_member(&self, user: UserId) -> bool {
         self.members.iter().any(|m| m.id == user)
-    }
-
-    /// The group's row in `user`'s list.
-    pub fn row_for(&self, user: UserId) -> GroupRow {
-        GroupRow {
-            id: self.group.id,
-            title: self.group.title.clone().unwrap_or_default(),
-            unread: self.tally.unread_of(user).unwrap_or(0),
-            last_seq: self.tally.last_seq,
-            last_activity: self.tally.newest.map(|(id, _)| id),
-        }
     }
 
     /// The names of the people `user` could add: everyone else not in it.
@@ -131,10 +147,13 @@ mod tests {
             group: reads.len() > 2,
             last_seq: 3,
             newest: newest.map(|(m, u)| (MessageId::new(m), UserId::new(u))),
+            preview: None,
+            title: None,
             members: reads
                 .iter()
                 .map(|&(user, read)| MemberTally {
                     user_id: UserId::new(user),
+                    username: format!("user{user}"),
                     last_read: MessageId::new(read),
                     unread: 0,
                 })

@@ -1,4 +1,4 @@
-//! The dashboard: everyone the signed-in user can talk to.
+//! The inbox and the directory of people: where a signed-in user starts.
 
 use maud::Markup;
 use rocket::State;
@@ -10,30 +10,50 @@ use crate::domain::Order;
 use crate::error::Result;
 use crate::live::presence::Presence;
 use crate::store::Db;
+use crate::views::inbox::keep_matching;
 use crate::views::layout::Viewer;
 use crate::views::pages;
 
-#[rocket::get("/?<order>")]
-async fn dashboard(
-    order: Option<&str>,
+/// The filter's text, at most this long (a longer one matches nothing
+/// anyway, and is not echoed back whole).
+const QUERY_MAX_CHARS: usize = 100;
+
+fn query(q: Option<&str>) -> String {
+    q.unwrap_or_default()
+        .chars()
+        .take(QUERY_MAX_CHARS)
+        .collect()
+}
+
+/// The viewer's conversations, newest activity first; `q` filters them by name.
+#[rocket::get("/?<q>")]
+async fn inbox(q: Option<&str>, me: CurrentUser, db: &Db) -> Result<Markup> {
+    let mut rows = chat::inbox(db.pool(), me.id()).await?;
+    let viewer = Viewer {
+        unread: unread_total(&rows),
+        ..viewer(&me)
+    };
+    let q = query(q);
+    keep_matching(&mut rows, |row| &row.title, &q);
+    Ok(pages::inbox(&viewer, &rows, &q))
+}
+
+/// Everyone else, to start a conversation or a group with; `q` filters
+/// them by name.
+#[rocket::get("/people?<q>")]
+async fn people(
+    q: Option<&str>,
     me: CurrentUser,
     db: &Db,
     presence: &State<Presence>,
 ) -> Result<Markup> {
-    let order = match order {
-        Some("recent") => Order::Recent,
-        _ => Order::Alphabetical,
-    };
-    let list = chat::contacts_of(db.pool(), me.id(), order).await?;
-    let groups = chat::groups::of_member(db.pool(), me.id()).await?;
-    let viewer = Viewer {
-        unread: unread_total(&list, &groups),
-        ..viewer(&me)
-    };
+    let mut list = chat::contacts_of(db.pool(), me.id(), Order::Alphabetical).await?;
+    let q = query(q);
+    keep_matching(&mut list, |contact| &contact.username, &q);
     let is_online = |id| presence.is_online(id);
-    Ok(pages::dashboard(&viewer, &list, &groups, &is_online, order))
+    Ok(pages::people(&viewer(&me), &list, &is_online, &q))
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![dashboard]
+    rocket::routes![inbox, people]
 }

@@ -104,7 +104,7 @@ async fn render_page(
     }
     let (history, has_more) = history(db.pool(), conversation_id, me.id(), before).await?;
     let list = chat::contacts_of(db.pool(), me.id(), Order::Alphabetical).await?;
-    let groups = chat::groups::of_member(db.pool(), me.id()).await?;
+    let inbox = chat::inbox(db.pool(), me.id()).await?;
     let (members, candidates) = match &scope {
         Scope::Group(group) => chat::people_of_group(db.pool(), group, me.id(), &list).await?,
         Scope::Direct(_) => (Vec::new(), Vec::new()),
@@ -127,12 +127,11 @@ async fn render_page(
             csrf: me.csrf(),
         }),
     };
-    let is_online = |id| app.presence.is_online(id);
     let action = format!("{}/messages", conversation_url(conversation_id));
     let client_id = chat::new_client_id();
     let upload_client_id = chat::new_client_id();
     let viewer = Viewer {
-        unread: super::unread_total(&list, &groups),
+        unread: super::unread_total(&inbox),
         ..viewer(me)
     };
     Ok(chat_page(
@@ -140,9 +139,7 @@ async fn render_page(
         &ChatPage {
             conversation_id,
             heading,
-            groups: &groups,
-            contacts: &list,
-            is_online: &is_online,
+            inbox: &inbox,
             seen,
             history: &history,
             has_more,

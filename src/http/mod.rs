@@ -57,12 +57,9 @@ pub(crate) fn viewer(me: &CurrentUser) -> crate::views::layout::Viewer<'_> {
     }
 }
 
-/// Everything unread in these lists, for the tab's title and icon.
-pub(crate) fn unread_total(
-    contacts: &[crate::domain::Contact],
-    groups: &[crate::domain::GroupRow],
-) -> i64 {
-    contacts.iter().map(|c| c.unread).sum::<i64>() + groups.iter().map(|g| g.unread).sum::<i64>()
+/// Everything unread in an inbox, for the tab's title and icon.
+pub(crate) fn unread_total(inbox: &[crate::domain::InboxRow]) -> i64 {
+    inbox.iter().map(|row| row.unread).sum()
 }
 
 /// Every route of the app.

@@ -1,8 +1,8 @@
 //! Bringing a page up to date when its socket (re)connects: what it missed
-//! in its conversation, presence changes since it was rendered, and after a
-//! lag its contact and group lists.
+//! in its conversation, presence changes since it was rendered, and what
+//! changed in its list (the inbox or the directory).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use maud::{html, Markup};
 use rocket_ws::frame::CloseCode;
@@ -10,9 +10,9 @@ use rocket_ws::result::Error as WsError;
 use rocket_ws::stream::DuplexStream;
 use time::OffsetDateTime;
 
-use super::connection::{text, Connection, LoopState};
+use super::connection::{text, Connection, Lists, LoopState};
 use super::frame::ShownLists;
-use crate::chat::{self, history, Scope};
+use crate::chat::{self, history};
 use crate::domain::{ConversationId, Order, UserId, Zone};
 use crate::error::Result;
 use crate::limits::{PRESENCE_CLOCK_MARGIN, PRESENCE_REPLAY_MAX, RESYNC_MAX_MESSAGES};
@@ -20,8 +20,7 @@ use crate::live::presence::Presence;
 use crate::views::chat as chat_views;
 use crate::views::chat::Previous;
 use crate::views::contacts as contact_views;
-use crate::views::contacts::Badge;
-use crate::views::groups as group_views;
+use crate::views::inbox as inbox_views;
 use crate::views::layout;
 
 impl Connection {
@@ -68,17 +67,18 @@ impl Connection {
         if presence.is_none() {
             state.lists_current = true;
         }
-        let contacts = if presence.is_none() {
-            let list = chat::contacts_of(&self.pool, me, Order::Alphabetical).await?;
-            let is_online = |id| self.presence.is_online(id);
-            let (groups, shown) = self.group_list().await?;
-            state.groups_shown = Some(shown);
-            html! {
-                (groups)
-                (contact_views::contact_list(&list, &is_online, self.peer_id(), &self.me.zone, true))
+        let contacts = match (presence.is_none(), self.lists) {
+            (false, _) => html! {},
+            (true, Lists::Inbox) => {
+                let (list, shown) = self.inbox_list().await?;
+                state.inbox_shown = Some(shown);
+                list
             }
-        } else {
-            html! {}
+            (true, Lists::People) => {
+                let list = chat::contacts_of(&self.pool, me, Order::Alphabetical).await?;
+                let is_online = |id| self.presence.is_online(id);
+                contact_views::contact_list(&list, &is_online, None, &self.me.zone, true)
+            }
         };
         let contacts = html! { (contacts) (presence.unwrap_or_default()) (layout::connected()) };
         let Some(chat) = &self.chat else {
@@ -120,110 +120,97 @@ impl Connection {
         })
     }
 
-    /// The presence of everyone who came or went since the page was
-    /// rendered, which the page may have missed before this socket
-    /// subscribed; `None` when the page gets its whole contact list instead.
+    /// The presence of everyone the page shows who came or went since it
+    /// was rendered, which the page may have missed before this socket
+    /// subscribed; `None` when the page gets its whole list instead.
     pub(super) fn presence_missed(&self) -> Option<Markup> {
         let Some(rendered_at) = self.rendered_at else {
             return Some(html! {});
         };
-        presence_replay(&self.presence, self.me.id(), &self.me.zone, rendered_at)
+        presence_replay(
+            &self.presence,
+            &|user| self.shows_presence_of(user),
+            &self.me.zone,
+            rendered_at,
+        )
     }
 
-    /// What changed in the page's lists since it was shown as `shown`:
-    /// badges whose change or count moved, contacts who signed up since,
-    /// and the whole list where rows have gone (a deleted account, a group
-    /// left) or groups were added.
+    /// What changed in the page's list since it was shown as `shown`. The
+    /// inbox: the badges whose count alone moved, or the whole list when any
+    /// row has news, came or went (rows are few, and order matters). The
+    /// directory: those who signed up since, or the whole list where rows
+    /// have gone.
     pub(super) async fn lists_changed(
         &self,
         shown: &ShownLists,
         state: &mut LoopState,
     ) -> Result<Markup> {
         let me = self.me.id();
-        let contacts = chat::contacts_of(&self.pool, me, Order::Alphabetical).await?;
-        let groups = chat::groups::of_member(&self.pool, me).await?;
-        let is_online = |id| self.presence.is_online(id);
-        let shown_contacts: HashMap<UserId, (i64, i64)> = shown
-            .contacts
-            .iter()
-            .map(|&(user, seq, count)| (user, (seq, count)))
-            .collect();
-        let on_page = |id: UserId| shown.upto.is_some_and(|upto| id <= upto);
-        let kept = contacts.iter().filter(|c| on_page(c.id)).count();
-        let contact_part = if kept != shown.rows {
-            contact_views::contact_list(&contacts, &is_online, self.peer_id(), &self.me.zone, true)
-        } else {
-            html! {
-                @for contact in &contacts {
-                    @if !on_page(contact.id) {
+        if self.lists == Lists::People {
+            let contacts = chat::contacts_of(&self.pool, me, Order::Alphabetical).await?;
+            let is_online = |id| self.presence.is_online(id);
+            let on_page = |id: UserId| shown.upto.is_some_and(|upto| id <= upto);
+            let kept = contacts.iter().filter(|c| on_page(c.id)).count();
+            return Ok(if kept != shown.rows {
+                contact_views::contact_list(&contacts, &is_online, None, &self.me.zone, true)
+            } else {
+                html! {
+                    @for contact in contacts.iter().filter(|c| !on_page(c.id)) {
                         (contact_views::appended_contact(contact, is_online(contact.id), &self.me.zone))
-                    } @else if shown_contacts.get(&contact.id).copied().unwrap_or((0, 0))
-                        != (contact.last_seq, contact.unread) {
-                        (contact_views::unread(
-                            Badge::Contact(contact.id), contact.unread, contact.last_seq, true,
-                        ))
                     }
                 }
-            }
-        };
-        let shown_groups: HashMap<ConversationId, (i64, i64)> = shown
-            .groups
-            .iter()
-            .map(|&(group, seq, count)| (group, (seq, count)))
-            .collect();
-        let same_groups = groups.len() == shown_groups.len()
-            && groups.iter().all(|g| shown_groups.contains_key(&g.id));
-        state.groups_shown = Some(groups.iter().map(|g| g.id).collect());
-        let group_part = if same_groups {
+            });
+        }
+        let rows = chat::inbox(&self.pool, me).await?;
+        state.inbox_shown = Some(rows.iter().map(|row| (row.id, row.peer)).collect());
+        let same_rows = rows.len() == shown.inbox.len()
+            && rows
+                .iter()
+                .zip(&shown.inbox)
+                .all(|(row, &(id, seq, _))| row.id == id && row.last_seq == seq);
+        Ok(if same_rows {
             html! {
-                @for group in &groups {
-                    @if shown_groups.get(&group.id) != Some(&(group.last_seq, group.unread)) {
-                        (contact_views::unread(
-                            Badge::Group(group.id), group.unread, group.last_seq, true,
-                        ))
+                @for (row, &(_, _, count)) in rows.iter().zip(&shown.inbox) {
+                    @if row.unread != count {
+                        (inbox_views::unread(row.id, row.unread, row.last_seq, true))
                     }
                 }
             }
         } else {
-            group_views::group_list(&groups, self.current_group(), true)
-        };
-        Ok(html! { (contact_part) (group_part) })
+            inbox_views::inbox_list(&rows, &self.inbox_view(), true)
+        })
     }
 
-    /// The open group, if this page is one.
-    fn current_group(&self) -> Option<ConversationId> {
-        match self.chat.as_ref() {
-            Some(chat) if matches!(chat.scope, Scope::Group(_)) => Some(chat.conversation_id),
-            _ => None,
-        }
-    }
-
-    /// The viewer's groups, as an out-of-band replacement, and which they are.
-    pub(super) async fn group_list(&self) -> Result<(Markup, HashSet<ConversationId>)> {
-        let groups = chat::groups::of_member(&self.pool, self.me.id()).await?;
-        let shown = groups.iter().map(|g| g.id).collect();
+    /// The viewer's inbox, as an out-of-band replacement, and which rows it
+    /// has.
+    pub(super) async fn inbox_list(
+        &self,
+    ) -> Result<(Markup, HashMap<ConversationId, Option<UserId>>)> {
+        let rows = chat::inbox(&self.pool, self.me.id()).await?;
+        let shown = rows.iter().map(|row| (row.id, row.peer)).collect();
         Ok((
-            group_views::group_list(&groups, self.current_group(), true),
+            inbox_views::inbox_list(&rows, &self.inbox_view(), true),
             shown,
         ))
     }
 }
 
 /// The presence dots that changed since `rendered_at` (with a margin for
-/// clocks), except the viewer's own; `None` after a storm of changes (a
+/// clocks) of the people a page shows; `None` after a storm of changes (a
 /// restart), when the whole list is cheaper than a dot per person.
 fn presence_replay(
     presence: &Presence,
-    me: UserId,
+    shows: &dyn Fn(UserId) -> bool,
     zone: &Zone,
     rendered_at: OffsetDateTime,
 ) -> Option<Markup> {
-    let changes = presence.changed_since(rendered_at - PRESENCE_CLOCK_MARGIN);
+    let mut changes = presence.changed_since(rendered_at - PRESENCE_CLOCK_MARGIN);
+    changes.retain(|status| shows(status.user_id));
     if changes.len() > PRESENCE_REPLAY_MAX {
         return None;
     }
     Some(html! {
-        @for status in changes.iter().filter(|s| s.user_id != me) {
+        @for status in &changes {
             (contact_views::presence(status.user_id, status.online, status.last_seen, zone, true))
         }
     })
@@ -241,7 +228,8 @@ mod tests {
         for user in 1..=PRESENCE_REPLAY_MAX as i64 {
             presence.connected(UserId::new(user));
         }
-        let replay = presence_replay(&presence, me, &Zone::utc(), rendered_at)
+        let shows = |user| user != me;
+        let replay = presence_replay(&presence, &shows, &Zone::utc(), rendered_at)
             .expect("dots, not the list")
             .into_string();
         assert_eq!(
@@ -253,6 +241,15 @@ mod tests {
             "not the viewer's own"
         );
         presence.connected(UserId::new(PRESENCE_REPLAY_MAX as i64 + 1));
-        assert!(presence_replay(&presence, me, &Zone::utc(), rendered_at).is_none());
+        presence.connected(UserId::new(PRESENCE_REPLAY_MAX as i64 + 2));
+        assert!(presence_replay(&presence, &shows, &Zone::utc(), rendered_at).is_none());
+        let none_shown = |_| false;
+        assert_eq!(
+            presence_replay(&presence, &none_shown, &Zone::utc(), rendered_at)
+                .map(Markup::into_string)
+                .as_deref(),
+            Some(""),
+            "a page showing nobody's presence gets no dots, storm or not"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! One socket's life: counted into presence, its loop over the page's
 //! frames, the hub's events, timers and shutdown, and the frames it answers.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use super::frame::{parse_frame, ClientFrame};
 use super::render::typing_fragment;
 use crate::auth::{self, CurrentUser};
 use crate::chat::{self, Draft, Scope, Sent};
-use crate::domain::{ConversationId, MessageId, UserId};
+use crate::domain::{ConversationId, MessageId, SharedTally, UserId};
 use crate::error::Result;
 use crate::limits::{READ_MARK_DELAY, SOCKET_MESSAGES, SOCKET_TYPING};
 use crate::live::hub::Event;
@@ -41,6 +41,14 @@ pub(super) struct ChatScope {
     pub(super) page_seq: Option<i64>,
 }
 
+/// Which list a socket's page shows (a conversation page has the inbox
+/// beside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lists {
+    Inbox,
+    People,
+}
+
 /// One open socket of one user.
 pub(super) struct Connection {
     pub(super) pool: Pool,
@@ -52,6 +60,7 @@ pub(super) struct Connection {
     /// How long a session may go unused (see `Settings::session_idle_hours`).
     pub(super) session_idle: time::Duration,
     pub(super) me: CurrentUser,
+    pub(super) lists: Lists,
     pub(super) chat: Option<ChatScope>,
     /// When the page was rendered: presence changes since then are sent on
     /// connect, since the page may have missed them.
@@ -98,9 +107,14 @@ pub(super) struct LoopState {
     /// Whether the page's lists are current: it said what it shows and got
     /// what changed, or got its lists whole. A page says it once per socket.
     pub(super) lists_current: bool,
-    /// The groups in the page's list, once known (from what the page says
-    /// it shows, or a list sent whole), so a group change moves one row.
-    pub(super) groups_shown: Option<HashSet<ConversationId>>,
+    /// The conversations in the page's inbox and the other person of each
+    /// direct one, once known (from what the page says it shows, or a list
+    /// sent whole), so news moves one row and a push never names a row the
+    /// page does not have.
+    pub(super) inbox_shown: Option<HashMap<ConversationId, Option<UserId>>>,
+    /// The open conversation's inbox row, to move after its new message has
+    /// gone out (the message first: the row waits for the tally).
+    pub(super) row_due: Option<(ConversationId, SharedTally)>,
 }
 
 pub(super) fn text(markup: Markup) -> WsMessage {
@@ -135,7 +149,8 @@ impl Connection {
             read_due: None,
             newest: None,
             lists_current: false,
-            groups_shown: None,
+            inbox_shown: None,
+            row_due: None,
         };
         let result = self.pump(stream, &mut state).await;
         // What the page showed before it closed has been read.
@@ -227,6 +242,14 @@ impl Connection {
                 Step::Close(code, reason) => {
                     self.close(&mut stream, code, reason).await;
                     return Ok(());
+                }
+            }
+            if let Some((conversation_id, tally)) = state.row_due.take() {
+                let row = self.inbox_news(conversation_id, &tally, state).await;
+                match row {
+                    Ok(row) if !row.0.is_empty() => self.send(&mut stream, text(row)).await?,
+                    Ok(_) => {}
+                    Err(e) => rocket::error!("moving an inbox row failed: {e}"),
                 }
             }
         }

@@ -23,20 +23,16 @@ pub enum ClientFrame {
     Resume(ShownLists),
 }
 
-/// A page's contact and group lists, as far as catching up needs them.
+/// A page's lists, as far as catching up needs them.
 #[derive(Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct ShownLists {
-    /// `[user, as-of change, count]` of each contact row whose badge is not
-    /// `[_, 0, 0]` (a contact never talked to).
+    /// `[conversation, as-of change, count]` of each inbox row, top first.
     #[serde(default)]
-    pub contacts: Vec<(UserId, i64, i64)>,
-    /// How many contact rows the page has, and the newest user among them.
+    pub inbox: Vec<(ConversationId, i64, i64)>,
+    /// How many people the directory shows, and the newest user among them.
     #[serde(default)]
     pub rows: usize,
     pub upto: Option<UserId>,
-    /// `[group, as-of change, count]` of every group row.
-    #[serde(default)]
-    pub groups: Vec<(ConversationId, i64, i64)>,
 }
 
 /// A frame as the page sends it: the htmx ws extension's form fields as

@@ -1,5 +1,6 @@
-//! The page sockets: one per signed-in page (`/socket` on the dashboard,
-//! `/conversations/<id>/socket` in a conversation). Authenticated by the
+//! The page sockets: one per signed-in page (`/socket` on the inbox,
+//! `/people/socket` on the directory, `/conversations/<id>/socket` in a
+//! conversation, whose page has the inbox beside it). Authenticated by the
 //! session cookie, same-origin only, members only. They receive htmx ws-send
 //! frames (messages, typing notices) and push rendered fragments: messages,
 //! presence, unread counts, typing, read receipts, and on every (re)connect
@@ -23,7 +24,7 @@ use crate::chat::scope_of;
 use crate::domain::ConversationId;
 use crate::error::{Error, Result};
 use crate::limits::{SOCKETS_PER_USER, SOCKET_MAX_MESSAGE_BYTES, SOCKET_MAX_WRITE_BUFFER_BYTES};
-use connection::{ChatScope, Connection};
+use connection::{ChatScope, Connection, Lists};
 pub use frame::{parse_frame, ClientFrame};
 use time::OffsetDateTime;
 
@@ -42,6 +43,7 @@ fn socket_config() -> Config {
 fn connection(
     app: &App<'_>,
     me: CurrentUser,
+    lists: Lists,
     chat: Option<ChatScope>,
     since: Option<i64>,
 ) -> Result<Connection> {
@@ -59,6 +61,7 @@ fn connection(
         idle_timeout: Duration::from_millis(app.settings.socket_idle_ms.max(30)),
         session_idle: time::Duration::hours(app.settings.session_idle_hours),
         me,
+        lists,
         chat,
         rendered_at: since.and_then(|ms| {
             OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
@@ -74,17 +77,29 @@ fn open(ws: WebSocket, connection: Connection) -> Channel<'static> {
         .channel(move |stream| Box::pin(connection.serve(stream)))
 }
 
-/// The dashboard's socket: presence, unread counts, new contacts.
+/// The inbox's socket: rows moving up with news, unread counts.
 /// Guards run left to right: origin and session are checked before the upgrade.
 #[rocket::get("/socket?<since>")]
-fn dashboard_socket(
+fn inbox_socket(
     _origin: SameOrigin,
     me: CurrentUser,
     since: Option<i64>,
     ws: WebSocket,
     app: App<'_>,
 ) -> Result<Channel<'static>> {
-    Ok(open(ws, connection(&app, me, None, since)?))
+    Ok(open(ws, connection(&app, me, Lists::Inbox, None, since)?))
+}
+
+/// The directory's socket: presence, newcomers, accounts deleted.
+#[rocket::get("/people/socket?<since>")]
+fn people_socket(
+    _origin: SameOrigin,
+    me: CurrentUser,
+    since: Option<i64>,
+    ws: WebSocket,
+    app: App<'_>,
+) -> Result<Channel<'static>> {
+    Ok(open(ws, connection(&app, me, Lists::People, None, since)?))
 }
 
 /// A conversation's socket. Membership is looked up before the upgrade.
@@ -105,9 +120,12 @@ async fn conversation_socket(
         scope,
         page_seq: seq.map(|seq| seq.max(0)),
     };
-    Ok(open(ws, connection(&app, me, Some(chat), since)?))
+    Ok(open(
+        ws,
+        connection(&app, me, Lists::Inbox, Some(chat), since)?,
+    ))
 }
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![dashboard_socket, conversation_socket]
+    rocket::routes![inbox_socket, people_socket, conversation_socket]
 }

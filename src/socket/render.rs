@@ -1,5 +1,5 @@
-//! Turning an event into what this page shows: a bubble, a badge, a
-//! receipt, a typing line, a presence dot, a group heading.
+//! Turning an event into what this page shows: a bubble, an inbox row, a
+//! badge, a receipt, a typing line, a presence dot, a group heading.
 
 use std::time::Duration;
 
@@ -7,15 +7,16 @@ use maud::{html, Markup};
 use rocket_ws::frame::CloseCode;
 use tokio::time::Instant;
 
-use super::connection::{Connection, LoopState, Step};
+use super::connection::{Connection, Lists, LoopState, Step};
 use crate::chat;
-use crate::domain::{Contact, ConversationId, Message, SharedGroup, SharedTally, Tally};
+use crate::domain::{Contact, ConversationId, Message, SharedGroup, SharedTally, Tally, UserId};
 use crate::error::Result;
 use crate::limits::{RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS};
 use crate::live::hub::Event;
 use crate::views::chat::{self as chat_views, Previous, Timeline};
-use crate::views::contacts::{self as contact_views, Badge};
-use crate::views::groups::{self as group_views, GroupHeading, RowPush};
+use crate::views::contacts as contact_views;
+use crate::views::groups::{self as group_views, GroupHeading};
+use crate::views::inbox::{self as inbox_views, InboxView};
 
 impl Connection {
     /// The conversation's tally for this event: loaded by the first page
@@ -31,27 +32,89 @@ impl Connection {
         Ok(loaded.as_ref())
     }
 
-    /// This viewer's unread badge of a conversation, from its tally: the
-    /// group's, or the other person's.
-    fn unread_badge(&self, tally: &Tally) -> Step {
+    /// A conversation had news: its row in this page's inbox moves to the
+    /// top (or joins it), from the tally loaded once for every page; a row
+    /// of a conversation the viewer is no longer in leaves.
+    pub(super) async fn inbox_news(
+        &self,
+        conversation_id: ConversationId,
+        tally: &SharedTally,
+        state: &mut LoopState,
+    ) -> Result<Markup> {
+        if self.lists != Lists::Inbox {
+            return Ok(html! {});
+        }
         let me = self.me.id();
-        let Some(count) = tally.unread_of(me) else {
-            return Step::Nothing;
+        let row = self
+            .tally_of(conversation_id, tally)
+            .await?
+            .and_then(|t| t.row_for(me));
+        let Some(shown) = state.inbox_shown.as_mut() else {
+            // The page has not said yet what its list shows: send it whole.
+            let (list, shown) = self.inbox_list().await?;
+            state.inbox_shown = Some(shown);
+            return Ok(list);
         };
-        let badge = if tally.group {
-            Badge::Group(tally.conversation_id)
-        } else {
-            match tally.other_member(me) {
-                Some(peer) => Badge::Contact(peer),
-                None => return Step::Nothing,
+        Ok(match row {
+            Some(row) => {
+                let was_shown = shown.insert(row.id, row.peer).is_some();
+                inbox_views::moved_to_top(&row, &self.inbox_view(), was_shown)
             }
-        };
-        Step::Reply(contact_views::unread(badge, count, tally.last_seq, true))
+            None if shown.remove(&conversation_id).is_some() => {
+                inbox_views::removed_row(conversation_id)
+            }
+            None => html! {},
+        })
     }
 
-    /// A group changed (members, name): the page's list and, on the group's
-    /// own page, its heading follow, from the group's state loaded once for
-    /// every page; a page of a group the viewer is no longer in is closed.
+    /// After a read mark of the viewer's (in any tab), the badge of that
+    /// conversation's row, if the page shows it.
+    async fn read_badge(
+        &self,
+        conversation_id: ConversationId,
+        tally: &SharedTally,
+        state: &LoopState,
+    ) -> Result<Step> {
+        let shown = state
+            .inbox_shown
+            .as_ref()
+            .is_some_and(|shown| shown.contains_key(&conversation_id));
+        if self.lists != Lists::Inbox || !shown {
+            return Ok(Step::Nothing);
+        }
+        let Some(tally) = self.tally_of(conversation_id, tally).await? else {
+            return Ok(Step::Nothing);
+        };
+        Ok(match tally.unread_of(self.me.id()) {
+            Some(count) => Step::Reply(inbox_views::unread(
+                conversation_id,
+                count,
+                tally.last_seq,
+                true,
+            )),
+            None => Step::Nothing,
+        })
+    }
+
+    /// How this page shows its inbox.
+    pub(super) fn inbox_view(&self) -> InboxView<'_> {
+        InboxView {
+            viewer: self.me.id(),
+            current: self.conversation_id(),
+            zone: &self.me.zone,
+        }
+    }
+
+    /// Whether this page shows the presence of `user`: the directory shows
+    /// everyone's, a direct conversation its other person's.
+    pub(super) fn shows_presence_of(&self, user: UserId) -> bool {
+        user != self.me.id() && (self.lists == Lists::People || self.peer_id() == Some(user))
+    }
+
+    /// A group changed (members, name): on the group's own page its heading
+    /// follows, from the group's state loaded once for every page; a page of
+    /// a group the viewer is no longer in is closed, and its row leaves the
+    /// inbox. (What happened reaches the timeline and the inbox as a note.)
     pub(super) async fn group_changed(
         &self,
         conversation_id: ConversationId,
@@ -65,30 +128,25 @@ impl Connection {
             .as_ref()
             .filter(|g| g.has_member(me));
         let viewing = self.conversation_id() == Some(conversation_id);
-        let list = match state.groups_shown.as_mut() {
-            // The page has not said yet what its list shows: send it whole.
-            None => {
-                let (list, shown) = self.group_list().await?;
-                state.groups_shown = Some(shown);
-                list
-            }
-            Some(shown) => match loaded {
-                Some(g) => {
-                    let push = if shown.insert(conversation_id) {
-                        RowPush::Append
-                    } else {
-                        RowPush::Replace
-                    };
-                    group_views::group_row(&g.row_for(me), viewing, Some(push))
-                }
-                None if shown.remove(&conversation_id) => {
-                    group_views::removed_group(conversation_id)
-                }
+        let list = match (loaded, state.inbox_shown.as_mut()) {
+            _ if self.lists != Lists::Inbox => html! {},
+            (Some(_), _) => html! {},
+            (None, Some(shown)) => match shown.remove(&conversation_id) {
+                Some(_) => inbox_views::removed_row(conversation_id),
                 None => html! {},
             },
+            (None, None) => {
+                let (list, shown) = self.inbox_list().await?;
+                state.inbox_shown = Some(shown);
+                list
+            }
         };
         if !viewing {
-            return Ok(Step::Reply(list));
+            return Ok(if list.0.is_empty() {
+                Step::Nothing
+            } else {
+                Step::Reply(list)
+            });
         }
         let Some(g) = loaded else {
             return Ok(Step::Close(CloseCode::Normal, "no longer a member"));
@@ -158,10 +216,12 @@ impl Connection {
         let me = self.me.id();
         let viewing = self.conversation_id();
         Ok(match event {
-            Event::MessagePosted { message, .. } if Some(message.conversation_id) == viewing => {
+            Event::MessagePosted { message, tally } if Some(message.conversation_id) == viewing => {
                 if message.seq <= state.delivered_seq {
                     return Ok(Step::Nothing);
                 }
+                // The sidebar's row follows once the message is out.
+                state.row_due = Some((message.conversation_id, tally.clone()));
                 if message.seq == state.delivered_seq + 1 {
                     return Ok(Step::Reply(
                         self.deliver(std::slice::from_ref(&message), state),
@@ -184,34 +244,33 @@ impl Connection {
                     Step::Reply(self.deliver(&missing, state))
                 }
             }
-            Event::MessagePosted { message, tally } if message.sender_id != me => {
-                match self.tally_of(message.conversation_id, &tally).await? {
-                    Some(tally) => self.unread_badge(tally),
-                    None => Step::Nothing,
+            Event::MessagePosted { message, tally } => {
+                let row = self
+                    .inbox_news(message.conversation_id, &tally, state)
+                    .await?;
+                if row.0.is_empty() {
+                    Step::Nothing
+                } else {
+                    Step::Reply(row)
                 }
             }
-            Event::MessagePosted { .. } => Step::Nothing,
             Event::Read {
                 conversation_id,
                 reader_id,
                 up_to,
                 tally,
-            } if Some(conversation_id) == viewing => {
-                if reader_id == me {
-                    Step::Nothing
-                } else {
-                    let seen = match self.peer_id() {
-                        // The only other member: "Seen" needs no query.
-                        Some(_) => state
-                            .newest
-                            .is_some_and(|(id, sender)| sender == me && up_to >= id),
-                        None => self
-                            .tally_of(conversation_id, &tally)
-                            .await?
-                            .is_some_and(|t| t.seen_by_others(me)),
-                    };
-                    Step::Reply(chat_views::receipt(seen, true))
-                }
+            } if Some(conversation_id) == viewing && reader_id != me => {
+                let seen = match self.peer_id() {
+                    // The only other member: "Seen" needs no query.
+                    Some(_) => state
+                        .newest
+                        .is_some_and(|(id, sender)| sender == me && up_to >= id),
+                    None => self
+                        .tally_of(conversation_id, &tally)
+                        .await?
+                        .is_some_and(|t| t.seen_by_others(me)),
+                };
+                Step::Reply(chat_views::receipt(seen, true))
             }
             Event::Read {
                 conversation_id,
@@ -219,11 +278,8 @@ impl Connection {
                 tally,
                 ..
             } if reader_id == me => {
-                // Read in another tab: the badge here follows.
-                match self.tally_of(conversation_id, &tally).await? {
-                    Some(tally) => self.unread_badge(tally),
-                    None => Step::Nothing,
-                }
+                // Read here or in another tab: the badge follows.
+                self.read_badge(conversation_id, &tally, state).await?
             }
             Event::Read { .. } => Step::Nothing,
             Event::Typing {
@@ -240,7 +296,7 @@ impl Connection {
                 user_id,
                 online,
                 last_seen,
-            } if user_id != me => Step::Reply(contact_views::presence(
+            } if self.shows_presence_of(user_id) => Step::Reply(contact_views::presence(
                 user_id,
                 online,
                 last_seen,
@@ -248,7 +304,7 @@ impl Connection {
                 true,
             )),
             Event::PresenceChanged { .. } => Step::Nothing,
-            Event::UserJoined(user) if user.id != me => {
+            Event::UserJoined(user) if user.id != me && self.lists == Lists::People => {
                 let contact = Contact {
                     id: user.id,
                     username: user.username.clone(),
@@ -270,7 +326,24 @@ impl Connection {
                 conversation_id,
                 group,
             } => self.group_changed(conversation_id, &group, state).await?,
-            Event::UserLeft { user_id } => Step::Reply(contact_views::removed_contact(user_id)),
+            Event::UserLeft { user_id } if self.lists == Lists::People => {
+                Step::Reply(contact_views::removed_contact(user_id))
+            }
+            Event::UserLeft { user_id } => {
+                // Their direct conversation is gone with them.
+                let gone = state.inbox_shown.as_mut().and_then(|shown| {
+                    let id = shown
+                        .iter()
+                        .find(|(_, peer)| **peer == Some(user_id))
+                        .map(|(id, _)| *id)?;
+                    shown.remove(&id);
+                    Some(id)
+                });
+                match gone {
+                    Some(id) => Step::Reply(inbox_views::removed_row(id)),
+                    None => Step::Nothing,
+                }
+            }
             // Handled by the loop, which resyncs the page.
             Event::Resync => Step::Nothing,
             Event::SessionEnded { token_hash } => {

@@ -6,12 +6,13 @@ use time::OffsetDateTime;
 
 use super::{now, Pool, Tx};
 pub use crate::domain::{Contact, Order};
-use crate::domain::{ConversationId, MemberTally, MessageId, Tally, UserId};
+use crate::domain::{ConversationId, MemberTally, MessageId, Preview, Tally, UserId};
 use crate::error::Result;
-use crate::limits::UNREAD_SHOWN_MAX;
+use crate::limits::{PREVIEW_MAX_CHARS, UNREAD_SHOWN_MAX};
 
 /// How many messages of conversation `conversation` the member row `member`
-/// (an alias of `members`) did not send and has not read, counted up to one
+/// (an alias of `members`) did not send and has not read (notes are not
+/// counted: nobody wrote them to be read), counted up to one
 /// past `UNREAD_SHOWN_MAX`: the badge says "99+" beyond that, and a backlog of
 /// thousands costs no more to count than a hundred.
 pub(super) fn unread_count(conversation: &str, member: &str) -> String {
@@ -19,6 +20,7 @@ pub(super) fn unread_count(conversation: &str, member: &str) -> String {
         "(SELECT COUNT(*) FROM (SELECT 1 FROM messages unread_m
             WHERE unread_m.conversation_id = {conversation}
               AND unread_m.sender_id <> {member}.user_id
+              AND unread_m.kind = 'text'
               AND unread_m.id > {member}.last_read_message_id
             LIMIT {limit}) AS unread_capped)",
         limit = UNREAD_SHOWN_MAX + 1
@@ -53,50 +55,106 @@ pub async fn list(pool: &Pool, viewer: UserId, order: Order) -> Result<Vec<Conta
         .await?))
 }
 
+/// The joins `preview_columns` needs, for conversation `c`.
+pub(super) const PREVIEW_JOINS: &str =
+    "LEFT JOIN messages n ON n.id = (SELECT MAX(id) FROM messages WHERE conversation_id = c.id)
+     LEFT JOIN users ns ON ns.id = n.sender_id
+     LEFT JOIN attachments na ON na.message_id = n.id";
+
+/// The columns of a conversation's newest message `n` (its sender `ns`, its
+/// file `na`; see `PREVIEW_JOINS`) that an inbox row previews, as
+/// `PreviewColumns` reads them.
+pub(super) fn preview_columns() -> String {
+    format!(
+        "n.id AS newest_id, n.sender_id AS newest_sender_id,
+         ns.username AS newest_sender_name, SUBSTR(n.body, 1, {PREVIEW_MAX_CHARS}) AS newest_text,
+         na.id IS NOT NULL AS newest_file, n.kind = 'note' AS newest_note,
+         n.created_at AS newest_at"
+    )
+}
+
+/// A conversation's newest message as a row reads it (all null without one).
+#[derive(sqlx::FromRow)]
+pub(super) struct PreviewColumns {
+    newest_id: Option<MessageId>,
+    newest_sender_id: Option<UserId>,
+    newest_sender_name: Option<String>,
+    newest_text: Option<String>,
+    newest_file: bool,
+    newest_note: Option<bool>,
+    newest_at: Option<OffsetDateTime>,
+}
+
+impl PreviewColumns {
+    pub(super) fn newest(&self) -> Option<(MessageId, UserId)> {
+        self.newest_id.zip(self.newest_sender_id)
+    }
+
+    pub(super) fn preview(self) -> Option<Preview> {
+        Some(Preview {
+            sender_id: self.newest_sender_id?,
+            sender_name: self.newest_sender_name?,
+            text: self.newest_text?,
+            file: self.newest_file,
+            note: self.newest_note.unwrap_or(false),
+            at: self.newest_at?,
+        })
+    }
+}
+
+/// One member's row of a conversation's tally.
+#[derive(sqlx::FromRow)]
+struct TallyRow {
+    user_id: UserId,
+    username: String,
+    last_read_message_id: MessageId,
+    unread: i64,
+    is_group: bool,
+    title: Option<String>,
+    last_seq: i64,
+    #[sqlx(flatten)]
+    newest: PreviewColumns,
+}
+
 /// Every member's unread count and read position in a conversation, with
-/// its newest message and change; `None` when the conversation is gone.
+/// its name, newest message and change; `None` when the conversation is gone.
 pub async fn tally(pool: &Pool, conversation_id: ConversationId) -> Result<Option<Tally>> {
-    type Row = (
-        UserId,
-        MessageId,
-        i64,
-        bool,
-        i64,
-        Option<MessageId>,
-        Option<UserId>,
-    );
     let sql = format!(
-        "SELECT v.user_id, v.last_read_message_id, {unread}, c.kind = 'group', c.last_seq,
-                n.id, n.sender_id
+        "SELECT v.user_id, u.username, v.last_read_message_id, {unread} AS unread,
+                c.kind = 'group' AS is_group, c.title, c.last_seq, {preview}
          FROM members v
+         JOIN users u ON u.id = v.user_id
          JOIN conversations c ON c.id = v.conversation_id
-         LEFT JOIN messages n
-           ON n.id = (SELECT MAX(id) FROM messages WHERE conversation_id = $1)
-         WHERE v.conversation_id = $2
+         {PREVIEW_JOINS}
+         WHERE v.conversation_id = $1
          ORDER BY v.user_id",
-        unread = unread_count("v.conversation_id", "v")
+        unread = unread_count("v.conversation_id", "v"),
+        preview = preview_columns(),
     );
-    let rows: Vec<Row> = on_pool!(pool, p => sqlx::query_as(&sql)
-        .bind(conversation_id)
+    let mut rows: Vec<TallyRow> = on_pool!(pool, p => sqlx::query_as(&sql)
         .bind(conversation_id)
         .fetch_all(p)
         .await?);
-    let Some(&(_, _, _, group, last_seq, newest_id, newest_sender)) = rows.first() else {
+    let members = rows
+        .iter()
+        .map(|row| MemberTally {
+            user_id: row.user_id,
+            username: row.username.clone(),
+            last_read: row.last_read_message_id,
+            unread: row.unread,
+        })
+        .collect();
+    let Some(first) = rows.pop() else {
         return Ok(None);
     };
     Ok(Some(Tally {
         conversation_id,
-        group,
-        last_seq,
-        newest: newest_id.zip(newest_sender),
-        members: rows
-            .iter()
-            .map(|&(user_id, last_read, unread, ..)| MemberTally {
-                user_id,
-                last_read,
-                unread,
-            })
-            .collect(),
+        group: first.is_group,
+        last_seq: first.last_seq,
+        newest: first.newest.newest(),
+        preview: first.newest.preview(),
+        title: first.title,
+        members,
     }))
 }
 

@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 
 use super::{now, Pool, Tx};
-pub use crate::domain::{Attachment, AttachmentColumns, Message, NewAttachment};
+pub use crate::domain::{Attachment, AttachmentColumns, Message, MessageKind, NewAttachment};
 use crate::domain::{ConversationId, MessageId, UserId};
 use crate::error::{Error, Result};
 
@@ -21,7 +21,7 @@ pub enum Saved {
 
 const SELECT: &str =
     "SELECT m.id, m.conversation_id, m.seq, m.sender_id, u.username AS sender_name,
-        m.body, m.created_at, a.id AS attachment_id, a.content_type AS attachment_type,
+        m.body, m.created_at, m.kind = 'note' AS note, a.id AS attachment_id, a.content_type AS attachment_type,
         a.size AS attachment_size, a.filename AS attachment_name,
         a.has_thumbnail AS attachment_thumbnail,
         a.thumbnail_width AS attachment_thumbnail_width,
@@ -40,7 +40,15 @@ pub async fn save(
     client_id: &str,
 ) -> Result<Saved> {
     let mut tx = pool.begin().await?;
-    let saved = save_in(&mut tx, conversation_id, sender_id, body, client_id, None).await?;
+    let saved = save_in(
+        &mut tx,
+        conversation_id,
+        sender_id,
+        (MessageKind::Text, body),
+        client_id,
+        None,
+    )
+    .await?;
     if let Saved::Created(message) = &saved {
         senders_read_own_in(&mut tx, &[message]).await?;
     }
@@ -90,7 +98,7 @@ pub(crate) async fn save_in(
     tx: &mut Tx,
     conversation_id: ConversationId,
     sender_id: UserId,
-    body: &str,
+    (kind, body): (MessageKind, &str),
     client_id: &str,
     attachment: Option<&NewAttachment>,
 ) -> Result<Saved> {
@@ -113,8 +121,8 @@ pub(crate) async fn save_in(
         return Err(Error::NotFound);
     };
     let inserted: Option<(MessageId, OffsetDateTime, String)> = sqlx::query_as(
-        "INSERT INTO messages (conversation_id, seq, sender_id, body, client_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO messages (conversation_id, seq, sender_id, body, client_id, created_at, kind)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (sender_id, client_id) DO NOTHING
          RETURNING id, created_at, (SELECT username FROM users WHERE id = sender_id)",
     )
@@ -124,6 +132,7 @@ pub(crate) async fn save_in(
     .bind(body)
     .bind(client_id)
     .bind(now())
+    .bind(kind.as_str())
     .fetch_optional(&mut *tx)
     .await?;
     if inserted.is_none() {
@@ -174,6 +183,7 @@ pub(crate) async fn save_in(
                 sender_name,
                 body: body.to_owned(),
                 created_at,
+                note: kind == MessageKind::Note,
                 attachment: attachment_columns,
             })
         }

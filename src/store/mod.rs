@@ -50,6 +50,7 @@ pub mod devices;
 pub mod drain;
 pub mod groups;
 pub mod health;
+pub mod inbox;
 pub mod messages;
 pub mod sessions;
 pub mod users;

@@ -149,7 +149,7 @@ impl Job {
                 tx,
                 *conversation_id,
                 *sender_id,
-                body,
+                (messages::MessageKind::Text, body),
                 client_id,
                 attachment.as_ref(),
             )

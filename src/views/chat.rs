@@ -4,12 +4,12 @@
 use maud::{html, Markup};
 use time::{Date, OffsetDateTime};
 
-use super::contacts::{contact_list, presence};
-use super::groups::{group_list, heading as group_heading, GroupHeading};
+use super::contacts::presence;
+use super::groups::{heading as group_heading, GroupHeading};
+use super::inbox::{filter_box, inbox_list, InboxView};
 use super::layout::{page_with_skip_links, Viewer};
 use super::{clock, conversation_url, dom_id, full_time, iso, socket_url};
-use crate::domain::Contact;
-use crate::domain::GroupRow;
+use crate::domain::InboxRow;
 use crate::domain::User;
 use crate::domain::{Attachment, Message};
 use crate::domain::{ConversationId, MessageId, UserId, Zone};
@@ -34,6 +34,8 @@ pub struct Timeline<'a> {
 pub struct Previous {
     pub sender: UserId,
     pub at: OffsetDateTime,
+    /// A group's note, which no message continues.
+    pub note: bool,
 }
 
 impl Previous {
@@ -41,6 +43,7 @@ impl Previous {
         Previous {
             sender: message.sender_id,
             at: message.created_at,
+            note: message.note,
         }
     }
 }
@@ -51,6 +54,9 @@ const RUN_GAP: time::Duration = time::Duration::minutes(5);
 /// One message bubble. `continues` marks the next of a sender's run: it
 /// sits close under the one before and does not repeat the name.
 pub fn message(message: &Message, timeline: &Timeline, continues: bool) -> Markup {
+    if message.note {
+        return note(message, timeline);
+    }
     let mine = message.sender_id == timeline.viewer;
     let side = if mine { "mine" } else { "theirs" };
     let local = timeline.zone.local(message.created_at);
@@ -76,6 +82,25 @@ pub fn message(message: &Message, timeline: &Timeline, continues: bool) -> Marku
                 time datetime=(iso(message.created_at)) title=(full_time(local, timeline.zone)) {
                     (clock(local))
                 }
+            }
+        }
+    }
+}
+
+/// A group's note, centred between the messages: "alice added bob · 14:05"
+/// ("You" for the viewer's own).
+fn note(message: &Message, timeline: &Timeline) -> Markup {
+    let local = timeline.zone.local(message.created_at);
+    let who = if message.sender_id == timeline.viewer {
+        "You"
+    } else {
+        message.sender_name.as_str()
+    };
+    html! {
+        p.note id=(dom_id("message", message.id)) data-seq=(message.seq) {
+            (who) " " (message.body) " · "
+            time datetime=(iso(message.created_at)) title=(full_time(local, timeline.zone)) {
+                (clock(local))
             }
         }
     }
@@ -230,7 +255,7 @@ pub(crate) fn messages_by_day(
     let first_unread = timeline.unread_after.and_then(|read| {
         messages
             .iter()
-            .find(|m| m.id > read && m.sender_id != timeline.viewer)
+            .find(|m| m.id > read && m.sender_id != timeline.viewer && !m.note)
             .map(|m| m.id)
     });
     html! {
@@ -240,8 +265,8 @@ pub(crate) fn messages_by_day(
             }
             @let day = zone.local(m.created_at).date();
             @let new_day = previous.is_none_or(|p| zone.local(p.at).date() != day);
-            @let continues = !new_day && previous.is_some_and(|p| {
-                p.sender == m.sender_id && m.created_at - p.at <= RUN_GAP
+            @let continues = !new_day && !m.note && previous.is_some_and(|p| {
+                !p.note && p.sender == m.sender_id && m.created_at - p.at <= RUN_GAP
             });
             @if new_day {
                 (day_separator(day, today))
@@ -390,9 +415,8 @@ pub(crate) enum Heading<'a> {
 pub(crate) struct ChatPage<'a> {
     pub conversation_id: ConversationId,
     pub heading: Heading<'a>,
-    pub groups: &'a [GroupRow],
-    pub contacts: &'a [Contact],
-    pub is_online: &'a dyn Fn(UserId) -> bool,
+    /// The viewer's conversations, beside this one on a wide screen.
+    pub inbox: &'a [InboxRow],
     pub seen: bool,
     pub history: &'a [Message],
     pub has_more: bool,
@@ -423,24 +447,29 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
         group: matches!(chat.heading, Heading::Group(_)),
         unread_after: chat.read_up_to,
     };
-    let (title, current_contact, current_group) = match &chat.heading {
-        Heading::Direct { peer, .. } => (peer.username.as_str(), Some(peer.id), None),
-        Heading::Group(g) => (
-            g.group.title.as_deref().unwrap_or("Group"),
-            None,
-            Some(chat.conversation_id),
-        ),
+    let title = match &chat.heading {
+        Heading::Direct { peer, .. } => peer.username.as_str(),
+        Heading::Group(g) => g.group.title.as_deref().unwrap_or("Group"),
+    };
+    let inbox = InboxView {
+        viewer: viewer.user.id,
+        current: Some(chat.conversation_id),
+        zone: viewer.zone,
     };
     html! {
         (page_with_skip_links(title, Some(viewer), SKIP_LINKS, html! {
             div.app hx-ext="ws" ws-connect=[chat.before.is_none().then_some(&socket)] {
-                aside.sidebar aria-label="Conversations" {
-                    (group_list(chat.groups, current_group, false))
-                    (contact_list(chat.contacts, chat.is_online, current_contact, viewer.zone, false))
+                aside.sidebar aria-label="Chats" {
+                    div.list-header {
+                        h2 { "Chats" }
+                        a href="/people" { "New chat" }
+                    }
+                    (filter_box("/", "", "Search chats", "#inbox"))
+                    (inbox_list(chat.inbox, &inbox, false))
                 }
                 main.chat {
                     header.chat-header {
-                        a.back href="/" aria-label="Back to contacts" { "←" }
+                        a.back href="/" aria-label="Back to chats" { "←" }
                         @match &chat.heading {
                             Heading::Direct { peer, online, last_seen } => div.who {
                                 h1 { (peer.username) }

@@ -1,11 +1,11 @@
-//! The contact list and its live parts: presence dot, "last seen", unread badge.
+//! The directory of everyone registered, and its live part: presence
+//! ("online", "last seen").
 
 use maud::{html, Markup};
 use time::OffsetDateTime;
 
 use super::{clock, contact_url, dom_id};
-use crate::domain::{Contact, ConversationId, UserId, Zone};
-use crate::limits::UNREAD_SHOWN_MAX;
+use crate::domain::{Contact, UserId, Zone};
 
 /// "last seen 14:05" today, "last seen 20 Nov" before, on the viewer's clock.
 pub(crate) fn last_seen_text(last_seen: Option<OffsetDateTime>, zone: &Zone) -> String {
@@ -36,49 +36,16 @@ pub fn presence(
     }
 }
 
-/// Whose unread badge: a contact's (their direct conversation) or a group's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Badge {
-    Contact(UserId),
-    Group(ConversationId),
-}
-
-impl Badge {
-    fn dom_id(self) -> String {
-        match self {
-            Badge::Contact(user_id) => dom_id("unread", user_id),
-            Badge::Group(conversation_id) => dom_id("unread-group", conversation_id),
-        }
-    }
-}
-
-/// An unread badge; empty when everything is read. It carries the count
-/// and the conversation's change it is as of, which the page reports when
-/// its socket (re)connects, so the server sends only the badges that moved.
-pub fn unread(badge: Badge, count: i64, as_of_seq: i64, oob: bool) -> Markup {
-    html! {
-        span id=(badge.dom_id()) class="unread" data-seq=(as_of_seq) data-count=(count)
-            hx-swap-oob=[oob.then_some("true")] {
-            @if count > UNREAD_SHOWN_MAX {
-                (UNREAD_SHOWN_MAX) "+" span.visually-hidden { " unread" }
-            } @else if count > 0 {
-                (count) span.visually-hidden { " unread" }
-            }
-        }
-    }
-}
-
-/// One contact: a link to the conversation, with presence and unread count.
+/// One person: a link to the conversation with them, with their presence.
 pub(crate) fn contact_row(contact: &Contact, online: bool, current: bool, zone: &Zone) -> Markup {
     html! {
-        li id=(dom_id("contact", contact.id)) {
+        li id=(dom_id("contact", contact.id)) data-name=(contact.username.to_lowercase()) {
             a.contact href=(contact_url(&contact.username)) aria-current=[current.then_some("page")] {
                 span.avatar aria-hidden="true" { (initial(&contact.username)) }
                 span.who {
                     span.name { (contact.username) }
                     (presence(contact.id, online, contact.last_seen_at, zone, false))
                 }
-                (unread(Badge::Contact(contact.id), contact.unread, contact.last_seq, false))
             }
         }
     }
@@ -94,7 +61,7 @@ pub(crate) fn contact_list(
     oob: bool,
 ) -> Markup {
     html! {
-        ul #contacts .contacts aria-label="Contacts" hx-swap-oob=[oob.then_some("true")] {
+        ul #contacts .contacts aria-label="People" hx-swap-oob=[oob.then_some("true")] {
             @for contact in contacts {
                 (contact_row(contact, is_online(contact.id), current == Some(contact.id), zone))
             }

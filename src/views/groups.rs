@@ -1,63 +1,13 @@
-//! Group conversations: the list of groups, the form that creates one, and
-//! the heading of a group's page with its members and settings.
+//! Group conversations: the form that creates one, and the heading of a
+//! group's page with its members and settings.
 
 use maud::{html, Markup};
 
-use super::contacts::{unread, Badge};
-use super::{conversation_url, dom_id};
+use super::conversation_url;
 use crate::domain::Contact;
 use crate::domain::User;
-use crate::domain::{Conversation, ConversationId, GroupRow, UserId};
+use crate::domain::{Conversation, UserId};
 use crate::limits::GROUP_TITLE_MAX_CHARS;
-
-/// The viewer's groups; `current` marks the open one.
-pub(crate) fn group_list(
-    groups: &[GroupRow],
-    current: Option<ConversationId>,
-    oob: bool,
-) -> Markup {
-    html! {
-        ul #groups .contacts .groups aria-label="Groups" hx-swap-oob=[oob.then_some("true")] {
-            @for group in groups {
-                (group_row(group, current == Some(group.id), None))
-            }
-        }
-    }
-}
-
-/// How a socket push puts a group's row on a page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RowPush {
-    /// In place of the row the page has.
-    Replace,
-    /// At the end of the list (the page does not have it yet).
-    Append,
-}
-
-/// One group in the list: a link with its name and unread badge.
-pub(crate) fn group_row(group: &GroupRow, current: bool, push: Option<RowPush>) -> Markup {
-    let row = html! {
-        li id=(dom_id("group", group.id)) hx-swap-oob=[(push == Some(RowPush::Replace)).then_some("true")] {
-            a.contact href=(conversation_url(group.id))
-                aria-current=[current.then_some("page")] {
-                span.avatar.group-avatar aria-hidden="true" { "#" }
-                span.who { span.name { (group.title) } }
-                (unread(Badge::Group(group.id), group.unread, group.last_seq, false))
-            }
-        }
-    };
-    match push {
-        Some(RowPush::Append) => html! { div hx-swap-oob="beforeend:#groups" { (row) } },
-        _ => row,
-    }
-}
-
-/// Socket push: a group the viewer is no longer in leaves their list.
-pub(crate) fn removed_group(group: ConversationId) -> Markup {
-    html! {
-        li id=(dom_id("group", group)) hx-swap-oob="delete" {}
-    }
-}
 
 /// The form that starts a group with some of the viewer's contacts.
 pub(crate) fn new_group_form(csrf: &str, contacts: &[Contact]) -> Markup {

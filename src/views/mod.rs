@@ -5,6 +5,7 @@ pub mod account;
 pub mod chat;
 pub mod contacts;
 pub mod groups;
+pub mod inbox;
 pub mod layout;
 pub mod pages;
 mod text;

@@ -1,13 +1,14 @@
-//! Whole pages: sign up, log in, the dashboard of contacts, and errors.
+//! Whole pages: sign up, log in, the inbox, the directory of people, and errors.
 
 use maud::{html, Markup};
 use rocket::http::Status;
 
 use super::contacts::contact_list;
-use super::groups::{group_list, new_group_form};
+use super::groups::new_group_form;
+use super::inbox::{filter_box, inbox_list, InboxView};
 use super::layout::{page, reloading_page, Viewer};
-use crate::domain::{Contact, Order, UserId};
-use crate::domain::{Conversation, GroupRow};
+use crate::domain::{Contact, UserId};
+use crate::domain::{Conversation, InboxRow};
 use crate::limits::{PASSWORD_MIN_CHARS, RETRY_AFTER_SECS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS};
 
 /// What an account form shows again after an error: never the password.
@@ -89,31 +90,65 @@ pub fn signup(csrf: &str, form: &AccountForm) -> Markup {
     )
 }
 
-/// The dashboard: everyone the viewer can talk to, kept live by its socket.
-pub fn dashboard(
-    viewer: &Viewer,
-    contacts: &[Contact],
-    groups: &[GroupRow],
-    is_online: &dyn Fn(UserId) -> bool,
-    order: Order,
-) -> Markup {
+/// The inbox: the viewer's conversations, newest first, kept live by its
+/// socket, and the way to start a new one.
+pub fn inbox(viewer: &Viewer, rows: &[InboxRow], query: &str) -> Markup {
+    let view = InboxView {
+        viewer: viewer.user.id,
+        current: None,
+        zone: viewer.zone,
+    };
     page(
-        "Contacts",
+        "Chats",
         Some(viewer),
         html! {
             main.dashboard hx-ext="ws" ws-connect=(super::socket_url("/socket")) {
                 div.list-header {
-                    h1 { "Contacts" }
-                    nav.sort aria-label="Order" {
-                        a href="/" aria-current=[(order == Order::Alphabetical).then_some("true")] { "A–Z" }
-                        a href="/?order=recent" aria-current=[(order == Order::Recent).then_some("true")] { "Recent" }
+                    h1 { "Chats" }
+                    a.button.primary href="/people" { "New chat" }
+                }
+                (filter_box("/", query, "Search chats", "#inbox"))
+                (inbox_list(rows, &view, false))
+                p.empty {
+                    @if query.is_empty() {
+                        "No conversations yet. " a href="/people" { "Start one" } " with someone who is here."
+                    } @else {
+                        "No chats match “" (query) "”. " a href="/" { "Show all" }
                     }
                 }
-                p.empty { "Nobody else is here yet. Share this site's address with a friend." }
-                (group_list(groups, None, false))
-                (contact_list(contacts, is_online, None, viewer.zone, false))
+            }
+        },
+    )
+}
+
+/// Everyone registered, to start a conversation or a group with: the
+/// directory, kept live by its socket (presence, newcomers).
+pub fn people(
+    viewer: &Viewer,
+    contacts: &[Contact],
+    is_online: &dyn Fn(UserId) -> bool,
+    query: &str,
+) -> Markup {
+    page(
+        "New chat",
+        Some(viewer),
+        html! {
+            main.dashboard hx-ext="ws" ws-connect=(super::socket_url("/people/socket")) {
+                div.list-header {
+                    a.back href="/" aria-label="Back to chats" { "←" }
+                    h1 { "New chat" }
+                }
+                (filter_box("/people", query, "Search people", "#contacts"))
                 @if !contacts.is_empty() {
                     (new_group_form(viewer.csrf, contacts))
+                }
+                (contact_list(contacts, is_online, None, viewer.zone, false))
+                p.empty {
+                    @if query.is_empty() {
+                        "Nobody else is here yet. Share this site's address with a friend."
+                    } @else {
+                        "Nobody matches “" (query) "”. " a href="/people" { "Show everyone" }
+                    }
                 }
             }
         },

@@ -481,13 +481,23 @@ impl Browser {
         .await
     }
 
-    /// Opens the dashboard's socket and reads the contact list it starts with.
+    /// Opens the inbox's socket and reads its first frame.
     pub async fn connect_dashboard(&self) -> (Socket, String) {
+        self.connect_list("/socket").await
+    }
+
+    /// Opens the directory's socket (presence, newcomers) and reads its
+    /// first frame.
+    pub async fn connect_people(&self) -> (Socket, String) {
+        self.connect_list("/people/socket").await
+    }
+
+    async fn connect_list(&self, path: &str) -> (Socket, String) {
         let mut socket = self
-            .try_connect_path("/socket", &self.base)
+            .try_connect_path(path, &self.base)
             .await
-            .expect("dashboard socket connects");
-        let first = next_text(&mut socket).await.expect("contact list");
+            .unwrap_or_else(|e| panic!("{path} connects: {e}"));
+        let first = next_text(&mut socket).await.expect("first frame");
         (socket, first)
     }
 
@@ -731,10 +741,15 @@ pub async fn stored_messages(folder: &std::path::Path) -> std::collections::BTre
 /// The change sequence numbers of the message bubbles in a fragment, in
 /// the order they appear.
 pub fn seqs(fragment: &str) -> Vec<i64> {
+    // Messages only (an inbox row's badge carries its conversation's too).
     fragment
-        .split(r#" data-seq=""#)
+        .split(r#"id="message-"#)
         .skip(1)
-        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .filter_map(|rest| {
+            let tag = &rest[..rest.find('>')?];
+            let value = &tag[tag.find(r#" data-seq=""#)? + r#" data-seq=""#.len()..];
+            value.split('"').next()?.parse().ok()
+        })
         .collect()
 }
 
@@ -756,8 +771,7 @@ pub fn bubbles(fragment: &str) -> Vec<(i64, String)> {
         .collect()
 }
 
-/// What the unread badge `badge_id` (`unread-<user>`, `unread-group-<id>`)
-/// shows in `html`: "" when nothing is unread, "3", "99+"; `None` without it.
+/// What the unread badge `badge_id` (`unread-<conversation>`) shows in `html`: "" when nothing is unread, "3", "99+"; `None` without it.
 pub fn badge_text(html: &str, badge_id: &str) -> Option<String> {
     let start = html.find(&format!(r#"id="{badge_id}""#))?;
     let rest = &html[start..];

@@ -1,0 +1,55 @@
+//! The inbox as one member sees it: every conversation they are in, newest
+//! activity first, each with its newest message and what they have not read.
+
+use super::contacts::{preview_columns, unread_count, PreviewColumns, PREVIEW_JOINS};
+use super::Pool;
+use crate::domain::{ConversationId, InboxRow, UserId};
+use crate::error::Result;
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: ConversationId,
+    is_group: bool,
+    title: Option<String>,
+    peer_id: Option<UserId>,
+    unread: i64,
+    last_seq: i64,
+    #[sqlx(flatten)]
+    newest: PreviewColumns,
+}
+
+/// The viewer's conversations, most recently active first: their groups,
+/// and the direct conversations that have a message (opening one with
+/// someone creates it empty; it joins the inbox once somebody writes).
+pub async fn list(pool: &Pool, viewer: UserId) -> Result<Vec<InboxRow>> {
+    let sql = format!(
+        "SELECT c.id, c.kind = 'group' AS is_group, COALESCE(c.title, p.username) AS title,
+                p.id AS peer_id, {unread} AS unread, c.last_seq, {preview}
+         FROM members v
+         JOIN conversations c ON c.id = v.conversation_id
+         LEFT JOIN members pv
+           ON c.kind = 'direct' AND pv.conversation_id = c.id AND pv.user_id <> v.user_id
+         LEFT JOIN users p ON p.id = pv.user_id
+         {PREVIEW_JOINS}
+         WHERE v.user_id = $1 AND (c.kind = 'group' OR n.id IS NOT NULL)
+         ORDER BY n.id DESC NULLS LAST, c.id DESC",
+        unread = unread_count("c.id", "v"),
+        preview = preview_columns(),
+    );
+    let rows: Vec<Row> = on_pool!(pool, p => sqlx::query_as(&sql)
+        .bind(viewer)
+        .fetch_all(p)
+        .await?);
+    Ok(rows
+        .into_iter()
+        .map(|row| InboxRow {
+            id: row.id,
+            group: row.is_group,
+            title: row.title.unwrap_or_default(),
+            peer: row.peer_id,
+            unread: row.unread,
+            last_seq: row.last_seq,
+            newest: row.newest.preview(),
+        })
+        .collect())
+}
