@@ -1516,3 +1516,111 @@ async fn a_file_dropped_or_pasted_into_a_conversation_goes_with_its_caption() {
         let _ = client.close().await;
     }
 }
+
+/// What the time element of the last bubble of this kind says, and the UTC
+/// moment it stands for.
+async fn last_bubble_time(client: &Client, side: &str) -> (String, time::OffsetDateTime) {
+    let found = client
+        .execute(
+            &format!(
+                "const t = [...document.querySelectorAll('#messages article.{side} time')].pop(); \
+                 return [t.textContent, t.getAttribute('datetime')];"
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let at = time::OffsetDateTime::parse(
+        found[1].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    (found[0].as_str().unwrap().to_owned(), at)
+}
+
+#[tokio::test]
+async fn the_account_page_names_this_browser_a_chosen_zone_moves_every_time_and_leaving_asks_first(
+) {
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let (_server, base, alice, bob) = two_people(&driver).await;
+    open_chat_with(&alice, "bob").await;
+    let conversation = path_of(&alice).await;
+    type_and_send(&alice, "What time is it?").await;
+    wait_for_text(&alice, "#messages", "What time is it?").await;
+
+    // The account page, reached from the top bar, names this browser.
+    click(&alice, r#"nav.account a[href="/account"]"#).await;
+    wait_until("the account page", || async {
+        path_of(&alice).await == "/account"
+    })
+    .await;
+    let sessions = text_of(&alice, "ul.sessions").await;
+    assert!(
+        sessions.contains("Chrome (headless) on Linux (this browser) · last active"),
+        "{sessions}"
+    );
+    assert!(!sessions.contains("Mozilla/"), "no raw user agent: {sessions}");
+
+    // Kathmandu is 5:45 ahead of UTC all year: every time moves by that.
+    alice
+        .find(Locator::Css("#zone"))
+        .await
+        .unwrap()
+        .select_by_value("Asia/Kathmandu")
+        .await
+        .unwrap();
+    click(&alice, r#"form[action="/account/time-zone"] button"#).await;
+    wait_for_text(&alice, "main", "Times are shown in Asia/Kathmandu").await;
+    alice.goto(&format!("{base}{conversation}")).await.unwrap();
+    wait_for_text(&alice, "#messages", "What time is it?").await;
+    let (shown, at) = last_bubble_time(&alice, "mine").await;
+    let local = at.to_offset(time::UtcOffset::from_hms(5, 45, 0).unwrap());
+    assert_eq!(
+        shown,
+        format!("{:02}:{:02}", local.hour(), local.minute()),
+        "the bubble's time in the chosen zone ({at})"
+    );
+    let preview_time = text_of(&alice, "#inbox time.when").await;
+    assert_eq!(preview_time, shown, "the inbox row's time too");
+
+    // A group: its timeline notes who made it; leaving asks first.
+    go_to_people(&alice).await;
+    click(&alice, "details.new-group summary").await;
+    fill(&alice, "#group-title", "Hikers").await;
+    click(&alice, "details.new-group input[type=checkbox]").await;
+    click(&alice, "details.new-group button[type=submit]").await;
+    wait_for_text(&alice, "#messages .note", "You created the group").await;
+    let group = path_of(&alice).await;
+    bob.goto(&format!("{base}/")).await.unwrap();
+    wait_for_text(&bob, "#inbox", "Hikers").await;
+    assert_eq!(
+        text_of(&bob, "#inbox > li:first-child .preview").await,
+        "alice created the group"
+    );
+    click(&bob, &format!(r#"#inbox a[href="{group}"]"#)).await;
+    wait_for_text(&bob, "#messages .note", "alice created the group").await;
+    click(&bob, "details.group-panel summary").await;
+    click(&bob, "a.leave").await;
+    wait_for_text(&bob, "main", "Leave Hikers?").await;
+    click(&bob, "main a[autofocus]").await; // "Stay in the group"
+    wait_until("back in the group", || async { path_of(&bob).await == group }).await;
+    click(&bob, "details.group-panel summary").await;
+    click(&bob, "a.leave").await;
+    wait_for_text(&bob, "main", "Leave Hikers?").await;
+    click(&bob, "main button.danger").await;
+    wait_until("the inbox, without the group", || async {
+        path_of(&bob).await == "/" && !text_of(&bob, "#inbox").await.contains("Hikers")
+    })
+    .await;
+    wait_for_text(&alice, "#live .note", "bob left").await;
+    wait_for_text(&alice, "#chat-heading", "1 member: alice").await;
+    assert_accessible(&alice, "a group with notes").await;
+    assert_no_console_errors(&alice, "settings and groups").await;
+    assert_no_console_errors(&bob, "leaving a group").await;
+    for client in [alice, bob] {
+        let _ = client.close().await;
+    }
+}

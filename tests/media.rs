@@ -120,6 +120,13 @@ async fn an_image_is_shown_as_a_thumbnail_and_served_only_to_members() {
         )),
         "{page}"
     );
+    // Alice's inbox previews it as a file, by name.
+    let inbox = page_text(&alice, "/").await;
+    let preview = &inbox[inbox.find(r#"class="preview""#).expect("a row")..];
+    assert!(
+        preview.starts_with(r#"class="preview"><span aria-hidden="true">📎 </span>holiday.png</span>"#),
+        "{preview}"
+    );
 
     let full = alice.get(format!("/media/{id}")).dispatch().await;
     assert_eq!(full.status(), Status::Ok);

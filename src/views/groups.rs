@@ -54,7 +54,10 @@ pub fn heading(h: &GroupHeading, oob: bool) -> Markup {
         div #chat-heading .who hx-swap-oob=[oob.then_some("true")] {
             h1 { (title) }
             details.group-panel {
-                summary { (h.members.len()) " members: " (names.join(", ")) }
+                summary {
+                    (h.members.len()) @if h.members.len() == 1 { " member: " } @else { " members: " }
+                    (names.join(", "))
+                }
                 @if !h.candidates.is_empty() {
                     form method="post" action={ (url) "/members" } {
                         input type="hidden" name="csrf" value=(h.csrf);
