@@ -1539,8 +1539,8 @@ async fn last_bubble_time(client: &Client, side: &str) -> (String, time::OffsetD
 }
 
 #[tokio::test]
-async fn the_account_page_names_this_browser_a_chosen_zone_moves_every_time_and_leaving_asks_first(
-) {
+async fn the_account_page_names_this_browser_a_chosen_zone_moves_every_time_and_leaving_asks_first()
+{
     let Some(driver) = start_driver().await else {
         eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
         return;
@@ -1562,7 +1562,10 @@ async fn the_account_page_names_this_browser_a_chosen_zone_moves_every_time_and_
         sessions.contains("Chrome (headless) on Linux (this browser) · last active"),
         "{sessions}"
     );
-    assert!(!sessions.contains("Mozilla/"), "no raw user agent: {sessions}");
+    assert!(
+        !sessions.contains("Mozilla/"),
+        "no raw user agent: {sessions}"
+    );
 
     // Kathmandu is 5:45 ahead of UTC all year: every time moves by that.
     alice
@@ -1606,7 +1609,10 @@ async fn the_account_page_names_this_browser_a_chosen_zone_moves_every_time_and_
     click(&bob, "a.leave").await;
     wait_for_text(&bob, "main", "Leave Hikers?").await;
     click(&bob, "main a[autofocus]").await; // "Stay in the group"
-    wait_until("back in the group", || async { path_of(&bob).await == group }).await;
+    wait_until("back in the group", || async {
+        path_of(&bob).await == group
+    })
+    .await;
     click(&bob, "details.group-panel summary").await;
     click(&bob, "a.leave").await;
     wait_for_text(&bob, "main", "Leave Hikers?").await;

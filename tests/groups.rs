@@ -274,7 +274,7 @@ async fn a_member_who_leaves_loses_access_at_once() {
     assert!(!page_text(&c.bob, "/").await.contains("Leaving"));
     assert!(page_text(&c.app.client, &path)
         .await
-        .contains("1 members: alice"));
+        .contains("1 member: alice"));
     drop(c.carol);
 }
 

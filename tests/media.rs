@@ -124,7 +124,9 @@ async fn an_image_is_shown_as_a_thumbnail_and_served_only_to_members() {
     let inbox = page_text(&alice, "/").await;
     let preview = &inbox[inbox.find(r#"class="preview""#).expect("a row")..];
     assert!(
-        preview.starts_with(r#"class="preview"><span aria-hidden="true">📎 </span>holiday.png</span>"#),
+        preview.starts_with(
+            r#"class="preview"><span aria-hidden="true">📎 </span>holiday.png</span>"#
+        ),
         "{preview}"
     );
 

@@ -5,7 +5,7 @@ use crate::auth::CurrentUser;
 use crate::domain::{ConversationId, InboxRow, MessageId, Tally, UserId};
 use crate::error::{Error, Result};
 use crate::limits::HISTORY_PAGE;
-use crate::store::contacts::{self, Contact, Order};
+use crate::store::contacts::{self, Contact};
 use crate::store::groups::{self, Conversation};
 use crate::store::inbox as store_inbox;
 use crate::store::messages::{self, Attachment, Message};
@@ -75,9 +75,9 @@ pub fn non_members(contacts: &[Contact], members: &[User]) -> Vec<Contact> {
         .collect()
 }
 
-/// Everyone else, in `order`, with presence data and unread counts.
-pub async fn contacts_of(pool: &Pool, viewer: UserId, order: Order) -> Result<Vec<Contact>> {
-    contacts::list(pool, viewer, order).await
+/// Everyone else, alphabetically, with when they were last seen.
+pub async fn contacts_of(pool: &Pool, viewer: UserId) -> Result<Vec<Contact>> {
+    contacts::list(pool, viewer).await
 }
 
 /// The viewer's conversations, most recently active first.

@@ -14,7 +14,7 @@ pub use ids::{ConversationId, MessageId, UserId};
 pub use input::{Draft, GroupTitle, NewPassword, Username};
 pub use records::{
     Attachment, AttachmentColumns, Contact, Conversation, InboxRow, Message, MessageKind,
-    NewAttachment, Order, Preview, SessionInfo, User,
+    NewAttachment, Preview, SessionInfo, User,
 };
 pub use tally::{GroupState, MemberTally, Shared, Tally};
 pub use zone::Zone;

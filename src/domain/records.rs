@@ -14,28 +14,12 @@ pub struct User {
     pub created_at: OffsetDateTime,
 }
 
-/// One row of the contact list.
+/// Someone in the directory of people.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct Contact {
     pub id: UserId,
     pub username: String,
     pub last_seen_at: Option<OffsetDateTime>,
-    pub conversation_id: Option<ConversationId>,
-    pub unread: i64,
-    /// The direct conversation's newest change (0 without one): what the
-    /// unread count is as of, for a page catching up.
-    pub last_seq: i64,
-    /// The newest message of the direct conversation, if any.
-    pub last_activity: Option<MessageId>,
-}
-
-/// How the contact list is ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Order {
-    #[default]
-    Alphabetical,
-    /// Most recent conversation first, then everyone else alphabetically.
-    Recent,
 }
 
 /// A conversation as its members see it.

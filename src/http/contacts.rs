@@ -6,7 +6,6 @@ use rocket::State;
 use super::{unread_total, viewer};
 use crate::auth::CurrentUser;
 use crate::chat;
-use crate::domain::Order;
 use crate::error::Result;
 use crate::live::presence::Presence;
 use crate::store::Db;
@@ -47,7 +46,7 @@ async fn people(
     db: &Db,
     presence: &State<Presence>,
 ) -> Result<Markup> {
-    let mut list = chat::contacts_of(db.pool(), me.id(), Order::Alphabetical).await?;
+    let mut list = chat::contacts_of(db.pool(), me.id()).await?;
     let q = query(q);
     keep_matching(&mut list, |contact| &contact.username, &q);
     let is_online = |id| presence.is_online(id);

@@ -11,7 +11,7 @@ use crate::auth::{CsrfForm, CurrentUser};
 use crate::chat::conversations::{find_direct, open_direct};
 use crate::chat::{self, history, scope_of, Draft, Scope};
 use crate::domain::User;
-use crate::domain::{ConversationId, MessageId, Order};
+use crate::domain::{ConversationId, MessageId};
 use crate::error::{Error, Result};
 use crate::http::accounts::{Reply, TokenForm};
 use crate::store::Db;
@@ -103,7 +103,7 @@ async fn render_page(
         }
     }
     let (history, has_more) = history(db.pool(), conversation_id, me.id(), before).await?;
-    let list = chat::contacts_of(db.pool(), me.id(), Order::Alphabetical).await?;
+    let list = chat::contacts_of(db.pool(), me.id()).await?;
     let inbox = chat::inbox(db.pool(), me.id()).await?;
     let (members, candidates) = match &scope {
         Scope::Group(group) => chat::people_of_group(db.pool(), group, me.id(), &list).await?,

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::connection::{text, Connection, Lists, LoopState};
 use super::frame::ShownLists;
 use crate::chat::{self, history};
-use crate::domain::{ConversationId, Order, UserId, Zone};
+use crate::domain::{ConversationId, UserId, Zone};
 use crate::error::Result;
 use crate::limits::{PRESENCE_CLOCK_MARGIN, PRESENCE_REPLAY_MAX, RESYNC_MAX_MESSAGES};
 use crate::live::presence::Presence;
@@ -75,9 +75,9 @@ impl Connection {
                 list
             }
             (true, Lists::People) => {
-                let list = chat::contacts_of(&self.pool, me, Order::Alphabetical).await?;
+                let list = chat::contacts_of(&self.pool, me).await?;
                 let is_online = |id| self.presence.is_online(id);
-                contact_views::contact_list(&list, &is_online, None, &self.me.zone, true)
+                contact_views::contact_list(&list, &is_online, &self.me.zone, true)
             }
         };
         let contacts = html! { (contacts) (presence.unwrap_or_default()) (layout::connected()) };
@@ -147,12 +147,12 @@ impl Connection {
     ) -> Result<Markup> {
         let me = self.me.id();
         if self.lists == Lists::People {
-            let contacts = chat::contacts_of(&self.pool, me, Order::Alphabetical).await?;
+            let contacts = chat::contacts_of(&self.pool, me).await?;
             let is_online = |id| self.presence.is_online(id);
             let on_page = |id: UserId| shown.upto.is_some_and(|upto| id <= upto);
             let kept = contacts.iter().filter(|c| on_page(c.id)).count();
             return Ok(if kept != shown.rows {
-                contact_views::contact_list(&contacts, &is_online, None, &self.me.zone, true)
+                contact_views::contact_list(&contacts, &is_online, &self.me.zone, true)
             } else {
                 html! {
                     @for contact in contacts.iter().filter(|c| !on_page(c.id)) {

@@ -309,10 +309,6 @@ impl Connection {
                     id: user.id,
                     username: user.username.clone(),
                     last_seen_at: None,
-                    conversation_id: None,
-                    unread: 0,
-                    last_seq: 0,
-                    last_activity: None,
                 };
                 let online = self.presence.is_online(user.id);
                 Step::Reply(contact_views::appended_contact(

@@ -1,11 +1,11 @@
-//! The contact list as one viewer sees it: every other user, with presence
-//! history, the direct conversation (if any), unread count and last activity.
-//! Also read state: marking a conversation read and asking what a peer has seen.
+//! The directory as one viewer sees it (every other user, with presence
+//! history), and read state: unread counts, each conversation's tally,
+//! marking a conversation read and asking what a peer has seen.
 
 use time::OffsetDateTime;
 
 use super::{now, Pool, Tx};
-pub use crate::domain::{Contact, Order};
+pub use crate::domain::Contact;
 use crate::domain::{ConversationId, MemberTally, MessageId, Preview, Tally, UserId};
 use crate::error::Result;
 use crate::limits::{PREVIEW_MAX_CHARS, UNREAD_SHOWN_MAX};
@@ -27,32 +27,14 @@ pub(super) fn unread_count(conversation: &str, member: &str) -> String {
     )
 }
 
-/// The direct-conversation key of the pair (`u.id`, viewer).
-/// (`$1` is the viewer.)
-const PAIR_KEY: &str = "CASE WHEN u.id < $1 THEN CAST(u.id AS TEXT) || ':' || CAST($1 AS TEXT)
-    ELSE CAST($1 AS TEXT) || ':' || CAST(u.id AS TEXT) END";
-
-/// Every user but the viewer, with their direct conversation's state.
-pub async fn list(pool: &Pool, viewer: UserId, order: Order) -> Result<Vec<Contact>> {
-    let order_by = match order {
-        Order::Alphabetical => "u.username_key",
-        Order::Recent => "last_activity DESC NULLS LAST, u.username_key",
-    };
-    let sql = format!(
-        "SELECT u.id, u.username, u.last_seen_at, c.id AS conversation_id,
-                COALESCE({unread}, 0) AS unread, COALESCE(c.last_seq, 0) AS last_seq,
-                (SELECT MAX(m.id) FROM messages m WHERE m.conversation_id = c.id) AS last_activity
-         FROM users u
-         LEFT JOIN conversations c ON c.direct_key = {PAIR_KEY}
-         LEFT JOIN members v ON v.conversation_id = c.id AND v.user_id = $1
-         WHERE u.id <> $1
-         ORDER BY {order_by}",
-        unread = unread_count("c.id", "v")
-    );
-    Ok(on_pool!(pool, p => sqlx::query_as::<_, Contact>(&sql)
-        .bind(viewer)
-        .fetch_all(p)
-        .await?))
+/// Every user but the viewer, alphabetically, with when they were last seen.
+pub async fn list(pool: &Pool, viewer: UserId) -> Result<Vec<Contact>> {
+    Ok(on_pool!(pool, p => sqlx::query_as::<_, Contact>(
+        "SELECT id, username, last_seen_at FROM users WHERE id <> $1 ORDER BY username_key",
+    )
+    .bind(viewer)
+    .fetch_all(p)
+    .await?))
 }
 
 /// The joins `preview_columns` needs, for conversation `c`.

@@ -37,10 +37,10 @@ pub fn presence(
 }
 
 /// One person: a link to the conversation with them, with their presence.
-pub(crate) fn contact_row(contact: &Contact, online: bool, current: bool, zone: &Zone) -> Markup {
+pub(crate) fn contact_row(contact: &Contact, online: bool, zone: &Zone) -> Markup {
     html! {
         li id=(dom_id("contact", contact.id)) data-name=(contact.username.to_lowercase()) {
-            a.contact href=(contact_url(&contact.username)) aria-current=[current.then_some("page")] {
+            a.contact href=(contact_url(&contact.username)) {
                 span.avatar aria-hidden="true" { (initial(&contact.username)) }
                 span.who {
                     span.name { (contact.username) }
@@ -52,18 +52,17 @@ pub(crate) fn contact_row(contact: &Contact, online: bool, current: bool, zone: 
 }
 
 /// Everyone else, each a link to the conversation with them. `is_online`
-/// answers presence; `current` marks the contact whose conversation is open.
+/// answers presence.
 pub(crate) fn contact_list(
     contacts: &[Contact],
     is_online: &dyn Fn(UserId) -> bool,
-    current: Option<UserId>,
     zone: &Zone,
     oob: bool,
 ) -> Markup {
     html! {
         ul #contacts .contacts aria-label="People" hx-swap-oob=[oob.then_some("true")] {
             @for contact in contacts {
-                (contact_row(contact, is_online(contact.id), current == Some(contact.id), zone))
+                (contact_row(contact, is_online(contact.id), zone))
             }
         }
     }
@@ -72,7 +71,7 @@ pub(crate) fn contact_list(
 /// Socket push: a user who just signed up joins the list.
 pub(crate) fn appended_contact(contact: &Contact, online: bool, zone: &Zone) -> Markup {
     html! {
-        div hx-swap-oob="beforeend:#contacts" { (contact_row(contact, online, false, zone)) }
+        div hx-swap-oob="beforeend:#contacts" { (contact_row(contact, online, zone)) }
     }
 }
 

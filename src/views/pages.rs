@@ -142,7 +142,7 @@ pub fn people(
                 @if !contacts.is_empty() {
                     (new_group_form(viewer.csrf, contacts))
                 }
-                (contact_list(contacts, is_online, None, viewer.zone, false))
+                (contact_list(contacts, is_online, viewer.zone, false))
                 p.empty {
                     @if query.is_empty() {
                         "Nobody else is here yet. Share this site's address with a friend."
