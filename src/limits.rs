@@ -21,6 +21,15 @@ pub(crate) const PASSWORD_MAX_CHARS: usize = 1024;
 pub(crate) const GROUP_TITLE_MAX_CHARS: usize = 64;
 /// Longest message body, in characters, after trimming.
 pub const MESSAGE_MAX_CHARS: usize = 4000;
+/// How long after sending its author may still edit a message (deleting it
+/// for everyone has no limit).
+pub const EDIT_WINDOW: time::Duration = time::Duration::hours(24);
+/// The reactions a message can get: a small fixed set, like other messengers.
+pub const REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
+/// How many people one message can call by name (more `@names` stay text).
+pub const MENTIONS_MAX: usize = 20;
+/// How many members the "@" suggestions offer at once.
+pub const MENTION_SUGGESTIONS: usize = 8;
 /// Longest client-generated message id.
 pub(crate) const CLIENT_ID_MAX_CHARS: usize = 64;
 /// Largest WebSocket message or frame accepted from a browser.

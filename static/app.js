@@ -124,7 +124,8 @@
   const jumpButton = () => document.getElementById('jump-new');
   document.addEventListener('htmx:wsAfterMessage', (e) => {
     const b = jumpButton();
-    if (b && !wasAtBottom && String(e.detail.message).includes('message theirs')) b.hidden = false;
+    const message = String(e.detail.message);
+    if (b && !wasAtBottom && message.includes('beforeend:#live') && message.includes('message theirs')) b.hidden = false;
   });
   document.addEventListener('click', (e) => {
     if (e.target.id !== 'jump-new') return;
@@ -220,6 +221,86 @@
     filterRows();
   });
   document.addEventListener('htmx:wsAfterMessage', filterRows);
+  // A changed message (edited, deleted, reacted to) arrives whole in #changes: it takes the place of
+  // its bubble if the page shows it (keeping its place in a run), and is dropped if not (history not
+  // loaded): an out-of-band swap of a missing element would be an error.
+  document.addEventListener('htmx:wsAfterMessage', () => {
+    const changes = document.getElementById('changes');
+    if (!changes) return;
+    for (const fresh of [...changes.children]) {
+      const old = document.getElementById(fresh.id);
+      if (old && old !== fresh) {
+        fresh.classList.toggle('continued', old.classList.contains('continued'));
+        old.replaceWith(fresh);
+      } else {
+        fresh.remove();
+      }
+    }
+  });
+  // Reply: the menu's link fills the composer's reply field and shows what is answered above the box
+  // (without the script the link opens the page with the composer set so).
+  const replyChip = () => document.getElementById('reply-chip');
+  const setReply = (bubble) => {
+    const chip = replyChip();
+    const field = document.getElementById('reply-to');
+    if (!chip || !field) return;
+    field.value = bubble ? bubble.id.slice('message-'.length) : '';
+    chip.hidden = !bubble;
+    if (!bubble) return;
+    const who = bubble.querySelector('.visually-hidden');
+    const body = bubble.querySelector('.body');
+    chip.querySelector('.reply-sender').textContent = who ? who.textContent.replace(/: $/, '') : '';
+    chip.querySelector('.reply-text').textContent = body ? body.textContent.split('\n')[0] : '';
+  };
+  document.addEventListener('click', (e) => {
+    const link = e.target.closest('.reply-link');
+    const bubble = link && document.getElementById(`message-${link.dataset.replyTo}`);
+    if (!bubble || !replyChip()) return;
+    e.preventDefault();
+    setReply(bubble);
+    const menu = link.closest('.menu-slot');
+    if (menu) menu.replaceChildren();
+    draftBox().focus();
+  });
+  document.addEventListener('click', (e) => {
+    if (!e.target.closest('#reply-chip .chip-remove')) return;
+    e.preventDefault();
+    setReply(null);
+  });
+  document.addEventListener('htmx:wsConfigSend', (e) => {
+    if (e.target.id === 'composer' && !e.defaultPrevented) setReply(null);
+  });
+  // A quote scrolls to the message it answers when the page has it (else its link opens the history
+  // around it).
+  document.addEventListener('click', (e) => {
+    const quote = e.target.closest('a.quote');
+    const original = quote && document.getElementById(quote.dataset.quotes);
+    if (!original) return;
+    e.preventDefault();
+    original.scrollIntoView({ block: 'center' });
+    original.classList.add('flash');
+    setTimeout(() => original.classList.remove('flash'), 1500);
+  });
+  // "@": as a name is typed after it, the server offers the members it could be; picking one writes it.
+  const mentionAt = (box) => /(^|[^\p{L}\p{N}_.-])@([\p{L}\p{N}_.-]*)$/u.exec(box.value.slice(0, box.selectionStart));
+  document.addEventListener('input', (e) => {
+    const list = document.getElementById('mention-list');
+    if (e.target.id !== 'body' || !list) return;
+    const typed = mentionAt(e.target);
+    if (!typed) { list.replaceChildren(); return; }
+    htmx.ajax('GET', `${list.dataset.source}?q=${encodeURIComponent(typed[2])}`, { target: '#mention-list', swap: 'outerHTML' });
+  });
+  document.addEventListener('click', (e) => {
+    const pick = e.target.closest('[data-mention]');
+    const box = draftBox();
+    if (!pick || !box) return;
+    const typed = mentionAt(box);
+    const end = box.selectionStart;
+    const start = typed ? end - typed[2].length - 1 : end;
+    box.setRangeText(`@${pick.dataset.mention} `, start, end, 'end');
+    document.getElementById('mention-list').replaceChildren();
+    box.focus();
+  });
   // Uploads: show progress, clear the file form when done, and say why when the server refused it outright.
   document.addEventListener('htmx:xhr:progress', (e) => {
     const bar = document.querySelector('#attachment-chip progress');

@@ -1630,3 +1630,156 @@ async fn the_account_page_names_this_browser_a_chosen_zone_moves_every_time_and_
         let _ = client.close().await;
     }
 }
+
+/// The id of the newest bubble on the page.
+async fn newest_bubble(client: &Client) -> String {
+    client
+        .execute(
+            "const b = [...document.querySelectorAll('#messages article.message')]; return b[b.length - 1].id;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn messages_are_edited_reacted_to_answered_mentioned_and_deleted_in_the_browser() {
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let (_server, _base, alice, bob) = two_people(&driver).await;
+    open_chat_with(&alice, "bob").await;
+    open_chat_with(&bob, "alice").await;
+    type_and_send(&alice, "helo wrold").await;
+    wait_for_text(&bob, "#messages", "helo wrold").await;
+    let original = newest_bubble(&alice).await;
+
+    // Edit, with the mouse: "⋯", "Edit", the text, "Save".
+    click(&alice, &format!("#{original} a.more")).await;
+    click(&alice, &format!("#{original} .menu a[href$='/edit']")).await;
+    let field = alice
+        .find(Locator::Css(&format!("#{original} textarea")))
+        .await
+        .unwrap();
+    field.clear().await.unwrap();
+    field.send_keys("hello world").await.unwrap();
+    click(&alice, &format!("#{original} button[type=submit]")).await;
+    wait_for_text(&alice, &format!("#{original} .body"), "hello world").await;
+    wait_for_text(&bob, &format!("#{original} .body"), "hello world").await;
+    assert!(text_of(&bob, &format!("#{original} .meta"))
+        .await
+        .contains("edited"));
+    assert!(!text_of(&bob, "#messages").await.contains("helo wrold"));
+
+    // React, with the keyboard: focus "⋯", Enter, Tab to 👍, Enter.
+    bob.execute(
+        &format!("document.querySelector('#{original} a.more').focus(); return true;"),
+        vec![],
+    )
+    .await
+    .unwrap();
+    press(&bob, '\u{E007}').await;
+    wait_until("the menu open", || async {
+        bob.execute(
+            &format!("return !!document.querySelector('#{original} .menu button');"),
+            vec![],
+        )
+        .await
+        .is_ok_and(|v| v == json!(true))
+    })
+    .await;
+    bob.execute(
+        &format!("document.querySelector('#{original} .menu button[value=\"👍\"]').focus(); return true;"),
+        vec![],
+    )
+    .await
+    .unwrap();
+    press(&bob, '\u{E007}').await;
+    wait_for_text(&alice, &format!("#{original} .reactions"), "1").await;
+    wait_for_text(&bob, &format!("#{original} .reactions"), "1").await;
+    let who = alice
+        .find(Locator::Css(&format!("#{original} .reaction")))
+        .await
+        .unwrap()
+        .attr("title")
+        .await
+        .unwrap();
+    assert_eq!(who.as_deref(), Some("bob"), "who reacted, on hover");
+    // Alice adds hers by pressing the chip.
+    click(&alice, &format!("#{original} .reaction")).await;
+    wait_for_text(&bob, &format!("#{original} .reactions"), "2").await;
+
+    // Reply: "Reply" in the menu sets the composer; the answer quotes it.
+    click(&bob, &format!("#{original} a.more")).await;
+    click(&bob, &format!("#{original} .menu a.reply-link")).await;
+    wait_for_text(&bob, "#reply-chip", "Replying to alice").await;
+    assert!(text_of(&bob, "#reply-chip").await.contains("hello world"));
+    fill(&bob, "#body", "Sure, hello").await;
+    press(&bob, '\u{E007}').await;
+    wait_for_text(&alice, "#messages .quote", "hello world").await;
+    assert!(
+        bob.execute(
+            "return document.getElementById('reply-chip').hidden;",
+            vec![]
+        )
+        .await
+        .unwrap()
+            == json!(true),
+        "the chip goes once the answer is sent"
+    );
+    let reply = newest_bubble(&alice).await;
+    click(&alice, &format!("#{reply} a.quote")).await;
+    wait_until("the original flashes", || async {
+        alice
+            .execute(
+                &format!(
+                    "return document.getElementById('{original}').classList.contains('flash');"
+                ),
+                vec![],
+            )
+            .await
+            .is_ok_and(|v| v == json!(true))
+    })
+    .await;
+
+    // Mention: "@al" offers alice; picking her writes the name.
+    fill(&bob, "#body", "@al").await;
+    wait_for_text(&bob, "#mention-list", "@alice").await;
+    click(&bob, "#mention-list button[data-mention='alice']").await;
+    let draft = draft_of(&bob).await;
+    assert_eq!(draft, json!("@alice "), "the name, written");
+    fill(&bob, "#body", "are you there?").await;
+    press(&bob, '\u{E007}').await;
+    wait_for_text(&alice, "#messages .mention-me", "@alice").await;
+    assert_accessible(
+        &alice,
+        "a conversation with reactions, a reply and a mention",
+    )
+    .await;
+
+    // Delete: "⋯", "Delete", the question, "Delete".
+    click(&alice, &format!("#{original} a.more")).await;
+    click(&alice, &format!("#{original} .menu a[href$='/delete']")).await;
+    wait_for_text(
+        &alice,
+        &format!("#{original}"),
+        "Delete this message for everyone?",
+    )
+    .await;
+    click(&alice, &format!("#{original} form.delete button")).await;
+    wait_for_text(&bob, &format!("#{original}"), "This message was deleted").await;
+    wait_for_text(&alice, &format!("#{original}"), "This message was deleted").await;
+    assert!(!text_of(&bob, "#messages").await.contains("👍"));
+    bob.refresh().await.unwrap();
+    wait_for_text(&bob, "#messages .quote", "This message was deleted").await;
+    screenshot(&alice, "message-actions").await;
+    assert_no_console_errors(&alice, "acting on messages").await;
+    assert_no_console_errors(&bob, "acting on messages").await;
+    for client in [alice, bob] {
+        let _ = client.close().await;
+    }
+}

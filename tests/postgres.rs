@@ -194,3 +194,39 @@ async fn a_dropped_listener_connection_reconnects_and_loses_nothing() {
     expect_text(&mut bob_socket, "After the cut").await;
     pool.close().await;
 }
+
+#[tokio::test]
+async fn an_edit_a_reaction_and_a_deletion_cross_instances() {
+    let Some((_a, _b, alice, bob, id)) = two_instances().await else {
+        return;
+    };
+    let (mut alice_socket, _) = alice.connect(id, 0).await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+    send(&mut alice_socket, "helo", "e1").await;
+    expect_text(&mut bob_socket, "helo").await;
+    let message = bubbles(&bob.get_text(&format!("/conversations/{id}")).await)[0].0;
+    let url = format!("/conversations/{id}/messages/{message}");
+    let csrf = hidden_field(&alice.get_text("/").await, "csrf").unwrap();
+    alice
+        .post(
+            &format!("{url}/edit"),
+            &[("csrf", &csrf), ("body", "hello")],
+        )
+        .await;
+    let edited = expect_text(&mut bob_socket, ">edited</time>").await;
+    assert!(
+        edited.contains("hello") && edited.contains("#changes"),
+        "{edited}"
+    );
+    let bob_csrf = hidden_field(&bob.get_text("/").await, "csrf").unwrap();
+    bob.post(
+        &format!("{url}/reactions"),
+        &[("csrf", &bob_csrf), ("emoji", "🙏")],
+    )
+    .await;
+    expect_text(&mut alice_socket, "🙏").await;
+    alice
+        .post(&format!("{url}/delete"), &[("csrf", &csrf)])
+        .await;
+    expect_text(&mut bob_socket, "This message was deleted").await;
+}

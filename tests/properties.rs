@@ -25,7 +25,13 @@ fn stored(body: String) -> Message {
         sender_name: "alice".into(),
         body,
         created_at: time::OffsetDateTime::UNIX_EPOCH,
+        changed_seq: 3,
         note: false,
+        edited_at: None,
+        deleted: false,
+        quote: Default::default(),
+        reactions: Vec::new(),
+        mentions: Vec::new(),
         attachment: Default::default(),
     }
 }
@@ -95,7 +101,7 @@ proptest! {
     #[test]
     fn a_rendered_message_shows_the_body_as_text_and_web_links_only(body in hostile_text()) {
         let zone = Zone::utc();
-        let timeline = Timeline { viewer: UserId::new(1), zone: &zone, group: false, unread_after: None };
+        let timeline = Timeline { viewer: UserId::new(1), zone: &zone, group: false, unread_after: None, csrf: "token" };
         let html = message(&stored(body.clone()), &timeline, false).into_string();
         let start = html.find(r#"<p class="body" dir="auto">"#).expect("body") + r#"<p class="body" dir="auto">"#.len();
         let end = start + html[start..].find("</p>").expect("end of body");

@@ -444,6 +444,7 @@ async fn every_post_route_refuses_a_forged_token() {
                 .uri
                 .path()
                 .replace("<id>", id)
+                .replace("<message_id>", "1")
                 .replace("<username>", "alice")
         })
         .collect();
@@ -462,6 +463,7 @@ async fn every_post_route_refuses_a_forged_token() {
                 ("confirmation", PASSWORD),
                 ("title", "a group"),
                 ("zone", "UTC"),
+                ("emoji", "👍"),
                 ("file", "file contents"),
             ],
         )

@@ -4,16 +4,17 @@
 //! Handlers (`http`, `socket`) parse input and call these.
 
 pub mod accounts;
+pub mod actions;
 pub mod conversations;
 pub mod groups;
 mod reading;
 mod send;
 mod typing;
 
-pub use crate::domain::Draft;
+pub use crate::domain::{resume_point, Draft};
 pub use reading::{
-    attachment, changes_after, contacts_of, conversation, history, inbox, non_members, peer,
-    people_of_group, scope_of, seen, shown_last, tally, user_named, Scope,
+    attachment, changes_after, contacts_of, conversation, history, inbox, member_list, non_members,
+    peer, people_of_group, scope_of, seen, shown_last, tally, user_named, Scope,
 };
 pub use send::{mark_read, new_client_id, send, send_with, Sent};
 pub use typing::typing;

@@ -80,6 +80,16 @@ pub async fn contacts_of(pool: &Pool, viewer: UserId) -> Result<Vec<Contact>> {
     contacts::list(pool, viewer).await
 }
 
+/// The members of a conversation, alphabetically, if `viewer` is one
+/// (nobody otherwise).
+pub async fn member_list(
+    pool: &Pool,
+    conversation_id: ConversationId,
+    viewer: UserId,
+) -> Result<Vec<User>> {
+    groups::members(pool, conversation_id, viewer).await
+}
+
 /// The viewer's conversations, most recently active first.
 pub async fn inbox(pool: &Pool, viewer: UserId) -> Result<Vec<InboxRow>> {
     store_inbox::list(pool, viewer).await
@@ -119,7 +129,8 @@ pub async fn seen(pool: &Pool, conversation_id: ConversationId, viewer: UserId) 
     contacts::seen_by_others(pool, conversation_id, viewer).await
 }
 
-/// Up to `limit` changes after sequence number `after`, in order.
+/// Up to `limit` messages created or changed after sequence number
+/// `after`, in the order of their latest change.
 pub async fn changes_after(
     pool: &Pool,
     conversation_id: ConversationId,

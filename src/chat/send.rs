@@ -60,6 +60,7 @@ pub async fn send_with(
                 draft.body(),
                 &client_id,
                 attachment.clone(),
+                draft.reply_to(),
             )
             .await?
         {

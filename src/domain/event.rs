@@ -23,6 +23,14 @@ pub enum Event {
         message: Arc<Message>,
         tally: SharedTally,
     },
+    /// A message was edited, deleted or reacted to, as change `seq` of its
+    /// conversation: members' pages replace its bubble (with its state now,
+    /// which may be newer still).
+    MessageChanged {
+        seq: i64,
+        message: Arc<Message>,
+        tally: SharedTally,
+    },
     /// A session ended (logout): its sockets close.
     SessionEnded { token_hash: Arc<str> },
     /// A user came online or went offline.

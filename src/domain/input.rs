@@ -4,9 +4,10 @@
 use crate::error::{Error, Result};
 use std::sync::LazyLock;
 
+use super::MessageId;
 use crate::limits::{
     CLIENT_ID_MAX_CHARS, GROUP_TITLE_MAX_CHARS, MESSAGE_MAX_CHARS, PASSWORD_MAX_CHARS,
-    PASSWORD_MIN_CHARS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS,
+    PASSWORD_MIN_CHARS, REACTIONS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS,
 };
 
 /// A message as typed, checked and ready to save.
@@ -14,27 +15,35 @@ use crate::limits::{
 pub struct Draft {
     body: String,
     client_id: String,
+    reply_to: Option<MessageId>,
+}
+
+/// A message's text, checked: trimmed, line endings normalised, non-empty,
+/// within the length limit, without control characters. (A new message and
+/// an edit are held to the same rules.)
+pub fn message_text(body: Option<&str>) -> Result<String> {
+    let body = body.unwrap_or_default().replace("\r\n", "\n");
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(Error::Invalid("Type a message first.".into()));
+    }
+    if body.chars().count() > MESSAGE_MAX_CHARS {
+        return Err(Error::Invalid(format!(
+            "Messages can be at most {MESSAGE_MAX_CHARS} characters long."
+        )));
+    }
+    if body.chars().any(is_forbidden_control) {
+        return Err(Error::Invalid(
+            "Messages cannot contain control characters (only line breaks and tabs).".into(),
+        ));
+    }
+    Ok(body.to_owned())
 }
 
 impl Draft {
-    /// Checks a raw body and client id. The body is trimmed and its line
-    /// endings normalised; it must be non-empty and within the length limit.
+    /// Checks a raw body and client id (see `message_text`).
     pub fn parse(body: Option<&str>, client_id: Option<&str>) -> Result<Draft> {
-        let body = body.unwrap_or_default().replace("\r\n", "\n");
-        let body = body.trim();
-        if body.is_empty() {
-            return Err(Error::Invalid("Type a message first.".into()));
-        }
-        if body.chars().count() > MESSAGE_MAX_CHARS {
-            return Err(Error::Invalid(format!(
-                "Messages can be at most {MESSAGE_MAX_CHARS} characters long."
-            )));
-        }
-        if body.chars().any(is_forbidden_control) {
-            return Err(Error::Invalid(
-                "Messages cannot contain control characters (only line breaks and tabs).".into(),
-            ));
-        }
+        let body = message_text(body)?;
         let client_id = client_id.unwrap_or_default();
         if !is_valid_client_id(client_id) {
             return Err(Error::Invalid(
@@ -42,13 +51,30 @@ impl Draft {
             ));
         }
         Ok(Draft {
-            body: body.to_owned(),
+            body,
             client_id: client_id.to_owned(),
+            reply_to: None,
         })
+    }
+
+    /// The same draft, answering the message `reply_to` (a page's field:
+    /// empty or not a number means no answer; whether that message may be
+    /// answered is checked where it is saved).
+    pub fn replying_to(mut self, reply_to: Option<&str>) -> Draft {
+        self.reply_to = reply_to
+            .and_then(|id| id.trim().parse::<i64>().ok())
+            .filter(|id| *id > 0)
+            .map(MessageId::new);
+        self
     }
 
     pub fn body(&self) -> &str {
         &self.body
+    }
+
+    /// The message this one answers, if any.
+    pub fn reply_to(&self) -> Option<MessageId> {
+        self.reply_to
     }
 
     /// The id the page chose for this message (a resend carries the same).
@@ -64,6 +90,24 @@ impl Draft {
             .filter(|b| !b.is_empty())
             .unwrap_or(fallback);
         Draft::parse(Some(body), client_id)
+    }
+}
+
+/// One of the reactions a message can get (`REACTIONS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReactionEmoji(&'static str);
+
+impl ReactionEmoji {
+    pub fn parse(emoji: &str) -> Result<ReactionEmoji> {
+        REACTIONS
+            .iter()
+            .find(|known| **known == emoji)
+            .map(|known| ReactionEmoji(known))
+            .ok_or_else(|| Error::Invalid("That reaction is not one Natter offers.".into()))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
     }
 }
 

@@ -5,16 +5,18 @@
 mod event;
 mod ids;
 mod input;
+mod mentions;
 mod records;
 mod tally;
 mod zone;
 
 pub use event::{Event, SharedGroup, SharedTally};
 pub use ids::{ConversationId, MessageId, UserId};
-pub use input::{Draft, GroupTitle, NewPassword, Username};
+pub use input::{message_text, Draft, GroupTitle, NewPassword, ReactionEmoji, Username};
+pub use mentions::{mention_spans, mentioned_names};
 pub use records::{
-    Attachment, AttachmentColumns, Contact, Conversation, InboxRow, Message, MessageKind,
-    NewAttachment, Preview, SessionInfo, User,
+    resume_point, Attachment, AttachmentColumns, Contact, Conversation, InboxRow, Mention, Message,
+    MessageKind, NewAttachment, Preview, QuoteColumns, Reaction, SessionInfo, User,
 };
 pub use tally::{GroupState, MemberTally, Shared, Tally};
 pub use zone::Zone;

@@ -47,6 +47,7 @@ pub struct Preview {
     /// Whether a file is attached (the text is then its caption or name).
     pub file: bool,
     pub note: bool,
+    pub deleted: bool,
     pub at: OffsetDateTime,
 }
 
@@ -60,6 +61,8 @@ pub struct InboxRow {
     /// The other person, in a direct conversation.
     pub peer: Option<UserId>,
     pub unread: i64,
+    /// Whether an unread message calls the viewer by name.
+    pub mentioned: bool,
     /// The conversation's newest change: what the row is as of.
     pub last_seq: i64,
     pub newest: Option<Preview>,
@@ -81,16 +84,64 @@ pub struct Message {
     pub conversation_id: ConversationId,
     /// Its place in its conversation's change log (see `save_in`).
     pub seq: i64,
+    /// The change that made it what it is now: `seq`, or the latest edit,
+    /// deletion or reaction.
+    pub changed_seq: i64,
     pub sender_id: UserId,
     pub sender_name: String,
+    /// Empty once deleted.
     pub body: String,
     pub created_at: OffsetDateTime,
     /// A note the group keeps ("added bob", "left"), with its actor as the
     /// sender: never unread, shown apart from what members wrote.
     pub note: bool,
+    pub edited_at: Option<OffsetDateTime>,
+    /// Deleted for everyone by its sender.
+    pub deleted: bool,
     /// The attached file, if any.
     #[sqlx(flatten)]
     pub attachment: AttachmentColumns,
+    /// The message it answers, if any.
+    #[sqlx(flatten)]
+    pub quote: QuoteColumns,
+    /// Its reactions, in the order of `REACTIONS` (loaded apart).
+    #[sqlx(skip)]
+    pub reactions: Vec<Reaction>,
+    /// The members it calls by name (loaded apart).
+    #[sqlx(skip)]
+    pub mentions: Vec<Mention>,
+}
+
+/// The change a page showing `messages` (a conversation's newest, as read
+/// at once) is up to: everything up to it is shown, and any later change
+/// reaches the page as an event or when it catches up.
+pub fn resume_point(messages: &[Message]) -> i64 {
+    messages.iter().map(|m| m.changed_seq).max().unwrap_or(0)
+}
+
+/// The message another answers, as its quote shows it (all null without one).
+#[derive(Debug, Clone, FromRow, PartialEq, Eq, Default)]
+pub struct QuoteColumns {
+    pub reply_to: Option<MessageId>,
+    pub reply_sender: Option<String>,
+    /// The start of its text.
+    pub reply_text: Option<String>,
+    pub reply_deleted: bool,
+}
+
+/// One emoji on a message and who chose it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaction {
+    pub emoji: String,
+    /// Who reacted, by name, alphabetically.
+    pub users: Vec<(UserId, String)>,
+}
+
+/// A member a message calls by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mention {
+    pub user_id: UserId,
+    pub username: String,
 }
 
 /// What a saved message is.

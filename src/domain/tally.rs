@@ -17,6 +17,8 @@ pub struct MemberTally {
     pub last_read: MessageId,
     /// What they did not send and have not read (capped, as badges show it).
     pub unread: i64,
+    /// Whether an unread message calls them by name.
+    pub mentioned: bool,
 }
 
 /// A conversation's badges and receipts, for every member at once: what a
@@ -44,6 +46,11 @@ impl Tally {
     /// What `user` has not read; `None` when they are not a member.
     pub fn unread_of(&self, user: UserId) -> Option<i64> {
         self.member(user).map(|m| m.unread)
+    }
+
+    /// Whether an unread message calls `user` by name.
+    pub fn mentions(&self, user: UserId) -> bool {
+        self.member(user).is_some_and(|m| m.mentioned)
     }
 
     /// The newest message `user` has read; `None` when not a member.
@@ -76,6 +83,7 @@ impl Tally {
             },
             peer: peer.map(|p| p.user_id),
             unread: me.unread,
+            mentioned: me.mentioned,
             last_seq: self.last_seq,
             newest: self.preview.clone(),
         })
@@ -156,6 +164,7 @@ mod tests {
                     username: format!("user{user}"),
                     last_read: MessageId::new(read),
                     unread: 0,
+                    mentioned: false,
                 })
                 .collect(),
         }

@@ -65,6 +65,8 @@ struct FormState<'a> {
 struct Opening {
     before: Option<MessageId>,
     scripted: bool,
+    /// The message the composer answers (`?reply_to=`, without JavaScript).
+    reply_to: Option<MessageId>,
 }
 
 async fn render_page(
@@ -103,6 +105,13 @@ async fn render_page(
         }
     }
     let (history, has_more) = history(db.pool(), conversation_id, me.id(), before).await?;
+    let reply = match opening.reply_to {
+        Some(original) => chat::actions::message(db.pool(), conversation_id, original, me.id())
+            .await
+            .ok()
+            .filter(|m| !m.deleted && !m.note),
+        None => None,
+    };
     let list = chat::contacts_of(db.pool(), me.id()).await?;
     let inbox = chat::inbox(db.pool(), me.id()).await?;
     let (members, candidates) = match &scope {
@@ -151,16 +160,18 @@ async fn render_page(
                 client_id: &client_id,
                 body: form.body,
                 error: form.error,
+                reply: reply.as_ref(),
             },
             upload_client_id: &upload_client_id,
         },
     ))
 }
 
-#[rocket::get("/conversations/<id>?<before>")]
+#[rocket::get("/conversations/<id>?<before>&<reply_to>")]
 async fn page(
     id: ConversationId,
     before: Option<MessageId>,
+    reply_to: Option<MessageId>,
     scripted: Scripted,
     me: CurrentUser,
     app: App<'_>,
@@ -172,6 +183,7 @@ async fn page(
         Opening {
             before,
             scripted: scripted.0,
+            reply_to,
         },
         FormState {
             body: "",
@@ -209,6 +221,7 @@ async fn earlier(
         zone: &me.zone,
         group: matches!(scope, Scope::Group(_)),
         unread_after: None,
+        csrf: me.csrf(),
     };
     // The day the page's history starts on, as the page's link says it.
     let page_day = day.and_then(parse_day);
@@ -220,6 +233,7 @@ struct MessageForm {
     csrf: String,
     client_id: Option<String>,
     body: Option<String>,
+    reply_to: Option<String>,
 }
 
 /// Sending without JavaScript: save, publish, then Post/Redirect/Get.
@@ -231,7 +245,9 @@ async fn post(
     app: App<'_>,
 ) -> Result<Reply> {
     let form = form.0;
-    let sent = match Draft::parse(form.body.as_deref(), form.client_id.as_deref()) {
+    let draft = Draft::parse(form.body.as_deref(), form.client_id.as_deref())
+        .map(|draft| draft.replying_to(form.reply_to.as_deref()));
+    let sent = match draft {
         Ok(draft) => match app.budgets.message(me.id()) {
             Ok(()) => chat::send(app.writer, app.hub.as_ref(), me.id(), id, &draft).await,
             Err(e) => Err(e),
@@ -249,6 +265,7 @@ async fn post(
                 Opening {
                     before: None,
                     scripted: false,
+                    reply_to: None,
                 },
                 FormState {
                     body: form.body.as_deref().unwrap_or_default(),

@@ -14,6 +14,7 @@ use crate::chat::{self, Draft};
 use crate::domain::ConversationId;
 use crate::error::{Error, Result};
 use crate::http::accounts::Reply;
+use crate::http::Htmx;
 use crate::media;
 use crate::views::chat::upload_status;
 use crate::views::conversation_url;
@@ -27,20 +28,6 @@ struct Upload<'r> {
 }
 
 crate::csrf_forms!(Upload<'_>);
-
-/// Whether the request came from htmx (which wants a fragment, not a page).
-struct Htmx(bool);
-
-#[rocket::async_trait]
-impl<'r> rocket::request::FromRequest<'r> for Htmx {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(
-        req: &'r rocket::Request<'_>,
-    ) -> rocket::request::Outcome<Self, Self::Error> {
-        rocket::request::Outcome::Success(Htmx(req.headers().get_one("HX-Request").is_some()))
-    }
-}
 
 async fn read_all(file: &TempFile<'_>) -> Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(usize::try_from(file.len()).unwrap_or(0));

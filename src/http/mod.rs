@@ -12,6 +12,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod groups;
 pub mod media;
+pub mod messages;
 
 /// An error answers with its status and a page saying what happened, in
 /// words for the person waiting (the cause goes to the log).
@@ -47,6 +48,18 @@ impl<'r> FromRequest<'r> for Scripted {
     }
 }
 
+/// Whether the request came from htmx (which wants a fragment, not a page).
+pub(crate) struct Htmx(pub(crate) bool);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Htmx {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(Htmx(req.headers().get_one("HX-Request").is_some()))
+    }
+}
+
 /// Who is looking at a page, as the page shell shows them.
 pub(crate) fn viewer(me: &CurrentUser) -> crate::views::layout::Viewer<'_> {
     crate::views::layout::Viewer {
@@ -72,5 +85,6 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(conversations::routes());
     routes.extend(groups::routes());
     routes.extend(media::routes());
+    routes.extend(messages::routes());
     routes
 }

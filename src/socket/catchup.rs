@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use super::connection::{text, Connection, Lists, LoopState};
 use super::frame::ShownLists;
 use crate::chat::{self, history};
+use crate::domain::Message;
 use crate::domain::{ConversationId, UserId, Zone};
 use crate::error::Result;
 use crate::limits::{PRESENCE_CLOCK_MARGIN, PRESENCE_REPLAY_MAX, RESYNC_MAX_MESSAGES};
@@ -96,21 +97,27 @@ impl Connection {
         {
             let page_newest = chat::shown_last(&self.pool, id, me, page_seq).await?;
             let page_last = page_newest.as_ref().map(Previous::of);
-            state.delivered_seq = missed.last().map_or(page_seq, |m| m.seq);
-            state.last_shown = missed.last().map(Previous::of).or(page_last);
-            state.newest = missed
+            // New since the page was rendered, or changed since (shown in
+            // place of their bubbles).
+            state.delivered_seq = chat::resume_point(&missed).max(page_seq);
+            let (mut new, changed): (Vec<Message>, Vec<Message>) =
+                missed.into_iter().partition(|m| m.seq > page_seq);
+            new.sort_by_key(|m| m.seq);
+            state.last_shown = new.last().map(Previous::of).or(page_last);
+            state.newest = new
                 .last()
                 .or(page_newest.as_ref())
                 .map(|m| (m.id, m.sender_id));
             state.unseen = state.newest.map(|(id, _)| id);
             return Ok(html! {
                 (contacts)
-                (chat_views::live_region(&missed, page_last, &self.timeline()))
+                (chat_views::live_region(&new, page_last, &self.timeline()))
+                (chat_views::replacements(&changed, &self.timeline()))
                 (chat_views::receipt(seen, true))
             });
         }
         let (latest, has_more) = history(&self.pool, id, me, None).await?;
-        state.delivered_seq = latest.last().map_or(0, |m| m.seq);
+        state.delivered_seq = chat::resume_point(&latest);
         state.last_shown = latest.last().map(Previous::of);
         state.newest = latest.last().map(|m| (m.id, m.sender_id));
         state.unseen = state.newest.map(|(id, _)| id);
@@ -172,7 +179,7 @@ impl Connection {
             html! {
                 @for (row, &(_, _, count)) in rows.iter().zip(&shown.inbox) {
                     @if row.unread != count {
-                        (inbox_views::unread(row.id, row.unread, row.last_seq, true))
+                        (inbox_views::unread(row.id, row.unread, row.mentioned, row.last_seq, true))
                     }
                 }
             }

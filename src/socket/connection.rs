@@ -112,9 +112,18 @@ pub(super) struct LoopState {
     /// sent whole), so news moves one row and a push never names a row the
     /// page does not have.
     pub(super) inbox_shown: Option<HashMap<ConversationId, Option<UserId>>>,
-    /// The open conversation's inbox row, to move after its new message has
-    /// gone out (the message first: the row waits for the tally).
-    pub(super) row_due: Option<(ConversationId, SharedTally)>,
+    /// The open conversation's inbox row, to draw again after its change
+    /// has gone out (the change first: the row waits for the tally).
+    pub(super) row_due: Option<(ConversationId, SharedTally, RowMove)>,
+}
+
+/// Where an inbox row goes when its conversation changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RowMove {
+    /// A new message: to the top.
+    ToTop,
+    /// A message edited, deleted or reacted to: where it is.
+    InPlace,
 }
 
 pub(super) fn text(markup: Markup) -> WsMessage {
@@ -244,8 +253,13 @@ impl Connection {
                     return Ok(());
                 }
             }
-            if let Some((conversation_id, tally)) = state.row_due.take() {
-                let row = self.inbox_news(conversation_id, &tally, state).await;
+            if let Some((conversation_id, tally, moved)) = state.row_due.take() {
+                let row = match moved {
+                    RowMove::ToTop => self.inbox_news(conversation_id, &tally, state).await,
+                    RowMove::InPlace => {
+                        self.inbox_row_changed(conversation_id, &tally, state).await
+                    }
+                };
                 match row {
                     Ok(row) if !row.0.is_empty() => self.send(&mut stream, text(row)).await?,
                     Ok(_) => {}
@@ -375,13 +389,22 @@ impl Connection {
                 }
                 Step::Nothing
             }
-            Some(ClientFrame::Send { body, client_id }) => {
+            Some(ClientFrame::Send {
+                body,
+                client_id,
+                reply_to,
+            }) => {
                 let unsent = body.as_deref().filter(|b| !b.trim().is_empty());
                 if state.message_budget.take().is_err() {
                     return Step::Reply(too_fast(unsent));
                 }
                 match self
-                    .send_draft(chat.conversation_id, body.as_deref(), client_id.as_deref())
+                    .send_draft(
+                        chat.conversation_id,
+                        body.as_deref(),
+                        client_id.as_deref(),
+                        reply_to.as_deref(),
+                    )
                     .await
                 {
                     Ok(_) => Step::Reply(chat_views::sent(&chat::new_client_id())),
@@ -406,8 +429,9 @@ impl Connection {
         conversation_id: ConversationId,
         body: Option<&str>,
         client_id: Option<&str>,
+        reply_to: Option<&str>,
     ) -> Result<Sent> {
-        let draft = Draft::parse(body, client_id)?;
+        let draft = Draft::parse(body, client_id)?.replying_to(reply_to);
         self.budgets.message(self.me.id())?;
         let members = self.known_members();
         chat::send_with(

@@ -12,6 +12,8 @@ pub enum ClientFrame {
     Send {
         body: Option<String>,
         client_id: Option<String>,
+        /// The message it answers (the composer's field; may be empty).
+        reply_to: Option<String>,
     },
     /// The user is typing (the textarea sends this while keys are pressed).
     Typing,
@@ -47,6 +49,7 @@ struct WireFrame {
     resume: Option<ShownLists>,
     body: Option<String>,
     client_id: Option<String>,
+    reply_to: Option<String>,
 }
 
 /// Reads a frame; `None` when it is not the JSON object the page sends.
@@ -62,6 +65,7 @@ pub fn parse_frame(text: &str) -> Option<ClientFrame> {
         ClientFrame::Send {
             body: frame.body,
             client_id: frame.client_id,
+            reply_to: frame.reply_to,
         }
     })
 }

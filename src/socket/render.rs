@@ -7,9 +7,11 @@ use maud::{html, Markup};
 use rocket_ws::frame::CloseCode;
 use tokio::time::Instant;
 
-use super::connection::{Connection, Lists, LoopState, Step};
+use super::connection::{Connection, Lists, LoopState, RowMove, Step};
 use crate::chat;
-use crate::domain::{Contact, ConversationId, Message, SharedGroup, SharedTally, Tally, UserId};
+use crate::domain::{
+    Contact, ConversationId, InboxRow, Message, SharedGroup, SharedTally, Tally, UserId,
+};
 use crate::error::Result;
 use crate::limits::{RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS};
 use crate::live::hub::Event;
@@ -44,11 +46,7 @@ impl Connection {
         if self.lists != Lists::Inbox {
             return Ok(html! {});
         }
-        let me = self.me.id();
-        let row = self
-            .tally_of(conversation_id, tally)
-            .await?
-            .and_then(|t| t.row_for(me));
+        let row = self.row_of(conversation_id, tally).await?;
         let Some(shown) = state.inbox_shown.as_mut() else {
             // The page has not said yet what its list shows: send it whole.
             let (list, shown) = self.inbox_list().await?;
@@ -67,6 +65,24 @@ impl Connection {
         })
     }
 
+    /// A message of a conversation changed: its row in this page's inbox is
+    /// drawn again where it is (the newest message may read differently, an
+    /// unread one may be gone), if the page shows it.
+    pub(super) async fn inbox_row_changed(
+        &self,
+        conversation_id: ConversationId,
+        tally: &SharedTally,
+        state: &LoopState,
+    ) -> Result<Markup> {
+        if !self.shows_row(state, conversation_id) {
+            return Ok(html! {});
+        }
+        Ok(match self.row_of(conversation_id, tally).await? {
+            Some(row) => inbox_views::replaced_row(&row, &self.inbox_view()),
+            None => html! {},
+        })
+    }
+
     /// After a read mark of the viewer's (in any tab), the badge of that
     /// conversation's row, if the page shows it.
     async fn read_badge(
@@ -75,11 +91,7 @@ impl Connection {
         tally: &SharedTally,
         state: &LoopState,
     ) -> Result<Step> {
-        let shown = state
-            .inbox_shown
-            .as_ref()
-            .is_some_and(|shown| shown.contains_key(&conversation_id));
-        if self.lists != Lists::Inbox || !shown {
+        if !self.shows_row(state, conversation_id) {
             return Ok(Step::Nothing);
         }
         let Some(tally) = self.tally_of(conversation_id, tally).await? else {
@@ -89,11 +101,34 @@ impl Connection {
             Some(count) => Step::Reply(inbox_views::unread(
                 conversation_id,
                 count,
+                tally.mentions(self.me.id()),
                 tally.last_seq,
                 true,
             )),
             None => Step::Nothing,
         })
+    }
+
+    /// The viewer's inbox row of a conversation, from the event's tally;
+    /// `None` when they are not in it.
+    async fn row_of(
+        &self,
+        conversation_id: ConversationId,
+        tally: &SharedTally,
+    ) -> Result<Option<InboxRow>> {
+        Ok(self
+            .tally_of(conversation_id, tally)
+            .await?
+            .and_then(|t| t.row_for(self.me.id())))
+    }
+
+    /// Whether this page's inbox has the row of `conversation_id`.
+    fn shows_row(&self, state: &LoopState, conversation_id: ConversationId) -> bool {
+        self.lists == Lists::Inbox
+            && state
+                .inbox_shown
+                .as_ref()
+                .is_some_and(|shown| shown.contains_key(&conversation_id))
     }
 
     /// How this page shows its inbox.
@@ -175,6 +210,7 @@ impl Connection {
                 .as_ref()
                 .is_some_and(|chat| matches!(chat.scope, chat::Scope::Group(_))),
             unread_after: None,
+            csrf: self.me.csrf(),
         }
     }
 
@@ -184,7 +220,7 @@ impl Connection {
             return html! {};
         };
         let previous = state.last_shown.replace(Previous::of(newest));
-        state.delivered_seq = newest.seq;
+        state.delivered_seq = state.delivered_seq.max(newest.seq);
         state.newest = Some((newest.id, newest.sender_id));
         let me = self.me.id();
         if let Some(theirs) = messages.iter().rev().find(|m| m.sender_id != me) {
@@ -199,6 +235,46 @@ impl Connection {
             (chat_views::receipt(false, true))
             @if typing_changed { (typing_fragment(state)) }
         }
+    }
+
+    /// An earlier change was committed first but has not been published
+    /// here yet (another sender's task, another instance): it is in the
+    /// database, so everything after what the page has is shown first.
+    async fn fill_gap(
+        &self,
+        conversation_id: ConversationId,
+        state: &mut LoopState,
+    ) -> Result<Step> {
+        let missing = chat::changes_after(
+            &self.pool,
+            conversation_id,
+            self.me.id(),
+            state.delivered_seq,
+            RESYNC_MAX_MESSAGES + 1,
+        )
+        .await?;
+        Ok(if missing.len() as i64 > RESYNC_MAX_MESSAGES {
+            Step::Resync
+        } else {
+            Step::Reply(self.apply_changes(missing, state))
+        })
+    }
+
+    /// Shows the messages created or changed after what the page has (as
+    /// `changes_after` gives them): new ones appended in order, changed
+    /// ones in place of their bubbles.
+    pub(super) fn apply_changes(&self, rows: Vec<Message>, state: &mut LoopState) -> Markup {
+        let after = state.delivered_seq;
+        let newest_change = rows.iter().map(|m| m.changed_seq).max();
+        let (mut new, changed): (Vec<Message>, Vec<Message>) =
+            rows.into_iter().partition(|m| m.seq > after);
+        new.sort_by_key(|m| m.seq);
+        let markup = html! {
+            (self.deliver(&new, state))
+            (chat_views::replacements(&changed, &self.timeline()))
+        };
+        state.delivered_seq = state.delivered_seq.max(newest_change.unwrap_or(after));
+        markup
     }
 
     /// Turns an event into what this page should show, if anything.
@@ -221,27 +297,40 @@ impl Connection {
                     return Ok(Step::Nothing);
                 }
                 // The sidebar's row follows once the message is out.
-                state.row_due = Some((message.conversation_id, tally.clone()));
+                state.row_due = Some((message.conversation_id, tally.clone(), RowMove::ToTop));
                 if message.seq == state.delivered_seq + 1 {
                     return Ok(Step::Reply(
                         self.deliver(std::slice::from_ref(&message), state),
                     ));
                 }
-                // An earlier change was committed first but has not been
-                // published here yet (another sender's task, another
-                // instance): it is in the database, so show it first.
-                let missing = chat::changes_after(
-                    &self.pool,
-                    message.conversation_id,
-                    me,
-                    state.delivered_seq,
-                    RESYNC_MAX_MESSAGES + 1,
-                )
-                .await?;
-                if missing.len() as i64 > RESYNC_MAX_MESSAGES {
-                    Step::Resync
+                self.fill_gap(message.conversation_id, state).await?
+            }
+            Event::MessageChanged {
+                seq,
+                message,
+                tally,
+            } if Some(message.conversation_id) == viewing => {
+                if seq <= state.delivered_seq {
+                    return Ok(Step::Nothing);
+                }
+                state.row_due = Some((message.conversation_id, tally.clone(), RowMove::InPlace));
+                if seq == state.delivered_seq + 1 {
+                    state.delivered_seq = seq;
+                    return Ok(Step::Reply(chat_views::replacements(
+                        std::slice::from_ref(&message),
+                        &self.timeline(),
+                    )));
+                }
+                self.fill_gap(message.conversation_id, state).await?
+            }
+            Event::MessageChanged { message, tally, .. } => {
+                let row = self
+                    .inbox_row_changed(message.conversation_id, &tally, state)
+                    .await?;
+                if row.0.is_empty() {
+                    Step::Nothing
                 } else {
-                    Step::Reply(self.deliver(&missing, state))
+                    Step::Reply(row)
                 }
             }
             Event::MessagePosted { message, tally } => {

@@ -21,9 +21,20 @@ pub(super) fn unread_count(conversation: &str, member: &str) -> String {
             WHERE unread_m.conversation_id = {conversation}
               AND unread_m.sender_id <> {member}.user_id
               AND unread_m.kind = 'text'
+              AND unread_m.deleted_at IS NULL
               AND unread_m.id > {member}.last_read_message_id
             LIMIT {limit}) AS unread_capped)",
         limit = UNREAD_SHOWN_MAX + 1
+    )
+}
+
+/// Whether an unread message of conversation `conversation` mentions the
+/// member row `member` (an alias of `members`).
+pub(super) fn mentioned(conversation: &str, member: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM mentions mn JOIN messages mm ON mm.id = mn.message_id
+            WHERE mn.user_id = {member}.user_id AND mm.conversation_id = {conversation}
+              AND mm.id > {member}.last_read_message_id AND mm.deleted_at IS NULL)"
     )
 }
 
@@ -51,6 +62,7 @@ pub(super) fn preview_columns() -> String {
         "n.id AS newest_id, n.sender_id AS newest_sender_id,
          ns.username AS newest_sender_name, SUBSTR(n.body, 1, {PREVIEW_MAX_CHARS}) AS newest_text,
          na.id IS NOT NULL AS newest_file, n.kind = 'note' AS newest_note,
+         n.deleted_at IS NOT NULL AS newest_deleted,
          n.created_at AS newest_at"
     )
 }
@@ -64,6 +76,7 @@ pub(super) struct PreviewColumns {
     newest_text: Option<String>,
     newest_file: bool,
     newest_note: Option<bool>,
+    newest_deleted: Option<bool>,
     newest_at: Option<OffsetDateTime>,
 }
 
@@ -79,6 +92,7 @@ impl PreviewColumns {
             text: self.newest_text?,
             file: self.newest_file,
             note: self.newest_note.unwrap_or(false),
+            deleted: self.newest_deleted.unwrap_or(false),
             at: self.newest_at?,
         })
     }
@@ -91,6 +105,7 @@ struct TallyRow {
     username: String,
     last_read_message_id: MessageId,
     unread: i64,
+    mentioned: bool,
     is_group: bool,
     title: Option<String>,
     last_seq: i64,
@@ -103,6 +118,7 @@ struct TallyRow {
 pub async fn tally(pool: &Pool, conversation_id: ConversationId) -> Result<Option<Tally>> {
     let sql = format!(
         "SELECT v.user_id, u.username, v.last_read_message_id, {unread} AS unread,
+                {mentioned} AS mentioned,
                 c.kind = 'group' AS is_group, c.title, c.last_seq, {preview}
          FROM members v
          JOIN users u ON u.id = v.user_id
@@ -111,6 +127,7 @@ pub async fn tally(pool: &Pool, conversation_id: ConversationId) -> Result<Optio
          WHERE v.conversation_id = $1
          ORDER BY v.user_id",
         unread = unread_count("v.conversation_id", "v"),
+        mentioned = mentioned("v.conversation_id", "v"),
         preview = preview_columns(),
     );
     let mut rows: Vec<TallyRow> = on_pool!(pool, p => sqlx::query_as(&sql)
@@ -124,6 +141,7 @@ pub async fn tally(pool: &Pool, conversation_id: ConversationId) -> Result<Optio
             username: row.username.clone(),
             last_read: row.last_read_message_id,
             unread: row.unread,
+            mentioned: row.mentioned,
         })
         .collect();
     let Some(first) = rows.pop() else {

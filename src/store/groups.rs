@@ -30,6 +30,7 @@ async fn note_in(
         (MessageKind::Note, note.text),
         note.client_id,
         None,
+        None,
     )
     .await?
     {

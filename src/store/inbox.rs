@@ -1,7 +1,7 @@
 //! The inbox as one member sees it: every conversation they are in, newest
 //! activity first, each with its newest message and what they have not read.
 
-use super::contacts::{preview_columns, unread_count, PreviewColumns, PREVIEW_JOINS};
+use super::contacts::{mentioned, preview_columns, unread_count, PreviewColumns, PREVIEW_JOINS};
 use super::Pool;
 use crate::domain::{ConversationId, InboxRow, UserId};
 use crate::error::Result;
@@ -13,6 +13,7 @@ struct Row {
     title: Option<String>,
     peer_id: Option<UserId>,
     unread: i64,
+    mentioned: bool,
     last_seq: i64,
     #[sqlx(flatten)]
     newest: PreviewColumns,
@@ -24,7 +25,8 @@ struct Row {
 pub async fn list(pool: &Pool, viewer: UserId) -> Result<Vec<InboxRow>> {
     let sql = format!(
         "SELECT c.id, c.kind = 'group' AS is_group, COALESCE(c.title, p.username) AS title,
-                p.id AS peer_id, {unread} AS unread, c.last_seq, {preview}
+                p.id AS peer_id, {unread} AS unread, {mentioned} AS mentioned, c.last_seq,
+                {preview}
          FROM members v
          JOIN conversations c ON c.id = v.conversation_id
          LEFT JOIN members pv
@@ -34,6 +36,7 @@ pub async fn list(pool: &Pool, viewer: UserId) -> Result<Vec<InboxRow>> {
          WHERE v.user_id = $1 AND (c.kind = 'group' OR n.id IS NOT NULL)
          ORDER BY n.id DESC NULLS LAST, c.id DESC",
         unread = unread_count("c.id", "v"),
+        mentioned = mentioned("c.id", "v"),
         preview = preview_columns(),
     );
     let rows: Vec<Row> = on_pool!(pool, p => sqlx::query_as(&sql)
@@ -48,6 +51,7 @@ pub async fn list(pool: &Pool, viewer: UserId) -> Result<Vec<InboxRow>> {
             title: row.title.unwrap_or_default(),
             peer: row.peer_id,
             unread: row.unread,
+            mentioned: row.mentioned,
             last_seq: row.last_seq,
             newest: row.newest.preview(),
         })

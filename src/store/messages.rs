@@ -3,10 +3,13 @@
 
 use time::OffsetDateTime;
 
+use super::users::username_key;
 use super::{now, Pool, Tx};
+use crate::domain::{mentioned_names, Mention, QuoteColumns, Reaction};
 pub use crate::domain::{Attachment, AttachmentColumns, Message, MessageKind, NewAttachment};
 use crate::domain::{ConversationId, MessageId, UserId};
 use crate::error::{Error, Result};
+use crate::limits::{MENTIONS_MAX, REACTIONS};
 
 /// What saving a message did.
 #[derive(Debug, Clone)]
@@ -19,15 +22,21 @@ pub enum Saved {
     ClientIdReused,
 }
 
-const SELECT: &str =
-    "SELECT m.id, m.conversation_id, m.seq, m.sender_id, u.username AS sender_name,
-        m.body, m.created_at, m.kind = 'note' AS note, a.id AS attachment_id, a.content_type AS attachment_type,
+pub(super) const SELECT: &str =
+    "SELECT m.id, m.conversation_id, m.seq, m.changed_seq, m.sender_id, u.username AS sender_name,
+        m.body, m.created_at, m.kind = 'note' AS note, m.edited_at,
+        m.deleted_at IS NOT NULL AS deleted,
+        a.id AS attachment_id, a.content_type AS attachment_type,
         a.size AS attachment_size, a.filename AS attachment_name,
         a.has_thumbnail AS attachment_thumbnail,
         a.thumbnail_width AS attachment_thumbnail_width,
-        a.thumbnail_height AS attachment_thumbnail_height
+        a.thumbnail_height AS attachment_thumbnail_height,
+        m.reply_to, ru.username AS reply_sender, SUBSTR(r.body, 1, 100) AS reply_text,
+        r.deleted_at IS NOT NULL AS reply_deleted
     FROM messages m JOIN users u ON u.id = m.sender_id
-    LEFT JOIN attachments a ON a.message_id = m.id";
+    LEFT JOIN attachments a ON a.message_id = m.id
+    LEFT JOIN messages r ON r.id = m.reply_to
+    LEFT JOIN users ru ON ru.id = r.sender_id";
 
 /// Saves a message in its own transaction, if the sender is a member.
 /// Returns `NotFound` otherwise, so nobody learns whether the conversation exists.
@@ -46,6 +55,7 @@ pub async fn save(
         sender_id,
         (MessageKind::Text, body),
         client_id,
+        None,
         None,
     )
     .await?;
@@ -101,6 +111,7 @@ pub(crate) async fn save_in(
     (kind, body): (MessageKind, &str),
     client_id: &str,
     attachment: Option<&NewAttachment>,
+    reply_to: Option<MessageId>,
 ) -> Result<Saved> {
     on_tx!(tx, tx => {
     // Taking the conversation's next sequence number locks its row until
@@ -121,18 +132,24 @@ pub(crate) async fn save_in(
         return Err(Error::NotFound);
     };
     let inserted: Option<(MessageId, OffsetDateTime, String)> = sqlx::query_as(
-        "INSERT INTO messages (conversation_id, seq, sender_id, body, client_id, created_at, kind)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO messages
+             (conversation_id, seq, changed_seq, sender_id, body, client_id, created_at, kind,
+              reply_to)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+             (SELECT id FROM messages WHERE id = $9 AND conversation_id = $10))
          ON CONFLICT (sender_id, client_id) DO NOTHING
          RETURNING id, created_at, (SELECT username FROM users WHERE id = sender_id)",
     )
     .bind(conversation_id)
+    .bind(seq)
     .bind(seq)
     .bind(sender_id)
     .bind(body)
     .bind(client_id)
     .bind(now())
     .bind(kind.as_str())
+    .bind(reply_to)
+    .bind(conversation_id)
     .fetch_optional(&mut *tx)
     .await?;
     if inserted.is_none() {
@@ -175,16 +192,72 @@ pub(crate) async fn save_in(
                     attachment_thumbnail_height: file.thumbnail_size.map(|(_, h)| h),
                 };
             }
+            // Who it calls by name: members only, never the sender.
+            let keys: Vec<String> = mentioned_names(body)
+                .iter()
+                .take(MENTIONS_MAX)
+                .map(|name| username_key(name))
+                .collect();
+            let mut mentions = Vec::new();
+            if !keys.is_empty() {
+                let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 4)).collect();
+                let sql = format!(
+                    "INSERT INTO mentions (message_id, user_id)
+                     SELECT $1, u.id FROM users u
+                     JOIN members mb ON mb.user_id = u.id AND mb.conversation_id = $2
+                     WHERE u.id <> $3 AND u.username_key IN ({})
+                     RETURNING user_id, (SELECT username FROM users WHERE id = user_id)",
+                    placeholders.join(", ")
+                );
+                let mut query = sqlx::query_as::<_, (UserId, String)>(&sql)
+                    .bind(id)
+                    .bind(conversation_id)
+                    .bind(sender_id);
+                for key in &keys {
+                    query = query.bind(key);
+                }
+                mentions = query
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .map(|(user_id, username)| Mention { user_id, username })
+                    .collect();
+            }
+            let quote = match reply_to {
+                Some(original) => sqlx::query_as::<_, (String, String, bool)>(
+                    "SELECT ru.username, SUBSTR(r.body, 1, 100), r.deleted_at IS NOT NULL
+                     FROM messages r JOIN users ru ON ru.id = r.sender_id
+                     WHERE r.id = $1 AND r.conversation_id = $2",
+                )
+                .bind(original)
+                .bind(conversation_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|(sender, text, deleted)| QuoteColumns {
+                    reply_to: Some(original),
+                    reply_sender: Some(sender),
+                    reply_text: Some(text),
+                    reply_deleted: deleted,
+                })
+                .unwrap_or_default(),
+                None => QuoteColumns::default(),
+            };
             Saved::Created(Message {
                 id,
                 conversation_id,
                 seq,
+                changed_seq: seq,
                 sender_id,
                 sender_name,
                 body: body.to_owned(),
                 created_at,
                 note: kind == MessageKind::Note,
+                edited_at: None,
+                deleted: false,
                 attachment: attachment_columns,
+                quote,
+                reactions: Vec::new(),
+                mentions,
             })
         }
         None => {
@@ -197,7 +270,10 @@ pub(crate) async fn save_in(
             .fetch_optional(&mut *tx)
             .await?;
             match earlier {
-                Some(message) if message.body == body => Saved::Duplicate(message),
+                // (A replay of a message deleted since stays deleted.)
+                Some(message) if message.body == body || message.deleted => {
+                    Saved::Duplicate(message)
+                }
                 // The id was used in another conversation, or for another body.
                 _ => Saved::ClientIdReused,
             }
@@ -228,11 +304,13 @@ pub(crate) async fn page_before(
         .fetch_all(db)
         .await?;
         page.reverse();
+        decorate(pool, &mut page).await?;
         Ok(page)
     })
 }
 
-/// Up to `limit` messages after sequence number `after`, in sequence order.
+/// Up to `limit` messages created or changed after sequence number `after`,
+/// in the order of their latest change, each in its current state.
 pub(crate) async fn page_after(
     pool: &Pool,
     conversation_id: ConversationId,
@@ -240,17 +318,96 @@ pub(crate) async fn page_after(
     after: i64,
     limit: i64,
 ) -> Result<Vec<Message>> {
-    on_pool!(pool, db => {
-        Ok(sqlx::query_as::<_, Message>(&format!(
-            "{SELECT} WHERE {MEMBER_ONLY} AND m.seq > $3 ORDER BY m.seq LIMIT $4"
+    let mut page = on_pool!(pool, db => sqlx::query_as::<_, Message>(&format!(
+            "{SELECT} WHERE {MEMBER_ONLY} AND m.changed_seq > $3 ORDER BY m.changed_seq LIMIT $4"
         ))
         .bind(conversation_id)
         .bind(viewer)
         .bind(after)
         .bind(limit)
         .fetch_all(db)
-        .await?)
-    })
+        .await?);
+    decorate(pool, &mut page).await?;
+    Ok(page)
+}
+
+/// One message in its current state, if `viewer` is a member of its
+/// conversation.
+pub(crate) async fn one(
+    pool: &Pool,
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    viewer: UserId,
+) -> Result<Option<Message>> {
+    let found = on_pool!(pool, db => sqlx::query_as::<_, Message>(&format!(
+            "{SELECT} WHERE {MEMBER_ONLY} AND m.id = $3"
+        ))
+        .bind(conversation_id)
+        .bind(viewer)
+        .bind(message_id)
+        .fetch_optional(db)
+        .await?);
+    let mut found: Vec<Message> = found.into_iter().collect();
+    decorate(pool, &mut found).await?;
+    Ok(found.pop())
+}
+
+/// Loads the reactions and mentions of `messages`, two queries for them all.
+pub(crate) async fn decorate(pool: &Pool, messages: &mut [Message]) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let placeholders: Vec<String> = (1..=messages.len()).map(|i| format!("${i}")).collect();
+    let ids = placeholders.join(", ");
+    let reactions_sql = format!(
+        "SELECT r.message_id, r.emoji, r.user_id, u.username FROM reactions r
+         JOIN users u ON u.id = r.user_id
+         WHERE r.message_id IN ({ids}) ORDER BY r.message_id, u.username_key"
+    );
+    let mentions_sql = format!(
+        "SELECT mn.message_id, mn.user_id, u.username FROM mentions mn
+         JOIN users u ON u.id = mn.user_id
+         WHERE mn.message_id IN ({ids})"
+    );
+    let reactions: Vec<(MessageId, String, UserId, String)> = on_pool!(pool, db => {
+        let mut query = sqlx::query_as(&reactions_sql);
+        for message in messages.iter() {
+            query = query.bind(message.id);
+        }
+        query.fetch_all(db).await?
+    });
+    let mentions: Vec<(MessageId, UserId, String)> = on_pool!(pool, db => {
+        let mut query = sqlx::query_as(&mentions_sql);
+        for message in messages.iter() {
+            query = query.bind(message.id);
+        }
+        query.fetch_all(db).await?
+    });
+    for message in messages.iter_mut() {
+        message.reactions = REACTIONS
+            .iter()
+            .filter_map(|emoji| {
+                let users: Vec<(UserId, String)> = reactions
+                    .iter()
+                    .filter(|(id, e, ..)| *id == message.id && e == emoji)
+                    .map(|(_, _, user, name)| (*user, name.clone()))
+                    .collect();
+                (!users.is_empty()).then(|| Reaction {
+                    emoji: (*emoji).to_owned(),
+                    users,
+                })
+            })
+            .collect();
+        message.mentions = mentions
+            .iter()
+            .filter(|(id, ..)| *id == message.id)
+            .map(|(_, user_id, username)| Mention {
+                user_id: *user_id,
+                username: username.clone(),
+            })
+            .collect();
+    }
+    Ok(())
 }
 
 /// The newest message at or before sequence number `seq`, if `viewer` is a
@@ -338,6 +495,8 @@ pub(crate) async fn by_ids(pool: &Pool, ids: &[MessageId]) -> Result<Vec<Message
         for id in ids {
             query = query.bind(*id);
         }
-        Ok(query.fetch_all(db).await?)
+        let mut found = query.fetch_all(db).await?;
+        decorate(pool, &mut found).await?;
+        Ok(found)
     })
 }

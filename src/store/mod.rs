@@ -44,6 +44,7 @@ macro_rules! on_tx {
     };
 }
 
+pub mod changes;
 pub mod contacts;
 pub mod conversations;
 pub mod devices;

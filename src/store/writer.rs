@@ -25,6 +25,7 @@ enum Job {
         body: String,
         client_id: String,
         attachment: Option<NewAttachment>,
+        reply_to: Option<MessageId>,
         reply: oneshot::Sender<Result<Saved>>,
     },
     MarkRead {
@@ -78,11 +79,12 @@ impl Writer {
         body: &str,
         client_id: &str,
     ) -> Result<Saved> {
-        self.save_with(conversation_id, sender_id, body, client_id, None)
+        self.save_with(conversation_id, sender_id, body, client_id, None, None)
             .await
     }
 
-    /// Saves a message with an attached file (already on disk).
+    /// Saves a message with an attached file (already on disk), answering
+    /// `reply_to` (ignored unless it is a message of the same conversation).
     pub(crate) async fn save_with(
         &self,
         conversation_id: ConversationId,
@@ -90,6 +92,7 @@ impl Writer {
         body: &str,
         client_id: &str,
         attachment: Option<NewAttachment>,
+        reply_to: Option<MessageId>,
     ) -> Result<Saved> {
         let (reply, answer) = oneshot::channel();
         let job = Job::Save {
@@ -98,6 +101,7 @@ impl Writer {
             body: body.to_owned(),
             client_id: client_id.to_owned(),
             attachment,
+            reply_to,
             reply,
         };
         self.submit(job, answer).await
@@ -144,6 +148,7 @@ impl Job {
                 body,
                 client_id,
                 attachment,
+                reply_to,
                 ..
             } => match messages::save_in(
                 tx,
@@ -152,6 +157,7 @@ impl Job {
                 (messages::MessageKind::Text, body),
                 client_id,
                 attachment.as_ref(),
+                *reply_to,
             )
             .await
             {

@@ -4,6 +4,7 @@
 use maud::{html, Markup};
 use time::{Date, OffsetDateTime};
 
+use super::actions;
 use super::contacts::presence;
 use super::groups::{heading as group_heading, GroupHeading};
 use super::inbox::{filter_box, inbox_list, InboxView};
@@ -26,6 +27,8 @@ pub struct Timeline<'a> {
     /// On opening: the newest message the viewer had read, so a line marks
     /// where the unread ones start.
     pub unread_after: Option<MessageId>,
+    /// The viewer's form token, for the reaction buttons under bubbles.
+    pub csrf: &'a str,
 }
 
 /// The message shown just before new ones: where a day separator goes, and
@@ -60,28 +63,58 @@ pub fn message(message: &Message, timeline: &Timeline, continues: bool) -> Marku
     let mine = message.sender_id == timeline.viewer;
     let side = if mine { "mine" } else { "theirs" };
     let local = timeline.zone.local(message.created_at);
-    let named = timeline.group && !mine && !continues;
+    // The name shows at the start of a run; a bubble that continues one
+    // hides it (CSS), so a bubble replaced on its own keeps its place.
+    let named = timeline.group && !mine;
     html! {
         article id=(dom_id("message", message.id))
-            class={ "message " (side) @if continues { " continued" } } data-seq=(message.seq) {
+            class={ "message " (side) @if continues { " continued" } @if message.deleted { " deleted" } }
+            data-seq=(message.seq) {
             @if named {
-                header { span class={ "sender hue-" (hue(&message.sender_name)) } { (message.sender_name) } }
+                header aria-hidden="true" {
+                    span class={ "sender hue-" (hue(&message.sender_name)) } { (message.sender_name) }
+                }
+            }
+            span.visually-hidden { (if mine { "You" } else { &message.sender_name }) ": " }
+            @if message.deleted {
+                p.body.deleted-body { "This message was deleted" }
             } @else {
-                span.visually-hidden { (if mine { "You" } else { &message.sender_name }) ": " }
-            }
-            @let file = message.attachment();
-            @if let Some(file) = &file {
-                (attachment(file))
-            }
-            // A file sent without a caption has its name as the text: shown once.
-            @if file.as_ref().is_none_or(|f| f.filename != message.body) {
-                // dir="auto" isolates right-to-left text, overrides included, to the bubble.
-                p.body dir="auto" { (super::text::with_links(&message.body)) }
+                (actions::quote(message))
+                @let file = message.attachment();
+                @if let Some(file) = &file {
+                    (attachment(file))
+                }
+                // A file sent without a caption has its name as the text: shown once.
+                @if file.as_ref().is_none_or(|f| f.filename != message.body) {
+                    // dir="auto" isolates right-to-left text, overrides included, to the bubble.
+                    p.body dir="auto" {
+                        (super::text::with_links(&message.body, &message.mentions, timeline.viewer))
+                    }
+                }
             }
             footer.meta {
+                @if !message.deleted { (actions::more_link(message)) }
+                (actions::edited_mark(message, timeline.zone))
                 time datetime=(iso(message.created_at)) title=(full_time(local, timeline.zone)) {
                     (clock(local))
                 }
+            }
+            @if !message.deleted {
+                (actions::reaction_chips(message, timeline.viewer, timeline.csrf))
+                div.menu-slot id=(dom_id("menu", message.id)) {}
+            }
+        }
+    }
+}
+
+/// Socket push: messages that changed (edited, deleted, reacted to), each
+/// rendered whole; app.js puts each in place of its bubble if the page
+/// shows it, and drops it otherwise (history not loaded).
+pub(crate) fn replacements(messages: &[Message], timeline: &Timeline) -> Markup {
+    html! {
+        @if !messages.is_empty() {
+            div hx-swap-oob="beforeend:#changes" {
+                @for m in messages { (message(m, timeline, false)) }
             }
         }
     }
@@ -329,6 +362,8 @@ pub struct Composer<'a> {
     pub client_id: &'a str,
     pub body: &'a str,
     pub error: Option<&'a str>,
+    /// The message being answered (a page opened with `?reply_to=`).
+    pub reply: Option<&'a Message>,
 }
 
 /// What the textarea sends while the user types (a constant: never user data).
@@ -346,10 +381,25 @@ pub fn composer(c: &Composer, out_of_band: bool) -> Markup {
             progress.chip-progress value="0" max="100" aria-label="Upload progress" {}
             button.chip-remove type="button" aria-label="Remove the file" { "×" }
         }
+        // What the next send answers; app.js fills it in from "Reply".
+        div #reply-chip .chip .reply-chip hidden[c.reply.is_none()] {
+            span.chip-name {
+                "Replying to "
+                strong.reply-sender { @if let Some(m) = c.reply { (m.sender_name) } }
+            }
+            " "
+            span.reply-text {
+                @if let Some(m) = c.reply { (m.body.lines().next().unwrap_or_default()) }
+            }
+            a.chip-remove href=(c.action.trim_end_matches("/messages")) aria-label="Cancel the reply" { "×" }
+        }
+        // "@" suggestions (app.js asks for them as a name is typed).
+        ul #mention-list .mention-list data-source={ (c.action.trim_end_matches("/messages")) "/mentions" } {}
         form #composer .composer method="post" action=(c.action) ws-send
             hx-swap-oob=[out_of_band.then_some("true")] {
             input type="hidden" name="csrf" value=(c.csrf);
             (client_id_field(c.client_id, false))
+            input #reply-to type="hidden" name="reply_to" value=[c.reply.map(|m| m.id)];
             // With the page script the file form hides and this is how a
             // file is chosen (or pasted, or dropped); the text becomes its caption.
             label.attach for="file" title="Attach a file" {
@@ -438,7 +488,7 @@ const SKIP_LINKS: &[(&str, &str)] = &[
 /// The conversation page with its socket.
 pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
     // The page resumes after the last change it was rendered with.
-    let newest = chat.history.last().map_or(0, |m| m.seq);
+    let newest = crate::domain::resume_point(chat.history);
     let url = conversation_url(chat.conversation_id);
     let socket = socket_url(&format!("{url}/socket?seq={newest}"));
     let timeline = Timeline {
@@ -446,6 +496,7 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
         zone: viewer.zone,
         group: matches!(chat.heading, Heading::Group(_)),
         unread_after: chat.read_up_to,
+        csrf: viewer.csrf,
     };
     let title = match &chat.heading {
         Heading::Direct { peer, .. } => peer.username.as_str(),
@@ -482,6 +533,8 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                         p.notice { "Showing earlier messages. " a href=(url) { "Jump to the latest" } }
                     }
                     (message_list(chat.conversation_id, chat.history, chat.has_more, &timeline, chat.seen, false))
+                    // Changed bubbles arrive here; app.js moves each into place.
+                    div #changes hidden {}
                     // Shown by app.js when something arrives while the reader is scrolled up.
                     button #jump-new .jump-new type="button" hidden { "New messages ↓" }
                     (typing(&[], false))

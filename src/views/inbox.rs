@@ -23,17 +23,18 @@ pub struct InboxView<'a> {
 pub(crate) fn inbox_list(rows: &[InboxRow], view: &InboxView, oob: bool) -> Markup {
     html! {
         ul #inbox .contacts .inbox aria-label="Conversations" hx-swap-oob=[oob.then_some("true")] {
-            @for row in rows { (inbox_row(row, view)) }
+            @for row in rows { (inbox_row(row, view, false)) }
         }
     }
 }
 
 /// One conversation: a link with its avatar, name, newest message, the
 /// time of it and the unread badge. `data-name` is what the filter matches.
-pub(crate) fn inbox_row(row: &InboxRow, view: &InboxView) -> Markup {
+pub(crate) fn inbox_row(row: &InboxRow, view: &InboxView, oob: bool) -> Markup {
     let current = view.current == Some(row.id);
     html! {
-        li id=(dom_id("conversation", row.id)) data-name=(row.title.to_lowercase()) {
+        li id=(dom_id("conversation", row.id)) data-name=(row.title.to_lowercase())
+            hx-swap-oob=[oob.then_some("true")] {
             a.contact href=(conversation_url(row.id)) aria-current=[current.then_some("page")] {
                 @if row.group {
                     span.avatar.group-avatar aria-hidden="true" { "#" }
@@ -54,7 +55,7 @@ pub(crate) fn inbox_row(row: &InboxRow, view: &InboxView) -> Markup {
                         }
                     }
                 }
-                (unread(row.id, row.unread, row.last_seq, false))
+                (unread(row.id, row.unread, row.mentioned, row.last_seq, false))
             }
         }
     }
@@ -69,7 +70,10 @@ fn preview(newest: &Preview, group: bool, viewer: UserId) -> Markup {
         newest.sender_name.as_str()
     };
     html! {
-        @if newest.note {
+        @if newest.deleted {
+            @if group || newest.sender_id == viewer { span.preview-sender { (who) ": " } }
+            em { "This message was deleted" }
+        } @else if newest.note {
             (who) " " (newest.text)
         } @else {
             @if group || newest.sender_id == viewer {
@@ -104,10 +108,21 @@ fn when(at: OffsetDateTime, zone: &Zone) -> Markup {
 /// A conversation's unread badge; empty when everything is read. It carries
 /// the count and the conversation's change it is as of, which the page
 /// reports when its socket (re)connects, so the server sends only what moved.
-pub fn unread(conversation: ConversationId, count: i64, as_of_seq: i64, oob: bool) -> Markup {
+pub fn unread(
+    conversation: ConversationId,
+    count: i64,
+    mentioned: bool,
+    as_of_seq: i64,
+    oob: bool,
+) -> Markup {
     html! {
         span id=(dom_id("unread", conversation)) class="unread" data-seq=(as_of_seq)
             data-count=(count) hx-swap-oob=[oob.then_some("true")] {
+            // "@": an unread message calls the viewer by name.
+            @if mentioned && count > 0 {
+                span.mention-mark aria-hidden="true" { "@" }
+                span.visually-hidden { "mentioned you, " }
+            }
             @if count > UNREAD_SHOWN_MAX {
                 (UNREAD_SHOWN_MAX) "+" span.visually-hidden { " unread" }
             } @else if count > 0 {
@@ -122,8 +137,13 @@ pub fn unread(conversation: ConversationId, count: i64, as_of_seq: i64, oob: boo
 pub(crate) fn moved_to_top(row: &InboxRow, view: &InboxView, was_shown: bool) -> Markup {
     html! {
         @if was_shown { (removed_row(row.id)) }
-        div hx-swap-oob="afterbegin:#inbox" { (inbox_row(row, view)) }
+        div hx-swap-oob="afterbegin:#inbox" { (inbox_row(row, view, false)) }
     }
+}
+
+/// Socket push: a row drawn again where it is.
+pub(crate) fn replaced_row(row: &InboxRow, view: &InboxView) -> Markup {
+    inbox_row(row, view, true)
 }
 
 /// Socket push: a conversation the viewer is no longer in leaves the list.

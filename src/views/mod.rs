@@ -2,6 +2,7 @@
 //! pages, and the fragments pushed over sockets. maud escapes all text.
 
 pub mod account;
+pub mod actions;
 pub mod chat;
 pub mod contacts;
 pub mod groups;

@@ -1,14 +1,19 @@
 //! A message's text as HTML: escaped by maud like all text, with web
-//! addresses turned into links that open in a new tab and pass nothing on.
+//! addresses turned into links that open in a new tab and pass nothing on,
+//! and the members it mentions highlighted.
 
 use linkify::{LinkFinder, LinkKind};
 use maud::{html, Markup};
 
+use crate::domain::{mention_spans, Mention, UserId};
+
 /// The text with every `http://` or `https://` address a link. Finding
 /// where an address ends (trailing punctuation, parentheses) is left to
 /// `linkify`; anything but those two schemes stays text, so no message can
-/// carry a `javascript:` link.
-pub(crate) fn with_links(text: &str) -> Markup {
+/// carry a `javascript:` link. An `@name` of a member the message mentions
+/// (stored when it was sent) is highlighted, more so for the viewer;
+/// anyone else's `@name` stays text.
+pub(crate) fn with_links(text: &str, mentions: &[Mention], viewer: UserId) -> Markup {
     let mut finder = LinkFinder::new();
     finder.kinds(&[LinkKind::Url]);
     html! {
@@ -17,9 +22,27 @@ pub(crate) fn with_links(text: &str) -> Markup {
             @if span.kind().is_some() && is_web_address(part) {
                 a href=(part) target="_blank" rel="noopener noreferrer nofollow" { (part) }
             } @else {
-                (part)
+                (with_mentions(part, mentions, viewer))
             }
         }
+    }
+}
+
+fn with_mentions(text: &str, mentions: &[Mention], viewer: UserId) -> Markup {
+    let mut at = 0;
+    html! {
+        @for (range, name) in mention_spans(text) {
+            @if let Some(mention) = mentions.iter().find(|m| m.username.eq_ignore_ascii_case(name)) {
+                (&text[at..range.start])
+                @if mention.user_id == viewer {
+                    strong.mention.mention-me { "@" (mention.username) }
+                } @else {
+                    a.mention href=(super::contact_url(&mention.username)) { "@" (mention.username) }
+                }
+                ({ at = range.end; "" })
+            }
+        }
+        (&text[at..])
     }
 }
 
@@ -33,7 +56,22 @@ mod tests {
     use super::*;
 
     fn html_of(text: &str) -> String {
-        with_links(text).into_string()
+        with_links(text, &[], UserId::new(1)).into_string()
+    }
+
+    #[test]
+    fn members_it_mentions_are_highlighted_and_other_names_stay_text() {
+        let mentions = [Mention {
+            user_id: UserId::new(2),
+            username: "Bob".into(),
+        }];
+        let html = with_links("hi @bob and @carol, <b>", &mentions, UserId::new(2)).into_string();
+        assert_eq!(
+            html,
+            "hi <strong class=\"mention mention-me\">@Bob</strong> and @carol, &lt;b&gt;"
+        );
+        let html = with_links("hi @bob", &mentions, UserId::new(1)).into_string();
+        assert_eq!(html, "hi <a class=\"mention\" href=\"/c/Bob\">@Bob</a>");
     }
 
     #[test]

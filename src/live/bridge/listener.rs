@@ -121,7 +121,7 @@ impl Listener {
         let ids: Vec<MessageId> = envelopes
             .iter()
             .filter_map(|envelope| match envelope.event {
-                Wire::Message { id } => Some(id),
+                Wire::Message { id } | Wire::Changed { id, .. } => Some(id),
                 _ => None,
             })
             .collect();
@@ -151,6 +151,14 @@ impl Listener {
                     tally: SharedTally::default(),
                 },
                 // Deleted since (an account went), or not loaded and resynced.
+                None => return Ok(()),
+            },
+            Wire::Changed { id, seq } => match messages.get(&id) {
+                Some(message) => Event::MessageChanged {
+                    seq,
+                    message: Arc::clone(message),
+                    tally: SharedTally::default(),
+                },
                 None => return Ok(()),
             },
             Wire::SessionEnded { token_hash } => Event::SessionEnded {

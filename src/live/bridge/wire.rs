@@ -28,6 +28,11 @@ pub(super) enum Wire {
     Message {
         id: MessageId,
     },
+    /// Change `seq` of a message's conversation changed it.
+    Changed {
+        id: MessageId,
+        seq: i64,
+    },
     SessionEnded {
         token_hash: String,
     },
@@ -67,6 +72,10 @@ impl Wire {
     pub(super) fn from_event(event: &Event) -> Option<Wire> {
         Some(match event {
             Event::MessagePosted { message, .. } => Wire::Message { id: message.id },
+            Event::MessageChanged { seq, message, .. } => Wire::Changed {
+                id: message.id,
+                seq: *seq,
+            },
             Event::SessionEnded { token_hash } => Wire::SessionEnded {
                 token_hash: token_hash.to_string(),
             },

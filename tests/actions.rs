@@ -1,0 +1,515 @@
+//! Message actions: editing and deleting one's own messages, replies,
+//! reactions and mentions, over plain forms (the local client) and live over
+//! real sockets, with who may do what and how a page catches up on them.
+
+mod common;
+
+use common::*;
+use rocket::http::{Header, Status};
+use rocket::local::asynchronous::Client;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// Alice and bob in a conversation, carol outside it; alice has written
+/// "helo wrold". Returns the app, the clients, the conversation's path and
+/// the message's id.
+struct Cast {
+    app: TestApp,
+    bob: Client,
+    carol: Client,
+    path: String,
+    message: i64,
+}
+
+async fn cast() -> Cast {
+    let app = TestApp::new().await;
+    signup(&app.client, "alice").await;
+    let bob = app.another_browser().await;
+    signup(&bob, "bob").await;
+    let carol = app.another_browser().await;
+    signup(&carol, "carol").await;
+    let path = open_conversation(&app.client, "bob").await;
+    assert_eq!(
+        post_message(&app.client, &path, "helo wrold").await,
+        Status::SeeOther
+    );
+    let page = page_text(&app.client, &path).await;
+    let message = newest_message_id(&page);
+    Cast {
+        app,
+        bob,
+        carol,
+        path,
+        message,
+    }
+}
+
+/// The id of the last bubble on a page.
+fn newest_message_id(page: &str) -> i64 {
+    let start = page.rfind(r#"<article id="message-"#).expect("a bubble")
+        + r#"<article id="message-"#.len();
+    page[start..start + page[start..].find('"').unwrap()]
+        .parse()
+        .unwrap()
+}
+
+/// The bubble of message `id` on a page.
+fn bubble(page: &str, id: i64) -> &str {
+    let start = page
+        .find(&format!(r#"<article id="message-{id}""#))
+        .unwrap_or_else(|| panic!("message {id} on the page: {page}"));
+    let end = start + page[start..].find("</article>").unwrap();
+    &page[start..end]
+}
+
+/// Posts an action's form with the client's own token.
+async fn act(client: &Client, path: &str, action: &str, fields: &[(&str, &str)]) -> Status {
+    let csrf = csrf_of(client, "/").await;
+    let mut all = vec![("csrf", csrf.as_str())];
+    all.extend_from_slice(fields);
+    post_form(client, &format!("{path}/{action}"), &all)
+        .await
+        .status()
+}
+
+#[rocket::async_test]
+async fn the_author_edits_a_message_and_everyone_sees_it_marked_edited() {
+    let c = cast().await;
+    let url = format!("{}/messages/{}", c.path, c.message);
+    // Without JavaScript: the edit page has the form with the text.
+    let form = page_text(&c.app.client, &format!("{url}/edit")).await;
+    assert!(form.contains(">helo wrold</textarea>"), "{form}");
+    assert_eq!(
+        act(&c.app.client, &url, "edit", &[("body", "hello world")]).await,
+        Status::SeeOther
+    );
+    let seen = page_text(&c.bob, &c.path).await;
+    let edited = bubble(&seen, c.message);
+    assert!(
+        edited.contains("hello world") && edited.contains(">edited</time>"),
+        "{edited}"
+    );
+    assert!(!seen.contains("helo wrold"), "the old text is gone");
+    // With htmx the answer is the bubble itself.
+    let csrf = csrf_of(&c.app.client, "/").await;
+    let answer = c
+        .app
+        .client
+        .post(format!("{url}/edit"))
+        .header(rocket::http::ContentType::Form)
+        .header(Header::new("HX-Request", "true"))
+        .body(form_body(&[("csrf", &csrf), ("body", "hello, world")]))
+        .dispatch()
+        .await;
+    assert_eq!(answer.status(), Status::Ok);
+    let fragment = answer.into_string().await.unwrap();
+    assert!(
+        fragment.starts_with(&format!(r#"<article id="message-{}""#, c.message)),
+        "{fragment}"
+    );
+    // An empty text is refused and nothing changes.
+    assert_eq!(
+        act(&c.app.client, &url, "edit", &[("body", "  ")]).await,
+        Status::UnprocessableEntity
+    );
+    assert!(page_text(&c.bob, &c.path).await.contains("hello, world"));
+    // Only its author: bob is refused, carol (outside) gets the 404 of a
+    // message that does not exist.
+    assert_eq!(
+        act(&c.bob, &url, "edit", &[("body", "bob was here")]).await,
+        Status::Forbidden
+    );
+    assert_eq!(
+        act(&c.carol, &url, "edit", &[("body", "carol was here")]).await,
+        Status::NotFound
+    );
+    assert_eq!(
+        c.carol.get(format!("{url}/edit")).dispatch().await.status(),
+        Status::NotFound
+    );
+    assert_eq!(stored_count(&c.app.dir, "hello, world").await, 1);
+}
+
+/// Encodes form fields (for requests built by hand).
+fn form_body(fields: &[(&str, &str)]) -> String {
+    form(fields)
+}
+
+#[rocket::async_test]
+async fn deleting_removes_the_text_and_file_for_everyone_and_keeps_counts_right() {
+    let c = cast().await;
+    let url = format!("{}/messages/{}", c.path, c.message);
+    assert_eq!(
+        unread_counts(&page_text(&c.bob, "/").await),
+        vec![1],
+        "bob has one unread"
+    );
+    // Bob may not delete alice's message; carol cannot even see it.
+    assert_eq!(act(&c.bob, &url, "delete", &[]).await, Status::Forbidden);
+    assert_eq!(act(&c.carol, &url, "delete", &[]).await, Status::NotFound);
+    // The question first (a page without JavaScript), then the deletion.
+    let question = page_text(&c.app.client, &format!("{url}/delete")).await;
+    assert!(question.contains("Delete this message for everyone?"));
+    assert_eq!(
+        act(&c.app.client, &url, "delete", &[]).await,
+        Status::SeeOther
+    );
+    let seen = page_text(&c.bob, &c.path).await;
+    assert!(
+        bubble(&seen, c.message).contains("This message was deleted"),
+        "{seen}"
+    );
+    assert!(!seen.contains("helo wrold"));
+    let inbox = page_text(&c.bob, "/").await;
+    assert!(
+        inbox.contains("This message was deleted"),
+        "the preview says so"
+    );
+    assert_eq!(
+        unread_counts(&inbox),
+        vec![0],
+        "a deleted message is not unread"
+    );
+    // Gone from the database file itself, not only from the pages.
+    let pool = c.app.pool();
+    let body: String = natter::on_pool!(pool, p => sqlx::query_scalar("SELECT body FROM messages WHERE id = $1")
+        .bind(c.message)
+        .fetch_one(p)
+        .await
+        .unwrap());
+    assert_eq!(body, "");
+    if pool.postgres().is_none() {
+        for file in ["natter.db", "natter.db-wal"] {
+            let path = c.app.dir.path().join(file);
+            if let Ok(bytes) = std::fs::read(&path) {
+                assert!(
+                    !bytes.windows(10).any(|w| w == b"helo wrold"),
+                    "the text is still in {file}"
+                );
+            }
+        }
+    }
+    // Deleted once: again is a 404, and it cannot be edited or reacted to.
+    assert_eq!(
+        act(&c.app.client, &url, "delete", &[]).await,
+        Status::NotFound
+    );
+    assert_eq!(
+        act(&c.app.client, &url, "edit", &[("body", "back")]).await,
+        Status::NotFound
+    );
+    assert_eq!(
+        act(&c.bob, &url, "reactions", &[("emoji", "👍")]).await,
+        Status::NotFound
+    );
+}
+
+#[rocket::async_test]
+async fn members_toggle_reactions_from_a_fixed_set_and_outsiders_cannot() {
+    let c = cast().await;
+    let url = format!("{}/messages/{}", c.path, c.message);
+    assert_eq!(
+        act(&c.bob, &url, "reactions", &[("emoji", "👍")]).await,
+        Status::SeeOther
+    );
+    assert_eq!(
+        act(&c.app.client, &url, "reactions", &[("emoji", "👍")]).await,
+        Status::SeeOther
+    );
+    let page = page_text(&c.bob, &c.path).await;
+    let reacted = bubble(&page, c.message);
+    assert!(
+        reacted.contains(r#"aria-pressed="true" title="alice, bob""#)
+            && reacted.contains("👍 </span>2"),
+        "{reacted}"
+    );
+    // Again: taken back.
+    assert_eq!(
+        act(&c.bob, &url, "reactions", &[("emoji", "👍")]).await,
+        Status::SeeOther
+    );
+    let page = page_text(&c.bob, &c.path).await;
+    let reacted = bubble(&page, c.message);
+    assert!(
+        reacted.contains(r#"aria-pressed="false" title="alice""#),
+        "{reacted}"
+    );
+    // Not one of the set, or not a member.
+    assert_eq!(
+        act(&c.bob, &url, "reactions", &[("emoji", "💩")]).await,
+        Status::UnprocessableEntity
+    );
+    assert_eq!(
+        act(&c.carol, &url, "reactions", &[("emoji", "👍")]).await,
+        Status::NotFound
+    );
+}
+
+#[rocket::async_test]
+async fn a_reply_quotes_what_it_answers_even_once_that_is_deleted() {
+    let c = cast().await;
+    // Without JavaScript: "Reply" opens the conversation with the composer set.
+    let page = page_text(&c.bob, &format!("{}?reply_to={}", c.path, c.message)).await;
+    assert!(
+        page.contains(&format!(r#"name="reply_to" value="{}""#, c.message)),
+        "{page}"
+    );
+    assert!(page.contains(r#"<span class="reply-text">helo wrold</span>"#));
+    let csrf = hidden_field(&page, "csrf").unwrap();
+    let client_id = hidden_field(&page, "client_id").unwrap();
+    let sent = post_form(
+        &c.bob,
+        &format!("{}/messages", c.path),
+        &[
+            ("csrf", &csrf),
+            ("client_id", &client_id),
+            ("body", "you mean hello world?"),
+            ("reply_to", &c.message.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(sent.status(), Status::SeeOther);
+    let page = page_text(&c.app.client, &c.path).await;
+    let reply = bubble(&page, newest_message_id(&page));
+    assert!(
+        reply.contains(&format!(r##"data-quotes="message-{}""##, c.message))
+            && reply.contains(r#"<span class="quote-sender">alice</span>"#)
+            && reply.contains(r#"<span class="quote-text">helo wrold</span>"#),
+        "{reply}"
+    );
+    // The original deleted: the quote says so.
+    let url = format!("{}/messages/{}", c.path, c.message);
+    assert_eq!(
+        act(&c.app.client, &url, "delete", &[]).await,
+        Status::SeeOther
+    );
+    let page = page_text(&c.app.client, &c.path).await;
+    let reply = bubble(&page, newest_message_id(&page));
+    assert!(
+        reply.contains("<em>This message was deleted</em>"),
+        "{reply}"
+    );
+    // A message of another conversation cannot be answered: no quote.
+    let other = open_conversation(&c.carol, "alice").await;
+    post_message(&c.carol, &other, "elsewhere").await;
+    let elsewhere = newest_message_id(&page_text(&c.carol, &other).await);
+    let page = page_text(&c.bob, &c.path).await;
+    let sent = post_form(
+        &c.bob,
+        &format!("{}/messages", c.path),
+        &[
+            ("csrf", &hidden_field(&page, "csrf").unwrap()),
+            ("client_id", &hidden_field(&page, "client_id").unwrap()),
+            ("body", "sneaky"),
+            ("reply_to", &elsewhere.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(sent.status(), Status::SeeOther);
+    let page = page_text(&c.bob, &c.path).await;
+    let sneaky = bubble(&page, newest_message_id(&page));
+    assert!(!sneaky.contains("quote"), "{sneaky}");
+    assert!(!page.contains("elsewhere"));
+}
+
+#[rocket::async_test]
+async fn mentions_of_members_are_links_mark_the_badge_and_others_stay_text() {
+    let c = cast().await;
+    assert_eq!(
+        post_message(&c.app.client, &c.path, "@bob look, and @carol too").await,
+        Status::SeeOther
+    );
+    let inbox = page_text(&c.bob, "/").await;
+    assert!(inbox.contains(r#"<span class="mention-mark" aria-hidden="true">@</span>"#));
+    // Read (opened without the script): the mark goes with the count.
+    let page = page_text(&c.bob, &c.path).await;
+    assert!(!page_text(&c.bob, "/").await.contains("mention-mark"));
+    let mentioned = bubble(&page, newest_message_id(&page));
+    assert!(
+        mentioned.contains(r#"<strong class="mention mention-me">@bob</strong>"#),
+        "{mentioned}"
+    );
+    assert!(mentioned.contains(" and @carol too"), "not a member: text");
+    let alice_sees = page_text(&c.app.client, &c.path).await;
+    assert!(
+        bubble(&alice_sees, newest_message_id(&alice_sees))
+            .contains(r#"<a class="mention" href="/c/bob">@bob</a>"#),
+        "a link for everyone else"
+    );
+    // Suggestions: members whose name starts so, never oneself; nothing
+    // for outsiders.
+    let offered = page_text(&c.app.client, &format!("{}/mentions?q=B", c.path)).await;
+    assert!(offered.contains(r#"data-mention="bob""#), "{offered}");
+    let all = page_text(&c.app.client, &format!("{}/mentions?q=", c.path)).await;
+    assert!(!all.contains(r#"data-mention="alice""#), "{all}");
+    assert_eq!(
+        c.carol
+            .get(format!("{}/mentions?q=", c.path))
+            .dispatch()
+            .await
+            .status(),
+        Status::NotFound
+    );
+}
+
+#[rocket::async_test]
+async fn a_groups_notes_cannot_be_edited_deleted_or_reacted_to_and_a_leaver_can_do_nothing() {
+    let c = cast().await;
+    let bob_id: i64 = {
+        let people = page_text(&c.app.client, "/people").await;
+        let link = people.find(r#"href="/c/bob""#).unwrap();
+        let start = people[..link].rfind(r#"id="contact-"#).unwrap() + r#"id="contact-"#.len();
+        people[start..start + people[start..].find('"').unwrap()]
+            .parse()
+            .unwrap()
+    };
+    let csrf = csrf_of(&c.app.client, "/").await;
+    let created = post_form(
+        &c.app.client,
+        "/groups",
+        &[
+            ("csrf", &csrf),
+            ("title", "Team"),
+            ("members", &bob_id.to_string()),
+        ],
+    )
+    .await;
+    let group = created.headers().get_one("Location").unwrap().to_owned();
+    let page = page_text(&c.app.client, &group).await;
+    let note: i64 = {
+        let start = page
+            .find(r#"<p class="note" id="message-"#)
+            .expect("the note")
+            + r#"<p class="note" id="message-"#.len();
+        page[start..start + page[start..].find('"').unwrap()]
+            .parse()
+            .unwrap()
+    };
+    let url = format!("{group}/messages/{note}");
+    assert_eq!(
+        act(&c.app.client, &url, "edit", &[("body", "made by me")]).await,
+        Status::Forbidden
+    );
+    assert_eq!(
+        act(&c.app.client, &url, "delete", &[]).await,
+        Status::Forbidden
+    );
+    assert_eq!(
+        act(&c.bob, &url, "reactions", &[("emoji", "👍")]).await,
+        Status::NotFound
+    );
+    // Bob writes, then leaves: his message is beyond his reach.
+    post_message(&c.bob, &group, "bye all").await;
+    let mine = newest_message_id(&page_text(&c.bob, &group).await);
+    let csrf = csrf_of(&c.bob, "/").await;
+    post_form(&c.bob, &format!("{group}/leave"), &[("csrf", &csrf)]).await;
+    let url = format!("{group}/messages/{mine}");
+    assert_eq!(
+        act(&c.bob, &url, "edit", &[("body", "changed")]).await,
+        Status::NotFound
+    );
+    assert_eq!(act(&c.bob, &url, "delete", &[]).await, Status::NotFound);
+    assert_eq!(
+        act(&c.bob, &url, "reactions", &[("emoji", "👍")]).await,
+        Status::NotFound
+    );
+}
+
+#[tokio::test]
+async fn every_change_reaches_open_pages_live_and_a_reconnecting_page_catches_up_once() {
+    let (server, alice, bob, id) = Server::start().await.alice_and_bob().await;
+    let (mut alice_chat, _) = alice.connect(id, 0).await;
+    send(&mut alice_chat, "first draft", "d1").await;
+    expect_text(&mut alice_chat, "first draft").await;
+    send(&mut alice_chat, "second", "d2").await;
+    expect_text(&mut alice_chat, "second").await;
+    // Bob's page shows both (change 2); his socket is open.
+    let (mut bob_chat, _) = bob.connect(id, 2).await;
+    let page = bob.get_text(&format!("/conversations/{id}")).await;
+    let first = bubbles(&page)[0].0;
+    let second = bubbles(&page)[1].0;
+    let url = |m: i64| format!("/conversations/{id}/messages/{m}");
+    let csrf = hidden_field(&alice.get_text("/").await, "csrf").unwrap();
+    let bob_csrf = hidden_field(&bob.get_text("/").await, "csrf").unwrap();
+
+    alice
+        .post(
+            &format!("{}/edit", url(first)),
+            &[("csrf", &csrf), ("body", "final text")],
+        )
+        .await;
+    let edited = expect_text(&mut bob_chat, "final text").await;
+    assert!(
+        edited.contains(r#"hx-swap-oob="beforeend:#changes""#),
+        "{edited}"
+    );
+    assert!(edited.contains(">edited</time>"), "{edited}");
+    bob.post(
+        &format!("{}/reactions", url(first)),
+        &[("csrf", &bob_csrf), ("emoji", "❤️")],
+    )
+    .await;
+    let reacted = expect_text(&mut alice_chat, "❤️").await;
+    assert!(reacted.contains(r#"title="bob""#), "{reacted}");
+    // Bob's inbox, in another tab, knows what it shows.
+    let (mut bob_inbox, _) = bob.connect_dashboard().await;
+    let stale = serde_json::json!({"resume": {"inbox": [[999_999, 0, 0]]}});
+    futures::SinkExt::send(&mut bob_inbox, WsMessage::Text(stale.to_string()))
+        .await
+        .unwrap();
+    expect_text(&mut bob_inbox, r#"id="inbox""#).await;
+    alice
+        .post(&format!("{}/delete", url(second)), &[("csrf", &csrf)])
+        .await;
+    let deleted = expect_text(&mut bob_chat, "This message was deleted").await;
+    assert!(deleted.contains(&format!(r#"id="message-{second}""#)));
+    // The newest message went: the inbox row is drawn again where it is.
+    let row = expect_text(&mut bob_inbox, "This message was deleted").await;
+    assert!(
+        row.contains(&format!(r#"<li id="conversation-{id}""#))
+            && row.contains(r#"hx-swap-oob="true""#),
+        "{row}"
+    );
+
+    // A page rendered at change 2 that was away through all of it catches
+    // up: each changed bubble once, as a replacement, nothing appended.
+    let (_, resync) = bob.connect(id, 2).await;
+    assert!(
+        resync.contains(r#"<div id="live" hx-swap-oob="innerHTML"></div>"#),
+        "{resync}"
+    );
+    assert_eq!(
+        resync
+            .matches(&format!(r#"<article id="message-{first}""#))
+            .count(),
+        1
+    );
+    assert_eq!(
+        resync
+            .matches(&format!(r#"<article id="message-{second}""#))
+            .count(),
+        1
+    );
+    assert!(
+        resync.contains("final text") && resync.contains("❤️"),
+        "{resync}"
+    );
+    assert!(
+        !resync.contains("first draft") && !resync.contains(">second<"),
+        "{resync}"
+    );
+    // A page up to date gets none of it again.
+    let page = bob.get_text(&format!("/conversations/{id}")).await;
+    let seq: i64 = {
+        let start = page.find("/socket?seq=").unwrap() + "/socket?seq=".len();
+        page[start..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(seq, 5, "two messages, an edit, a reaction, a deletion");
+    let (_, resync) = bob.connect(id, seq).await;
+    assert!(!resync.contains("<article"), "{resync}");
+    drop(server);
+}
