@@ -450,6 +450,18 @@ async fn every_change_reaches_open_pages_live_and_a_reconnecting_page_catches_up
     .await;
     let reacted = expect_text(&mut alice_chat, "❤️").await;
     assert!(reacted.contains(r#"title="bob""#), "{reacted}");
+    // Bob answers the second message over his socket, as the page does.
+    let answer = serde_json::json!({"body": "what second?", "client_id": "r1",
+        "reply_to": second.to_string()});
+    futures::SinkExt::send(&mut bob_chat, WsMessage::Text(answer.to_string()))
+        .await
+        .unwrap();
+    let quoted = expect_text(&mut alice_chat, "what second?").await;
+    assert!(
+        quoted.contains(r#"<span class="quote-text">second</span>"#),
+        "{quoted}"
+    );
+    let reply = bubbles(&quoted)[0].0;
     // Bob's inbox, in another tab, knows what it shows.
     let (mut bob_inbox, _) = bob.connect_dashboard().await;
     let stale = serde_json::json!({"resume": {"inbox": [[999_999, 0, 0]]}});
@@ -462,20 +474,31 @@ async fn every_change_reaches_open_pages_live_and_a_reconnecting_page_catches_up
         .await;
     let deleted = expect_text(&mut bob_chat, "This message was deleted").await;
     assert!(deleted.contains(&format!(r#"id="message-{second}""#)));
-    // The newest message went: the inbox row is drawn again where it is.
-    let row = expect_text(&mut bob_inbox, "This message was deleted").await;
+    // The reply's quote no longer shows the text either.
+    assert!(
+        deleted.contains(&format!(r#"<article id="message-{reply}""#))
+            && deleted.contains("<em>This message was deleted</em>"),
+        "{deleted}"
+    );
+    // The inbox row is drawn again where it is, as of the deletion.
+    let row = expect_text(&mut bob_inbox, r#"data-seq="6""#).await;
     assert!(
         row.contains(&format!(r#"<li id="conversation-{id}""#))
-            && row.contains(r#"hx-swap-oob="true""#),
+            && row.contains(r#"hx-swap-oob="true""#)
+            && !row.contains("afterbegin"),
         "{row}"
     );
 
     // A page rendered at change 2 that was away through all of it catches
-    // up: each changed bubble once, as a replacement, nothing appended.
+    // up: each changed bubble once, as a replacement; only the reply is
+    // appended.
     let (_, resync) = bob.connect(id, 2).await;
-    assert!(
-        resync.contains(r#"<div id="live" hx-swap-oob="innerHTML"></div>"#),
-        "{resync}"
+    let live = &resync[resync.find(r#"<div id="live""#).unwrap()..];
+    let live = &live[..live.find("</div>").unwrap()];
+    assert_eq!(
+        bubbles(live).iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [reply],
+        "only the reply is new to this page: {resync}"
     );
     assert_eq!(
         resync
@@ -508,7 +531,7 @@ async fn every_change_reaches_open_pages_live_and_a_reconnecting_page_catches_up
             .parse()
             .unwrap()
     };
-    assert_eq!(seq, 5, "two messages, an edit, a reaction, a deletion");
+    assert_eq!(seq, 6, "three messages, an edit, a reaction, a deletion");
     let (_, resync) = bob.connect(id, seq).await;
     assert!(!resync.contains("<article"), "{resync}");
     drop(server);

@@ -15,18 +15,23 @@ use crate::live::hub::{Event, Fanout};
 use crate::media;
 use crate::store::{changes, conversations, messages, Pool};
 
-/// Tells the members' pages that `message` changed.
-async fn publish(pool: &Pool, hub: &dyn Fanout, message: &Message) -> Result<()> {
+/// Tells the members' pages that a message changed (and with it the
+/// replies quoting it, which follow it in `changed`); returns the message.
+async fn publish(pool: &Pool, hub: &dyn Fanout, changed: Vec<Message>) -> Result<Message> {
+    let message = changed
+        .first()
+        .cloned()
+        .ok_or_else(|| Error::Internal("a change without its message".into()))?;
     let members = conversations::member_ids(pool, message.conversation_id).await?;
     hub.publish(
         &members,
         Event::MessageChanged {
             seq: message.changed_seq,
-            message: Arc::new(message.clone()),
+            messages: Arc::from(changed),
             tally: SharedTally::default(),
         },
     );
-    Ok(())
+    Ok(message)
 }
 
 /// The message `actor` may change as its author: `NotFound` for anyone
@@ -70,8 +75,7 @@ pub async fn edit(
         ));
     }
     let edited = changes::edit(pool, conversation_id, message_id, author, &body).await?;
-    publish(pool, hub, &edited).await?;
-    Ok(edited)
+    publish(pool, hub, edited).await
 }
 
 /// Deletes the author's own message for everyone, and its file from the
@@ -86,7 +90,7 @@ pub async fn delete(
 ) -> Result<Message> {
     own_message(pool, conversation_id, message_id, author).await?;
     let (deleted, file) = changes::delete(pool, conversation_id, message_id, author).await?;
-    publish(pool, hub, &deleted).await?;
+    let deleted = publish(pool, hub, deleted).await?;
     if let Some(sha256) = file {
         media::discard_unused(pool, media_dir, &sha256).await;
     }
@@ -105,8 +109,7 @@ pub async fn react(
     let emoji = ReactionEmoji::parse(emoji)?;
     let reacted =
         changes::toggle_reaction(pool, conversation_id, message_id, user, emoji.as_str()).await?;
-    publish(pool, hub, &reacted).await?;
-    Ok(reacted)
+    publish(pool, hub, reacted).await
 }
 
 /// A message of a conversation `viewer` is in, in its current state.

@@ -24,11 +24,12 @@ pub enum Event {
         tally: SharedTally,
     },
     /// A message was edited, deleted or reacted to, as change `seq` of its
-    /// conversation: members' pages replace its bubble (with its state now,
-    /// which may be newer still).
+    /// conversation: members' pages replace its bubble, and those of the
+    /// replies quoting it (each in its state now, which may be newer still).
+    /// `messages` is never empty and all are of one conversation.
     MessageChanged {
         seq: i64,
-        message: Arc<Message>,
+        messages: Arc<[Message]>,
         tally: SharedTally,
     },
     /// A session ended (logout): its sockets close.

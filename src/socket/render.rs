@@ -307,25 +307,33 @@ impl Connection {
             }
             Event::MessageChanged {
                 seq,
-                message,
+                messages,
                 tally,
-            } if Some(message.conversation_id) == viewing => {
+            } if messages.first().map(|m| m.conversation_id) == viewing && viewing.is_some() => {
+                let Some(conversation_id) = viewing else {
+                    return Ok(Step::Nothing);
+                };
                 if seq <= state.delivered_seq {
                     return Ok(Step::Nothing);
                 }
-                state.row_due = Some((message.conversation_id, tally.clone(), RowMove::InPlace));
+                state.row_due = Some((conversation_id, tally.clone(), RowMove::InPlace));
                 if seq == state.delivered_seq + 1 {
                     state.delivered_seq = seq;
                     return Ok(Step::Reply(chat_views::replacements(
-                        std::slice::from_ref(&message),
+                        &messages,
                         &self.timeline(),
                     )));
                 }
-                self.fill_gap(message.conversation_id, state).await?
+                self.fill_gap(conversation_id, state).await?
             }
-            Event::MessageChanged { message, tally, .. } => {
+            Event::MessageChanged {
+                messages, tally, ..
+            } => {
+                let Some(conversation_id) = messages.first().map(|m| m.conversation_id) else {
+                    return Ok(Step::Nothing);
+                };
                 let row = self
-                    .inbox_row_changed(message.conversation_id, &tally, state)
+                    .inbox_row_changed(conversation_id, &tally, state)
                     .await?;
                 if row.0.is_empty() {
                     Step::Nothing

@@ -48,36 +48,52 @@ async fn next_change(
     }))
 }
 
-/// The message as it is now, inside the transaction that changed it.
-async fn current(tx: &mut Tx, message_id: MessageId) -> Result<Message> {
-    Ok(
-        on_tx!(tx, conn => sqlx::query_as::<_, Message>(&format!("{SELECT} WHERE m.id = $1"))
+/// Marks the replies quoting `message_id` with change `seq` too: their
+/// quotes show its text (or that it is gone), so pages redraw them.
+async fn touch_replies(tx: &mut Tx, message_id: MessageId, seq: i64) -> Result<()> {
+    on_tx!(tx, conn => sqlx::query("UPDATE messages SET changed_seq = $1 WHERE reply_to = $2")
+        .bind(seq)
         .bind(message_id)
-        .fetch_one(conn)
-        .await?),
-    )
+        .execute(conn)
+        .await
+        .map(drop)?);
+    Ok(())
 }
 
-/// Commits and returns the message in its new state, with its reactions
-/// and mentions.
-async fn finish(tx: Tx, pool: &Pool, message: Message) -> Result<Message> {
+/// The message as it is now and the replies that change `seq` touched,
+/// inside the transaction that changed them; the message first.
+async fn current(tx: &mut Tx, message_id: MessageId, seq: i64) -> Result<Vec<Message>> {
+    let sql = format!(
+        "{SELECT} WHERE m.id = $1 OR (m.reply_to = $2 AND m.changed_seq = $3)
+         ORDER BY m.id = $4 DESC, m.id"
+    );
+    Ok(on_tx!(tx, conn => sqlx::query_as::<_, Message>(&sql)
+        .bind(message_id)
+        .bind(message_id)
+        .bind(seq)
+        .bind(message_id)
+        .fetch_all(conn)
+        .await?))
+}
+
+/// Commits and returns the messages in their new state, with their
+/// reactions and mentions.
+async fn finish(tx: Tx, pool: &Pool, mut changed: Vec<Message>) -> Result<Vec<Message>> {
     tx.commit().await?;
-    let mut changed = [message];
     decorate(pool, &mut changed).await?;
-    let [message] = changed;
-    Ok(message)
+    Ok(changed)
 }
 
 /// Replaces the text of `author`'s message; its mentions follow the new text.
 /// `NotFound` unless it is theirs, in a conversation they are in, and not
-/// deleted.
+/// deleted. Returns it, then the replies quoting it.
 pub(crate) async fn edit(
     pool: &Pool,
     conversation_id: ConversationId,
     message_id: MessageId,
     author: UserId,
     body: &str,
-) -> Result<Message> {
+) -> Result<Vec<Message>> {
     let mut tx = pool.begin().await?;
     let seq = next_change(&mut tx, conversation_id, message_id, author, true)
         .await?
@@ -112,20 +128,21 @@ pub(crate) async fn edit(
             .await?;
         }
     });
-    let message = current(&mut tx, message_id).await?;
-    finish(tx, pool, message).await
+    touch_replies(&mut tx, message_id, seq).await?;
+    let changed = current(&mut tx, message_id, seq).await?;
+    finish(tx, pool, changed).await
 }
 
 /// Deletes `author`'s message for everyone: its text, file, reactions and
 /// mentions go; the row stays to say so. Returns the message as it is now
-/// and the hash of the file it had, if any (the caller removes the bytes
-/// when nothing else uses them).
+/// and the replies quoting it, and the hash of the file it had, if any (the
+/// caller removes the bytes when nothing else uses them).
 pub(crate) async fn delete(
     pool: &Pool,
     conversation_id: ConversationId,
     message_id: MessageId,
     author: UserId,
-) -> Result<(Message, Option<String>)> {
+) -> Result<(Vec<Message>, Option<String>)> {
     let mut tx = pool.begin().await?;
     let seq = next_change(&mut tx, conversation_id, message_id, author, true)
         .await?
@@ -151,8 +168,9 @@ pub(crate) async fn delete(
             .fetch_optional(&mut *conn)
             .await?
     });
-    let message = current(&mut tx, message_id).await?;
-    let deleted = finish(tx, pool, message).await?;
+    touch_replies(&mut tx, message_id, seq).await?;
+    let changed = current(&mut tx, message_id, seq).await?;
+    let deleted = finish(tx, pool, changed).await?;
     // secure_delete zeroes the text in the database file, but the log still
     // holds the pages that had it until a checkpoint: copy them back and
     // empty it now. (Best effort: a long read in progress can delay it to
@@ -177,7 +195,7 @@ pub(crate) async fn toggle_reaction(
     message_id: MessageId,
     user: UserId,
     emoji: &str,
-) -> Result<Message> {
+) -> Result<Vec<Message>> {
     let mut tx = pool.begin().await?;
     let seq = next_change(&mut tx, conversation_id, message_id, user, false)
         .await?
@@ -206,6 +224,6 @@ pub(crate) async fn toggle_reaction(
             .execute(&mut *conn)
             .await?;
     });
-    let message = current(&mut tx, message_id).await?;
-    finish(tx, pool, message).await
+    let changed = current(&mut tx, message_id, seq).await?;
+    finish(tx, pool, changed).await
 }

@@ -120,9 +120,10 @@ impl Listener {
     ) -> HashMap<MessageId, Arc<Message>> {
         let ids: Vec<MessageId> = envelopes
             .iter()
-            .filter_map(|envelope| match envelope.event {
-                Wire::Message { id } | Wire::Changed { id, .. } => Some(id),
-                _ => None,
+            .flat_map(|envelope| match &envelope.event {
+                Wire::Message { id } => vec![*id],
+                Wire::Changed { ids, .. } => ids.clone(),
+                _ => Vec::new(),
             })
             .collect();
         let mut loaded = HashMap::with_capacity(ids.len());
@@ -153,14 +154,20 @@ impl Listener {
                 // Deleted since (an account went), or not loaded and resynced.
                 None => return Ok(()),
             },
-            Wire::Changed { id, seq } => match messages.get(&id) {
-                Some(message) => Event::MessageChanged {
+            Wire::Changed { ids, seq } => {
+                let found: Vec<Message> = ids
+                    .iter()
+                    .filter_map(|id| messages.get(id).map(|m| Message::clone(m)))
+                    .collect();
+                if found.is_empty() {
+                    return Ok(());
+                }
+                Event::MessageChanged {
                     seq,
-                    message: Arc::clone(message),
+                    messages: Arc::from(found),
                     tally: SharedTally::default(),
-                },
-                None => return Ok(()),
-            },
+                }
+            }
             Wire::SessionEnded { token_hash } => Event::SessionEnded {
                 token_hash: token_hash.into(),
             },

@@ -28,9 +28,9 @@ pub(super) enum Wire {
     Message {
         id: MessageId,
     },
-    /// Change `seq` of a message's conversation changed it.
+    /// Change `seq` of a conversation changed these messages.
     Changed {
-        id: MessageId,
+        ids: Vec<MessageId>,
         seq: i64,
     },
     SessionEnded {
@@ -72,8 +72,8 @@ impl Wire {
     pub(super) fn from_event(event: &Event) -> Option<Wire> {
         Some(match event {
             Event::MessagePosted { message, .. } => Wire::Message { id: message.id },
-            Event::MessageChanged { seq, message, .. } => Wire::Changed {
-                id: message.id,
+            Event::MessageChanged { seq, messages, .. } => Wire::Changed {
+                ids: messages.iter().map(|m| m.id).collect(),
                 seq: *seq,
             },
             Event::SessionEnded { token_hash } => Wire::SessionEnded {
