@@ -3,6 +3,7 @@
 //! and afterwards checked for loss and duplicates, on the sockets and in the
 //! database.
 
+use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,7 +16,8 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::database::Database;
+use crate::changes::check_changes;
+use crate::database::{Database, Session};
 use crate::options::{Options, Scenario};
 use crate::report::{
     ChatCorrectness, ChatFixture, Percentiles, Phase, Report, SaturationReport, SaturationStep,
@@ -87,11 +89,31 @@ pub(crate) async fn chat_scenarios(
     }
     .await;
 
+    // Every conversation then edits a message and deletes another.
+    let changes = match &result {
+        Ok(()) => Some(check_changes(database, &chat.servers, &chat.pairs, &chat.tracker).await),
+        Err(_) => None,
+    };
+    let deleted = match &changes {
+        Some(Ok(found)) => found.deleted.clone(),
+        _ => HashSet::new(),
+    };
     // Check what was sent even when a phase failed half-way.
-    let correctness = chat.check(database).await;
+    let correctness = chat.check(database, &deleted).await;
     chat.stop().await;
     result?;
-    let correctness = correctness?;
+    let mut correctness = correctness?;
+    if let Some(changes) = changes {
+        let changes = changes?;
+        let x = &changes;
+        if x.refused > 0 || x.lost > 0 || x.duplicated > 0 || x.not_stored > 0 {
+            report.problems.push(format!(
+                "changes: {} refused ({:?}), {} lost on a socket, {} shown twice, {} not in the database",
+                x.refused, x.refusal_samples, x.lost, x.duplicated, x.not_stored
+            ));
+        }
+        correctness.changes = Some(changes);
+    }
     let c = &correctness;
     if c.lost_deliveries > 0 {
         report.problems.push(format!(
@@ -111,16 +133,17 @@ pub(crate) async fn chat_scenarios(
         ));
     }
     let s = &c.store;
+    let kept = s.expected - s.deleted;
     if s.missing > 0 || s.stored_twice > 0 || s.unexpected > 0 {
         report.problems.push(format!(
             "database: {} accepted messages missing, {} stored twice, {} unexpected",
             s.missing, s.stored_twice, s.unexpected
         ));
     }
-    if s.stored != s.expected as i64 || s.stored_distinct_client_ids != s.expected as i64 {
+    if s.stored != kept as i64 || s.stored_distinct_client_ids != kept as i64 {
         report.problems.push(format!(
-            "database: {} rows ({} distinct client ids) for {} accepted messages",
-            s.stored, s.stored_distinct_client_ids, s.expected
+            "database: {} rows ({} distinct client ids) for {} accepted messages, {} deleted since",
+            s.stored, s.stored_distinct_client_ids, s.expected, s.deleted
         ));
     }
     // Under saturation a refusal is the server shedding load and saying so;
@@ -159,10 +182,12 @@ fn send_frame(seq: usize, conversation_id: ConversationId, origin: &str) -> WsMe
     )
 }
 
-/// One conversation: its id and the writing halves of both members' sockets.
-struct Pair {
-    conversation_id: ConversationId,
+/// One conversation: its id, the writing halves of both members' sockets,
+/// and both members' logins (for the changes made over HTTP).
+pub(crate) struct Pair {
+    pub(crate) conversation_id: ConversationId,
     sides: [tokio::sync::Mutex<Sink>; 2],
+    pub(crate) sessions: [Session; 2],
 }
 
 /// `pairs` conversations of two users, each with one open conversation socket.
@@ -192,11 +217,11 @@ impl Chat {
         let tracker = Arc::new(Tracker::new(capacity, 2 * pairs));
         let targets = seeded
             .iter()
-            .flat_map(|(conversation, tokens)| {
-                tokens.iter().map(move |token| {
+            .flat_map(|(conversation, sessions)| {
+                sessions.iter().map(move |session| {
                     (
                         format!("/conversations/{conversation}/socket?seq=0"),
-                        token.clone(),
+                        session.token.clone(),
                     )
                 })
             })
@@ -227,13 +252,14 @@ impl Chat {
         }
         let mut sinks = sinks.into_iter();
         let mut built = Vec::with_capacity(pairs);
-        for (conversation_id, _) in &seeded {
+        for (conversation_id, sessions) in &seeded {
             let (Some(a), Some(b)) = (sinks.next(), sinks.next()) else {
                 return Err("a socket went missing".into());
             };
             built.push(Arc::new(Pair {
                 conversation_id: *conversation_id,
                 sides: [tokio::sync::Mutex::new(a), tokio::sync::Mutex::new(b)],
+                sessions: sessions.clone(),
             }));
         }
         progress(&format!(
@@ -444,8 +470,13 @@ impl Chat {
         phase
     }
 
-    /// Totals over every phase, and the database read back.
-    async fn check(&self, database: &Database) -> Result<ChatCorrectness, String> {
+    /// Totals over every phase, and the database read back (`deleted`: the
+    /// messages deleted since, whose text is rightly gone).
+    async fn check(
+        &self,
+        database: &Database,
+        deleted: &HashSet<usize>,
+    ) -> Result<ChatCorrectness, String> {
         let t = &self.tracker;
         let used = 0..self.next_seq;
         let mut c = ChatCorrectness {
@@ -482,6 +513,7 @@ impl Chat {
             let accepted = t.due_ns[seq].load(Ordering::Acquire) != 0
                 && !t.refused[seq].load(Ordering::Acquire);
             match (accepted, copies[seq]) {
+                (true, 0) if deleted.contains(&seq) => c.store.deleted += 1,
                 (true, 0) => c.store.missing += 1,
                 (false, n) if n > 0 => c.store.unexpected += n as usize,
                 (_, n) if n > 1 => c.store.stored_twice += 1,

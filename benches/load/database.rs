@@ -106,7 +106,12 @@ impl Database {
         let hash = shared_password_hash().await?;
         let mut tokens = Vec::with_capacity(users);
         for i in 0..users {
-            tokens.push(seed_user(&pool, &format!("idle{i:05}"), &hash).await?.1);
+            tokens.push(
+                seed_user(&pool, &format!("idle{i:05}"), &hash)
+                    .await?
+                    .1
+                    .token,
+            );
         }
         pool.close().await;
         Ok(tokens)
@@ -118,7 +123,7 @@ impl Database {
     pub(crate) async fn seed_pairs(
         &self,
         pairs: usize,
-    ) -> Result<Vec<(ConversationId, [String; 2])>, String> {
+    ) -> Result<Vec<(ConversationId, [Session; 2])>, String> {
         let pool = self.open().await?;
         let hash = shared_password_hash().await?;
         let mut seeded = Vec::with_capacity(pairs);
@@ -139,7 +144,7 @@ impl Database {
     pub(crate) async fn seed_history(&self, messages: usize) -> Result<SeededHistory, String> {
         let pool = self.open().await?;
         let hash = shared_password_hash().await?;
-        let (reader, token) = seed_user(&pool, "hist-reader", &hash).await?;
+        let (reader, Session { token, .. }) = seed_user(&pool, "hist-reader", &hash).await?;
         let (writer, _) = seed_user(&pool, "hist-writer", &hash).await?;
         let conversation = natter::store::conversations::open_direct(&pool, reader, writer)
             .await
@@ -159,6 +164,22 @@ impl Database {
             first_id,
             last_id,
         })
+    }
+
+    /// Every message of the chat scenarios, deleted ones included: id,
+    /// conversation, body, whether deleted, whether edited.
+    pub(crate) async fn chat_rows(&self) -> Result<Vec<ChatRow>, String> {
+        let pool = self.open().await?;
+        let rows = natter::on_pool!(&pool, p => {
+            sqlx::query_as(
+                "SELECT id, conversation_id, body, deleted_at IS NOT NULL, edited_at IS NOT NULL
+                 FROM messages WHERE body LIKE 'bench-%' OR deleted_at IS NOT NULL",
+            )
+            .fetch_all(p)
+            .await
+        });
+        pool.close().await;
+        rows.map_err(|e| format!("reading messages: {e}"))
     }
 
     /// The chat messages stored so far (bodies starting with `bench-`): how
@@ -189,6 +210,9 @@ impl Database {
         })
     }
 }
+
+/// A chat message as stored: id, conversation, body, deleted, edited.
+pub(crate) type ChatRow = (i64, ConversationId, String, bool, bool);
 
 /// The seeded history conversation.
 pub(crate) struct SeededHistory {
@@ -273,22 +297,32 @@ async fn shared_password_hash() -> Result<String, String> {
 }
 
 /// A user with a live session; returns the user id and the cookie token.
-async fn seed_user(pool: &Pool, name: &str, hash: &str) -> Result<(UserId, String), String> {
+async fn seed_user(pool: &Pool, name: &str, hash: &str) -> Result<(UserId, Session), String> {
     let user = natter::store::users::create(pool, name, hash)
         .await
         .map_err(|e| format!("creating {name}: {e}"))?;
-    let token = natter::auth::random_token();
+    let session = Session {
+        token: natter::auth::random_token(),
+        csrf: natter::auth::random_token(),
+    };
     let expires_at = time::OffsetDateTime::now_utc() + time::Duration::days(1);
     natter::store::sessions::create(
         pool,
-        &natter::auth::token_hash(&token),
+        &natter::auth::token_hash(&session.token),
         user.id,
-        &natter::auth::random_token(),
+        &session.csrf,
         expires_at,
     )
     .await
     .map_err(|e| format!("session for {name}: {e}"))?;
-    Ok((user.id, token))
+    Ok((user.id, session))
+}
+
+/// A seeded login: the session cookie's token and the session's form token.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub(crate) token: String,
+    pub(crate) csrf: String,
 }
 
 /// Runs a scenario on a database of its own, removed afterwards (whether the

@@ -14,7 +14,9 @@
 //!
 //! Afterwards every message is checked: stored exactly once (read back from the
 //! database) and delivered exactly once to every open socket of both members
-//! of its conversation. Any loss, duplicate or misdelivery makes the process
+//! of its conversation; then every conversation edits a message and deletes
+//! another, and each change must show once on both members' sockets and be
+//! held by the database. Any loss, duplicate or misdelivery makes the process
 //! exit non-zero. `benches/README.md` lists the flags, scenarios and results.
 //!
 //! One module a job: `options` reads the flags, `database` makes the fresh
@@ -23,6 +25,7 @@
 //! and saturation, with `tracker` following every message) and `history` run
 //! the scenarios, and `report` holds the figures, the table and the JSON.
 
+mod changes;
 mod chat;
 mod database;
 mod history;
@@ -120,7 +123,7 @@ async fn run(mut options: Options) -> i32 {
         }
     }
     if report.passed {
-        println!("PASS: every message stored once and delivered once to every open socket of its members");
+        println!("PASS: every message stored once and delivered once to every open socket of its members; every edit and deletion shown once on both members' sockets and held by the database");
         0
     } else {
         for problem in &report.problems {

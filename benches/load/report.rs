@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::changes::ChangeCheck;
+
 use crate::idle::IDLE_SOCKETS_PER_USER;
 use crate::options::Options;
 
@@ -158,6 +160,8 @@ pub(crate) struct StoreCheck {
     pub(crate) stored: i64,
     pub(crate) stored_distinct_client_ids: i64,
     pub(crate) missing: usize,
+    /// Accepted, then deleted for everyone (by the change check).
+    pub(crate) deleted: usize,
     pub(crate) stored_twice: usize,
     /// Stored although refused or never sent.
     pub(crate) unexpected: usize,
@@ -174,6 +178,8 @@ pub(crate) struct ChatCorrectness {
     pub(crate) refused: usize,
     pub(crate) refusal_samples: Vec<String>,
     pub(crate) store: StoreCheck,
+    /// Edits and deletions, each checked on both members' sockets.
+    pub(crate) changes: Option<ChangeCheck>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -398,7 +404,7 @@ pub(crate) fn table(report: &Report) -> String {
                 "{} / {}",
                 c.store.stored, c.store.stored_distinct_client_ids
             ),
-            "= accepted",
+            "= accepted - deleted",
         );
         row(s, "lost deliveries", c.lost_deliveries.to_string(), "0");
         row(
@@ -409,6 +415,22 @@ pub(crate) fn table(report: &Report) -> String {
         );
         row(s, "misrouted", c.misrouted.to_string(), "0");
         row(s, "refused by the server", c.refused.to_string(), "");
+        if let Some(x) = &c.changes {
+            row(
+                s,
+                "edits / deletions made",
+                format!("{} / {}", x.edits, x.deletions),
+                "",
+            );
+            row(s, "changes lost on a socket", x.lost.to_string(), "0");
+            row(s, "changes shown twice", x.duplicated.to_string(), "0");
+            row(
+                s,
+                "changes not in the database",
+                x.not_stored.to_string(),
+                "0",
+            );
+        }
     }
     if let Some(h) = &report.history {
         let s = "history";

@@ -1,7 +1,7 @@
 //! The loss and duplicate tracker: what became of every chat message, as
 //! each socket's frames show it (pushed live, seen in a resync, refused).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -12,6 +12,15 @@ use crate::TAG;
 
 /// Marks a pushed message (an htmx out-of-band append to the live region).
 const APPEND_MARKER: &str = r#"hx-swap-oob="beforeend:#live""#;
+/// Marks messages that changed (edited, deleted), each drawn again whole.
+const CHANGES_MARKER: &str = r#"hx-swap-oob="beforeend:#changes""#;
+
+/// How a changed message was drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Drawn {
+    Edited,
+    Deleted,
+}
 
 /// What is known about every message, indexed by sequence number. Atomics,
 /// because every socket's reader task records into the same tables.
@@ -35,6 +44,8 @@ pub(crate) struct Tracker {
     pending: Vec<Mutex<VecDeque<usize>>>,
     pub(crate) refusal_samples: Mutex<Vec<String>>,
     pub(crate) misrouted: AtomicU64,
+    /// How often each socket was shown each message (by id) edited or deleted.
+    pub(crate) changes: Mutex<HashMap<(usize, i64, Drawn), usize>>,
 }
 
 fn atomics<T>(n: usize, make: impl Fn() -> T) -> Vec<T> {
@@ -101,6 +112,7 @@ impl Tracker {
             pending: atomics(sockets, || Mutex::new(VecDeque::new())),
             refusal_samples: Mutex::new(Vec::new()),
             misrouted: AtomicU64::new(0),
+            changes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -134,6 +146,14 @@ impl Tracker {
     /// Reads one frame that arrived on `socket`.
     pub(crate) fn on_frame(&self, socket: usize, text: &str) {
         let now = self.activity.saw_frame();
+        // Changed messages come after the new ones (if any) in a frame.
+        let (text, changed) = match text.find(CHANGES_MARKER) {
+            Some(at) => (&text[..at], Some(&text[at..])),
+            None => (text, None),
+        };
+        if let Some(changed) = changed {
+            self.on_changes(socket, changed);
+        }
         // The reply to one of this socket's sends: a fresh client id, or an error.
         if text.contains(r#"id="client-id""#) {
             lock(&self.pending[socket]).pop_front();
@@ -173,6 +193,30 @@ impl Tracker {
             } else if self.to_recipient[seq].fetch_add(1, Ordering::Relaxed) == 0 {
                 self.received_ns[seq].store(now, Ordering::Release);
             }
+        }
+    }
+
+    /// Which side of pair `pair` sent message `seq`, if it did.
+    pub(crate) fn side_of(&self, seq: usize, pair: usize) -> Option<usize> {
+        let sender = self.sender.get(seq)?.load(Ordering::Acquire) as usize;
+        (sender != 0 && (sender - 1) / 2 == pair).then(|| (sender - 1) % 2)
+    }
+
+    /// Records each message drawn again in a frame's changed part.
+    fn on_changes(&self, socket: usize, changed: &str) {
+        let mut changes = lock(&self.changes);
+        for bubble in changed.split(r#"<article id="message-"#).skip(1) {
+            let Some(id) = bubble.split('"').next().and_then(|id| id.parse().ok()) else {
+                continue;
+            };
+            let drawn = if bubble.contains("This message was deleted") {
+                Drawn::Deleted
+            } else if bubble.contains(">edited</time>") {
+                Drawn::Edited
+            } else {
+                continue;
+            };
+            *changes.entry((socket, id, drawn)).or_insert(0) += 1;
         }
     }
 
