@@ -233,6 +233,22 @@ async fn members_toggle_reactions_from_a_fixed_set_and_outsiders_cannot() {
         reacted.contains(r#"aria-pressed="false" title="alice""#),
         "{reacted}"
     );
+    // Without JavaScript, "⋯" opens the message's page with every action.
+    let actions = page_text(&c.bob, &url).await;
+    assert_eq!(
+        actions.matches(r#"name="emoji""#).count(),
+        6 + 1,
+        "the set and alice's chip"
+    );
+    assert!(
+        actions.contains("Reply") && !actions.contains("/edit"),
+        "{actions}"
+    );
+    let own = page_text(&c.app.client, &url).await;
+    assert!(
+        own.contains(&format!(r#"href="{url}/edit""#))
+            && own.contains(&format!(r#"href="{url}/delete""#))
+    );
     // Not one of the set, or not a member.
     assert_eq!(
         act(&c.bob, &url, "reactions", &[("emoji", "💩")]).await,

@@ -214,21 +214,30 @@ async fn wait_for_text(client: &Client, css: &str, needle: &str) {
     .await;
 }
 
-async fn fill(client: &Client, css: &str, value: &str) {
+/// The element `css` picks, once it is on the page.
+async fn find_when_there(client: &Client, css: &str) -> fantoccini::elements::Element {
+    // What a click brings (an htmx fragment) may still be on its way.
+    wait_until(&format!("{css} on the page"), || async {
+        client.find(Locator::Css(css)).await.is_ok()
+    })
+    .await;
     client
         .find(Locator::Css(css))
         .await
         .unwrap_or_else(|_| panic!("{css} on the page"))
+}
+
+async fn fill(client: &Client, css: &str, value: &str) {
+    find_when_there(client, css)
+        .await
         .send_keys(value)
         .await
         .expect("typing");
 }
 
 async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
+    find_when_there(client, css)
         .await
-        .unwrap_or_else(|_| panic!("{css} on the page"))
         .click()
         .await
         .expect("click");
@@ -1661,10 +1670,7 @@ async fn messages_are_edited_reacted_to_answered_mentioned_and_deleted_in_the_br
     // Edit, with the mouse: "⋯", "Edit", the text, "Save".
     click(&alice, &format!("#{original} a.more")).await;
     click(&alice, &format!("#{original} .menu a[href$='/edit']")).await;
-    let field = alice
-        .find(Locator::Css(&format!("#{original} textarea")))
-        .await
-        .unwrap();
+    let field = find_when_there(&alice, &format!("#{original} textarea")).await;
     field.clear().await.unwrap();
     field.send_keys("hello world").await.unwrap();
     click(&alice, &format!("#{original} button[type=submit]")).await;
@@ -1712,6 +1718,27 @@ async fn messages_are_edited_reacted_to_answered_mentioned_and_deleted_in_the_br
     // Alice adds hers by pressing the chip.
     click(&alice, &format!("#{original} .reaction")).await;
     wait_for_text(&bob, &format!("#{original} .reactions"), "2").await;
+    // Tabbing onto the chip shows who reacted, as hovering does.
+    bob.execute(
+        &format!("document.querySelector('#{original} a.more').focus(); return true;"),
+        vec![],
+    )
+    .await
+    .unwrap();
+    press(&bob, '\u{E004}').await; // Tab
+    wait_until("the names beside the focused chip", || async {
+        bob.execute(
+            &format!(
+                "const w = document.querySelector('#{original} .who-reacted'); \
+                 return [getComputedStyle(w).display, w.textContent];"
+            ),
+            vec![],
+        )
+        .await
+        .ok()
+            == Some(json!(["block", "alice, bob"]))
+    })
+    .await;
 
     // Reply: "Reply" in the menu sets the composer; the answer quotes it.
     click(&bob, &format!("#{original} a.more")).await;

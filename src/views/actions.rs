@@ -46,6 +46,7 @@ pub(crate) fn reaction_chips(message: &Message, viewer: UserId, csrf: &str) -> M
                             (reaction.users.len())
                             span.visually-hidden { " " (reaction.emoji) ": " (names.join(", ")) }
                         }
+                        span.who-reacted aria-hidden="true" { (names.join(", ")) }
                     }
                 }
             }
