@@ -1,5 +1,5 @@
 //! The static files (stylesheet, htmx, its ws extension, the app's few lines
-//! of script), embedded in the binary, and their versioned URLs: pages link
+//! of script, icons), embedded in the binary, and their versioned URLs: pages link
 //! them, `http::assets` serves them.
 
 use std::sync::LazyLock;
@@ -33,6 +33,16 @@ pub(crate) const ASSETS: &[Asset] = &[
         name: "favicon-unread.svg",
         bytes: include_bytes!("../static/favicon-unread.svg"),
         content_type: || ContentType::SVG,
+    },
+    Asset {
+        name: "icon-192.png",
+        bytes: include_bytes!("../static/icon-192.png"),
+        content_type: || ContentType::PNG,
+    },
+    Asset {
+        name: "icon-512.png",
+        bytes: include_bytes!("../static/icon-512.png"),
+        content_type: || ContentType::PNG,
     },
     Asset {
         name: "htmx.min.js",

@@ -301,6 +301,73 @@
     document.getElementById('mention-list').replaceChildren();
     box.focus();
   });
+  // Notifications, once turned on here (the permission is asked only when the button is pressed):
+  // a conversation whose unread count grows while it is not in front of the reader (another one
+  // open, the tab hidden, the window unfocused) shows a notification, and a sound if chosen. Tabs
+  // share a tag per message, so several open tabs show it once. Muted conversations stay quiet;
+  // "only mentions" speaks only when the badge carries "@".
+  const canNotify = 'Notification' in window;
+  const setting = (name) => localStorage.getItem(`natter-${name}`) === 'on';
+  const notifying = () => canNotify && Notification.permission === 'granted' && setting('notify');
+  const showToggles = () => {
+    const toggle = document.getElementById('notify-toggle');
+    const sound = document.getElementById('sound-toggle');
+    if (!toggle || !canNotify) return;
+    toggle.hidden = false;
+    toggle.textContent = notifying() ? 'Turn off notifications' : 'Turn on notifications';
+    toggle.setAttribute('aria-pressed', String(notifying()));
+    sound.hidden = !notifying();
+    sound.textContent = setting('sound') ? 'Sound on' : 'Sound off';
+    sound.setAttribute('aria-pressed', String(setting('sound')));
+  };
+  document.addEventListener('DOMContentLoaded', showToggles);
+  document.addEventListener('click', async (e) => {
+    if (e.target.id === 'notify-toggle') {
+      if (notifying()) {
+        localStorage.setItem('natter-notify', 'off');
+      } else if ((await Notification.requestPermission()) === 'granted') {
+        localStorage.setItem('natter-notify', 'on');
+      }
+      showToggles();
+    } else if (e.target.id === 'sound-toggle') {
+      localStorage.setItem('natter-sound', setting('sound') ? 'off' : 'on');
+      showToggles();
+    }
+  });
+  const beep = () => {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    const volume = audio.createGain();
+    tone.frequency.value = 880;
+    volume.gain.value = 0.05;
+    tone.connect(volume).connect(audio.destination);
+    tone.onended = () => audio.close();
+    tone.start();
+    tone.stop(audio.currentTime + 0.12);
+  };
+  const unreadBefore = new Map();
+  document.addEventListener('htmx:wsBeforeMessage', () => {
+    unreadBefore.clear();
+    for (const b of document.querySelectorAll('#inbox .unread')) unreadBefore.set(b.id, Number(b.dataset.count) || 0);
+  });
+  document.addEventListener('htmx:wsAfterMessage', () => {
+    if (!notifying()) return;
+    for (const row of document.querySelectorAll('#inbox > li')) {
+      const badge = row.querySelector('.unread');
+      const link = row.querySelector('a');
+      if (!badge || !link || (Number(badge.dataset.count) || 0) <= (unreadBefore.get(badge.id) ?? 0)) continue;
+      const inFront = link.hasAttribute('aria-current') && document.visibilityState === 'visible' && document.hasFocus();
+      const wanted = row.dataset.notify === 'all' || (row.dataset.notify === 'mentions' && row.querySelector('.mention-mark'));
+      if (inFront || !wanted) continue;
+      const shown = new Notification(row.querySelector('.name').textContent, {
+        body: row.querySelector('.preview').textContent,
+        tag: `${row.id}-${badge.dataset.seq}`,
+        icon: document.getElementById('favicon').dataset.read,
+      });
+      shown.onclick = () => { window.focus(); location.assign(link.href); shown.close(); };
+      if (setting('sound')) beep();
+    }
+  });
   // Uploads: show progress, clear the file form when done, and say why when the server refused it outright.
   document.addEventListener('htmx:xhr:progress', (e) => {
     const bar = document.querySelector('#attachment-chip progress');

@@ -1810,3 +1810,97 @@ async fn messages_are_edited_reacted_to_answered_mentioned_and_deleted_in_the_br
         let _ = client.close().await;
     }
 }
+
+/// Lets this browser notify, and records every notification its pages
+/// raise (into `window.shownNotifications`) while still raising it.
+async fn record_notifications(client: &Client) {
+    for (cmd, params) in [
+        (
+            "Browser.grantPermissions",
+            json!({"permissions": ["notifications"]}),
+        ),
+        (
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": "window.shownNotifications = []; const Real = window.Notification; \
+                window.Notification = class extends Real { constructor(title, options) { \
+                super(title, options); window.shownNotifications.push({ title, body: options.body }); } };"}),
+        ),
+    ] {
+        client
+            .issue_cmd(ChromeCommand {
+                path: "goog/cdp/execute",
+                body: json!({"cmd": cmd, "params": params}),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn news_in_a_conversation_out_of_view_raises_a_notification_unless_it_is_muted() {
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let (_server, base, alice, bob) = two_people(&driver).await;
+    record_notifications(&bob).await;
+    // A group of the two, and bob reading his conversation with alice.
+    go_to_people(&alice).await;
+    click(&alice, "details.new-group summary").await;
+    fill(&alice, "#group-title", "Hikers").await;
+    click(&alice, "details.new-group input[type=checkbox]").await;
+    click(&alice, "details.new-group button[type=submit]").await;
+    wait_for_text(&alice, "#messages .note", "You created the group").await;
+    let group = path_of(&alice).await;
+    open_chat_with(&bob, "alice").await;
+    wait_for_text(&bob, "#inbox", "Hikers").await;
+    // Turned on by a press (the permission is never asked on its own).
+    let shown = "return window.shownNotifications;";
+    assert_eq!(bob.execute(shown, vec![]).await.unwrap(), json!([]));
+    click(&bob, "#notify-toggle").await;
+    wait_for_text(&bob, "#notify-toggle", "Turn off notifications").await;
+
+    type_and_send(&alice, "Summit at 9").await;
+    wait_until("a notification for the group", || async {
+        bob.execute(shown, vec![]).await.ok()
+            == Some(json!([{"title": "Hikers", "body": "alice: Summit at 9"}]))
+    })
+    .await;
+    wait_until("the count in the title", || async {
+        bob.title().await.is_ok_and(|t| t.starts_with("(1) "))
+    })
+    .await;
+
+    // Muted from the group's header: news there no longer notifies.
+    bob.goto(&format!("{base}{group}")).await.unwrap();
+    click(&bob, "details.notify-settings summary").await;
+    click(&bob, "details.notify-settings input[value=none]").await;
+    click(&bob, "details.notify-settings button[type=submit]").await;
+    wait_until("the group muted", || async {
+        bob.execute(
+            "return document.querySelector('details.notify-settings input[value=none]').checked;",
+            vec![],
+        )
+        .await
+        .is_ok_and(|v| v == json!(true))
+    })
+    .await;
+    open_chat_with(&bob, "alice").await;
+    wait_for_text(&bob, "#inbox li.muted", "Hikers").await;
+    assert_accessible(&bob, "an inbox with a muted conversation").await;
+    // Still turned on in this page: the silence is the mute's.
+    wait_for_text(&bob, "#notify-toggle", "Turn off notifications").await;
+    type_and_send(&alice, "Bring water").await;
+    wait_for_text(&bob, "#inbox li.muted .preview", "Bring water").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        bob.execute(shown, vec![]).await.unwrap(),
+        json!([]),
+        "nothing from a muted conversation (this page has raised none)"
+    );
+    assert_no_console_errors(&bob, "notifying").await;
+    assert_no_console_errors(&alice, "writing to the group").await;
+    for client in [alice, bob] {
+        let _ = client.close().await;
+    }
+}

@@ -464,6 +464,7 @@ async fn every_post_route_refuses_a_forged_token() {
                 ("title", "a group"),
                 ("zone", "UTC"),
                 ("emoji", "👍"),
+                ("level", "none"),
                 ("file", "file contents"),
             ],
         )

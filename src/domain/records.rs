@@ -51,6 +51,45 @@ pub struct Preview {
     pub at: OffsetDateTime,
 }
 
+/// How much of a conversation a member wants to be told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NotifyLevel {
+    /// Every message.
+    #[default]
+    All,
+    /// Only messages that mention them.
+    Mentions,
+    /// Nothing: muted.
+    None,
+}
+
+impl NotifyLevel {
+    /// Its name in the `members.notify` column and in forms.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyLevel::All => "all",
+            NotifyLevel::Mentions => "mentions",
+            NotifyLevel::None => "none",
+        }
+    }
+
+    /// The level a column or form names; `None` for anything else.
+    pub fn parse(text: &str) -> Option<NotifyLevel> {
+        [NotifyLevel::All, NotifyLevel::Mentions, NotifyLevel::None]
+            .into_iter()
+            .find(|level| level.as_str() == text)
+    }
+
+    /// What the setting is called where people choose it.
+    pub fn label(self) -> &'static str {
+        match self {
+            NotifyLevel::All => "Every message",
+            NotifyLevel::Mentions => "Only mentions of me",
+            NotifyLevel::None => "Nothing (muted)",
+        }
+    }
+}
+
 /// One conversation in a member's inbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxRow {
@@ -63,6 +102,8 @@ pub struct InboxRow {
     pub unread: i64,
     /// Whether an unread message calls the viewer by name.
     pub mentioned: bool,
+    /// What the viewer wants to be told about it.
+    pub notify: NotifyLevel,
     /// The conversation's newest change: what the row is as of.
     pub last_seq: i64,
     pub newest: Option<Preview>,

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use super::{Conversation, ConversationId, InboxRow, MessageId, Preview, User, UserId};
+use super::{
+    Conversation, ConversationId, InboxRow, MessageId, NotifyLevel, Preview, User, UserId,
+};
 
 /// One member's place in a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +21,8 @@ pub struct MemberTally {
     pub unread: i64,
     /// Whether an unread message calls them by name.
     pub mentioned: bool,
+    /// What they want to be told about.
+    pub notify: NotifyLevel,
 }
 
 /// A conversation's badges and receipts, for every member at once: what a
@@ -46,6 +50,11 @@ impl Tally {
     /// What `user` has not read; `None` when they are not a member.
     pub fn unread_of(&self, user: UserId) -> Option<i64> {
         self.member(user).map(|m| m.unread)
+    }
+
+    /// What `user` wants to be told about this conversation.
+    pub fn notify_of(&self, user: UserId) -> NotifyLevel {
+        self.member(user).map(|m| m.notify).unwrap_or_default()
     }
 
     /// Whether an unread message calls `user` by name.
@@ -84,6 +93,7 @@ impl Tally {
             peer: peer.map(|p| p.user_id),
             unread: me.unread,
             mentioned: me.mentioned,
+            notify: me.notify,
             last_seq: self.last_seq,
             newest: self.preview.clone(),
         })
@@ -165,6 +175,7 @@ mod tests {
                     last_read: MessageId::new(read),
                     unread: 0,
                     mentioned: false,
+                    notify: NotifyLevel::All,
                 })
                 .collect(),
         }

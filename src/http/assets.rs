@@ -3,7 +3,7 @@
 
 use rocket::http::{ContentType, Header};
 
-use crate::assets::ASSETS;
+use crate::assets::{asset_url, ASSETS};
 
 #[derive(rocket::Responder)]
 struct AssetResponse {
@@ -22,6 +22,35 @@ fn asset(name: &str) -> Option<AssetResponse> {
     })
 }
 
+/// The web app manifest: what an installed Natter is called, how it opens
+/// and its icons (installing is what lets iOS Safari receive pushes).
+#[rocket::get("/manifest.webmanifest")]
+fn manifest() -> (ContentType, String) {
+    let icon = |name: &str, size: u32| {
+        serde_json::json!({
+            "src": asset_url(name),
+            "sizes": format!("{size}x{size}"),
+            "type": "image/png",
+            "purpose": "any",
+        })
+    };
+    let manifest = serde_json::json!({
+        "name": "Natter",
+        "short_name": "Natter",
+        "description": "A self-hosted messenger",
+        "start_url": "/",
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#f3f4f6",
+        "theme_color": "#2f6fed",
+        "icons": [icon("icon-192.png", 192), icon("icon-512.png", 512)],
+    });
+    (
+        ContentType::new("application", "manifest+json"),
+        manifest.to_string(),
+    )
+}
+
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![asset]
+    rocket::routes![asset, manifest]
 }

@@ -8,7 +8,7 @@ use rocket::FromForm;
 use super::{viewer, Scripted};
 use crate::app::App;
 use crate::auth::{CsrfForm, CurrentUser};
-use crate::chat::conversations::{find_direct, open_direct};
+use crate::chat::conversations::{find_direct, open_direct, set_notify};
 use crate::chat::{self, history, scope_of, Draft, Scope};
 use crate::domain::User;
 use crate::domain::{ConversationId, MessageId};
@@ -89,6 +89,10 @@ async fn render_page(
     // depends on the viewer's own read position, which opening may move).
     let tally = chat::tally(db.pool(), conversation_id).await?;
     let read_up_to = tally.as_ref().and_then(|t| t.last_read_of(me.id()));
+    let notify = tally
+        .as_ref()
+        .map(|t| t.notify_of(me.id()))
+        .unwrap_or_default();
     let seen = tally.is_some_and(|t| t.seen_by_others(me.id()));
     if before.is_none() && !opening.scripted {
         let marked = chat::mark_read(
@@ -149,6 +153,7 @@ async fn render_page(
             conversation_id,
             heading,
             inbox: &inbox,
+            notify,
             seen,
             history: &history,
             has_more,
@@ -279,8 +284,26 @@ async fn post(
     }
 }
 
-crate::csrf_forms!(MessageForm);
+#[derive(FromForm)]
+struct NotifyForm {
+    csrf: String,
+    level: String,
+}
+
+/// What the viewer wants to be told about this conversation; back to it.
+#[rocket::post("/conversations/<id>/notify", data = "<form>")]
+async fn notify(
+    id: ConversationId,
+    form: CsrfForm<NotifyForm>,
+    me: CurrentUser,
+    db: &Db,
+) -> Result<Redirect> {
+    set_notify(db.pool(), id, me.id(), &form.0.level).await?;
+    Ok(Redirect::to(conversation_url(id)))
+}
+
+crate::csrf_forms!(MessageForm, NotifyForm);
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![open, start, page, earlier, post]
+    rocket::routes![open, start, page, earlier, post, notify]
 }

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::{now, Pool, Tx};
 pub use crate::domain::Contact;
-use crate::domain::{ConversationId, MemberTally, MessageId, Preview, Tally, UserId};
+use crate::domain::{ConversationId, MemberTally, MessageId, NotifyLevel, Preview, Tally, UserId};
 use crate::error::Result;
 use crate::limits::{PREVIEW_MAX_CHARS, UNREAD_SHOWN_MAX};
 
@@ -106,6 +106,7 @@ struct TallyRow {
     last_read_message_id: MessageId,
     unread: i64,
     mentioned: bool,
+    notify: String,
     is_group: bool,
     title: Option<String>,
     last_seq: i64,
@@ -118,7 +119,7 @@ struct TallyRow {
 pub async fn tally(pool: &Pool, conversation_id: ConversationId) -> Result<Option<Tally>> {
     let sql = format!(
         "SELECT v.user_id, u.username, v.last_read_message_id, {unread} AS unread,
-                {mentioned} AS mentioned,
+                {mentioned} AS mentioned, v.notify,
                 c.kind = 'group' AS is_group, c.title, c.last_seq, {preview}
          FROM members v
          JOIN users u ON u.id = v.user_id
@@ -142,6 +143,7 @@ pub async fn tally(pool: &Pool, conversation_id: ConversationId) -> Result<Optio
             last_read: row.last_read_message_id,
             unread: row.unread,
             mentioned: row.mentioned,
+            notify: NotifyLevel::parse(&row.notify).unwrap_or_default(),
         })
         .collect();
     let Some(first) = rows.pop() else {
@@ -214,6 +216,29 @@ pub(crate) async fn seen_by_others(
     .bind(viewer)
     .fetch_one(p)
     .await?))
+}
+
+/// Sets what `user` wants to be told about a conversation they are in;
+/// `NotFound` when they are not a member.
+pub(crate) async fn set_notify(
+    pool: &Pool,
+    conversation_id: ConversationId,
+    user: UserId,
+    level: NotifyLevel,
+) -> Result<()> {
+    let changed = on_pool!(pool, p => sqlx::query(
+        "UPDATE members SET notify = $1 WHERE conversation_id = $2 AND user_id = $3",
+    )
+    .bind(level.as_str())
+    .bind(conversation_id)
+    .bind(user)
+    .execute(p)
+    .await?
+    .rows_affected());
+    if changed == 0 {
+        return Err(crate::error::Error::NotFound);
+    }
+    Ok(())
 }
 
 /// Records that a user's last socket closed now.

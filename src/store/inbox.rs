@@ -3,7 +3,7 @@
 
 use super::contacts::{mentioned, preview_columns, unread_count, PreviewColumns, PREVIEW_JOINS};
 use super::Pool;
-use crate::domain::{ConversationId, InboxRow, UserId};
+use crate::domain::{ConversationId, InboxRow, NotifyLevel, UserId};
 use crate::error::Result;
 
 #[derive(sqlx::FromRow)]
@@ -14,6 +14,7 @@ struct Row {
     peer_id: Option<UserId>,
     unread: i64,
     mentioned: bool,
+    notify: String,
     last_seq: i64,
     #[sqlx(flatten)]
     newest: PreviewColumns,
@@ -25,7 +26,7 @@ struct Row {
 pub async fn list(pool: &Pool, viewer: UserId) -> Result<Vec<InboxRow>> {
     let sql = format!(
         "SELECT c.id, c.kind = 'group' AS is_group, COALESCE(c.title, p.username) AS title,
-                p.id AS peer_id, {unread} AS unread, {mentioned} AS mentioned, c.last_seq,
+                p.id AS peer_id, {unread} AS unread, {mentioned} AS mentioned, v.notify, c.last_seq,
                 {preview}
          FROM members v
          JOIN conversations c ON c.id = v.conversation_id
@@ -52,6 +53,7 @@ pub async fn list(pool: &Pool, viewer: UserId) -> Result<Vec<InboxRow>> {
             peer: row.peer_id,
             unread: row.unread,
             mentioned: row.mentioned,
+            notify: NotifyLevel::parse(&row.notify).unwrap_or_default(),
             last_seq: row.last_seq,
             newest: row.newest.preview(),
         })

@@ -10,10 +10,10 @@ use super::groups::{heading as group_heading, GroupHeading};
 use super::inbox::{filter_box, inbox_list, InboxView};
 use super::layout::{page_with_skip_links, Viewer};
 use super::{clock, conversation_url, dom_id, full_time, iso, socket_url};
-use crate::domain::InboxRow;
 use crate::domain::User;
 use crate::domain::{Attachment, Message};
 use crate::domain::{ConversationId, MessageId, UserId, Zone};
+use crate::domain::{InboxRow, NotifyLevel};
 use crate::limits::MESSAGE_MAX_CHARS;
 
 /// How a page lays out its messages: for whom (their own on the right), on
@@ -451,6 +451,38 @@ pub fn composer_error(error: Option<&str>, unsent: Option<&str>, out_of_band: bo
     }
 }
 
+/// What the viewer wants to be told about a conversation, in its header:
+/// the level now, and a form to change it (no script needed).
+fn notify_form(conversation_id: ConversationId, level: NotifyLevel, csrf: &str) -> Markup {
+    let url = conversation_url(conversation_id);
+    html! {
+        details.notify-settings {
+            summary title="Notifications for this conversation" {
+                @match level {
+                    NotifyLevel::All => span aria-hidden="true" { "🔔" },
+                    NotifyLevel::Mentions => span aria-hidden="true" { "🔔@" },
+                    NotifyLevel::None => span aria-hidden="true" { "🔕" },
+                }
+                span.visually-hidden { "Notifications: " (level.label()) }
+            }
+            form method="post" action={ (url) "/notify" } {
+                input type="hidden" name="csrf" value=(csrf);
+                fieldset {
+                    legend { "Tell me about" }
+                    @for choice in [NotifyLevel::All, NotifyLevel::Mentions, NotifyLevel::None] {
+                        label.check {
+                            input type="radio" name="level" value=(choice.as_str())
+                                checked[choice == level];
+                            " " (choice.label())
+                        }
+                    }
+                }
+                button type="submit" { "Save" }
+            }
+        }
+    }
+}
+
 /// The top of a conversation page: the other person, or the group.
 pub(crate) enum Heading<'a> {
     Direct {
@@ -467,6 +499,8 @@ pub(crate) struct ChatPage<'a> {
     pub heading: Heading<'a>,
     /// The viewer's conversations, beside this one on a wide screen.
     pub inbox: &'a [InboxRow],
+    /// What the viewer wants to be told about this conversation.
+    pub notify: NotifyLevel,
     pub seen: bool,
     pub history: &'a [Message],
     pub has_more: bool,
@@ -528,6 +562,7 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                             },
                             Heading::Group(g) => (group_heading(g, false)),
                         }
+                        (notify_form(chat.conversation_id, chat.notify, viewer.csrf))
                     }
                     @if chat.before.is_some() {
                         p.notice { "Showing earlier messages. " a href=(url) { "Jump to the latest" } }

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::contacts::initial;
 use super::{clock, conversation_url, dom_id, full_time, iso};
-use crate::domain::{ConversationId, InboxRow, Preview, UserId, Zone};
+use crate::domain::{ConversationId, InboxRow, NotifyLevel, Preview, UserId, Zone};
 use crate::limits::UNREAD_SHOWN_MAX;
 
 /// How a page shows an inbox: whose it is, which conversation is open, on
@@ -34,6 +34,8 @@ pub(crate) fn inbox_row(row: &InboxRow, view: &InboxView, oob: bool) -> Markup {
     let current = view.current == Some(row.id);
     html! {
         li id=(dom_id("conversation", row.id)) data-name=(row.title.to_lowercase())
+            data-notify=(row.notify.as_str())
+            class=[(row.notify != NotifyLevel::All).then_some("muted")]
             hx-swap-oob=[oob.then_some("true")] {
             a.contact href=(conversation_url(row.id)) aria-current=[current.then_some("page")] {
                 @if row.group {

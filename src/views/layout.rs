@@ -72,6 +72,9 @@ fn shell(
                     href=(asset_url(if unread > 0 { "favicon-unread.svg" } else { "favicon.svg" }))
                     data-read=(asset_url("favicon.svg")) data-unread=(asset_url("favicon-unread.svg"));
                 link rel="stylesheet" href=(asset_url("app.css"));
+                link rel="manifest" href="/manifest.webmanifest";
+                link rel="apple-touch-icon" href=(asset_url("icon-192.png"));
+                meta name="theme-color" content="#2f6fed";
                 script src=(asset_url("htmx.min.js")) defer {}
                 script src=(asset_url("ws.js")) defer {}
                 script src=(asset_url("app.js")) defer {}
@@ -90,6 +93,14 @@ fn shell(
                         nav.account aria-label="Account" {
                             span #connection .connection aria-live="polite" {}
                             span.me { "Signed in as " strong { (viewer.user.username) } }
+                            // Shown by app.js where the browser can notify: asking for
+                            // permission waits for this press, never a page load.
+                            button #notify-toggle .link type="button" hidden aria-pressed="false" {
+                                "Turn on notifications"
+                            }
+                            button #sound-toggle .link type="button" hidden aria-pressed="false" {
+                                "Sound"
+                            }
                             a href="/account" { "Account" }
                             form method="post" action="/logout" {
                                 input type="hidden" name="csrf" value=(viewer.csrf);
