@@ -316,6 +316,25 @@ async fn go_to_people(client: &Client) {
     .await;
 }
 
+/// Starts a group named `title` with everyone the directory lists (as a
+/// person does: "New chat", "New group", a name, the members, "Create");
+/// returns its path once its page shows the note that it was made.
+async fn create_group(client: &Client, title: &str) -> String {
+    go_to_people(client).await;
+    click(client, "details.new-group summary").await;
+    fill(client, "#group-title", title).await;
+    for member in client
+        .find_all(Locator::Css("details.new-group input[type=checkbox]"))
+        .await
+        .unwrap()
+    {
+        member.click().await.unwrap();
+    }
+    click(client, "details.new-group button[type=submit]").await;
+    wait_for_text(client, "#messages .note", "You created the group").await;
+    path_of(client).await
+}
+
 async fn type_and_send(client: &Client, text: &str) {
     fill(client, "#body", text).await;
     fill(client, "#body", ENTER).await;
@@ -957,16 +976,7 @@ async fn every_page_passes_axe_in_light_and_dark_on_desktop_and_phone() {
     open_chat_with(&bob, "alice").await;
     type_and_send(&bob, "Hi Alice!").await;
     wait_for_text(&alice, "#messages", "Hi Alice!").await;
-    alice.goto(&format!("{base}/people")).await.unwrap();
-    click(&alice, "details.new-group summary").await;
-    fill(&alice, "#group-title", "Team").await;
-    click(&alice, "details.new-group input[type=checkbox]").await;
-    click(&alice, "details.new-group button[type=submit]").await;
-    wait_until("the group page", || async {
-        path_of(&alice).await.starts_with("/conversations/")
-    })
-    .await;
-    let group = path_of(&alice).await;
+    let group = create_group(&alice, "Team").await;
     type_and_send(&alice, "Welcome to the team").await;
     wait_for_text(&alice, "#messages", "Welcome to the team").await;
     let visitor = driver.browser("visitor", true).await;
@@ -1063,7 +1073,7 @@ async fn an_inbox_that_was_away_catches_up_when_its_socket_returns_and_filters_a
         eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
         return;
     };
-    let (server, base, alice, bob) = two_people(&driver).await;
+    let (server, _base, alice, bob) = two_people(&driver).await;
     wait_until("bob's socket open", || async {
         text_of(&bob, "#connection").await.is_empty()
             && bob
@@ -1136,12 +1146,7 @@ async fn an_inbox_that_was_away_catches_up_when_its_socket_returns_and_filters_a
     );
     // A group alice starts with bob joins his inbox live, at the top, with
     // its note (which is not unread).
-    alice.goto(&format!("{base}/people")).await.unwrap();
-    wait_for_text(&alice, "main", "New group").await;
-    click(&alice, "details.new-group summary").await;
-    fill(&alice, "#group-title", "Climbing").await;
-    click(&alice, r#"details.new-group input[type=checkbox][value]"#).await;
-    click(&alice, "details.new-group button[type=submit]").await;
+    create_group(&alice, "Climbing").await;
     wait_for_text(&bob, "#inbox > li:first-child", "Climbing").await;
     wait_for_text(
         &bob,
@@ -1599,13 +1604,7 @@ async fn the_account_page_names_this_browser_a_chosen_zone_moves_every_time_and_
     assert_eq!(preview_time, shown, "the inbox row's time too");
 
     // A group: its timeline notes who made it; leaving asks first.
-    go_to_people(&alice).await;
-    click(&alice, "details.new-group summary").await;
-    fill(&alice, "#group-title", "Hikers").await;
-    click(&alice, "details.new-group input[type=checkbox]").await;
-    click(&alice, "details.new-group button[type=submit]").await;
-    wait_for_text(&alice, "#messages .note", "You created the group").await;
-    let group = path_of(&alice).await;
+    let group = create_group(&alice, "Hikers").await;
     bob.goto(&format!("{base}/")).await.unwrap();
     wait_for_text(&bob, "#inbox", "Hikers").await;
     assert_eq!(
@@ -1845,13 +1844,7 @@ async fn news_in_a_conversation_out_of_view_raises_a_notification_unless_it_is_m
     let (_server, base, alice, bob) = two_people(&driver).await;
     record_notifications(&bob).await;
     // A group of the two, and bob reading his conversation with alice.
-    go_to_people(&alice).await;
-    click(&alice, "details.new-group summary").await;
-    fill(&alice, "#group-title", "Hikers").await;
-    click(&alice, "details.new-group input[type=checkbox]").await;
-    click(&alice, "details.new-group button[type=submit]").await;
-    wait_for_text(&alice, "#messages .note", "You created the group").await;
-    let group = path_of(&alice).await;
+    let group = create_group(&alice, "Hikers").await;
     open_chat_with(&bob, "alice").await;
     wait_for_text(&bob, "#inbox", "Hikers").await;
     // Turned on by a press (the permission is never asked on its own).
