@@ -589,3 +589,34 @@ async fn a_group_change_moves_one_row_in_each_inbox_with_its_note_and_the_headin
     let list = expect_text(&mut quiet, "Crew 2").await;
     assert!(list.contains(r#"id="inbox""#), "{list}");
 }
+
+#[tokio::test]
+async fn the_open_conversations_row_follows_each_message_in_the_same_frame() {
+    let (_server, alice, bob, id) = start().await;
+    let (mut alice_chat, _) = alice.connect(id, 0).await;
+    send(&mut alice_chat, "first", "f1").await;
+    expect_text(&mut alice_chat, "first").await;
+    // Bob's conversation page says what its sidebar shows: this row, one unread.
+    let (mut bob_chat, _) = bob.connect(id, 1).await;
+    let said = serde_json::json!({"resume": {"inbox": [[id, 1, 1]]}});
+    bob_chat
+        .send(WsMessage::Text(said.to_string()))
+        .await
+        .unwrap();
+    expect_silence(&mut bob_chat, 300).await;
+    send(&mut alice_chat, "second", "f2").await;
+    let frame = expect_text(&mut bob_chat, "second").await;
+    assert!(
+        frame.contains(r#"hx-swap-oob="beforeend:#live""#),
+        "{frame}"
+    );
+    assert!(
+        frame.contains(r##"hx-swap-oob="afterbegin:#inbox""##)
+            && frame.contains(r#"data-seq="2" data-count="2""#),
+        "the row, moved up with two unread, in the same frame: {frame}"
+    );
+    // Bob's own answer moves it too, without counting as unread.
+    send(&mut bob_chat, "hi", "f3").await;
+    let own = expect_text(&mut bob_chat, r#"data-seq="3""#).await;
+    assert!(own.contains(r#"data-count="2""#), "{own}");
+}

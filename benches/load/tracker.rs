@@ -173,7 +173,12 @@ impl Tracker {
         if !append && !resync {
             return;
         }
-        for seq in tags(text) {
+        // Only bubbles count: an inbox row beside them previews the newest.
+        let bubbles = text
+            .split("<article ")
+            .skip(1)
+            .map(|bubble| &bubble[..bubble.find("</article>").unwrap_or(bubble.len())]);
+        for seq in bubbles.flat_map(tags) {
             let Some(sender) = self.sender.get(seq).map(|s| s.load(Ordering::Acquire)) else {
                 self.misrouted.fetch_add(1, Ordering::Relaxed);
                 continue;

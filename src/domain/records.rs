@@ -90,6 +90,25 @@ impl NotifyLevel {
     }
 }
 
+impl Preview {
+    /// How an inbox row previews `message`.
+    pub fn of(message: &Message) -> Preview {
+        Preview {
+            sender_id: message.sender_id,
+            sender_name: message.sender_name.clone(),
+            text: message
+                .body
+                .chars()
+                .take(crate::limits::PREVIEW_MAX_CHARS as usize)
+                .collect(),
+            file: message.attachment.attachment_id.is_some(),
+            note: message.note,
+            deleted: message.deleted,
+            at: message.created_at,
+        }
+    }
+}
+
 /// One conversation in a member's inbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxRow {

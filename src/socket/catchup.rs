@@ -13,8 +13,8 @@ use time::OffsetDateTime;
 use super::connection::{text, Connection, Lists, LoopState};
 use super::frame::ShownLists;
 use crate::chat::{self, history};
-use crate::domain::Message;
 use crate::domain::{ConversationId, UserId, Zone};
+use crate::domain::{InboxRow, Message};
 use crate::error::Result;
 use crate::limits::{PRESENCE_CLOCK_MARGIN, PRESENCE_REPLAY_MAX, RESYNC_MAX_MESSAGES};
 use crate::live::presence::Presence;
@@ -169,7 +169,7 @@ impl Connection {
             });
         }
         let rows = chat::inbox(&self.pool, me).await?;
-        state.inbox_shown = Some(rows.iter().map(|row| (row.id, row.peer)).collect());
+        state.inbox_shown = Some(rows.iter().map(|row| (row.id, row.clone())).collect());
         let same_rows = rows.len() == shown.inbox.len()
             && rows
                 .iter()
@@ -190,11 +190,9 @@ impl Connection {
 
     /// The viewer's inbox, as an out-of-band replacement, and which rows it
     /// has.
-    pub(super) async fn inbox_list(
-        &self,
-    ) -> Result<(Markup, HashMap<ConversationId, Option<UserId>>)> {
+    pub(super) async fn inbox_list(&self) -> Result<(Markup, HashMap<ConversationId, InboxRow>)> {
         let rows = chat::inbox(&self.pool, self.me.id()).await?;
-        let shown = rows.iter().map(|row| (row.id, row.peer)).collect();
+        let shown = rows.iter().map(|row| (row.id, row.clone())).collect();
         Ok((
             inbox_views::inbox_list(&rows, &self.inbox_view(), true),
             shown,

@@ -2,9 +2,12 @@
 //! frames, the hub's events, timers and shutdown, and the frames it answers.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, SinkExt, StreamExt};
 use maud::Markup;
 use rocket::Shutdown;
@@ -20,7 +23,7 @@ use super::frame::{parse_frame, ClientFrame};
 use super::render::typing_fragment;
 use crate::auth::{self, CurrentUser};
 use crate::chat::{self, Draft, Scope, Sent};
-use crate::domain::{ConversationId, MessageId, SharedTally, UserId};
+use crate::domain::{ConversationId, InboxRow, MessageId, UserId};
 use crate::error::Result;
 use crate::limits::{READ_MARK_DELAY, SOCKET_MESSAGES, SOCKET_TYPING};
 use crate::live::hub::Event;
@@ -107,14 +110,26 @@ pub(super) struct LoopState {
     /// Whether the page's lists are current: it said what it shows and got
     /// what changed, or got its lists whole. A page says it once per socket.
     pub(super) lists_current: bool,
-    /// The conversations in the page's inbox and the other person of each
-    /// direct one, once known (from what the page says it shows, or a list
-    /// sent whole), so news moves one row and a push never names a row the
-    /// page does not have.
-    pub(super) inbox_shown: Option<HashMap<ConversationId, Option<UserId>>>,
-    /// The open conversation's inbox row, to draw again after its change
-    /// has gone out (the change first: the row waits for the tally).
-    pub(super) row_due: Option<(ConversationId, SharedTally, RowMove)>,
+    /// The rows of the page's inbox as last drawn, once known (from what the
+    /// page says it shows, or a list sent whole), so news moves one row, a
+    /// push never names a row the page does not have, and the open
+    /// conversation's row follows its messages without a query.
+    pub(super) inbox_shown: Option<HashMap<ConversationId, InboxRow>>,
+    /// Inbox rows whose conversation changed, loading (the tally, shared by
+    /// the event's pages): drawn when loaded, while the loop goes on
+    /// delivering messages rather than waiting for the database.
+    pub(super) rows_loading: FuturesUnordered<RowLoading>,
+}
+
+/// An inbox row being loaded for a change of its conversation.
+pub(super) type RowLoading = Pin<Box<dyn Future<Output = RowLoaded> + Send>>;
+
+/// An inbox row, loaded: what to draw, where.
+pub(super) struct RowLoaded {
+    pub(super) conversation_id: ConversationId,
+    pub(super) moved: RowMove,
+    /// The viewer's row (`None`: they are no longer in the conversation).
+    pub(super) row: Result<Option<InboxRow>>,
 }
 
 /// Where an inbox row goes when its conversation changes.
@@ -159,7 +174,7 @@ impl Connection {
             newest: None,
             lists_current: false,
             inbox_shown: None,
-            row_due: None,
+            rows_loading: FuturesUnordered::new(),
         };
         let result = self.pump(stream, &mut state).await;
         // What the page showed before it closed has been read.
@@ -180,7 +195,19 @@ impl Connection {
         let mut shutdown = self.shutdown.clone();
         loop {
             let typing_ends = state.typists.values().map(|(_, until)| *until).min();
+            let read_due = state.read_due;
+            let rows_loading = !state.rows_loading.is_empty();
             let step = tokio::select! {
+                Some(loaded) = state.rows_loading.next(), if rows_loading => {
+                    match self.row_loaded(loaded, state).await {
+                        Ok(row) if !row.0.is_empty() => Step::Reply(row),
+                        Ok(_) => Step::Nothing,
+                        Err(e) => {
+                            rocket::error!("drawing an inbox row failed: {e}");
+                            Step::Nothing
+                        }
+                    }
+                }
                 frame = stream.next() => match frame.inspect(|_| state.last_heard = Instant::now()) {
                     None | Some(Ok(WsMessage::Close(_))) => return Ok(()),
                     Some(Ok(WsMessage::Text(text))) => self.handle_frame(&text, state).await,
@@ -216,7 +243,7 @@ impl Connection {
                     state.typists.retain(|_, (_, until)| *until > now);
                     Step::Reply(typing_fragment(state))
                 }
-                _ = sleep_until(state.read_due) => {
+                _ = sleep_until(read_due) => {
                     self.flush_read(state).await;
                     Step::Nothing
                 }
@@ -251,19 +278,6 @@ impl Connection {
                 Step::Close(code, reason) => {
                     self.close(&mut stream, code, reason).await;
                     return Ok(());
-                }
-            }
-            if let Some((conversation_id, tally, moved)) = state.row_due.take() {
-                let row = match moved {
-                    RowMove::ToTop => self.inbox_news(conversation_id, &tally, state).await,
-                    RowMove::InPlace => {
-                        self.inbox_row_changed(conversation_id, &tally, state).await
-                    }
-                };
-                match row {
-                    Ok(row) if !row.0.is_empty() => self.send(&mut stream, text(row)).await?,
-                    Ok(_) => {}
-                    Err(e) => rocket::error!("moving an inbox row failed: {e}"),
                 }
             }
         }

@@ -7,13 +7,12 @@ use maud::{html, Markup};
 use rocket_ws::frame::CloseCode;
 use tokio::time::Instant;
 
-use super::connection::{Connection, Lists, LoopState, RowMove, Step};
+use super::connection::{Connection, Lists, LoopState, RowLoaded, RowMove, Step};
 use crate::chat;
-use crate::domain::{
-    Contact, ConversationId, InboxRow, Message, SharedGroup, SharedTally, Tally, UserId,
-};
+use crate::domain::{Contact, ConversationId, InboxRow, Message, Preview};
+use crate::domain::{SharedGroup, SharedTally, Tally, UserId};
 use crate::error::Result;
-use crate::limits::{RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS};
+use crate::limits::{RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS, UNREAD_SHOWN_MAX};
 use crate::live::hub::Event;
 use crate::views::chat::{self as chat_views, Previous, Timeline};
 use crate::views::contacts as contact_views;
@@ -34,52 +33,106 @@ impl Connection {
         Ok(loaded.as_ref())
     }
 
-    /// A conversation had news: its row in this page's inbox moves to the
-    /// top (or joins it), from the tally loaded once for every page; a row
-    /// of a conversation the viewer is no longer in leaves.
-    pub(super) async fn inbox_news(
+    /// Starts loading the viewer's inbox row of a conversation that changed
+    /// (from the event's tally, which the first page to need it loads for
+    /// the others), unless this page has no inbox or the change cannot
+    /// touch its rows. `row_loaded` draws it.
+    pub(super) fn load_row(
         &self,
         conversation_id: ConversationId,
         tally: &SharedTally,
+        moved: RowMove,
+        state: &mut LoopState,
+    ) {
+        if self.lists != Lists::Inbox
+            || (moved == RowMove::InPlace && !self.shows_row(state, conversation_id))
+        {
+            return;
+        }
+        let (pool, tally, me) = (self.pool.clone(), tally.clone(), self.me.id());
+        state.rows_loading.push(Box::pin(async move {
+            let row = tally
+                .get_or_load(|| chat::tally(&pool, conversation_id))
+                .await
+                .map(|t| t.as_ref().and_then(|t| t.row_for(me)));
+            RowLoaded {
+                conversation_id,
+                moved,
+                row,
+            }
+        }));
+    }
+
+    /// The open conversation's inbox row after a new message in it, from the
+    /// row as the page shows it and the message, with no query: one more
+    /// unread unless it is the viewer's own (the page's "seen" then clears
+    /// it, through the tally, at most once per read-mark delay). `None`
+    /// when the page's row is not known, or for a group's note (a rename
+    /// changes the title): the row is loaded then.
+    fn row_after_message(&self, message: &Message, state: &mut LoopState) -> Option<Markup> {
+        if self.lists != Lists::Inbox {
+            return Some(html! {});
+        }
+        if message.note {
+            return None;
+        }
+        let me = self.me.id();
+        let shown = state.inbox_shown.as_mut()?;
+        let before = shown.get(&message.conversation_id)?;
+        let theirs = message.sender_id != me;
+        let row = InboxRow {
+            unread: (before.unread + i64::from(theirs)).min(UNREAD_SHOWN_MAX + 1),
+            mentioned: before.mentioned
+                || (theirs && message.mentions.iter().any(|m| m.user_id == me)),
+            last_seq: message.seq,
+            newest: Some(Preview::of(message)),
+            ..before.clone()
+        };
+        let markup = inbox_views::moved_to_top(&row, &self.inbox_view(), true);
+        shown.insert(row.id, row);
+        Some(markup)
+    }
+
+    /// A loaded inbox row, drawn: a conversation with news moves to the top
+    /// (or joins the list), one changed is drawn again where it is, and one
+    /// the viewer is no longer in leaves.
+    pub(super) async fn row_loaded(
+        &self,
+        loaded: RowLoaded,
         state: &mut LoopState,
     ) -> Result<Markup> {
-        if self.lists != Lists::Inbox {
-            return Ok(html! {});
-        }
-        let row = self.row_of(conversation_id, tally).await?;
+        let RowLoaded {
+            conversation_id,
+            moved,
+            row,
+        } = loaded;
+        let row = row?;
         let Some(shown) = state.inbox_shown.as_mut() else {
             // The page has not said yet what its list shows: send it whole.
             let (list, shown) = self.inbox_list().await?;
             state.inbox_shown = Some(shown);
             return Ok(list);
         };
-        Ok(match row {
-            Some(row) => {
-                let was_shown = shown.insert(row.id, row.peer).is_some();
-                inbox_views::moved_to_top(&row, &self.inbox_view(), was_shown)
+        Ok(match (row, moved) {
+            (Some(row), RowMove::ToTop) => {
+                let markup = inbox_views::moved_to_top(
+                    &row,
+                    &self.inbox_view(),
+                    shown.contains_key(&row.id),
+                );
+                shown.insert(row.id, row);
+                markup
             }
-            None if shown.remove(&conversation_id).is_some() => {
+            (Some(row), RowMove::InPlace) if shown.contains_key(&row.id) => {
+                let markup = inbox_views::replaced_row(&row, &self.inbox_view());
+                shown.insert(row.id, row);
+                markup
+            }
+            (Some(_), RowMove::InPlace) => html! {},
+            (None, _) if shown.remove(&conversation_id).is_some() => {
                 inbox_views::removed_row(conversation_id)
             }
-            None => html! {},
-        })
-    }
-
-    /// A message of a conversation changed: its row in this page's inbox is
-    /// drawn again where it is (the newest message may read differently, an
-    /// unread one may be gone), if the page shows it.
-    pub(super) async fn inbox_row_changed(
-        &self,
-        conversation_id: ConversationId,
-        tally: &SharedTally,
-        state: &LoopState,
-    ) -> Result<Markup> {
-        if !self.shows_row(state, conversation_id) {
-            return Ok(html! {});
-        }
-        Ok(match self.row_of(conversation_id, tally).await? {
-            Some(row) => inbox_views::replaced_row(&row, &self.inbox_view()),
-            None => html! {},
+            (None, _) => html! {},
         })
     }
 
@@ -89,7 +142,7 @@ impl Connection {
         &self,
         conversation_id: ConversationId,
         tally: &SharedTally,
-        state: &LoopState,
+        state: &mut LoopState,
     ) -> Result<Step> {
         if !self.shows_row(state, conversation_id) {
             return Ok(Step::Nothing);
@@ -97,29 +150,26 @@ impl Connection {
         let Some(tally) = self.tally_of(conversation_id, tally).await? else {
             return Ok(Step::Nothing);
         };
-        Ok(match tally.unread_of(self.me.id()) {
-            Some(count) => Step::Reply(inbox_views::unread(
-                conversation_id,
-                count,
-                tally.mentions(self.me.id()),
-                tally.last_seq,
-                true,
-            )),
-            None => Step::Nothing,
-        })
-    }
-
-    /// The viewer's inbox row of a conversation, from the event's tally;
-    /// `None` when they are not in it.
-    async fn row_of(
-        &self,
-        conversation_id: ConversationId,
-        tally: &SharedTally,
-    ) -> Result<Option<InboxRow>> {
-        Ok(self
-            .tally_of(conversation_id, tally)
-            .await?
-            .and_then(|t| t.row_for(self.me.id())))
+        let me = self.me.id();
+        let Some(count) = tally.unread_of(me) else {
+            return Ok(Step::Nothing);
+        };
+        let mentioned = tally.mentions(me);
+        if let Some(row) = state
+            .inbox_shown
+            .as_mut()
+            .and_then(|shown| shown.get_mut(&conversation_id))
+        {
+            row.unread = count;
+            row.mentioned = mentioned;
+        }
+        Ok(Step::Reply(inbox_views::unread(
+            conversation_id,
+            count,
+            mentioned,
+            tally.last_seq,
+            true,
+        )))
     }
 
     /// Whether this page's inbox has the row of `conversation_id`.
@@ -296,13 +346,18 @@ impl Connection {
                 if message.seq <= state.delivered_seq {
                     return Ok(Step::Nothing);
                 }
-                // The sidebar's row follows once the message is out.
-                state.row_due = Some((message.conversation_id, tally.clone(), RowMove::ToTop));
                 if message.seq == state.delivered_seq + 1 {
-                    return Ok(Step::Reply(
-                        self.deliver(std::slice::from_ref(&message), state),
-                    ));
+                    let delivered = self.deliver(std::slice::from_ref(&message), state);
+                    // The sidebar's row follows: drawn from the row the page
+                    // shows and the message, or else loaded (and drawn when
+                    // loaded; the message goes now).
+                    let row = self.row_after_message(&message, state).unwrap_or_else(|| {
+                        self.load_row(message.conversation_id, &tally, RowMove::ToTop, state);
+                        html! {}
+                    });
+                    return Ok(Step::Reply(html! { (delivered) (row) }));
                 }
+                self.load_row(message.conversation_id, &tally, RowMove::ToTop, state);
                 self.fill_gap(message.conversation_id, state).await?
             }
             Event::MessageChanged {
@@ -316,7 +371,7 @@ impl Connection {
                 if seq <= state.delivered_seq {
                     return Ok(Step::Nothing);
                 }
-                state.row_due = Some((conversation_id, tally.clone(), RowMove::InPlace));
+                self.load_row(conversation_id, &tally, RowMove::InPlace, state);
                 if seq == state.delivered_seq + 1 {
                     state.delivered_seq = seq;
                     return Ok(Step::Reply(chat_views::replacements(
@@ -332,24 +387,12 @@ impl Connection {
                 let Some(conversation_id) = messages.first().map(|m| m.conversation_id) else {
                     return Ok(Step::Nothing);
                 };
-                let row = self
-                    .inbox_row_changed(conversation_id, &tally, state)
-                    .await?;
-                if row.0.is_empty() {
-                    Step::Nothing
-                } else {
-                    Step::Reply(row)
-                }
+                self.load_row(conversation_id, &tally, RowMove::InPlace, state);
+                Step::Nothing
             }
             Event::MessagePosted { message, tally } => {
-                let row = self
-                    .inbox_news(message.conversation_id, &tally, state)
-                    .await?;
-                if row.0.is_empty() {
-                    Step::Nothing
-                } else {
-                    Step::Reply(row)
-                }
+                self.load_row(message.conversation_id, &tally, RowMove::ToTop, state);
+                Step::Nothing
             }
             Event::Read {
                 conversation_id,
@@ -426,9 +469,9 @@ impl Connection {
                 // Their direct conversation is gone with them.
                 let gone = state.inbox_shown.as_mut().and_then(|shown| {
                     let id = shown
-                        .iter()
-                        .find(|(_, peer)| **peer == Some(user_id))
-                        .map(|(id, _)| *id)?;
+                        .values()
+                        .find(|row| row.peer == Some(user_id))
+                        .map(|row| row.id)?;
                     shown.remove(&id);
                     Some(id)
                 });

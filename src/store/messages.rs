@@ -369,20 +369,32 @@ pub(crate) async fn decorate(pool: &Pool, messages: &mut [Message]) -> Result<()
          JOIN users u ON u.id = mn.user_id
          WHERE mn.message_id IN ({ids})"
     );
-    let reactions: Vec<(MessageId, String, UserId, String)> = on_pool!(pool, db => {
-        let mut query = sqlx::query_as(&reactions_sql);
-        for message in messages.iter() {
-            query = query.bind(message.id);
-        }
-        query.fetch_all(db).await?
-    });
-    let mentions: Vec<(MessageId, UserId, String)> = on_pool!(pool, db => {
-        let mut query = sqlx::query_as(&mentions_sql);
-        for message in messages.iter() {
-            query = query.bind(message.id);
-        }
-        query.fetch_all(db).await?
-    });
+    // A message never changed has no reactions, and one without "@" no
+    // mentions: new messages (most of what is loaded) cost no query here.
+    let reactions: Vec<(MessageId, String, UserId, String)> =
+        if messages.iter().any(|m| m.changed_seq > m.seq) {
+            on_pool!(pool, db => {
+                let mut query = sqlx::query_as(&reactions_sql);
+                for message in messages.iter() {
+                    query = query.bind(message.id);
+                }
+                query.fetch_all(db).await?
+            })
+        } else {
+            Vec::new()
+        };
+    let mentions: Vec<(MessageId, UserId, String)> =
+        if messages.iter().any(|m| m.body.contains('@')) {
+            on_pool!(pool, db => {
+                let mut query = sqlx::query_as(&mentions_sql);
+                for message in messages.iter() {
+                    query = query.bind(message.id);
+                }
+                query.fetch_all(db).await?
+            })
+        } else {
+            Vec::new()
+        };
     for message in messages.iter_mut() {
         message.reactions = REACTIONS
             .iter()
