@@ -262,6 +262,18 @@ impl Chat {
                 sessions: sessions.clone(),
             }));
         }
+        // Each page then says what its inbox shows, as app.js does when its
+        // socket opens (a conversation page has the inbox beside it): here,
+        // nothing yet.
+        for pair in &built {
+            for side in &pair.sides {
+                side.lock()
+                    .await
+                    .send(WsMessage::Text(r#"{"resume":{"inbox":[]}}"#.into()))
+                    .await
+                    .map_err(|e| format!("saying what a page shows: {e}"))?;
+            }
+        }
         progress(&format!(
             "chat: {} sockets open in {:.1} s, waiting for quiet",
             connect.opened, connect.seconds
