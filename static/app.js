@@ -71,7 +71,7 @@
   };
   document.addEventListener('change', (e) => { if (e.target.id === 'file') showChip(); });
   document.addEventListener('click', (e) => {
-    if (!e.target.closest('.chip-remove')) return;
+    if (!e.target.closest('#attachment-chip .chip-remove') || !fileInput()) return;
     fileInput().value = '';
     showChip();
   });
@@ -359,11 +359,16 @@
       const inFront = link.hasAttribute('aria-current') && document.visibilityState === 'visible' && document.hasFocus();
       const wanted = row.dataset.notify === 'all' || (row.dataset.notify === 'mentions' && row.querySelector('.mention-mark'));
       if (inFront || !wanted) continue;
-      const shown = new Notification(row.querySelector('.name').textContent, {
-        body: row.querySelector('.preview').textContent,
-        tag: `${row.id}-${badge.dataset.seq}`,
-        icon: document.getElementById('favicon').dataset.read,
-      });
+      let shown;
+      try {
+        shown = new Notification(row.querySelector('.name').textContent, {
+          body: row.querySelector('.preview').textContent,
+          tag: `${row.id}-${badge.dataset.seq}`,
+          icon: document.getElementById('favicon').dataset.read,
+        });
+      } catch {
+        return; // where pages cannot notify themselves (Android), only a service worker can
+      }
       shown.onclick = () => { window.focus(); location.assign(link.href); shown.close(); };
       if (setting('sound')) beep();
     }

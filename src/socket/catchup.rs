@@ -28,9 +28,9 @@ impl Connection {
     /// Brings the page up to date: in a conversation, everything after what
     /// the page was rendered with (the live region is replaced whole, so
     /// replays never duplicate; when too much was missed the whole list is
-    /// replaced), and with `contacts` the contact list too. A reconnecting
-    /// page fetches its contact list over HTTP instead (see app.js), so a
-    /// socket does not carry the whole list, once per tab, on every connect.
+    /// replaced), and with `contacts` (after missed events) the page's list
+    /// whole. Otherwise the page says what its list shows (`resume`) and
+    /// gets only what changed (`lists_changed`).
     pub(super) async fn resync(
         &self,
         stream: &mut DuplexStream,

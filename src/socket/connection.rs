@@ -23,7 +23,7 @@ use super::frame::{parse_frame, ClientFrame};
 use super::render::typing_fragment;
 use crate::auth::{self, CurrentUser};
 use crate::chat::{self, Draft, Scope, Sent};
-use crate::domain::{ConversationId, InboxRow, MessageId, UserId};
+use crate::domain::{ConversationId, InboxRow, MessageId, SharedTally, UserId};
 use crate::error::Result;
 use crate::limits::{READ_MARK_DELAY, SOCKET_MESSAGES, SOCKET_TYPING};
 use crate::live::hub::Event;
@@ -119,6 +119,10 @@ pub(super) struct LoopState {
     /// the event's pages): drawn when loaded, while the loop goes on
     /// delivering messages rather than waiting for the database.
     pub(super) rows_loading: FuturesUnordered<RowLoading>,
+    /// Per conversation with a row loading, the change that came in since
+    /// (its tally and move), loaded once the first is drawn: one load per
+    /// row at a time, drawn in order, however fast its conversation moves.
+    pub(super) rows_waiting: HashMap<ConversationId, Option<(SharedTally, RowMove)>>,
 }
 
 /// An inbox row being loaded for a change of its conversation.
@@ -175,6 +179,7 @@ impl Connection {
             lists_current: false,
             inbox_shown: None,
             rows_loading: FuturesUnordered::new(),
+            rows_waiting: HashMap::new(),
         };
         let result = self.pump(stream, &mut state).await;
         // What the page showed before it closed has been read.

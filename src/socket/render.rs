@@ -49,6 +49,17 @@ impl Connection {
         {
             return;
         }
+        if let Some(next) = state.rows_waiting.get_mut(&conversation_id) {
+            // One is loading: this change is loaded after it (a move to the
+            // top stays one).
+            let moved = match next.take() {
+                Some((_, RowMove::ToTop)) => RowMove::ToTop,
+                _ => moved,
+            };
+            *next = Some((tally.clone(), moved));
+            return;
+        }
+        state.rows_waiting.insert(conversation_id, None);
         let (pool, tally, me) = (self.pool.clone(), tally.clone(), self.me.id());
         state.rows_loading.push(Box::pin(async move {
             let row = tally
@@ -106,6 +117,9 @@ impl Connection {
             moved,
             row,
         } = loaded;
+        if let Some(Some((tally, next))) = state.rows_waiting.remove(&conversation_id) {
+            self.load_row(conversation_id, &tally, next, state);
+        }
         let row = row?;
         let Some(shown) = state.inbox_shown.as_mut() else {
             // The page has not said yet what its list shows: send it whole.

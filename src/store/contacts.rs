@@ -34,7 +34,8 @@ pub(super) fn mentioned(conversation: &str, member: &str) -> String {
     format!(
         "EXISTS (SELECT 1 FROM mentions mn JOIN messages mm ON mm.id = mn.message_id
             WHERE mn.user_id = {member}.user_id AND mm.conversation_id = {conversation}
-              AND mm.id > {member}.last_read_message_id AND mm.deleted_at IS NULL)"
+              AND mm.id > {member}.last_read_message_id AND mm.deleted_at IS NULL
+              AND mm.kind = 'text')"
     )
 }
 

@@ -192,8 +192,10 @@ pub(crate) async fn save_in(
                     attachment_thumbnail_height: file.thumbnail_size.map(|(_, h)| h),
                 };
             }
-            // Who it calls by name: members only, never the sender.
-            let keys: Vec<String> = mentioned_names(body)
+            // Who it calls by name: members only, never the sender (a
+            // group's note calls nobody, whatever the group is named).
+            let named = if kind == MessageKind::Text { mentioned_names(body) } else { Vec::new() };
+            let keys: Vec<String> = named
                 .iter()
                 .take(MENTIONS_MAX)
                 .map(|name| username_key(name))

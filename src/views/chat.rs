@@ -458,11 +458,14 @@ fn notify_form(conversation_id: ConversationId, level: NotifyLevel, csrf: &str) 
     html! {
         details.notify-settings {
             summary title="Notifications for this conversation" {
-                @match level {
-                    NotifyLevel::All => span aria-hidden="true" { "🔔" },
-                    NotifyLevel::Mentions => span aria-hidden="true" { "🔔@" },
-                    NotifyLevel::None => span aria-hidden="true" { "🔕" },
+                // A bell (struck through when muted; with "@" for mentions only).
+                svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20" fill="none"
+                    stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" {
+                    path d="M6 9a6 6 0 0 1 12 0c0 6 2.5 8 2.5 8h-17S6 15 6 9" {}
+                    path d="M10 20.5a2.2 2.2 0 0 0 4 0" {}
+                    @if level == NotifyLevel::None { path d="M3 3l18 18" {} }
                 }
+                @if level == NotifyLevel::Mentions { span.bell-at aria-hidden="true" { "@" } }
                 span.visually-hidden { "Notifications: " (level.label()) }
             }
             form method="post" action={ (url) "/notify" } {
