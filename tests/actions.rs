@@ -97,7 +97,10 @@ async fn the_author_edits_a_message_and_everyone_sees_it_marked_edited() {
         .post(format!("{url}/edit"))
         .header(rocket::http::ContentType::Form)
         .header(Header::new("HX-Request", "true"))
-        .body(form_body(&[("csrf", &csrf), ("body", "hello, world")]))
+        .body(common::form(&[
+            ("csrf", csrf.as_str()),
+            ("body", "hello, world"),
+        ]))
         .dispatch()
         .await;
     assert_eq!(answer.status(), Status::Ok);
@@ -127,11 +130,6 @@ async fn the_author_edits_a_message_and_everyone_sees_it_marked_edited() {
         Status::NotFound
     );
     assert_eq!(stored_count(&c.app.dir, "hello, world").await, 1);
-}
-
-/// Encodes form fields (for requests built by hand).
-fn form_body(fields: &[(&str, &str)]) -> String {
-    form(fields)
 }
 
 #[rocket::async_test]

@@ -9,7 +9,7 @@ use crate::domain::{ConversationId, GroupState, GroupTitle, Message, SharedGroup
 use crate::error::{Error, Result};
 use crate::live::hub::{Event, Fanout};
 use crate::store::groups::{self, Note};
-use crate::store::{contacts, conversations, users, Pool};
+use crate::store::{conversations, users, Pool};
 
 /// Tells the members, and `also` (who just left), that a group changed,
 /// then shows the members the note saying what happened.
@@ -122,13 +122,9 @@ pub(crate) async fn state(
     let Some((group, members)) = groups::state(pool, conversation_id).await? else {
         return Ok(None);
     };
-    let Some(tally) = contacts::tally(pool, conversation_id).await? else {
-        return Ok(None);
-    };
     Ok(Some(GroupState {
         group,
         members,
         everyone: users::all(pool).await?,
-        tally,
     }))
 }

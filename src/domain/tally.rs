@@ -120,7 +120,6 @@ pub struct GroupState {
     pub members: Vec<User>,
     /// Everyone, alphabetically (a member's page offers the others to add).
     pub everyone: Vec<User>,
-    pub tally: Tally,
 }
 
 impl GroupState {
