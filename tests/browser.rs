@@ -1743,6 +1743,20 @@ async fn messages_are_edited_reacted_to_answered_mentioned_and_deleted_in_the_br
     click(&bob, &format!("#{original} a.more")).await;
     click(&bob, &format!("#{original} .menu a.reply-link")).await;
     wait_for_text(&bob, "#reply-chip", "Replying to alice").await;
+    // "×" takes it back; "Reply" again sets it.
+    click(&bob, "#reply-chip .chip-remove").await;
+    assert_eq!(
+        bob.execute(
+            "return [document.getElementById('reply-chip').hidden, document.getElementById('reply-to').value];",
+            vec![],
+        )
+        .await
+        .unwrap(),
+        json!([true, ""])
+    );
+    click(&bob, &format!("#{original} a.more")).await;
+    click(&bob, &format!("#{original} .menu a.reply-link")).await;
+    wait_for_text(&bob, "#reply-chip", "Replying to alice").await;
     assert!(text_of(&bob, "#reply-chip").await.contains("hello world"));
     fill(&bob, "#body", "Sure, hello").await;
     press(&bob, '\u{E007}').await;
@@ -1852,6 +1866,8 @@ async fn news_in_a_conversation_out_of_view_raises_a_notification_unless_it_is_m
     assert_eq!(bob.execute(shown, vec![]).await.unwrap(), json!([]));
     click(&bob, "#notify-toggle").await;
     wait_for_text(&bob, "#notify-toggle", "Turn off notifications").await;
+    click(&bob, "#sound-toggle").await;
+    wait_for_text(&bob, "#sound-toggle", "Sound on").await;
 
     type_and_send(&alice, "Summit at 9").await;
     wait_until("a notification for the group", || async {
