@@ -170,9 +170,7 @@ pub(crate) fn ago(moment: OffsetDateTime, zone: &Zone) -> String {
     } else if elapsed < time::Duration::days(1) {
         plural(elapsed.whole_hours(), "hour")
     } else {
-        let local = zone.local(moment);
-        let month = local.month().to_string();
-        format!("on {} {} {}", local.day(), &month[..3], local.year())
+        format!("on {}", super::date_text(zone.local(moment).date(), true))
     }
 }
 

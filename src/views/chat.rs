@@ -256,8 +256,7 @@ pub(crate) fn day_label(day: Date, today: Date) -> String {
     } else if today.previous_day() == Some(day) {
         "Yesterday".into()
     } else {
-        let month = day.month().to_string();
-        format!("{} {} {}", day.day(), &month[..3], day.year())
+        super::date_text(day, true)
     }
 }
 

@@ -13,7 +13,7 @@ pub(crate) fn last_seen_text(last_seen: Option<OffsetDateTime>, zone: &Zone) -> 
     match last_seen.map(|at| zone.local(at)) {
         None => "offline".into(),
         Some(at) if at.date() == today => format!("last seen {}", clock(at)),
-        Some(at) => format!("last seen {} {}", at.day(), &format!("{}", at.month())[..3]),
+        Some(at) => format!("last seen {}", super::date_text(at.date(), false)),
     }
 }
 

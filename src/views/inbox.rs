@@ -6,7 +6,7 @@ use maud::{html, Markup};
 use time::OffsetDateTime;
 
 use super::contacts::initial;
-use super::{clock, conversation_url, dom_id, full_time, iso};
+use super::{clock, conversation_url, date_text, dom_id, full_time, iso};
 use crate::domain::{ConversationId, InboxRow, NotifyLevel, Preview, UserId, Zone};
 use crate::limits::UNREAD_SHOWN_MAX;
 
@@ -94,13 +94,11 @@ fn when(at: OffsetDateTime, zone: &Zone) -> Markup {
     let local = zone.local(at);
     let today = zone.local(OffsetDateTime::now_utc()).date();
     let days_ago = (today - local.date()).whole_days();
-    let month = local.month().to_string();
     let text = match days_ago {
         0 => clock(local),
         1 => "Yesterday".to_owned(),
         2..=6 => local.weekday().to_string()[..3].to_owned(),
-        _ if local.year() == today.year() => format!("{} {}", local.day(), &month[..3]),
-        _ => format!("{} {} {}", local.day(), &month[..3], local.year()),
+        _ => date_text(local.date(), local.year() != today.year()),
     };
     html! {
         time.when datetime=(iso(at)) title=(full_time(local, zone)) { (text) }

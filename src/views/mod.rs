@@ -27,14 +27,21 @@ pub fn clock(moment: OffsetDateTime) -> String {
     format!("{:02}:{:02}", moment.hour(), moment.minute())
 }
 
+/// "4 Dec 2026", or "4 Dec" without the year.
+pub(crate) fn date_text(day: time::Date, with_year: bool) -> String {
+    let month = day.month().to_string();
+    if with_year {
+        format!("{} {} {}", day.day(), &month[..3], day.year())
+    } else {
+        format!("{} {}", day.day(), &month[..3])
+    }
+}
+
 /// "4 Dec 2026, 14:05 (Europe/Berlin)": a moment in full, saying the zone.
 pub(crate) fn full_time(local: OffsetDateTime, zone: &crate::domain::Zone) -> String {
-    let month = local.month().to_string();
     format!(
-        "{} {} {}, {} ({})",
-        local.day(),
-        &month[..3],
-        local.year(),
+        "{}, {} ({})",
+        date_text(local.date(), true),
         clock(local),
         zone.label()
     )
