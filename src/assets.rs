@@ -1,5 +1,5 @@
 //! The static files (stylesheet, htmx, its ws extension, the app's few lines
-//! of script, icons), embedded in the binary, and their versioned URLs: pages link
+//! of script, the service worker, icons), embedded in the binary, and their versioned URLs: pages link
 //! them, `http::assets` serves them.
 
 use std::sync::LazyLock;
@@ -47,6 +47,11 @@ pub(crate) const ASSETS: &[Asset] = &[
     Asset {
         name: "htmx.min.js",
         bytes: include_bytes!("../static/htmx.min.js"),
+        content_type: || ContentType::JavaScript,
+    },
+    Asset {
+        name: "sw.js",
+        bytes: include_bytes!("../static/sw.js"),
         content_type: || ContentType::JavaScript,
     },
     Asset {

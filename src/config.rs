@@ -32,6 +32,24 @@ pub struct Settings {
     /// Where uploaded files are stored (created if missing).
     #[serde(default = "default_media_dir")]
     pub media_dir: std::path::PathBuf,
+    /// Whether a Web Push notification carries the start of the message
+    /// ("alice: see you at 5") or only who wrote ("New message from alice").
+    #[serde(default = "default_push_previews")]
+    pub push_previews: bool,
+    /// Whom push services may contact about this server (`mailto:` or
+    /// `https:`); defaults to `site`.
+    #[serde(default)]
+    pub push_contact: Option<String>,
+    /// Accept push endpoints on plain `http` and on local or private
+    /// addresses. Only for a push-service emulator in tests: a browser's
+    /// endpoint is always `https` on a public host, and accepting others
+    /// would let an account make the server post to internal addresses.
+    #[serde(default)]
+    pub push_local_endpoints: bool,
+}
+
+fn default_push_previews() -> bool {
+    true
 }
 
 fn default_media_dir() -> std::path::PathBuf {

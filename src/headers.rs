@@ -12,7 +12,7 @@ use crate::config::Settings;
 /// htmx is configured (see the layout's `htmx-config` meta tag) so that it
 /// needs neither eval nor inline styles; everything is served from 'self'.
 pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-    style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; worker-src 'self'; \
     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Adds the security headers to every response.

@@ -127,3 +127,26 @@ pub(crate) const PRESENCE_CLOCK_MARGIN: time::Duration = time::Duration::seconds
 /// Seconds a client is asked to wait before retrying while the database is
 /// down (the Retry-After header, and the error page reloading itself).
 pub(crate) const RETRY_AFTER_SECS: u32 = 5;
+
+/// Messages waiting to be turned into Web Push notifications, at most; past
+/// that a message is not pushed (and a warning logged) rather than holding
+/// memory or delivery up.
+pub(crate) const PUSH_QUEUE: usize = 4096;
+/// Messages whose pushes are looked up in one query.
+pub(crate) const PUSH_BATCH: usize = 64;
+/// Pushes in flight to push services at once.
+pub(crate) const PUSH_CONCURRENCY: usize = 16;
+/// How long one push request may take before it counts as failed.
+pub(crate) const PUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Waits before each retry of a push the service could not take (an error,
+/// 429 or 5xx); after the last it is given up.
+pub(crate) const PUSH_RETRIES: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(30),
+];
+/// How long a push service keeps a notification for a browser that is off
+/// (the TTL header), and how long the VAPID signature holds.
+pub(crate) const PUSH_TTL: Duration = Duration::from_secs(12 * 60 * 60);
+/// Longest push endpoint URL accepted from a browser.
+pub(crate) const PUSH_ENDPOINT_MAX_BYTES: usize = 1024;

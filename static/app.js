@@ -87,6 +87,9 @@
     const box = draftBox();
     document.getElementById('caption').value = box.value;
     box.value = '';
+    const replyTo = document.getElementById('reply-to');
+    const uploadReplyTo = document.getElementById('upload-reply-to');
+    if (replyTo && uploadReplyTo) uploadReplyTo.value = replyTo.value;
     document.getElementById('upload').requestSubmit();
   });
   // Empty the textarea as the message leaves (its text is already in the frame), so what is typed
@@ -191,7 +194,13 @@
     connection(false)();
     socket = e.detail.socketWrapper;
     if (document.querySelector('#inbox, #contacts')) socket.send(JSON.stringify({ resume: shownLists() }));
+    if (document.visibilityState !== 'visible') socket.send(JSON.stringify({ visible: false }));
     markSeen();
+  });
+  // The server pushes to a browser only while none of its user's pages is in view: each page says
+  // when it comes into view or leaves it (a socket counts as in view until told otherwise).
+  document.addEventListener('visibilitychange', () => {
+    if (socket) socket.send(JSON.stringify({ visible: document.visibilityState === 'visible' }));
   });
   // The tab says how much is unread, "(3) Natter" and a dot on its icon, following the badges.
   const attention = () => {
@@ -223,18 +232,24 @@
   document.addEventListener('htmx:wsAfterMessage', filterRows);
   // A changed message (edited, deleted, reacted to) arrives whole in #changes: it takes the place of
   // its bubble if the page shows it (keeping its place in a run), and is dropped if not (history not
-  // loaded): an out-of-band swap of a missing element would be an error.
+  // loaded): an out-of-band swap of a missing element would be an error. What the person is doing
+  // with the bubble survives: an edit form stays (saving or cancelling fetches the message as it is
+  // then) unless the message was deleted meanwhile, and an open menu or delete question moves into
+  // the fresh bubble.
   document.addEventListener('htmx:wsAfterMessage', () => {
     const changes = document.getElementById('changes');
     if (!changes) return;
     for (const fresh of [...changes.children]) {
       const old = document.getElementById(fresh.id);
-      if (old && old !== fresh) {
-        fresh.classList.toggle('continued', old.classList.contains('continued'));
-        old.replaceWith(fresh);
-      } else {
+      if (!old || old === fresh || (old.classList.contains('editing') && !fresh.classList.contains('deleted'))) {
         fresh.remove();
+        continue;
       }
+      fresh.classList.toggle('continued', old.classList.contains('continued'));
+      const openMenu = old.querySelector('.menu-slot');
+      const freshMenu = fresh.querySelector('.menu-slot');
+      if (openMenu && freshMenu && openMenu.childElementCount) freshMenu.replaceChildren(...openMenu.childNodes);
+      old.replaceWith(fresh);
     }
   });
   // Reply: the menu's link fills the composer's reply field and shows what is answered above the box
@@ -320,13 +335,66 @@
     sound.textContent = setting('sound') ? 'Sound on' : 'Sound off';
     sound.setAttribute('aria-pressed', String(setting('sound')));
   };
-  document.addEventListener('DOMContentLoaded', showToggles);
+  // Web Push: with notifications on, this browser also asks the server to push to it while no Natter
+  // page is in view (the service worker shows those, even with the browser closed). Where no push
+  // service answers, notifications in open tabs still work.
+  const csrfToken = () => {
+    try {
+      return JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token'] || '';
+    } catch {
+      return '';
+    }
+  };
+  const postForm = (url, fields) => fetch(url, {
+    method: 'POST',
+    headers: { 'X-CSRF-Token': csrfToken() },
+    body: new URLSearchParams({ csrf: csrfToken(), ...fields }),
+  });
+  const canPush = 'serviceWorker' in navigator && 'PushManager' in window;
+  const keyBytes = (text) => Uint8Array.from(atob(text.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+  const startPush = async () => {
+    if (!canPush || !csrfToken()) return;
+    try {
+      const registration = await navigator.serviceWorker.register('/sw.js');
+      let subscription = await registration.pushManager.getSubscription();
+      // Told once per session (a new login ends the old session's subscription).
+      if (subscription && sessionStorage.getItem('natter-pushed') === csrfToken()) return;
+      if (!subscription) {
+        const key = await (await fetch('/push/key')).text();
+        subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
+      }
+      const { endpoint, keys } = subscription.toJSON();
+      const stored = await postForm('/push/subscriptions', { endpoint, p256dh: keys.p256dh, auth: keys.auth });
+      if (stored.ok) sessionStorage.setItem('natter-pushed', csrfToken());
+    } catch (error) {
+      console.info(`No push notifications in this browser: ${error.message}`);
+    }
+  };
+  const stopPush = async () => {
+    if (!canPush) return;
+    try {
+      const registration = await navigator.serviceWorker.getRegistration();
+      const subscription = registration && (await registration.pushManager.getSubscription());
+      if (!subscription) return;
+      await postForm('/push/unsubscribe', { endpoint: subscription.endpoint });
+      await subscription.unsubscribe();
+      sessionStorage.removeItem('natter-pushed');
+    } catch (error) {
+      console.info(`Push notifications could not be turned off here: ${error.message}`);
+    }
+  };
+  document.addEventListener('DOMContentLoaded', () => {
+    showToggles();
+    if (notifying()) startPush();
+  });
   document.addEventListener('click', async (e) => {
     if (e.target.id === 'notify-toggle') {
       if (notifying()) {
         localStorage.setItem('natter-notify', 'off');
+        stopPush();
       } else if ((await Notification.requestPermission()) === 'granted') {
         localStorage.setItem('natter-notify', 'on');
+        startPush();
       }
       showToggles();
     } else if (e.target.id === 'sound-toggle') {
@@ -334,16 +402,24 @@
       showToggles();
     }
   });
+  // One audio context for the page: browsers start one made before the person touched the page
+  // suspended, so it is resumed at each beep (and at the first touch, when the sound is on).
+  let audio;
+  const audioReady = () => {
+    audio = audio || new AudioContext();
+    if (audio.state === 'suspended') audio.resume().catch(() => {});
+    return audio;
+  };
+  document.addEventListener('pointerdown', () => { if (!audio && setting('sound') && notifying()) audioReady(); });
   const beep = () => {
-    const audio = new AudioContext();
-    const tone = audio.createOscillator();
-    const volume = audio.createGain();
+    const context = audioReady();
+    const tone = context.createOscillator();
+    const volume = context.createGain();
     tone.frequency.value = 880;
     volume.gain.value = 0.05;
-    tone.connect(volume).connect(audio.destination);
-    tone.onended = () => audio.close();
+    tone.connect(volume).connect(context.destination);
     tone.start();
-    tone.stop(audio.currentTime + 0.12);
+    tone.stop(context.currentTime + 0.12);
   };
   const unreadBefore = new Map();
   document.addEventListener('htmx:wsBeforeMessage', () => {
@@ -382,8 +458,15 @@
     if (e.target.id !== 'upload') return;
     const bar = document.querySelector('#attachment-chip progress');
     if (bar) bar.value = 0;
-    if (e.detail.successful) { e.target.reset(); showChip(); return; }
-    // Refused: the file stays on its chip and the caption goes back into the box.
+    if (e.detail.successful) {
+      e.target.reset();
+      showChip();
+      const answered = document.getElementById('upload-reply-to');
+      if (answered && answered.value) { answered.value = ''; setReply(null); }
+      return;
+    }
+    // Refused: the file stays on its chip and the caption goes back into the box (and the reply
+    // stays chosen).
     const box = draftBox();
     const caption = document.getElementById('caption');
     if (box && caption && !box.value) box.value = caption.value;

@@ -1430,6 +1430,22 @@ async fn a_reader_scrolled_up_is_never_pulled_down_and_loading_earlier_keeps_the
     }
 }
 
+/// Drops a text file named `name` onto the open conversation, as a person
+/// dragging it there does.
+async fn drop_text_file(client: &Client, name: &str, text: &str) {
+    client
+        .execute(
+            "const [name, text] = arguments; const files = new DataTransfer(); \
+             files.items.add(new File([text], name, { type: 'text/plain' })); \
+             document.getElementById('messages').dispatchEvent( \
+               new DragEvent('drop', { dataTransfer: files, bubbles: true, cancelable: true })); \
+             return true;",
+            vec![json!(name), json!(text)],
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_file_dropped_or_pasted_into_a_conversation_goes_with_its_caption() {
     let Some(driver) = start_driver().await else {
@@ -1440,17 +1456,7 @@ async fn a_file_dropped_or_pasted_into_a_conversation_goes_with_its_caption() {
     open_chat_with(&alice, "bob").await;
     open_chat_with(&bob, "alice").await;
     // Dropped on the conversation: a chip shows the file above the box.
-    alice
-        .execute(
-            "const files = new DataTransfer(); \
-             files.items.add(new File(['Notes for the meeting'], 'notes.txt', { type: 'text/plain' })); \
-             document.getElementById('messages').dispatchEvent( \
-               new DragEvent('drop', { dataTransfer: files, bubbles: true, cancelable: true })); \
-             return true;",
-            vec![],
-        )
-        .await
-        .unwrap();
+    drop_text_file(&alice, "notes.txt", "Notes for the meeting").await;
     wait_for_text(&alice, "#attachment-chip", "notes.txt").await;
     assert_eq!(
         text_of(&alice, "#attachment-chip .chip-size").await,
@@ -1786,6 +1792,84 @@ async fn messages_are_edited_reacted_to_answered_mentioned_and_deleted_in_the_br
     })
     .await;
 
+    // A reply can carry a file: it quotes the original, and the chip goes.
+    click(&bob, &format!("#{original} a.more")).await;
+    click(&bob, &format!("#{original} .menu a.reply-link")).await;
+    wait_for_text(&bob, "#reply-chip", "Replying to alice").await;
+    drop_text_file(&bob, "agenda.txt", "agenda").await;
+    wait_for_text(&bob, "#attachment-chip", "agenda.txt").await;
+    type_and_send(&bob, "The agenda").await;
+    wait_for_text(&alice, "#messages", "agenda.txt").await;
+    let with_file = newest_bubble(&alice).await;
+    wait_for_text(&alice, &format!("#{with_file} .quote"), "hello world").await;
+    wait_until("the reply chip gone after the upload", || async {
+        bob.execute(
+            "return [document.getElementById('reply-chip').hidden, \
+                     document.getElementById('reply-to').value, \
+                     document.getElementById('upload-reply-to').value];",
+            vec![],
+        )
+        .await
+        .is_ok_and(|v| v == json!([true, "", ""]))
+    })
+    .await;
+
+    // What alice is doing with a bubble survives a change arriving for it:
+    // her edit form keeps what she typed while bob takes his 👍 back...
+    click(&alice, &format!("#{original} a.more")).await;
+    click(&alice, &format!("#{original} .menu a[href$='/edit']")).await;
+    let field = find_when_there(&alice, &format!("#{original} textarea")).await;
+    field.clear().await.unwrap();
+    field.send_keys("hello world again").await.unwrap();
+    click(&bob, &format!("#{original} .reaction[aria-pressed=true]")).await;
+    wait_for_text(&bob, &format!("#{original} .reactions"), "1").await;
+    // (a later change, sent after the reaction, shows the page has had it)
+    fill(&bob, "#body", "after the reaction").await;
+    press(&bob, '\u{E007}').await;
+    wait_for_text(&alice, "#messages", "after the reaction").await;
+    assert_eq!(
+        alice
+            .execute(
+                &format!("const t = document.querySelector('#{original} textarea'); return t && t.value;"),
+                vec![],
+            )
+            .await
+            .unwrap(),
+        json!("hello world again"),
+        "the edit form and its text stay"
+    );
+    click(&alice, &format!("#{original} .edit-buttons a")).await;
+    wait_for_text(&alice, &format!("#{original} .reactions"), "1").await;
+    assert_eq!(
+        text_of(&alice, &format!("#{original} .body")).await,
+        "hello world"
+    );
+    // ...and so does an open menu.
+    click(&alice, &format!("#{original} a.more")).await;
+    find_when_there(&alice, &format!("#{original} .menu a.reply-link")).await;
+    click(&bob, &format!("#{original} .reaction")).await;
+    wait_for_text(&alice, &format!("#{original} .reactions"), "2").await;
+    assert!(
+        alice
+            .execute(
+                &format!("return !!document.querySelector('#{original} .menu a.reply-link');"),
+                vec![],
+            )
+            .await
+            .unwrap()
+            == json!(true),
+        "the menu stays open"
+    );
+    alice
+        .execute(
+            &format!(
+                "document.querySelector('#{original} .menu-slot').replaceChildren(); return true;"
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+
     // Mention: "@al" offers alice; picking her writes the name.
     fill(&bob, "#body", "@al").await;
     wait_for_text(&bob, "#mention-list", "@alice").await;
@@ -1909,6 +1993,137 @@ async fn news_in_a_conversation_out_of_view_raises_a_notification_unless_it_is_m
     );
     assert_no_console_errors(&bob, "notifying").await;
     assert_no_console_errors(&alice, "writing to the group").await;
+    for client in [alice, bob] {
+        let _ = client.close().await;
+    }
+}
+
+/// Runs a CDP command in this browser.
+async fn cdp(client: &Client, cmd: &str, params: Value) -> Result<Value, String> {
+    client
+        .issue_cmd(ChromeCommand {
+            path: "goog/cdp/execute",
+            body: json!({"cmd": cmd, "params": params}),
+        })
+        .await
+        .map_err(|e| format!("{cmd}: {e}"))
+}
+
+#[tokio::test]
+async fn a_browser_subscribes_to_push_and_its_service_worker_shows_what_is_pushed() {
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let service = common::push_service::PushService::start().await;
+    let device = service.device("bobs-chromium");
+    let server = Server::start_with(tempfile::tempdir().unwrap(), |f| {
+        f.merge(("push_local_endpoints", true))
+    })
+    .await;
+    let base = server.origin();
+    let alice = driver.browser("alice", true).await;
+    let bob = driver.browser("bob", true).await;
+    sign_up(&alice, &base, "alice").await;
+    sign_up(&bob, &base, "bob").await;
+    record_notifications(&bob).await;
+    // A headless browser reaches no real push service: its push manager
+    // hands out a subscription to the test's own, keys and all.
+    let subscription = json!({
+        "endpoint": device.endpoint,
+        "keys": {"p256dh": device.p256dh, "auth": device.auth},
+    });
+    let fake = format!(
+        "const subscription = {subscription}; \
+         const fake = {{ endpoint: subscription.endpoint, toJSON: () => subscription, \
+           unsubscribe: async () => {{ localStorage.removeItem('fake-push'); return true; }} }}; \
+         PushManager.prototype.subscribe = async function (options) {{ \
+           if (!(options.applicationServerKey instanceof Uint8Array) || options.applicationServerKey.length !== 65) \
+             throw new Error('not a P-256 key'); \
+           localStorage.setItem('fake-push', 'on'); return fake; }}; \
+         PushManager.prototype.getSubscription = async function () {{ \
+           return localStorage.getItem('fake-push') ? fake : null; }};"
+    );
+    cdp(
+        &bob,
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({ "source": fake }),
+    )
+    .await
+    .unwrap();
+    bob.refresh().await.unwrap();
+    click(&bob, "#notify-toggle").await;
+    wait_for_text(&bob, "#notify-toggle", "Turn off notifications").await;
+    let worker_running = "const done = arguments[arguments.length - 1]; \
+        navigator.serviceWorker.getRegistration().then((r) => \
+          done(!!r && !!r.active && r.active.scriptURL.endsWith('/sw.js'))).catch(() => done(false));";
+    wait_until("the service worker running", || async {
+        bob.execute_async(worker_running, vec![])
+            .await
+            .is_ok_and(|v| v == json!(true))
+    })
+    .await;
+    // The account page names this browser as pushed.
+    bob.goto(&format!("{base}/account")).await.unwrap();
+    wait_for_text(&bob, "ul.pushed", "(this browser)").await;
+
+    // Bob leaves Natter; alice writes: his browser is pushed.
+    bob.goto("about:blank").await.unwrap();
+    let id = {
+        open_chat_with(&alice, "bob").await;
+        path_of(&alice).await
+    };
+    type_and_send(&alice, "Are you coming tonight?").await;
+    let pushed = service.wait_for(&device, 1).await;
+    let payload = device.open(&pushed[0]);
+    assert_eq!(payload["body"], "Are you coming tonight?");
+    assert_eq!(payload["url"], id);
+
+    // What the push service delivers, the service worker shows; a click
+    // opens the conversation.
+    bob.goto(&format!("{base}/")).await.unwrap();
+    let enabled = cdp(&bob, "ServiceWorker.enable", json!({})).await;
+    assert!(enabled.is_ok(), "{enabled:?}");
+    let shown = "const done = arguments[arguments.length - 1]; \
+        setTimeout(() => done('no answer'), 2000); \
+        navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((all) => \
+          done(all.map((n) => [n.title, n.body, n.tag]))).catch((e) => done(String(e)));";
+    let expected = json!([[
+        "alice",
+        "Are you coming tonight?",
+        payload["tag"].as_str().unwrap()
+    ]]);
+    let mut last = Value::Null;
+    for _ in 0..20 {
+        // (delivered again until the worker has started: the same tag
+        // replaces the notification, so it is shown once)
+        let delivered = cdp(
+            &bob,
+            "ServiceWorker.deliverPushMessage",
+            json!({"origin": base, "registrationId": "0", "data": payload.to_string()}),
+        )
+        .await;
+        assert!(delivered.is_ok(), "{delivered:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        last = bob.execute_async(shown, vec![]).await.unwrap_or_default();
+        if last == expected {
+            break;
+        }
+    }
+    assert_eq!(last, expected, "the service worker's notification");
+
+    // Turned off: the server forgets this browser.
+    click(&bob, "#notify-toggle").await;
+    wait_for_text(&bob, "#notify-toggle", "Turn on notifications").await;
+    bob.goto(&format!("{base}/account")).await.unwrap();
+    wait_for_text(
+        &bob,
+        "#push-title + p",
+        "No browser gets push notifications",
+    )
+    .await;
+    assert_no_console_errors(&bob, "subscribing to push").await;
+    assert_no_console_errors(&alice, "writing").await;
     for client in [alice, bob] {
         let _ = client.close().await;
     }

@@ -502,3 +502,50 @@ async fn a_deleted_accounts_files_leave_the_disk_unless_still_shared() {
         Status::Ok
     );
 }
+
+#[rocket::async_test]
+async fn a_file_can_answer_a_message_as_the_reply_page_sets_it() {
+    let (app, alice, path) = pair().await;
+    assert_eq!(
+        post_message(&app.client, &path, "Send me the plan").await,
+        Status::SeeOther
+    );
+    let page = page_text(&alice, &path).await;
+    let start = page.rfind(r#"<article id="message-"#).unwrap() + r#"<article id="message-"#.len();
+    let asked = &page[start..start + page[start..].find('"').unwrap()];
+    // The reply page sets the file form to answer it as well as the box.
+    let page = page_text(&alice, &format!("{path}?reply_to={asked}")).await;
+    assert!(
+        page.contains(&format!(
+            r#"<input id="upload-reply-to" type="hidden" name="reply_to" value="{asked}">"#
+        )),
+        "{page}"
+    );
+    let body = multipart(
+        &[
+            ("csrf", &hidden_field(&page, "csrf").unwrap()),
+            ("client_id", &natter::chat::new_client_id()),
+            ("caption", "Here it is"),
+            ("reply_to", asked),
+        ],
+        "plan.txt",
+        "text/plain",
+        b"the plan",
+    );
+    let response = alice
+        .post(format!("{path}/attachments"))
+        .header(ContentType::new("multipart", "form-data").with_params(("boundary", BOUNDARY)))
+        .body(body)
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::SeeOther);
+    let page = page_text(&app.client, &path).await;
+    let start = page.rfind(r#"<article id="message-"#).unwrap();
+    let bubble = &page[start..start + page[start..].find("</article>").unwrap()];
+    assert!(
+        bubble.contains("plan.txt")
+            && bubble.contains(&format!(r##"data-quotes="message-{asked}""##))
+            && bubble.contains(r#"<span class="quote-text">Send me the plan</span>"#),
+        "{bubble}"
+    );
+}

@@ -13,21 +13,30 @@ use std::time::Duration;
 
 use common::*;
 use futures::SinkExt;
+use rocket::figment::Figment;
 
 /// Two instances on one fresh database, alice on the first and bob on the
 /// second, with their conversation. `None` (and a note) without PostgreSQL.
 async fn two_instances() -> Option<(Server, Server, Browser, Browser, i64)> {
+    two_instances_with(|f| f).await
+}
+
+/// The same, both instances configured by `configure` too.
+async fn two_instances_with(
+    configure: fn(Figment) -> Figment,
+) -> Option<(Server, Server, Browser, Browser, i64)> {
     if std::env::var(POSTGRES_ENV).map_or(true, |url| url.is_empty()) {
         eprintln!(
             "skipped: set {POSTGRES_ENV} to a PostgreSQL server to run the multi-instance tests"
         );
         return None;
     }
-    let first = Server::start().await;
+    let first = Server::start_with(tempfile::tempdir().unwrap(), configure).await;
     let url = database_url(&first.dir);
     let shared = url.clone();
     let second = Server::start_with(tempfile::tempdir().unwrap(), move |f| {
-        f.merge(("databases.natter.url", shared))
+        configure(f)
+            .merge(("databases.natter.url", shared))
             .merge(("presence_grace_ms", 200))
     })
     .await;
@@ -229,4 +238,37 @@ async fn an_edit_a_reaction_and_a_deletion_cross_instances() {
         .post(&format!("{url}/delete"), &[("csrf", &csrf)])
         .await;
     expect_text(&mut bob_socket, "This message was deleted").await;
+}
+
+#[tokio::test]
+async fn a_member_is_pushed_once_and_only_while_no_page_of_theirs_on_any_instance_is_in_view() {
+    use common::push_service::{subscribe, PushService};
+    let Some((_first, _second, alice, bob, id)) =
+        two_instances_with(|f| f.merge(("push_local_endpoints", true))).await
+    else {
+        return;
+    };
+    let service = PushService::start().await;
+    let device = service.device("bobs-phone");
+    assert_eq!(subscribe(&bob, &device).await.status(), 204);
+    let (mut alice_socket, _) = alice.connect(id, 0).await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+    // Each marker crosses to the first instance after the page's news
+    // (they share one ordered channel), so once alice sees it, the first
+    // instance knows whether bob's page is in view.
+    page_in_view(&mut bob_socket, false, "away").await;
+    expect_text(&mut alice_socket, "away").await;
+    send(&mut alice_socket, "one", "a1").await;
+    service.wait_for(&device, 1).await;
+    page_in_view(&mut bob_socket, true, "here").await;
+    expect_text(&mut alice_socket, "here").await;
+    send(&mut alice_socket, "two", "a2").await;
+    expect_text(&mut bob_socket, "two").await;
+    page_in_view(&mut bob_socket, false, "gone").await;
+    expect_text(&mut alice_socket, "gone").await;
+    send(&mut alice_socket, "three", "a3").await;
+    service.wait_for(&device, 2).await;
+    // Once each (the instance that saved a message pushes it), and not the
+    // one bob's page on the other instance showed him.
+    assert_eq!(service.bodies(&device), ["one", "three"]);
 }

@@ -95,6 +95,7 @@ proptest! {
             }
             ClientFrame::Seen => prop_assert!(false, "not a seen notice"),
             ClientFrame::Resume(_) => prop_assert!(false, "not a resume"),
+            ClientFrame::Visible(_) => prop_assert!(false, "not a visibility notice"),
         }
     }
 

@@ -466,6 +466,9 @@ async fn every_post_route_refuses_a_forged_token() {
                 ("emoji", "👍"),
                 ("level", "none"),
                 ("file", "file contents"),
+                ("endpoint", "https://push.example.com/1"),
+                ("p256dh", "key"),
+                ("auth", "secret"),
             ],
         )
         .await;

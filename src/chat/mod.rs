@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod actions;
 pub mod conversations;
 pub mod groups;
+pub mod push;
 mod reading;
 mod send;
 mod typing;

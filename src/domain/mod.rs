@@ -16,7 +16,8 @@ pub use input::{message_text, Draft, GroupTitle, NewPassword, ReactionEmoji, Use
 pub use mentions::{mention_spans, mentioned_names};
 pub use records::{
     resume_point, Attachment, AttachmentColumns, Contact, Conversation, InboxRow, Mention, Message,
-    MessageKind, NewAttachment, NotifyLevel, Preview, QuoteColumns, Reaction, SessionInfo, User,
+    MessageKind, NewAttachment, NotifyLevel, Preview, QuoteColumns, Reaction, SessionInfo,
+    SubscriptionInfo, User,
 };
 pub use tally::{GroupState, MemberTally, Shared, Tally};
 pub use zone::Zone;

@@ -137,6 +137,16 @@ pub struct SessionInfo {
     pub user_agent: Option<String>,
 }
 
+/// A browser subscribed to Web Push, as the account page lists it.
+#[derive(Debug, Clone, FromRow)]
+pub struct SubscriptionInfo {
+    pub id: i64,
+    /// The session that subscribed it (it goes with that session).
+    pub session_hash: String,
+    pub created_at: OffsetDateTime,
+    pub user_agent: Option<String>,
+}
+
 /// A saved message, with its sender's name for display.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct Message {

@@ -8,7 +8,7 @@ use rocket::{FromForm, State};
 
 use super::viewer;
 use crate::auth::{self, CsrfForm, CurrentUser, ZONE_COOKIE};
-use crate::chat::accounts;
+use crate::chat::{accounts, push};
 use crate::config::Settings;
 use crate::domain::{NewPassword, Zone};
 use crate::error::Result;
@@ -19,10 +19,12 @@ use crate::SharedHub;
 
 async fn render(db: &Db, me: &CurrentUser, notice: Option<Notice<'_>>) -> Result<Markup> {
     let list = accounts::sessions_of(db.pool(), me.id()).await?;
+    let pushed = push::subscriptions_of(db.pool(), me.id()).await?;
     Ok(view::account(
         &viewer(me),
         &me.session.token_hash,
         &list,
+        &pushed,
         Zone::names(),
         notice,
     ))
@@ -154,6 +156,22 @@ async fn delete(
     Ok(Reply::Redirect(Redirect::to("/signup")))
 }
 
+/// Stops pushing to one of the user's browsers.
+#[rocket::post("/account/push/<id>/delete", data = "<_form>")]
+async fn remove_push(
+    id: i64,
+    _form: CsrfForm<TokenForm>,
+    me: CurrentUser,
+    db: &Db,
+) -> Result<Markup> {
+    let notice = if push::unsubscribe(db.pool(), me.id(), Some(id), None).await? {
+        Notice::Done("That browser gets no more push notifications.")
+    } else {
+        Notice::Failed("That browser was not getting push notifications.")
+    };
+    render(db, &me, Some(notice)).await
+}
+
 crate::csrf_forms!(ZoneForm, PasswordForm, DeleteForm);
 
 pub fn routes() -> Vec<rocket::Route> {
@@ -163,6 +181,7 @@ pub fn routes() -> Vec<rocket::Route> {
         logout_everywhere,
         choose_time_zone,
         change_password,
-        delete
+        delete,
+        remove_push
     ]
 }

@@ -51,6 +51,17 @@ fn manifest() -> (ContentType, String) {
     )
 }
 
+/// The service worker, at the root so that its scope is the whole site;
+/// browsers check it for updates on their own, so it is never cached long.
+#[rocket::get("/sw.js")]
+fn service_worker() -> Option<AssetResponse> {
+    let asset = ASSETS.iter().find(|a| a.name == "sw.js")?;
+    Some(AssetResponse {
+        body: ((asset.content_type)(), asset.bytes),
+        cache: Header::new("Cache-Control", "no-cache"),
+    })
+}
+
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![asset, manifest]
+    rocket::routes![asset, manifest, service_worker]
 }

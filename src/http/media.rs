@@ -24,6 +24,7 @@ struct Upload<'r> {
     csrf: String,
     client_id: Option<String>,
     caption: Option<String>,
+    reply_to: Option<String>,
     file: TempFile<'r>,
 }
 
@@ -60,7 +61,8 @@ async fn upload(
                 .raw_name()
                 .map(|n| n.dangerous_unsafe_unsanitized_raw().as_str()),
         );
-        let draft = Draft::caption(form.caption.as_deref(), form.client_id.as_deref(), &name)?;
+        let draft = Draft::caption(form.caption.as_deref(), form.client_id.as_deref(), &name)?
+            .replying_to(form.reply_to.as_deref());
         app.budgets.upload(me.id())?;
         app.budgets.message(me.id())?;
         let bytes = read_all(&form.file).await?;

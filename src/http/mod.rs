@@ -13,6 +13,7 @@ pub mod conversations;
 pub mod groups;
 pub mod media;
 pub mod messages;
+pub mod push;
 
 /// An error answers with its status and a page saying what happened, in
 /// words for the person waiting (the cause goes to the log).
@@ -86,5 +87,6 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(groups::routes());
     routes.extend(media::routes());
     routes.extend(messages::routes());
+    routes.extend(push::routes());
     routes
 }

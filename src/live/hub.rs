@@ -23,6 +23,9 @@ pub trait Fanout: Send + Sync {
     fn broadcast(&self, event: Event);
     /// Starts receiving the events addressed to `user_id`.
     fn subscribe(&self, user_id: UserId) -> Subscription;
+    /// Tells the other instances (if any) whether `user_id` now has a page
+    /// in view on this one.
+    fn share_visibility(&self, _user_id: UserId, _visible: bool) {}
 }
 
 type Channels = Mutex<HashMap<UserId, broadcast::Sender<Event>>>;

@@ -22,6 +22,9 @@ use crate::SharedHub;
 #[derive(Default)]
 struct Entry {
     sockets: usize,
+    /// Of those, the ones whose page is in view (the page says when it is
+    /// hidden): a user with one is not pushed.
+    visible: usize,
     /// Bumped on every change, so a stale offline check can tell it lost.
     generation: u64,
 }
@@ -35,6 +38,9 @@ type Remote = HashMap<UserId, HashMap<Arc<str>, Instant>>;
 pub struct Presence {
     users: Arc<Mutex<HashMap<UserId, Entry>>>,
     remote: Arc<Mutex<Remote>>,
+    /// For each user with a page in view on other instances: those
+    /// instances, and when each last confirmed it.
+    remote_visible: Arc<Mutex<Remote>>,
     /// Who changed, and when, over the last `PRESENCE_REPLAY`.
     changes: Arc<Mutex<VecDeque<(OffsetDateTime, UserId)>>>,
 }
@@ -62,6 +68,52 @@ impl Presence {
 
     fn remote(&self) -> std::sync::MutexGuard<'_, Remote> {
         self.remote.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn remote_visible(&self) -> std::sync::MutexGuard<'_, Remote> {
+        self.remote_visible
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts one of the user's sockets on this instance into or out of
+    /// view, and tells the other instances when that changes whether the
+    /// user has a page in view here.
+    pub fn set_visible(&self, hub: &dyn Fanout, user_id: UserId, visible: bool) {
+        let changed = {
+            let mut users = self.users();
+            let entry = users.entry(user_id).or_default();
+            let before = entry.visible > 0;
+            if visible {
+                entry.visible += 1;
+            } else {
+                entry.visible = entry.visible.saturating_sub(1);
+            }
+            before != (entry.visible > 0)
+        };
+        if changed {
+            hub.share_visibility(user_id, visible);
+        }
+    }
+
+    /// Whether the user has a page in view on any instance.
+    pub(crate) fn visible_anywhere(&self, user_id: UserId) -> bool {
+        self.users().get(&user_id).is_some_and(|e| e.visible > 0)
+            || self.remote_visible().contains_key(&user_id)
+    }
+
+    /// The users with a page in view on this instance.
+    pub(crate) fn local_visible_users(&self) -> Vec<UserId> {
+        self.users()
+            .iter()
+            .filter(|(_, e)| e.visible > 0)
+            .map(|(user, _)| *user)
+            .collect()
+    }
+
+    /// Records what another instance reports about a user's pages in view.
+    pub(crate) fn set_remote_visible(&self, instance: &Arc<str>, user_id: UserId, visible: bool) {
+        record(&mut self.remote_visible(), instance, user_id, visible);
     }
 
     /// Counts a new socket of `user_id`, and tells everyone when that
@@ -155,19 +207,9 @@ impl Presence {
     /// that changes whether the user is online anywhere.
     pub(crate) fn set_remote(&self, instance: &Arc<str>, user_id: UserId, online: bool) -> bool {
         let before = self.is_online(user_id);
-        {
-            let mut remote = self.remote();
-            if online {
-                remote
-                    .entry(user_id)
-                    .or_default()
-                    .insert(Arc::clone(instance), Instant::now());
-            } else if let Some(instances) = remote.get_mut(&user_id) {
-                instances.remove(instance);
-                if instances.is_empty() {
-                    remote.remove(&user_id);
-                }
-            }
+        record(&mut self.remote(), instance, user_id, online);
+        if !online {
+            record(&mut self.remote_visible(), instance, user_id, false);
         }
         let changed = before != self.is_online(user_id);
         if changed {
@@ -179,6 +221,10 @@ impl Presence {
     /// Forgets what instances that stopped confirming (crashed, cut off)
     /// reported longer than `expiry` ago. Returns the users this took offline.
     pub(crate) fn expire_remote(&self, expiry: Duration) -> Vec<UserId> {
+        self.remote_visible().retain(|_, instances| {
+            instances.retain(|_, confirmed| confirmed.elapsed() < expiry);
+            !instances.is_empty()
+        });
         let mut gone = Vec::new();
         {
             let mut remote = self.remote();
@@ -252,6 +298,22 @@ impl Presence {
             self.changed(departure.user_id);
         }
         gone
+    }
+}
+
+/// Notes that `instance` reports `user_id` (online, or with a page in
+/// view) now, or no longer.
+fn record(remote: &mut Remote, instance: &Arc<str>, user_id: UserId, on: bool) {
+    if on {
+        remote
+            .entry(user_id)
+            .or_default()
+            .insert(Arc::clone(instance), Instant::now());
+    } else if let Some(instances) = remote.get_mut(&user_id) {
+        instances.remove(instance);
+        if instances.is_empty() {
+            remote.remove(&user_id);
+        }
     }
 }
 

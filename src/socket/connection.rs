@@ -123,6 +123,8 @@ pub(super) struct LoopState {
     /// (its tally and move), loaded once the first is drawn: one load per
     /// row at a time, drawn in order, however fast its conversation moves.
     pub(super) rows_waiting: HashMap<ConversationId, Option<(SharedTally, RowMove)>>,
+    /// Whether the page is in view (counted so in presence).
+    pub(super) visible: bool,
 }
 
 /// An inbox row being loaded for a change of its conversation.
@@ -180,8 +182,15 @@ impl Connection {
             inbox_shown: None,
             rows_loading: FuturesUnordered::new(),
             rows_waiting: HashMap::new(),
+            visible: true,
         };
+        self.presence
+            .set_visible(self.hub.as_ref(), self.me.id(), true);
         let result = self.pump(stream, &mut state).await;
+        if state.visible {
+            self.presence
+                .set_visible(self.hub.as_ref(), self.me.id(), false);
+        }
         // What the page showed before it closed has been read.
         self.flush_read(&mut state).await;
         result
@@ -360,6 +369,13 @@ impl Connection {
     /// Handles one frame from the page; any reply goes to this socket only.
     pub(super) async fn handle_frame(&self, text: &str, state: &mut LoopState) -> Step {
         let frame = parse_frame(text);
+        if let Some(ClientFrame::Visible(visible)) = frame {
+            if std::mem::replace(&mut state.visible, visible) != visible {
+                self.presence
+                    .set_visible(self.hub.as_ref(), self.me.id(), visible);
+            }
+            return Step::Nothing;
+        }
         if let Some(ClientFrame::Resume(shown)) = &frame {
             if std::mem::replace(&mut state.lists_current, true) {
                 return Step::Nothing;
@@ -378,7 +394,7 @@ impl Connection {
             return Step::Nothing;
         };
         match frame {
-            Some(ClientFrame::Resume(_)) => Step::Nothing,
+            Some(ClientFrame::Resume(_) | ClientFrame::Visible(_)) => Step::Nothing,
             None => Step::Reply(chat_views::composer_error(
                 Some("That message could not be read. Reload the page and try again."),
                 None,

@@ -23,6 +23,9 @@ pub enum ClientFrame {
     /// The page's lists as it shows them, sent each time its socket opens:
     /// the server answers with what changed since.
     Resume(ShownLists),
+    /// The page came into view or left it (a socket counts as in view until
+    /// its page says otherwise): a user with a page in view is not pushed.
+    Visible(bool),
 }
 
 /// A page's lists, as far as catching up needs them.
@@ -39,7 +42,8 @@ pub struct ShownLists {
 
 /// A frame as the page sends it: the htmx ws extension's form fields as
 /// JSON (plus `HEADERS` and the form token, which are ignored), or app.js's
-/// `{"typing": true}`, `{"seen": true}` and `{"resume": {...}}`.
+/// `{"typing": true}`, `{"seen": true}`, `{"visible": false}` and
+/// `{"resume": {...}}`.
 #[derive(Deserialize)]
 struct WireFrame {
     #[serde(default)]
@@ -47,6 +51,7 @@ struct WireFrame {
     #[serde(default)]
     seen: bool,
     resume: Option<ShownLists>,
+    visible: Option<bool>,
     body: Option<String>,
     client_id: Option<String>,
     reply_to: Option<String>,
@@ -57,6 +62,8 @@ pub fn parse_frame(text: &str) -> Option<ClientFrame> {
     let frame: WireFrame = serde_json::from_str(text).ok()?;
     Some(if let Some(lists) = frame.resume {
         ClientFrame::Resume(lists)
+    } else if let Some(visible) = frame.visible {
+        ClientFrame::Visible(visible)
     } else if frame.typing {
         ClientFrame::Typing
     } else if frame.seen {

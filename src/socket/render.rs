@@ -127,7 +127,15 @@ impl Connection {
             state.inbox_shown = Some(shown);
             return Ok(list);
         };
+        // A load that started before a newer message this page drew
+        // without a query (its own conversation's) is stale: the row stays.
+        let stale = |row: &InboxRow| {
+            shown
+                .get(&row.id)
+                .is_some_and(|drawn| drawn.last_seq > row.last_seq)
+        };
         Ok(match (row, moved) {
+            (Some(row), _) if stale(&row) => html! {},
             (Some(row), RowMove::ToTop) => {
                 let markup = inbox_views::moved_to_top(
                     &row,

@@ -53,6 +53,7 @@ pub mod groups;
 pub mod health;
 pub mod inbox;
 pub mod messages;
+pub mod push;
 pub mod sessions;
 pub mod users;
 pub mod writer;

@@ -6,7 +6,7 @@ use super::layout::{page, Viewer};
 use super::{full_time, iso};
 use time::OffsetDateTime;
 
-use crate::domain::{SessionInfo, Zone};
+use crate::domain::{SessionInfo, SubscriptionInfo, Zone};
 use crate::limits::PASSWORD_MIN_CHARS;
 
 /// A notice shown at the top of the account page.
@@ -24,6 +24,7 @@ pub fn account(
     viewer: &Viewer,
     current_session: &str,
     sessions: &[SessionInfo],
+    pushed: &[SubscriptionInfo],
     zone_names: &[String],
     notice: Option<Notice>,
 ) -> Markup {
@@ -68,6 +69,31 @@ pub fn account(
                     form method="post" action="/account/logout-everywhere" {
                         (token_field(viewer))
                         button type="submit" { "Log out everywhere" }
+                    }
+                }
+                section aria-labelledby="push-title" {
+                    h2 #push-title { "Push notifications" }
+                    @if pushed.is_empty() {
+                        p { "No browser gets push notifications. Turn on notifications in the top bar of a browser to get them there, even while Natter is closed." }
+                    } @else {
+                        p { "These browsers are told about new messages while no Natter page is in view:" }
+                        ul.sessions.pushed {
+                            @for device in pushed {
+                                li {
+                                    @let zone = viewer.zone;
+                                    strong { (device_name(device.user_agent.as_deref())) }
+                                    @if device.session_hash == current_session { " (this browser)" }
+                                    " · since "
+                                    time datetime=(iso(device.created_at)) title=(full_time(zone.local(device.created_at), zone)) {
+                                        (ago(device.created_at, zone))
+                                    }
+                                    form.inline method="post" action={ "/account/push/" (device.id) "/delete" } {
+                                        (token_field(viewer))
+                                        button type="submit" aria-label={ "Stop pushing to " (device_name(device.user_agent.as_deref())) } { "Remove" }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
                 section aria-labelledby="zone-title" {

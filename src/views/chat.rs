@@ -175,8 +175,15 @@ pub(crate) fn human_size(bytes: i64) -> String {
     }
 }
 
-/// The file form: multipart, with a progress bar while htmx uploads.
-pub(crate) fn upload_form(conversation_id: ConversationId, csrf: &str, client_id: &str) -> Markup {
+/// The file form: multipart, with a progress bar while htmx uploads. It
+/// answers the same message as the composer (app.js copies the composer's
+/// choice into it as it sends).
+pub(crate) fn upload_form(
+    conversation_id: ConversationId,
+    csrf: &str,
+    client_id: &str,
+    reply: Option<&Message>,
+) -> Markup {
     let action = format!("{}/attachments", conversation_url(conversation_id));
     html! {
         form #upload .upload method="post" action=(action) enctype="multipart/form-data"
@@ -184,6 +191,7 @@ pub(crate) fn upload_form(conversation_id: ConversationId, csrf: &str, client_id
             hx-swap="outerHTML" {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="client_id" value=(client_id);
+            input #upload-reply-to type="hidden" name="reply_to" value=[reply.map(|m| m.id)];
             label.file-label for="file" { "Attach a file" }
             input #file type="file" name="file" required;
             label.visually-hidden for="caption" { "Caption" }
@@ -577,7 +585,7 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                     (typing(&[], false))
                     (composer(&chat.composer, false))
                     @if chat.before.is_none() {
-                        (upload_form(chat.conversation_id, chat.composer.csrf, chat.upload_client_id))
+                        (upload_form(chat.conversation_id, chat.composer.csrf, chat.upload_client_id, chat.composer.reply))
                     }
                 }
             }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod outages;
+pub mod push_service;
 pub mod wire;
 
 use std::time::Duration;
@@ -457,6 +458,19 @@ impl Browser {
             .unwrap_or_else(|_| panic!("not a conversation URL: {path}"))
     }
 
+    /// The user id of `username`, as the people page links them.
+    pub async fn user_id_of(&self, username: &str) -> String {
+        let page = self.get_text("/people").await;
+        let link = page
+            .find(&format!(r#"href="/c/{username}""#))
+            .unwrap_or_else(|| panic!("{username} on the people page"));
+        let start = page[..link]
+            .rfind(r#"id="contact-"#)
+            .expect("a contact row")
+            + r#"id="contact-"#.len();
+        page[start..start + page[start..].find('"').expect("id end")].to_owned()
+    }
+
     pub fn cookie_header(&self) -> String {
         use reqwest::cookie::CookieStore;
         let url = self.base.parse().expect("url");
@@ -560,6 +574,16 @@ pub fn seen_frame() -> WsMessage {
 pub fn typing_frame() -> WsMessage {
     let frame = serde_json::json!({"typing": true, "HEADERS": {"HX-Trigger": "body"}});
     WsMessage::Text(frame.to_string())
+}
+
+/// Says the page of `socket` is out of view (or back), as app.js does, and
+/// waits until the server has taken that in: it answers a socket's frames
+/// in order, so once the message `marker` sent after it comes back, it has.
+pub async fn page_in_view(socket: &mut Socket, visible: bool, marker: &str) {
+    let frame = serde_json::json!({ "visible": visible }).to_string();
+    socket.send(WsMessage::Text(frame)).await.expect("sent");
+    send(socket, marker, &format!("marker-{marker}")).await;
+    expect_text(socket, marker).await;
 }
 
 /// Reads text frames until one contains `needle`; panics after five seconds.

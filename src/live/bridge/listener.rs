@@ -9,7 +9,7 @@ use sqlx::postgres::{PgListener, PgNotification};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::domain::{MessageId, SharedGroup, SharedTally};
+use crate::domain::{MessageId, SharedGroup, SharedTally, UserId};
 use crate::live::hub::{Event, Fanout, Hub};
 use crate::live::presence::Presence;
 use crate::store::messages::{self, Message};
@@ -80,11 +80,18 @@ impl Listener {
     /// Tells the other instances who is online here.
     pub(super) fn confirm_online(&self) {
         let users = self.presence.local_users();
+        let visible: std::collections::HashSet<UserId> =
+            self.presence.local_visible_users().into_iter().collect();
         for chunk in users.chunks(USERS_PER_NOTICE) {
             self.outbox.send(
                 None,
                 Wire::Online {
                     users: chunk.to_vec(),
+                    visible: chunk
+                        .iter()
+                        .filter(|user| visible.contains(user))
+                        .copied()
+                        .collect(),
                 },
             );
         }
@@ -217,7 +224,14 @@ impl Listener {
                 self.confirm_online();
                 return Ok(());
             }
-            Wire::Online { users } => {
+            Wire::Visible { user, visible } => {
+                self.presence.set_remote_visible(&from, user, visible);
+                return Ok(());
+            }
+            Wire::Online { users, visible } => {
+                for user_id in visible {
+                    self.presence.set_remote_visible(&from, user_id, true);
+                }
                 for user_id in users {
                     if self.presence.set_remote(&from, user_id, true) {
                         self.local.broadcast(Event::PresenceChanged {

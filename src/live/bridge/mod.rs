@@ -22,9 +22,11 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
+use crate::config::Settings;
 use crate::domain::UserId;
 use crate::live::hub::{Event, Fanout, Hub, Subscription};
 use crate::live::presence::Presence;
+use crate::live::push::{PushSettings, Pushing};
 use crate::store::{Db, Pool};
 use crate::SharedHub;
 use rocket::fairing::AdHoc;
@@ -51,14 +53,26 @@ const USERS_PER_NOTICE: usize = 500;
 const MESSAGES_PER_QUERY: usize = 500;
 
 /// Manages the hub the app publishes to: the in-process hub on SQLite, the
-/// bridge on PostgreSQL. Runs once the database is attached.
+/// bridge on PostgreSQL, either with Web Push for new messages. Runs once
+/// the database is attached.
 pub(crate) fn stage(presence: Presence) -> AdHoc {
     AdHoc::on_ignite("Hub", |rocket| async {
         rocket.attach(AdHoc::on_ignite("Hub for the database", |rocket| async {
-            let pool = Db::fetch(&rocket).and_then(|db| db.pool().postgres().cloned());
-            let hub: SharedHub = match pool {
-                Some(pg) => Arc::new(PgBridge::start(pg, presence.clone())),
+            let pool = Db::fetch(&rocket).map(|db| db.pool().clone());
+            let hub: SharedHub = match pool.as_ref().and_then(Pool::postgres) {
+                Some(pg) => Arc::new(PgBridge::start(pg.clone(), presence.clone())),
                 None => Arc::new(Hub::new()),
+            };
+            let settings = rocket.state::<Settings>().cloned();
+            let push = PushSettings {
+                previews: settings.as_ref().is_none_or(|s| s.push_previews),
+                contact: settings
+                    .and_then(|s| s.push_contact.or(s.site))
+                    .unwrap_or_else(|| "mailto:natter@localhost".to_owned()),
+            };
+            let hub: SharedHub = match pool {
+                Some(pool) => Arc::new(Pushing::start(hub, pool, presence.clone(), push)),
+                None => hub,
             };
             rocket.manage(hub).manage(presence)
         }))
@@ -155,6 +169,16 @@ impl Fanout for PgBridge {
 
     fn subscribe(&self, user_id: UserId) -> Subscription {
         self.local.subscribe(user_id)
+    }
+
+    fn share_visibility(&self, user_id: UserId, visible: bool) {
+        self.outbox.send(
+            None,
+            Wire::Visible {
+                user: user_id,
+                visible,
+            },
+        );
     }
 }
 

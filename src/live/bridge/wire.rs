@@ -62,9 +62,17 @@ pub(super) enum Wire {
     },
     /// A listener (re)connected and asks who is online where.
     Hello,
-    /// Users online on the sending instance (a reply to `Hello`, and the heartbeat).
+    /// Users online on the sending instance (a reply to `Hello`, and the
+    /// heartbeat), and those of them with a page in view.
     Online {
         users: Vec<UserId>,
+        #[serde(default)]
+        visible: Vec<UserId>,
+    },
+    /// A user's pages on the sending instance came into view, or all left it.
+    Visible {
+        user: UserId,
+        visible: bool,
     },
 }
 

@@ -1,0 +1,231 @@
+//! Web Push: a new message reaches the members who have no page in view,
+//! through their browsers' push services, even with the browser closed.
+//!
+//! `Pushing` wraps the hub: every message published from this instance
+//! (each message is published once, by the instance that saved it, so a
+//! user is pushed once whichever instances hold their sockets) is queued,
+//! bounded, off the message path. A worker takes the queue in batches, asks
+//! presence (shared between instances) who has no page in view, loads those
+//! members' subscriptions and notify levels in one query, and sends each
+//! push on its own task (`delivery`), so a slow push service holds nothing
+//! else up.
+
+mod delivery;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, Semaphore};
+
+pub(crate) use delivery::{check_endpoint, public_key, VapidKeys};
+
+use crate::domain::{ConversationId, Message, NotifyLevel, Preview, UserId};
+use crate::limits::{PUSH_BATCH, PUSH_CONCURRENCY, PUSH_QUEUE};
+use crate::live::hub::{Event, Fanout, Subscription};
+use crate::live::presence::Presence;
+use crate::store::push::{self, Target};
+use crate::store::Pool;
+use crate::SharedHub;
+
+/// A message to push, and the members it may be pushed to.
+struct Job {
+    message: Arc<Message>,
+    members: Vec<UserId>,
+}
+
+/// The hub, with every new message also queued for Web Push.
+pub(crate) struct Pushing {
+    inner: SharedHub,
+    queue: mpsc::Sender<Job>,
+}
+
+/// How push notifications are written and signed.
+#[derive(Clone)]
+pub(crate) struct PushSettings {
+    /// Whether a notification shows the start of the message.
+    pub previews: bool,
+    /// The VAPID `sub`: whom push services may contact.
+    pub contact: String,
+}
+
+impl Pushing {
+    /// Wraps `inner` and starts the worker that pushes.
+    pub fn start(inner: SharedHub, pool: Pool, presence: Presence, settings: PushSettings) -> Self {
+        let (queue, jobs) = mpsc::channel(PUSH_QUEUE);
+        let worker = Worker {
+            pool,
+            presence,
+            settings,
+            client: delivery::client(),
+            keys: None,
+            sending: Arc::new(Semaphore::new(PUSH_CONCURRENCY)),
+        };
+        tokio::spawn(worker.run(jobs));
+        Pushing { inner, queue }
+    }
+}
+
+impl Fanout for Pushing {
+    fn publish(&self, recipients: &[UserId], event: Event) {
+        if let Event::MessagePosted { message, .. } = &event {
+            if !message.note {
+                let job = Job {
+                    message: Arc::clone(message),
+                    members: recipients.to_vec(),
+                };
+                if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(job) {
+                    rocket::warn!("too many messages waiting to be pushed; one was not pushed");
+                }
+            }
+        }
+        self.inner.publish(recipients, event);
+    }
+
+    fn broadcast(&self, event: Event) {
+        self.inner.broadcast(event);
+    }
+
+    fn subscribe(&self, user_id: UserId) -> Subscription {
+        self.inner.subscribe(user_id)
+    }
+
+    fn share_visibility(&self, user_id: UserId, visible: bool) {
+        self.inner.share_visibility(user_id, visible);
+    }
+}
+
+struct Worker {
+    pool: Pool,
+    presence: Presence,
+    settings: PushSettings,
+    client: reqwest::Client,
+    /// Loaded (or made) from the database when first needed.
+    keys: Option<Arc<VapidKeys>>,
+    sending: Arc<Semaphore>,
+}
+
+impl Worker {
+    async fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        let mut batch = Vec::with_capacity(PUSH_BATCH);
+        while jobs.recv_many(&mut batch, PUSH_BATCH).await > 0 {
+            if let Err(e) = self.push_batch(batch.drain(..)).await {
+                rocket::warn!("could not push new messages: {e}");
+            }
+        }
+    }
+
+    async fn push_batch(&mut self, batch: impl Iterator<Item = Job>) -> crate::error::Result<()> {
+        // Who may be pushed about each message: members other than its
+        // sender with no page in view anywhere, as of now.
+        let away: Vec<(Arc<Message>, HashSet<UserId>)> = batch
+            .map(|job| {
+                let sender = job.message.sender_id;
+                let away = job
+                    .members
+                    .into_iter()
+                    .filter(|user| *user != sender && !self.presence.visible_anywhere(*user))
+                    .collect::<HashSet<_>>();
+                (job.message, away)
+            })
+            .filter(|(_, away)| !away.is_empty())
+            .collect();
+        if away.is_empty() {
+            return Ok(());
+        }
+        let conversations: Vec<ConversationId> = away
+            .iter()
+            .map(|(m, _)| m.conversation_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let users: Vec<UserId> = away
+            .iter()
+            .flat_map(|(_, users)| users.iter().copied())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let targets = push::targets(&self.pool, &conversations, &users).await?;
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let keys = match &self.keys {
+            Some(keys) => Arc::clone(keys),
+            None => {
+                let keys = Arc::new(VapidKeys::load(&self.pool).await?);
+                self.keys = Some(Arc::clone(&keys));
+                keys
+            }
+        };
+        let mut by_conversation: HashMap<ConversationId, Vec<&Target>> = HashMap::new();
+        for target in &targets {
+            by_conversation
+                .entry(target.conversation_id)
+                .or_default()
+                .push(target);
+        }
+        for (message, away) in &away {
+            for target in by_conversation
+                .get(&message.conversation_id)
+                .into_iter()
+                .flatten()
+            {
+                let user = target.subscription.user_id;
+                if !away.contains(&user) || !wants(target, message) {
+                    continue;
+                }
+                let payload = notification(message, target, self.settings.previews);
+                tokio::spawn(delivery::send(
+                    self.client.clone(),
+                    self.pool.clone(),
+                    Arc::clone(&keys),
+                    self.settings.contact.clone(),
+                    target.subscription.clone(),
+                    payload,
+                    Arc::clone(&self.sending),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether the member of `target` wants to be told about `message`.
+fn wants(target: &Target, message: &Message) -> bool {
+    match NotifyLevel::parse(&target.notify) {
+        Some(NotifyLevel::All) => true,
+        Some(NotifyLevel::Mentions) => message
+            .mentions
+            .iter()
+            .any(|m| m.user_id == target.subscription.user_id),
+        Some(NotifyLevel::None) | None => false,
+    }
+}
+
+/// What the service worker shows: a title, a line, where a click goes and
+/// a tag (a newer notification of the same conversation replaces an
+/// older one). Nothing else of the message leaves the server; without
+/// previews not even its text.
+fn notification(message: &Message, target: &Target, previews: bool) -> Vec<u8> {
+    let preview = Preview::of(message);
+    let sender = &message.sender_name;
+    let text = if !previews {
+        format!("New message from {sender}")
+    } else {
+        let text = preview.text.lines().next().unwrap_or_default();
+        match (&target.group_title, preview.file) {
+            (Some(_), true) => format!("{sender}: 📎 {text}"),
+            (Some(_), false) => format!("{sender}: {text}"),
+            (None, true) => format!("📎 {text}"),
+            (None, false) => text.to_owned(),
+        }
+    };
+    let title = target.group_title.as_deref().unwrap_or(sender);
+    serde_json::json!({
+        "title": title,
+        "body": text,
+        "url": format!("/conversations/{}", message.conversation_id),
+        "tag": format!("conversation-{}", message.conversation_id),
+    })
+    .to_string()
+    .into_bytes()
+}
