@@ -46,6 +46,11 @@ pub struct Settings {
     /// would let an account make the server post to internal addresses.
     #[serde(default)]
     pub push_local_endpoints: bool,
+    /// Who may sign up: `open` (anyone), `invite` (through an invitation
+    /// link) or `closed`; an administrator can change it at run time. The
+    /// server's first account may always be made (it administers it).
+    #[serde(default)]
+    pub registration: crate::domain::Registration,
 }
 
 fn default_push_previews() -> bool {

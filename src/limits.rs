@@ -136,6 +136,17 @@ pub(crate) const PUSH_QUEUE: usize = 4096;
 pub(crate) const PUSH_BATCH: usize = 64;
 /// Pushes in flight to push services at once.
 pub(crate) const PUSH_CONCURRENCY: usize = 16;
+/// Pushes sending or waiting to (to retry, or for one of the above) at
+/// once; past that new ones wait in the queue.
+pub(crate) const PUSH_PENDING: usize = 1024;
+/// Browsers one account may be pushed on.
+pub(crate) const PUSH_SUBSCRIPTIONS_PER_USER: i64 = 10;
+/// Visibility notices a page may send in a burst, then one a second (an
+/// honest page sends one as its tab is hidden or shown).
+pub(crate) const SOCKET_VISIBILITY: Rate = Rate {
+    burst: 10,
+    refill_every: Duration::from_secs(1),
+};
 /// How long one push request may take before it counts as failed.
 pub(crate) const PUSH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Waits before each retry of a push the service could not take (an error,
@@ -150,3 +161,12 @@ pub(crate) const PUSH_RETRIES: [Duration; 3] = [
 pub(crate) const PUSH_TTL: Duration = Duration::from_secs(12 * 60 * 60);
 /// Longest push endpoint URL accepted from a browser.
 pub(crate) const PUSH_ENDPOINT_MAX_BYTES: usize = 1024;
+
+/// Most uses one invitation link may have.
+pub const INVITE_MAX_USES: i64 = 100;
+/// Longest an invitation link may stay valid, in days.
+pub const INVITE_MAX_DAYS: i64 = 30;
+/// Most accounts the admin page lists at once (searching narrows them).
+pub(crate) const ADMIN_USERS_SHOWN: i64 = 200;
+/// Most entries of the administrators' log the admin page shows.
+pub(crate) const ADMIN_LOG_SHOWN: i64 = 50;

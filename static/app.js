@@ -352,20 +352,24 @@
   });
   const canPush = 'serviceWorker' in navigator && 'PushManager' in window;
   const keyBytes = (text) => Uint8Array.from(atob(text.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+  // Turning on and off run one after the other, so a quick on-off ends off.
+  let pushing = Promise.resolve();
+  const inTurn = (step) => { pushing = pushing.then(step); };
   const startPush = async () => {
     if (!canPush || !csrfToken()) return;
     try {
       const registration = await navigator.serviceWorker.register('/sw.js');
       let subscription = await registration.pushManager.getSubscription();
-      // Told once per session (a new login ends the old session's subscription).
-      if (subscription && sessionStorage.getItem('natter-pushed') === csrfToken()) return;
+      // Told once per session (a new login ends the old session's subscription; removing it on the
+      // account page is not undone by the next page).
+      if (subscription && localStorage.getItem('natter-pushed') === csrfToken()) return;
       if (!subscription) {
         const key = await (await fetch('/push/key')).text();
         subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
       }
       const { endpoint, keys } = subscription.toJSON();
       const stored = await postForm('/push/subscriptions', { endpoint, p256dh: keys.p256dh, auth: keys.auth });
-      if (stored.ok) sessionStorage.setItem('natter-pushed', csrfToken());
+      if (stored.ok) localStorage.setItem('natter-pushed', csrfToken());
     } catch (error) {
       console.info(`No push notifications in this browser: ${error.message}`);
     }
@@ -378,23 +382,23 @@
       if (!subscription) return;
       await postForm('/push/unsubscribe', { endpoint: subscription.endpoint });
       await subscription.unsubscribe();
-      sessionStorage.removeItem('natter-pushed');
+      localStorage.removeItem('natter-pushed');
     } catch (error) {
       console.info(`Push notifications could not be turned off here: ${error.message}`);
     }
   };
   document.addEventListener('DOMContentLoaded', () => {
     showToggles();
-    if (notifying()) startPush();
+    if (notifying()) inTurn(startPush);
   });
   document.addEventListener('click', async (e) => {
     if (e.target.id === 'notify-toggle') {
       if (notifying()) {
         localStorage.setItem('natter-notify', 'off');
-        stopPush();
+        inTurn(stopPush);
       } else if ((await Notification.requestPermission()) === 'granted') {
         localStorage.setItem('natter-notify', 'on');
-        startPush();
+        inTurn(startPush);
       }
       showToggles();
     } else if (e.target.id === 'sound-toggle') {
@@ -458,7 +462,10 @@
     if (e.target.id !== 'upload') return;
     const bar = document.querySelector('#attachment-chip progress');
     if (bar) bar.value = 0;
-    if (e.detail.successful) {
+    // A refusal the server explains comes back as a status line, not an error.
+    const status = document.getElementById('upload-status');
+    const explained = Boolean(status && status.textContent.trim());
+    if (e.detail.successful && !explained) {
       e.target.reset();
       showChip();
       const answered = document.getElementById('upload-reply-to');
@@ -470,8 +477,7 @@
     const box = draftBox();
     const caption = document.getElementById('caption');
     if (box && caption && !box.value) box.value = caption.value;
-    const status = document.getElementById('upload-status');
-    if (status) status.textContent = e.detail.xhr.status === 413 ? 'That file is too large.' : 'The upload failed. Try again.';
+    if (status && !explained) status.textContent = e.detail.xhr.status === 413 ? 'That file is too large.' : 'The upload failed. Try again.';
   });
   // Open a conversation at its newest message (this deferred script runs before DOMContentLoaded).
   document.addEventListener('DOMContentLoaded', scrollToBottom);

@@ -15,6 +15,9 @@ self.addEventListener('push', (event) => {
   }));
 });
 
+// Take charge of open pages at once, so that a click can lead one of them to the conversation.
+self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
+
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();
   const target = new URL((event.notification.data && event.notification.data.url) || '/', self.location.origin);
@@ -25,8 +28,12 @@ self.addEventListener('notificationclick', (event) => {
     const same = windows.find((w) => w.url === url);
     if (same) return same.focus();
     if (windows.length) {
-      const tab = await windows[0].focus();
-      return tab.navigate(url);
+      try {
+        const tab = await windows[0].focus();
+        return await tab.navigate(url);
+      } catch {
+        // A page this worker does not control cannot be led elsewhere: open a new one.
+      }
     }
     return self.clients.openWindow(url);
   })());

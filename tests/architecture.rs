@@ -180,7 +180,7 @@ fn each_layer_imports_only_what_is_below_it() {
     let allowed: &[(&str, &[&str])] = &[
         ("error", &[]),
         ("limits", &[]),
-        ("config", &["limits"]),
+        ("config", &["domain", "limits"]),
         ("domain", &["error", "limits"]),
         ("store", &["domain", "error", "limits"]),
         ("views", &["assets", "domain", "limits"]),

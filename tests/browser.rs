@@ -2079,8 +2079,7 @@ async fn a_browser_subscribes_to_push_and_its_service_worker_shows_what_is_pushe
     assert_eq!(payload["body"], "Are you coming tonight?");
     assert_eq!(payload["url"], id);
 
-    // What the push service delivers, the service worker shows; a click
-    // opens the conversation.
+    // What the push service delivers, the service worker shows.
     bob.goto(&format!("{base}/")).await.unwrap();
     let enabled = cdp(&bob, "ServiceWorker.enable", json!({})).await;
     assert!(enabled.is_ok(), "{enabled:?}");

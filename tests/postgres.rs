@@ -268,6 +268,8 @@ async fn a_member_is_pushed_once_and_only_while_no_page_of_theirs_on_any_instanc
     expect_text(&mut alice_socket, "gone").await;
     send(&mut alice_socket, "three", "a3").await;
     service.wait_for(&device, 2).await;
+    // (time for a second instance's copy to arrive, had it pushed one)
+    tokio::time::sleep(Duration::from_millis(500)).await;
     // Once each (the instance that saved a message pushes it), and not the
     // one bob's page on the other instance showed him.
     assert_eq!(service.bodies(&device), ["one", "three"]);

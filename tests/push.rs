@@ -150,25 +150,7 @@ async fn without_previews_a_push_says_only_who_wrote() {
 #[tokio::test]
 async fn a_group_push_names_the_group_and_the_sender() {
     let (_server, service, device, alice, _bob, _id) = pushing(true).await;
-    let bob_id = alice.user_id_of("bob").await;
-    let csrf = hidden_field(&alice.get_text("/").await, "csrf").expect("csrf");
-    let created = alice
-        .post(
-            "/groups",
-            &[
-                ("csrf", &csrf),
-                ("title", "Book club"),
-                ("members", &bob_id),
-            ],
-        )
-        .await;
-    assert!(created.status().is_success(), "{}", created.status());
-    let group: i64 = created
-        .url()
-        .path()
-        .trim_start_matches("/conversations/")
-        .parse()
-        .expect("the group's page");
+    let group = alice.create_group("Book club", &["bob"]).await;
     let (mut alice_socket, _) = alice.connect(group, 0).await;
     send(&mut alice_socket, "Chapter three tonight", "g1").await;
     // (adding bob left a note in the group: notes are never pushed)
@@ -299,6 +281,13 @@ async fn only_a_browsers_https_endpoint_on_a_public_host_is_accepted() {
         "https://10.1.2.3/send/1",
         "https://192.168.0.1/send/1",
         "https://intranet/send/1",
+        "https://127.1/send/1",
+        "https://0x7f.1/send/1",
+        "https://127.0.0.1./send/1",
+        "https://localhost./send/1",
+        "https://[::ffff:127.0.0.1]/send/1",
+        "https://100.64.0.1/send/1",
+        "https://169.254.169.254/latest/meta-data",
         "not an address",
         &format!("https://fcm.googleapis.com/{}", "x".repeat(2000)),
     ] {
@@ -376,4 +365,85 @@ async fn the_service_worker_is_served_from_the_root_and_never_cached_long() {
     assert_eq!(key.len(), 87, "a base64url P-256 point: {key}");
     let again = app.client.get("/push/key").dispatch().await;
     assert_eq!(again.into_string().await.unwrap_or_default(), key);
+}
+
+#[tokio::test]
+async fn a_browser_has_one_subscription_and_an_account_at_most_ten() {
+    let (server, service, _device, _alice, bob, _id) = pushing(true).await;
+    // Subscribing again from the same browser replaces its subscription.
+    let renewed = service.device("bobs-phone-renewed");
+    assert_eq!(subscribe(&bob, &renewed).await.status(), 204);
+    assert_eq!(subscriptions(&server).await, 1);
+    // Nine more browsers (logged in and subscribed, stored as such) make
+    // ten; another is refused, saying why.
+    let pool = open_database(&server.dir).await;
+    for n in 0..9 {
+        let device = service.device(&format!("bobs-browser-{n}"));
+        let session = format!("session-{n}");
+        natter::on_pool!(&pool, db => {
+            let now = time::OffsetDateTime::now_utc();
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)
+                 SELECT $1, id, 'x', $2, $3 FROM users WHERE username = 'bob'",
+            )
+            .bind(&session)
+            .bind(now)
+            .bind(now + time::Duration::days(1))
+            .execute(db)
+            .await
+            .expect("a session");
+            sqlx::query(
+                "INSERT INTO push_subscriptions (user_id, session_hash, endpoint, p256dh, auth, created_at)
+                 SELECT id, $1, $2, $3, $4, $5 FROM users WHERE username = 'bob'",
+            )
+            .bind(&session)
+            .bind(&device.endpoint)
+            .bind(&device.p256dh)
+            .bind(&device.auth)
+            .bind(now)
+            .execute(db)
+            .await
+            .expect("a subscription");
+        });
+    }
+    pool.close().await;
+    assert_eq!(subscriptions(&server).await, 10);
+    let browser = server.browser();
+    browser.login("bob").await;
+    let refused = subscribe(&browser, &service.device("one-too-many")).await;
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.unwrap_or_default();
+    assert!(page.contains("at most 10 browsers"), "{page}");
+    assert_eq!(subscriptions(&server).await, 10);
+}
+
+#[tokio::test]
+async fn a_session_unused_past_the_idle_limit_is_not_pushed() {
+    let (server, service, bobs, alice, bob, _id) = pushing(true).await;
+    let carol = server.browser();
+    carol.signup("carol").await;
+    let carols = service.device("carols-phone");
+    assert_eq!(subscribe(&carol, &carols).await.status(), 204);
+    let group = alice.create_group("Three", &["bob", "carol"]).await;
+    // Bob's browser has not been used for eight days (the limit is seven).
+    let pool = open_database(&server.dir).await;
+    let long_ago = time::OffsetDateTime::now_utc() - time::Duration::days(8);
+    natter::on_pool!(&pool, db => {
+        sqlx::query(
+            "UPDATE sessions SET last_used_at = $1, created_at = $1
+             WHERE user_id = (SELECT id FROM users WHERE username = 'bob')",
+        )
+        .bind(long_ago)
+        .execute(db)
+        .await
+        .expect("aged");
+    });
+    pool.close().await;
+    let (mut alice_socket, _) = alice.connect(group, 0).await;
+    send(&mut alice_socket, "Who is still here?", "g1").await;
+    service.wait_for(&carols, 1).await;
+    // Pushed in the same batch: had bob's been, it would be there by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(service.pushed(&bobs).is_empty());
+    drop(bob);
 }

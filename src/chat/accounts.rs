@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::live::hub::{Event, Fanout};
 use crate::media;
 use crate::store::sessions::{self, SessionInfo};
-use crate::store::users::{self, CreateError, User};
+use crate::store::users::{self, CreateError, Credentials, User};
 use crate::store::Pool;
 
 /// Creates an account and shows it on every open contact list.
@@ -25,8 +25,9 @@ pub async fn sign_up(
     Ok(user)
 }
 
-/// The user with that name (any case) and their password hash.
-pub(crate) async fn credentials(pool: &Pool, username: &str) -> Result<Option<(User, String)>> {
+/// The user with that name (any case), their password hash and whether
+/// the account is deactivated.
+pub(crate) async fn credentials(pool: &Pool, username: &str) -> Result<Option<Credentials>> {
     users::credentials(pool, username).await
 }
 

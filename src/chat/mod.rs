@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod actions;
+pub mod admin;
 pub mod conversations;
 pub mod groups;
 pub mod push;

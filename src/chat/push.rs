@@ -3,7 +3,8 @@
 //! page learns the server's key to subscribe with.
 
 use crate::domain::{SubscriptionInfo, UserId};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::limits::PUSH_SUBSCRIPTIONS_PER_USER;
 use crate::live::push;
 use crate::store::push as subscriptions;
 use crate::store::Pool;
@@ -26,6 +27,13 @@ pub async fn subscribe(
     local: bool,
 ) -> Result<()> {
     push::check_endpoint(new.endpoint, new.p256dh, new.auth, local)?;
+    if subscriptions::count_for_user(pool, user_id, session_hash).await?
+        >= PUSH_SUBSCRIPTIONS_PER_USER
+    {
+        return Err(Error::Invalid(format!(
+            "Push notifications go to at most {PUSH_SUBSCRIPTIONS_PER_USER} browsers; remove one on the account page first."
+        )));
+    }
     subscriptions::subscribe(
         pool,
         user_id,

@@ -2,6 +2,7 @@
 //! typed ids, the stored records, the events pages learn of, and input that
 //! checks itself on construction. Imports nothing above the error type and limits.
 
+mod admin;
 mod event;
 mod ids;
 mod input;
@@ -10,6 +11,7 @@ mod records;
 mod tally;
 mod zone;
 
+pub use admin::{Invite, LogEntry, ManagedUser, Registration};
 pub use event::{Event, SharedGroup, SharedTally};
 pub use ids::{ConversationId, MessageId, UserId};
 pub use input::{message_text, Draft, GroupTitle, NewPassword, ReactionEmoji, Username};

@@ -6,10 +6,10 @@ use rocket::response::Redirect;
 use rocket::{FromForm, Request, State};
 
 use crate::auth::{self, CsrfForm, CurrentUser, Visitor};
-use crate::chat::accounts;
+use crate::chat::{accounts, admin};
 use crate::config::Settings;
 use crate::domain::{NewPassword, Username};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::users::CreateError;
 use crate::store::Db;
 use crate::throttle::{address_key, try_again_message, AccountThrottles};
@@ -32,6 +32,8 @@ struct SignupForm {
     username: String,
     password: String,
     confirmation: String,
+    /// The token of the invitation link the page was opened with.
+    invite: Option<String>,
 }
 
 #[derive(FromForm)]
@@ -48,17 +50,28 @@ pub(crate) struct TokenForm {
     csrf: String,
 }
 
-#[rocket::get("/signup")]
-fn signup_page(
+#[rocket::get("/signup?<invite>")]
+async fn signup_page(
+    invite: Option<&str>,
     me: Option<CurrentUser>,
+    db: &Db,
     settings: &State<Settings>,
     cookies: &CookieJar<'_>,
-) -> Reply {
+) -> Result<Reply> {
     if me.is_some() {
-        return Reply::Redirect(Redirect::to("/"));
+        return Ok(Reply::Redirect(Redirect::to("/")));
     }
+    let invite = invite.filter(|t| !t.is_empty());
+    let notice = admin::signup_notice(db.pool(), settings.registration, invite.is_some()).await?;
     let csrf = auth::anonymous_csrf(settings, cookies);
-    Reply::Page(pages::signup(&csrf, &AccountForm::default()))
+    Ok(Reply::Page(pages::signup(
+        &csrf,
+        &AccountForm {
+            error: notice,
+            invite,
+            ..AccountForm::default()
+        },
+    )))
 }
 
 #[rocket::post("/signup", data = "<form>")]
@@ -80,6 +93,7 @@ async fn signup(
                 username,
                 next: None,
                 error: Some(error),
+                invite: form.invite.as_deref(),
             },
         );
         Ok(Reply::Refused((status, page)))
@@ -99,8 +113,24 @@ async fn signup(
         Ok(password) => password,
         Err(error) => return refuse(&error),
     };
-    let hash = auth::hash_password(password.into_string()).await?;
-    let user = match accounts::sign_up(db.pool(), hub.as_ref(), &username, &hash).await {
+    let admission =
+        match admin::admit(db.pool(), settings.registration, form.invite.as_deref()).await {
+            Ok(admission) => admission,
+            Err(Error::NotAllowed(why)) => return refuse_with(Status::Forbidden, why),
+            Err(e) => return Err(e),
+        };
+    let hash = match auth::hash_password(password.into_string()).await {
+        Ok(hash) => hash,
+        Err(e) => {
+            admin::not_admitted(db.pool(), admission).await?;
+            return Err(e);
+        }
+    };
+    let created = accounts::sign_up(db.pool(), hub.as_ref(), &username, &hash).await;
+    if created.is_err() {
+        admin::not_admitted(db.pool(), admission).await?;
+    }
+    let user = match created {
         Ok(user) => user,
         Err(CreateError::Taken) => return refuse("That username is taken. Try another one."),
         Err(CreateError::LooksTaken) => {
@@ -153,6 +183,7 @@ async fn login(
                 username,
                 next: next.as_deref(),
                 error: Some(error),
+                invite: None,
             },
         );
         Ok(Reply::Refused((status, page)))
@@ -177,12 +208,21 @@ async fn login(
         return refuse(Status::TooManyRequests, &try_again_message(wait));
     }
     let found = accounts::credentials(db.pool(), username).await?;
-    let (user, hash) = match found {
-        Some((user, hash)) => (Some(user), Some(hash)),
-        None => (None, None),
+    let (user, hash, deactivated) = match found {
+        Some(found) => (
+            Some(found.user),
+            Some(found.password_hash),
+            found.deactivated,
+        ),
+        None => (None, None, false),
     };
     let verified = auth::verify_password(form.password.clone(), hash).await?;
     match user {
+        // Said only to whoever knows the password.
+        Some(_) if verified && deactivated => refuse(
+            Status::Forbidden,
+            "An administrator has deactivated this account.",
+        ),
         Some(user) if verified => {
             auth::log_in(db, settings, cookies, user.id, &visitor).await?;
             auth::remember_device(db, settings, cookies, user.id).await?;

@@ -80,18 +80,17 @@ impl Presence {
     /// view, and tells the other instances when that changes whether the
     /// user has a page in view here.
     pub fn set_visible(&self, hub: &dyn Fanout, user_id: UserId, visible: bool) {
-        let changed = {
-            let mut users = self.users();
-            let entry = users.entry(user_id).or_default();
-            let before = entry.visible > 0;
-            if visible {
-                entry.visible += 1;
-            } else {
-                entry.visible = entry.visible.saturating_sub(1);
-            }
-            before != (entry.visible > 0)
-        };
-        if changed {
+        let mut users = self.users();
+        let entry = users.entry(user_id).or_default();
+        let before = entry.visible > 0;
+        if visible {
+            entry.visible += 1;
+        } else {
+            entry.visible = entry.visible.saturating_sub(1);
+        }
+        // Told while the count is held, so that two sockets' news leaves in
+        // the order the count changed (queuing it never waits).
+        if before != (entry.visible > 0) {
             hub.share_visibility(user_id, visible);
         }
     }

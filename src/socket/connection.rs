@@ -25,7 +25,7 @@ use crate::auth::{self, CurrentUser};
 use crate::chat::{self, Draft, Scope, Sent};
 use crate::domain::{ConversationId, InboxRow, MessageId, SharedTally, UserId};
 use crate::error::Result;
-use crate::limits::{READ_MARK_DELAY, SOCKET_MESSAGES, SOCKET_TYPING};
+use crate::limits::{READ_MARK_DELAY, SOCKET_MESSAGES, SOCKET_TYPING, SOCKET_VISIBILITY};
 use crate::live::hub::Event;
 use crate::live::presence::Presence;
 use crate::store::writer::Writer;
@@ -125,6 +125,8 @@ pub(super) struct LoopState {
     pub(super) rows_waiting: HashMap<ConversationId, Option<(SharedTally, RowMove)>>,
     /// Whether the page is in view (counted so in presence).
     pub(super) visible: bool,
+    /// The page tells when it is hidden or shown; not much more often.
+    pub(super) visibility_budget: TokenBucket,
 }
 
 /// An inbox row being loaded for a change of its conversation.
@@ -183,6 +185,7 @@ impl Connection {
             rows_loading: FuturesUnordered::new(),
             rows_waiting: HashMap::new(),
             visible: true,
+            visibility_budget: TokenBucket::new(SOCKET_VISIBILITY),
         };
         self.presence
             .set_visible(self.hub.as_ref(), self.me.id(), true);
@@ -370,6 +373,11 @@ impl Connection {
     pub(super) async fn handle_frame(&self, text: &str, state: &mut LoopState) -> Step {
         let frame = parse_frame(text);
         if let Some(ClientFrame::Visible(visible)) = frame {
+            // Each change may be news to every instance: a page flooding
+            // them is ignored (and only misleads its own user's pushes).
+            if state.visible != visible && state.visibility_budget.take().is_err() {
+                return Step::Nothing;
+            }
             if std::mem::replace(&mut state.visible, visible) != visible {
                 self.presence
                     .set_visible(self.hub.as_ref(), self.me.id(), visible);

@@ -44,6 +44,7 @@ macro_rules! on_tx {
     };
 }
 
+pub mod admin;
 pub mod changes;
 pub mod contacts;
 pub mod conversations;

@@ -2,6 +2,8 @@
 //! pushed, each tied to the session that subscribed it (ending the session
 //! removes it, by the foreign key).
 
+use time::OffsetDateTime;
+
 use super::{now, Pool};
 use crate::domain::{ConversationId, SubscriptionInfo, UserId};
 use crate::error::Result;
@@ -32,9 +34,27 @@ pub struct Subscription {
     pub auth: String,
 }
 
+/// How many browsers a user is pushed on, but the one of `session_hash`.
+pub(crate) async fn count_for_user(
+    pool: &Pool,
+    user_id: UserId,
+    session_hash: &str,
+) -> Result<i64> {
+    on_pool!(pool, db => {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM push_subscriptions WHERE user_id = $1 AND session_hash <> $2",
+        )
+        .bind(user_id)
+        .bind(session_hash)
+        .fetch_one(db)
+        .await?)
+    })
+}
+
 /// Stores a browser's subscription for the session `session_hash` of
-/// `user_id`. A browser subscribing again (same endpoint) moves it to this
-/// session and its new keys.
+/// `user_id`, in place of any the session had (a session is one browser).
+/// A browser subscribing again (same endpoint) moves it to this session
+/// and its new keys.
 pub(crate) async fn subscribe(
     pool: &Pool,
     user_id: UserId,
@@ -44,6 +64,11 @@ pub(crate) async fn subscribe(
     auth: &str,
 ) -> Result<()> {
     on_pool!(pool, db => {
+        sqlx::query("DELETE FROM push_subscriptions WHERE session_hash = $1 AND endpoint <> $2")
+            .bind(session_hash)
+            .bind(endpoint)
+            .execute(db)
+            .await?;
         sqlx::query(
             "INSERT INTO push_subscriptions (user_id, session_hash, endpoint, p256dh, auth, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -121,12 +146,14 @@ pub struct Target {
     pub group_title: Option<String>,
 }
 
-/// The live subscriptions of `users` in each of `conversations`, with
-/// their notify level there: one query for a batch of messages.
+/// The subscriptions of `users` in each of `conversations` whose session
+/// is live (not expired, used since `used_since`), with their notify level
+/// there: one query for a batch of messages.
 pub(crate) async fn targets(
     pool: &Pool,
     conversations: &[ConversationId],
     users: &[UserId],
+    used_since: OffsetDateTime,
 ) -> Result<Vec<Target>> {
     if conversations.is_empty() || users.is_empty() {
         return Ok(Vec::new());
@@ -145,10 +172,12 @@ pub(crate) async fn targets(
          JOIN members m ON m.user_id = p.user_id
          JOIN conversations c ON c.id = m.conversation_id
          WHERE m.conversation_id IN ({}) AND p.user_id IN ({})
-           AND m.notify <> 'none' AND s.expires_at > ${}",
+           AND m.notify <> 'none' AND s.expires_at > ${}
+           AND COALESCE(s.last_used_at, s.created_at) > ${}",
         places(1, conversations.len()),
         places(1 + conversations.len(), users.len()),
         1 + conversations.len() + users.len(),
+        2 + conversations.len() + users.len(),
     );
     on_pool!(pool, db => {
         let mut query = sqlx::query_as::<_, Target>(&sql);
@@ -158,6 +187,6 @@ pub(crate) async fn targets(
         for id in users {
             query = query.bind(*id);
         }
-        Ok(query.bind(now()).fetch_all(db).await?)
+        Ok(query.bind(now()).bind(used_since).fetch_all(db).await?)
     })
 }

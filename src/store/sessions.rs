@@ -14,6 +14,8 @@ pub struct Session {
     pub csrf_token: String,
     pub expires_at: OffsetDateTime,
     pub user: User,
+    /// Whether the user administers the server.
+    pub is_admin: bool,
 }
 
 /// How long a session's last use is not rewritten, to spare the database a
@@ -68,6 +70,7 @@ type SessionRow = (
     UserId,
     String,
     OffsetDateTime,
+    bool,
 );
 
 /// The live session with this token hash. A session past its absolute
@@ -76,15 +79,23 @@ pub async fn find(pool: &Pool, token_hash: &str, idle: Duration) -> Result<Optio
     on_pool!(pool, db => {
         let row = sqlx::query_as::<_, SessionRow>(
             "SELECT s.csrf_token, s.expires_at, s.created_at, s.last_used_at,
-                u.id, u.username, u.created_at
+                u.id, u.username, u.created_at, u.is_admin
          FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.token_hash = $1",
+         WHERE s.token_hash = $1 AND u.deactivated_at IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(db)
         .await?;
-        let Some((csrf_token, expires_at, created_at, last_used_at, id, username, user_created_at)) =
-            row
+        let Some((
+            csrf_token,
+            expires_at,
+            created_at,
+            last_used_at,
+            id,
+            username,
+            user_created_at,
+            is_admin,
+        )) = row
         else {
             return Ok(None);
         };
@@ -117,6 +128,7 @@ pub async fn find(pool: &Pool, token_hash: &str, idle: Duration) -> Result<Optio
                 username,
                 created_at: user_created_at,
             },
+            is_admin,
         }))
     })
 }

@@ -33,13 +33,14 @@ pub(crate) fn username_skeleton(username: &str) -> String {
         .to_lowercase()
 }
 
-/// Creates an account; fails with `Taken` if the name exists in any letter
-/// case, and with `LooksTaken` if an existing one looks the same.
+/// Creates an account (the server's first is its administrator); fails
+/// with `Taken` if the name exists in any letter case, and with
+/// `LooksTaken` if an existing one looks the same.
 pub async fn create(pool: &Pool, username: &str, password_hash: &str) -> Result<User, CreateError> {
     on_pool!(pool, db => {
         let result = sqlx::query_as::<_, User>(
-            "INSERT INTO users (username, username_key, username_skeleton, password_hash, created_at)
-             SELECT $1, $2, $3, $4, $5
+            "INSERT INTO users (username, username_key, username_skeleton, password_hash, created_at, is_admin)
+             SELECT $1, $2, $3, $4, $5, NOT EXISTS (SELECT 1 FROM users)
              WHERE NOT EXISTS (SELECT 1 FROM users
                                WHERE username_skeleton = $6 AND username_key <> $7)
              RETURNING id, username, created_at",
@@ -81,24 +82,32 @@ pub(crate) async fn fill_in_skeletons(pool: &Pool) -> Result<()> {
     })
 }
 
+/// A user as logging in needs them: their password hash, and whether an
+/// administrator deactivated the account.
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+    pub deactivated: bool,
+}
+
 /// The user and their password hash, for logging in.
-pub(crate) async fn credentials(pool: &Pool, username: &str) -> Result<Option<(User, String)>> {
+pub(crate) async fn credentials(pool: &Pool, username: &str) -> Result<Option<Credentials>> {
     on_pool!(pool, db => {
-        let row = sqlx::query_as::<_, (UserId, String, OffsetDateTime, String)>(
-            "SELECT id, username, created_at, password_hash FROM users WHERE username_key = $1",
+        let row = sqlx::query_as::<_, (UserId, String, OffsetDateTime, String, bool)>(
+            "SELECT id, username, created_at, password_hash, deactivated_at IS NOT NULL
+             FROM users WHERE username_key = $1",
         )
         .bind(username_key(username))
         .fetch_optional(db)
         .await?;
-        Ok(row.map(|(id, username, created_at, hash)| {
-            (
-                User {
-                    id,
-                    username,
-                    created_at,
-                },
-                hash,
-            )
+        Ok(row.map(|(id, username, created_at, password_hash, deactivated)| Credentials {
+            user: User {
+                id,
+                username,
+                created_at,
+            },
+            password_hash,
+            deactivated,
         }))
     })
 }

@@ -17,6 +17,8 @@ pub struct AccountForm<'a> {
     pub username: &'a str,
     pub next: Option<&'a str>,
     pub error: Option<&'a str>,
+    /// The invitation link's token a sign-up came with.
+    pub invite: Option<&'a str>,
 }
 
 fn error_box(error: Option<&str>) -> Markup {
@@ -66,6 +68,9 @@ pub fn signup(csrf: &str, form: &AccountForm) -> Markup {
                 (error_box(form.error))
                 form method="post" action="/signup" {
                     input type="hidden" name="csrf" value=(csrf);
+                    @if let Some(invite) = form.invite {
+                        input type="hidden" name="invite" value=(invite);
+                    }
                     label for="username" { "Username" }
                     input #username name="username" type="text" value=(form.username)
                         autocomplete="username" required autofocus

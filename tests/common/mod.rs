@@ -458,6 +458,22 @@ impl Browser {
             .unwrap_or_else(|_| panic!("not a conversation URL: {path}"))
     }
 
+    /// Starts a group with the people named; returns its id.
+    pub async fn create_group(&self, title: &str, members: &[&str]) -> i64 {
+        let mut ids = Vec::new();
+        for member in members {
+            ids.push(self.user_id_of(member).await);
+        }
+        let csrf = hidden_field(&self.get_text("/").await, "csrf").expect("csrf");
+        let mut fields = vec![("csrf", csrf.as_str()), ("title", title)];
+        fields.extend(ids.iter().map(|id| ("members", id.as_str())));
+        let created = self.post("/groups", &fields).await;
+        let path = created.url().path().to_owned();
+        path.trim_start_matches("/conversations/")
+            .parse()
+            .unwrap_or_else(|_| panic!("not a group's page: {path}"))
+    }
+
     /// The user id of `username`, as the people page links them.
     pub async fn user_id_of(&self, username: &str) -> String {
         let page = self.get_text("/people").await;

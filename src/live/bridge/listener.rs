@@ -229,8 +229,12 @@ impl Listener {
                 return Ok(());
             }
             Wire::Online { users, visible } => {
-                for user_id in visible {
-                    self.presence.set_remote_visible(&from, user_id, true);
+                // The whole truth about these users on that instance: one
+                // whose hiding was missed is set right here.
+                let visible: std::collections::HashSet<UserId> = visible.into_iter().collect();
+                for user_id in &users {
+                    self.presence
+                        .set_remote_visible(&from, *user_id, visible.contains(user_id));
                 }
                 for user_id in users {
                     if self.presence.set_remote(&from, user_id, true) {

@@ -63,16 +63,12 @@ pub(crate) fn stage(presence: Presence) -> AdHoc {
                 Some(pg) => Arc::new(PgBridge::start(pg.clone(), presence.clone())),
                 None => Arc::new(Hub::new()),
             };
-            let settings = rocket.state::<Settings>().cloned();
-            let push = PushSettings {
-                previews: settings.as_ref().is_none_or(|s| s.push_previews),
-                contact: settings
-                    .and_then(|s| s.push_contact.or(s.site))
-                    .unwrap_or_else(|| "mailto:natter@localhost".to_owned()),
-            };
-            let hub: SharedHub = match pool {
-                Some(pool) => Arc::new(Pushing::start(hub, pool, presence.clone(), push)),
-                None => hub,
+            let push = rocket.state::<Settings>().map(PushSettings::from_settings);
+            let hub: SharedHub = match (pool, push) {
+                (Some(pool), Some(push)) => {
+                    Arc::new(Pushing::start(hub, pool, presence.clone(), push))
+                }
+                _ => hub,
             };
             rocket.manage(hub).manage(presence)
         }))

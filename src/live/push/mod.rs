@@ -17,10 +17,12 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Semaphore};
 
-pub(crate) use delivery::{check_endpoint, public_key, VapidKeys};
+pub(crate) use delivery::{check_endpoint, public_key};
+use delivery::{Courier, VapidKeys};
 
+use crate::config::Settings;
 use crate::domain::{ConversationId, Message, NotifyLevel, Preview, UserId};
-use crate::limits::{PUSH_BATCH, PUSH_CONCURRENCY, PUSH_QUEUE};
+use crate::limits::{PUSH_BATCH, PUSH_CONCURRENCY, PUSH_PENDING, PUSH_QUEUE};
 use crate::live::hub::{Event, Fanout, Subscription};
 use crate::live::presence::Presence;
 use crate::store::push::{self, Target};
@@ -39,13 +41,41 @@ pub(crate) struct Pushing {
     queue: mpsc::Sender<Job>,
 }
 
-/// How push notifications are written and signed.
+/// How push notifications are written, signed and sent.
 #[derive(Clone)]
 pub(crate) struct PushSettings {
     /// Whether a notification shows the start of the message.
     pub previews: bool,
     /// The VAPID `sub`: whom push services may contact.
     pub contact: String,
+    /// Whether endpoints on local addresses are allowed (tests).
+    pub local_endpoints: bool,
+    /// How long an unused session lives: one unused longer is not pushed.
+    pub session_idle: time::Duration,
+}
+
+impl PushSettings {
+    /// From the configuration. The VAPID contact is `push_contact`, else
+    /// `site` when it is on https; Apple's push service refuses a push
+    /// without a real one, so its absence is logged.
+    pub fn from_settings(settings: &Settings) -> PushSettings {
+        let https_site = settings
+            .site
+            .clone()
+            .filter(|site| site.starts_with("https://"));
+        let contact = settings.push_contact.clone().or(https_site);
+        if contact.is_none() {
+            rocket::warn!(
+                "push_contact is not set (nor site on https): Safari's push service refuses pushes without one"
+            );
+        }
+        PushSettings {
+            previews: settings.push_previews,
+            contact: contact.unwrap_or_else(|| "mailto:natter@localhost".to_owned()),
+            local_endpoints: settings.push_local_endpoints,
+            session_idle: time::Duration::hours(settings.session_idle_hours),
+        }
+    }
 }
 
 impl Pushing {
@@ -56,9 +86,8 @@ impl Pushing {
             pool,
             presence,
             settings,
-            client: delivery::client(),
-            keys: None,
-            sending: Arc::new(Semaphore::new(PUSH_CONCURRENCY)),
+            courier: None,
+            pending: Arc::new(Semaphore::new(PUSH_PENDING)),
         };
         tokio::spawn(worker.run(jobs));
         Pushing { inner, queue }
@@ -98,10 +127,11 @@ struct Worker {
     pool: Pool,
     presence: Presence,
     settings: PushSettings,
-    client: reqwest::Client,
-    /// Loaded (or made) from the database when first needed.
-    keys: Option<Arc<VapidKeys>>,
-    sending: Arc<Semaphore>,
+    /// Made when first needed (the keys come from the database).
+    courier: Option<Arc<Courier>>,
+    /// Push tasks waiting or sending, bounded: when they are all taken the
+    /// worker waits, and so the queue fills and sheds instead of memory.
+    pending: Arc<Semaphore>,
 }
 
 impl Worker {
@@ -144,16 +174,24 @@ impl Worker {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let targets = push::targets(&self.pool, &conversations, &users).await?;
+        let used_since = crate::store::now() - self.settings.session_idle;
+        let targets = push::targets(&self.pool, &conversations, &users, used_since).await?;
         if targets.is_empty() {
             return Ok(());
         }
-        let keys = match &self.keys {
-            Some(keys) => Arc::clone(keys),
+        let courier = match &self.courier {
+            Some(courier) => Arc::clone(courier),
             None => {
-                let keys = Arc::new(VapidKeys::load(&self.pool).await?);
-                self.keys = Some(Arc::clone(&keys));
-                keys
+                let courier = Arc::new(Courier {
+                    client: delivery::client(self.settings.local_endpoints),
+                    pool: self.pool.clone(),
+                    keys: VapidKeys::load(&self.pool).await?,
+                    contact: self.settings.contact.clone(),
+                    local: self.settings.local_endpoints,
+                    sending: Semaphore::new(PUSH_CONCURRENCY),
+                });
+                self.courier = Some(Arc::clone(&courier));
+                courier
             }
         };
         let mut by_conversation: HashMap<ConversationId, Vec<&Target>> = HashMap::new();
@@ -174,14 +212,14 @@ impl Worker {
                     continue;
                 }
                 let payload = notification(message, target, self.settings.previews);
+                let Ok(pending) = Arc::clone(&self.pending).acquire_owned().await else {
+                    return Ok(());
+                };
                 tokio::spawn(delivery::send(
-                    self.client.clone(),
-                    self.pool.clone(),
-                    Arc::clone(&keys),
-                    self.settings.contact.clone(),
+                    Arc::clone(&courier),
                     target.subscription.clone(),
                     payload,
-                    Arc::clone(&self.sending),
+                    pending,
                 ));
             }
         }
