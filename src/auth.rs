@@ -6,6 +6,7 @@ use rand::RngCore;
 use rocket::data::{self, Data, FromData};
 use rocket::form::{Form, FromForm};
 use rocket::http::{Cookie, CookieJar, SameSite, Status};
+use rocket::outcome::try_outcome;
 use rocket::outcome::Outcome;
 use rocket::request::{self, FromRequest, Request};
 use sha2::{Digest, Sha256};
@@ -269,6 +270,24 @@ impl<'r> FromRequest<'r> for CurrentUser {
             }),
             Ok(None) => Outcome::Error((Status::Unauthorized, ())),
             Err(status) => Outcome::Error((status, ())),
+        }
+    }
+}
+
+/// A logged-in administrator. Anyone else gets the same 404 as for a page
+/// that does not exist (and a visitor the login page).
+pub struct Admin(pub CurrentUser);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Admin {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, ()> {
+        let me = try_outcome!(req.guard::<CurrentUser>().await);
+        if me.session.is_admin {
+            Outcome::Success(Admin(me))
+        } else {
+            Outcome::Error((Status::NotFound, ()))
         }
     }
 }

@@ -6,6 +6,7 @@ mod app;
 mod assets;
 pub mod auth;
 pub mod chat;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;

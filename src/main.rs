@@ -1,5 +1,20 @@
-//! The Natter server binary: everything lives in the library.
-#[rocket::launch]
-fn launch() -> _ {
-    natter::rocket()
+//! The Natter binary: with no arguments it serves; with some it runs one of
+//! the commands for whoever runs the server (`natter help`). Everything
+//! lives in the library.
+
+use std::process::ExitCode;
+
+#[rocket::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.is_empty() {
+        return natter::cli::run(&args).await;
+    }
+    match natter::rocket().launch().await {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("natter: {}", e.pretty_print());
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -992,6 +992,7 @@ async fn every_page_passes_axe_in_light_and_dark_on_desktop_and_phone() {
             format!("{group}/leave"),
         ),
         ("the account page", "/account".to_owned()),
+        ("the admin page", "/admin".to_owned()),
     ];
     for (width, height) in [(1280, 800), (390, 844)] {
         for scheme in ["light", "dark"] {
@@ -2123,6 +2124,55 @@ async fn a_browser_subscribes_to_push_and_its_service_worker_shows_what_is_pushe
     .await;
     assert_no_console_errors(&bob, "subscribing to push").await;
     assert_no_console_errors(&alice, "writing").await;
+    for client in [alice, bob] {
+        let _ = client.close().await;
+    }
+}
+
+#[tokio::test]
+async fn an_administrator_deactivates_an_account_and_makes_an_invitation_in_the_browser() {
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let (_server, base, alice, bob) = two_people(&driver).await;
+    // Alice, the first account, finds the admin page in the header.
+    click(&alice, "nav.account a[href='/admin']").await;
+    wait_for_text(&alice, "h1", "Administration").await;
+    click(&alice, "button[aria-label='Deactivate bob']").await;
+    wait_for_text(&alice, "p.notice", "bob is deactivated").await;
+    wait_for_text(&alice, "table.accounts", "deactivated").await;
+    // Bob's next page is the login form, which tells him why.
+    bob.goto(&format!("{base}/")).await.unwrap();
+    wait_until("bob at the login form", || async {
+        path_of(&bob).await == "/login"
+    })
+    .await;
+    fill(&bob, "#username", "bob").await;
+    fill(&bob, "#password", common::PASSWORD).await;
+    click(&bob, "form button[type=submit]").await;
+    wait_for_text(&bob, "#form-error", "deactivated").await;
+    // An invitation link, shown once, ready to copy.
+    click(&alice, "input[value='invite']").await;
+    click(&alice, "form[action='/admin/registration'] button").await;
+    wait_for_text(&alice, "p.notice", "Only people with an invitation link").await;
+    let uses = find_when_there(&alice, "#invite-uses").await;
+    uses.clear().await.unwrap();
+    uses.send_keys("3").await.unwrap();
+    click(&alice, ".invite-form button").await;
+    let link = find_when_there(&alice, "#new-invite")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(link.starts_with("/signup?invite="), "{link}");
+    wait_for_text(&alice, ".invites", "3 left").await;
+    assert_accessible(&alice, "the admin page with a new invitation").await;
+    screenshot(&alice, "admin").await;
+    assert_no_console_errors(&alice, "administering").await;
+    // (the refused login answers 403, which the browser logs)
+    only_errors_for_status(&bob, 403).await;
     for client in [alice, bob] {
         let _ = client.close().await;
     }

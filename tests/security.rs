@@ -430,8 +430,10 @@ async fn sign_ups_from_one_address_are_throttled() {
 #[rocket::async_test]
 async fn every_post_route_refuses_a_forged_token() {
     let app = TestApp::new().await;
-    signup(&app.another_browser().await, "alice").await;
+    // Bob is the first account (the administrator), so the admin page's
+    // forms are reached too.
     signup(&app.client, "bob").await;
+    signup(&app.another_browser().await, "alice").await;
     let path = open_conversation(&app.client, "alice").await;
     let id = path.trim_start_matches("/conversations/");
     let posts: Vec<String> = app
@@ -467,6 +469,10 @@ async fn every_post_route_refuses_a_forged_token() {
                 ("level", "none"),
                 ("file", "file contents"),
                 ("endpoint", "https://push.example.com/1"),
+                ("mode", "closed"),
+                ("uses", "1"),
+                ("days", "1"),
+                ("action", "deactivate"),
                 ("p256dh", "key"),
                 ("auth", "secret"),
             ],

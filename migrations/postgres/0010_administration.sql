@@ -21,7 +21,7 @@ CREATE TABLE invites (
     created_by BIGINT REFERENCES users(id) ON DELETE SET NULL,
     created_at TIMESTAMPTZ NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL,
-    uses_left  INTEGER NOT NULL CHECK (uses_left >= 0),
+    uses_left  BIGINT NOT NULL CHECK (uses_left >= 0),
     revoked_at TIMESTAMPTZ
 );
 

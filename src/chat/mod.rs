@@ -8,6 +8,7 @@ pub mod actions;
 pub mod admin;
 pub mod conversations;
 pub mod groups;
+pub mod health;
 pub mod push;
 mod reading;
 mod send;

@@ -30,6 +30,7 @@ async fn inbox(q: Option<&str>, me: CurrentUser, db: &Db) -> Result<Markup> {
     let mut rows = chat::inbox(db.pool(), me.id()).await?;
     let viewer = Viewer {
         unread: unread_total(&rows),
+        admin: me.session.is_admin,
         ..viewer(&me)
     };
     let q = query(q);

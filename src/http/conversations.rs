@@ -145,6 +145,7 @@ async fn render_page(
     let upload_client_id = chat::new_client_id();
     let viewer = Viewer {
         unread: super::unread_total(&inbox),
+        admin: me.session.is_admin,
         ..viewer(me)
     };
     Ok(chat_page(

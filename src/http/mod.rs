@@ -7,10 +7,12 @@ use crate::auth::CurrentUser;
 
 pub mod account;
 pub mod accounts;
+pub mod admin;
 pub mod assets;
 pub mod contacts;
 pub mod conversations;
 pub mod groups;
+pub mod health;
 pub mod media;
 pub mod messages;
 pub mod push;
@@ -68,6 +70,7 @@ pub(crate) fn viewer(me: &CurrentUser) -> crate::views::layout::Viewer<'_> {
         csrf: me.csrf(),
         zone: &me.zone,
         unread: 0,
+        admin: me.session.is_admin,
     }
 }
 
@@ -80,11 +83,13 @@ pub(crate) fn unread_total(inbox: &[crate::domain::InboxRow]) -> i64 {
 pub fn all() -> Vec<rocket::Route> {
     let mut routes = Vec::new();
     routes.extend(account::routes());
+    routes.extend(admin::routes());
     routes.extend(accounts::routes());
     routes.extend(assets::routes());
     routes.extend(contacts::routes());
     routes.extend(conversations::routes());
     routes.extend(groups::routes());
+    routes.extend(health::routes());
     routes.extend(media::routes());
     routes.extend(messages::routes());
     routes.extend(push::routes());

@@ -56,6 +56,29 @@ impl Health {
     }
 }
 
+/// Whether the database answers (within the probe's timeout) and has
+/// every migration of this build applied; the error says which is not so.
+pub(crate) async fn readiness(pool: &Pool) -> Result<(), String> {
+    let applied = tokio::time::timeout(PROBE_TIMEOUT, async {
+        crate::on_pool!(pool, p => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE",
+        )
+        .fetch_one(p)
+        .await)
+    })
+    .await
+    .map_err(|_| "the database does not answer".to_owned())?
+    .map_err(|e| format!("the database is unreachable: {e}"))?;
+    let expected = match pool {
+        Pool::Sqlite(_) => super::SQLITE_MIGRATIONS.iter().count(),
+        Pool::Postgres(_) => super::POSTGRES_MIGRATIONS.iter().count(),
+    };
+    if usize::try_from(applied).unwrap_or(0) < expected {
+        return Err(format!("{applied} of {expected} migrations applied"));
+    }
+    Ok(())
+}
+
 async fn ping(pool: &Pool) -> Result<(), sqlx::Error> {
     crate::on_pool!(pool, p => sqlx::query("SELECT 1").execute(p).await.map(drop))
 }

@@ -45,6 +45,7 @@ macro_rules! on_tx {
 }
 
 pub mod admin;
+pub mod backup;
 pub mod changes;
 pub mod contacts;
 pub mod conversations;

@@ -53,6 +53,11 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// Whether the writer task is still there to take saves.
+    pub fn is_running(&self) -> bool {
+        !self.queue.is_closed()
+    }
+
     /// Starts the writer task on `pool`.
     pub fn start(pool: Pool) -> Writer {
         let (queue, jobs) = mpsc::channel(QUEUE);

@@ -15,6 +15,8 @@ pub struct Viewer<'a> {
     /// How much is unread in all their conversations, for the tab's title
     /// and icon (pages without the lists leave it at 0).
     pub unread: i64,
+    /// Whether they administer the server (the header links the admin page).
+    pub admin: bool,
 }
 
 /// htmx settings that let a strict Content-Security-Policy hold.
@@ -101,6 +103,7 @@ fn shell(
                             button #sound-toggle .link type="button" hidden aria-pressed="false" {
                                 "Sound"
                             }
+                            @if viewer.admin { a href="/admin" { "Admin" } }
                             a href="/account" { "Account" }
                             form method="post" action="/logout" {
                                 input type="hidden" name="csrf" value=(viewer.csrf);

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod actions;
+pub mod admin;
 pub mod chat;
 pub mod contacts;
 pub mod groups;

@@ -65,7 +65,7 @@ impl PushSettings {
             .filter(|site| site.starts_with("https://"));
         let contact = settings.push_contact.clone().or(https_site);
         if contact.is_none() {
-            rocket::warn!(
+            rocket::info!(
                 "push_contact is not set (nor site on https): Safari's push service refuses pushes without one"
             );
         }

@@ -1,0 +1,174 @@
+//! The admin page and what it does: who may sign up, invitation links,
+//! and deactivating, reactivating, deleting and promoting accounts. Only
+//! administrators reach it; anyone else gets a 404.
+
+use maud::Markup;
+use rocket::{FromForm, State};
+
+use super::viewer;
+use crate::app::App;
+use crate::auth::{Admin, CsrfForm};
+use crate::chat::admin::{self, AccountAction};
+use crate::config::Settings;
+use crate::domain::{Registration, UserId};
+use crate::error::{Error, Result};
+use crate::views::admin::{self as view, AdminView};
+
+/// The page, after what was just done (or why it was refused), and with a
+/// new invitation link when one was made.
+async fn render(
+    app: &App<'_>,
+    me: &Admin,
+    search: &str,
+    notice: Option<Result<&str, &str>>,
+    new_invite: Option<&str>,
+) -> Result<Markup> {
+    let pool = app.db.pool();
+    let registration = admin::registration(pool, app.settings.registration).await?;
+    let (users, invites, log) = admin::overview(pool, search).await?;
+    Ok(view::admin(
+        &viewer(&me.0),
+        &AdminView {
+            registration,
+            users: &users,
+            search,
+            invites: &invites,
+            log: &log,
+            new_invite,
+            notice,
+        },
+    ))
+}
+
+/// What a refusal the administrator can act on says; anything else stays
+/// an error page.
+async fn done_or_refused(app: &App<'_>, me: &Admin, result: Result<String>) -> Result<Markup> {
+    match result {
+        Ok(text) => render(app, me, "", Some(Ok(&text)), None).await,
+        Err(e) if e.is_refusal() || matches!(e, Error::NotAllowed(_)) => {
+            let why = e.public_message();
+            render(app, me, "", Some(Err(&why)), None).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[rocket::get("/admin?<q>")]
+async fn page(q: Option<&str>, me: Admin, app: App<'_>) -> Result<Markup> {
+    render(&app, &me, q.unwrap_or_default(), None, None).await
+}
+
+#[derive(FromForm)]
+struct AccountForm {
+    csrf: String,
+    action: String,
+}
+
+#[derive(FromForm)]
+struct RegistrationForm {
+    csrf: String,
+    mode: String,
+}
+
+#[derive(FromForm)]
+struct InviteForm {
+    csrf: String,
+    uses: i64,
+    days: i64,
+}
+
+crate::csrf_forms!(AccountForm, RegistrationForm, InviteForm);
+
+#[rocket::post("/admin/users/<id>", data = "<form>")]
+async fn act_on_account(
+    id: UserId,
+    form: CsrfForm<AccountForm>,
+    me: Admin,
+    app: App<'_>,
+) -> Result<Markup> {
+    let result = async {
+        let action = AccountAction::parse(&form.0.action).ok_or_else(|| {
+            Error::Invalid("That is not something an administrator can do.".into())
+        })?;
+        let name = admin::act_on_account(
+            app.db.pool(),
+            app.hub.as_ref(),
+            &app.settings.media_dir,
+            Some(&me.0.user),
+            id,
+            action,
+        )
+        .await?;
+        Ok(format!("Done: {name} {}.", action_done(action)))
+    }
+    .await;
+    done_or_refused(&app, &me, result).await
+}
+
+/// How the page confirms an action.
+fn action_done(action: AccountAction) -> &'static str {
+    match action {
+        AccountAction::Deactivate => "is deactivated and logged out everywhere",
+        AccountAction::Reactivate => "can log in again",
+        AccountAction::MakeAdmin => "is an administrator",
+        AccountAction::UnmakeAdmin => "is no longer an administrator",
+        AccountAction::Delete => "is deleted",
+    }
+}
+
+#[rocket::post("/admin/registration", data = "<form>")]
+async fn set_registration(
+    form: CsrfForm<RegistrationForm>,
+    me: Admin,
+    app: App<'_>,
+) -> Result<Markup> {
+    let result = async {
+        let mode = Registration::parse(&form.0.mode)
+            .ok_or_else(|| Error::Invalid("Choose who may sign up.".into()))?;
+        admin::set_registration(app.db.pool(), &me.0.user, mode).await?;
+        Ok(format!("Saved: {}.", mode.label()))
+    }
+    .await;
+    done_or_refused(&app, &me, result).await
+}
+
+#[rocket::post("/admin/invites", data = "<form>")]
+async fn create_invite(
+    form: CsrfForm<InviteForm>,
+    me: Admin,
+    app: App<'_>,
+    settings: &State<Settings>,
+) -> Result<Markup> {
+    let made = admin::create_invite(app.db.pool(), &me.0.user, form.0.uses, form.0.days).await;
+    match made {
+        Ok(token) => {
+            let site = settings.site.as_deref().unwrap_or_default();
+            let link = format!("{site}/signup?invite={token}");
+            render(&app, &me, "", None, Some(&link)).await
+        }
+        Err(e) => done_or_refused(&app, &me, Err(e)).await,
+    }
+}
+
+#[rocket::post("/admin/invites/<id>/revoke", data = "<_form>")]
+async fn revoke_invite(
+    id: i64,
+    _form: CsrfForm<crate::http::accounts::TokenForm>,
+    me: Admin,
+    app: App<'_>,
+) -> Result<Markup> {
+    let result = admin::revoke_invite(app.db.pool(), &me.0.user, id)
+        .await
+        .map(|()| format!("Invitation #{id} no longer works."));
+    done_or_refused(&app, &me, result).await
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![
+        page,
+        act_on_account,
+        set_registration,
+        create_invite,
+        revoke_invite
+    ]
+}
