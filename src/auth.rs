@@ -191,11 +191,48 @@ impl<'r> FromRequest<'r> for Visitor {
             .headers()
             .get_one("User-Agent")
             .map(|a| a.chars().filter(|c| !c.is_control()).take(200).collect());
+        let trusted = settings(req).map_or(&[][..], |s| s.trusted_proxies.as_slice());
         Outcome::Success(Visitor {
-            address: req.client_ip(),
+            address: client_address(req.remote().map(|a| a.ip()), trusted, |name| {
+                req.headers().get(name).collect()
+            }),
             user_agent,
         })
     }
+}
+
+/// The client's address: the connection's peer, unless that is a trusted
+/// proxy, which says whom it forwards for in `X-Real-IP` or, failing that,
+/// `X-Forwarded-For` (the nearest address there that is not itself a
+/// trusted proxy). Headers from anyone else are ignored: a client could
+/// write anything in them.
+pub(crate) fn client_address<'h>(
+    peer: Option<std::net::IpAddr>,
+    trusted: &[std::net::IpAddr],
+    headers: impl Fn(&str) -> Vec<&'h str>,
+) -> Option<std::net::IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    if let Some(real) = headers("X-Real-IP")
+        .first()
+        .and_then(|v| v.trim().parse().ok())
+    {
+        return Some(real);
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers("X-Forwarded-For")
+        .iter()
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|hop| !trusted.contains(hop))
+            .unwrap_or(peer),
+    )
 }
 
 /// The request's session: `Err` carries the status to answer when the
@@ -447,4 +484,47 @@ pub(crate) fn safe_return_path(next: Option<&str>) -> Option<String> {
         && next.len() <= 512
         && rocket::http::uri::Origin::parse(next).is_ok();
     safe.then(|| next.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let proxy: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let client: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+        let trusted = [proxy, "10.0.0.3".parse().unwrap()];
+        let real = |name: &str| {
+            if name == "X-Real-IP" {
+                vec!["203.0.113.7"]
+            } else {
+                vec![]
+            }
+        };
+        assert_eq!(client_address(Some(proxy), &trusted, real), Some(client));
+        assert_eq!(
+            client_address(Some(client), &trusted, |_| vec!["10.9.9.9"]),
+            Some(client),
+            "a client's own header is ignored"
+        );
+        // X-Forwarded-For: the nearest hop that is not a trusted proxy,
+        // whatever the client wrote before it.
+        let forwarded = |name: &str| {
+            if name == "X-Forwarded-For" {
+                vec!["1.2.3.4, 203.0.113.7", "10.0.0.3"]
+            } else {
+                vec![]
+            }
+        };
+        assert_eq!(
+            client_address(Some(proxy), &trusted, forwarded),
+            Some(client)
+        );
+        assert_eq!(
+            client_address(Some(proxy), &trusted, |_| vec!["not an address"]),
+            Some(proxy)
+        );
+        assert_eq!(client_address(None, &trusted, real), None);
+    }
 }

@@ -51,6 +51,12 @@ pub struct Settings {
     /// server's first account may always be made (it administers it).
     #[serde(default)]
     pub registration: crate::domain::Registration,
+    /// Addresses of the reverse proxies in front of Natter. A request from
+    /// one of them is counted against the client it names in `X-Real-IP`
+    /// (or `X-Forwarded-For`) for per-address limits; from anyone else,
+    /// those headers are ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 fn default_push_previews() -> bool {

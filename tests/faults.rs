@@ -281,6 +281,9 @@ async fn a_database_outage_shows_a_retry_page_keeps_sessions_and_recovers() {
         assert!(page.contains("can't reach its database"), "{page}");
         assert!(!page.contains("Log in"), "not sent to the login form");
     }
+    // A load balancer asking: the process is up, but not ready.
+    assert_eq!(alice.get("/healthz").await.status(), 200);
+    assert_eq!(alice.get("/readyz").await.status(), 503);
 
     postgres.pg_ctl_start();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -289,6 +292,7 @@ async fn a_database_outage_shows_a_retry_page_keeps_sessions_and_recovers() {
         if response.status() == 200 {
             let page = response.text().await.unwrap();
             assert!(page.contains("alice"), "still signed in as alice");
+            assert_eq!(alice.get("/readyz").await.status(), 200);
             break;
         }
         assert_eq!(response.status(), 503);

@@ -274,3 +274,26 @@ async fn a_member_is_pushed_once_and_only_while_no_page_of_theirs_on_any_instanc
     // one bob's page on the other instance showed him.
     assert_eq!(service.bodies(&device), ["one", "three"]);
 }
+
+#[tokio::test]
+async fn deactivating_an_account_on_one_instance_closes_its_pages_on_the_other() {
+    // Alice, the first account, administers; bob's page is on the other instance.
+    let Some((_first, _second, alice, bob, id)) = two_instances().await else {
+        return;
+    };
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+    let csrf = hidden_field(&alice.get_text("/admin").await, "csrf").expect("the admin page");
+    let page = alice.get_text("/admin").await;
+    let name = page.find(r#"<th scope="row">bob"#).expect("bob listed");
+    let start = page[..name].rfind(r#"id="account-"#).unwrap() + r#"id="account-"#.len();
+    let bob_id = &page[start..start + page[start..].find('"').unwrap()];
+    let done = alice
+        .post(
+            &format!("/admin/users/{bob_id}"),
+            &[("csrf", &csrf), ("action", "deactivate")],
+        )
+        .await;
+    assert_eq!(done.status(), 200);
+    assert_eq!(expect_close(&mut bob_socket).await, Some(1000));
+    assert!(bob.get("/").await.url().path().starts_with("/login"));
+}

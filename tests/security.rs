@@ -640,3 +640,53 @@ async fn a_strangers_wrong_guesses_do_not_lock_the_owner_out_of_their_own_browse
     let new_device = server.browser();
     assert_eq!(attempt(&new_device, PASSWORD).await.as_u16(), 429);
 }
+
+#[rocket::async_test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_budget_and_no_one_else_can_pick_one() {
+    let app = TestApp::with(|f| f.merge(("trusted_proxies", ["127.0.0.1"]))).await;
+    let burst = natter::limits::SIGNUP_PER_ADDRESS.burst;
+    let attempt = |client: &'static str, peer: &'static str| {
+        let app = &app;
+        async move {
+            let csrf = csrf_of(&app.client, "/signup").await;
+            app.client
+                .post("/signup")
+                .header(ContentType::Form)
+                .header(Header::new("X-Real-IP", client))
+                .remote(peer.parse().expect("an address"))
+                .body(form(&[
+                    ("csrf", &csrf),
+                    ("username", "someone"),
+                    ("password", "short"),
+                    ("confirmation", "short"),
+                ]))
+                .dispatch()
+                .await
+                .status()
+        }
+    };
+    // Through the proxy: each client it names has a budget of its own.
+    for _ in 0..burst {
+        assert_eq!(
+            attempt("203.0.113.1", "127.0.0.1:40000").await,
+            Status::UnprocessableEntity
+        );
+    }
+    assert_eq!(
+        attempt("203.0.113.1", "127.0.0.1:40000").await,
+        Status::TooManyRequests
+    );
+    assert_eq!(
+        attempt("203.0.113.2", "127.0.0.1:40000").await,
+        Status::UnprocessableEntity,
+        "another client behind the same proxy is not held up"
+    );
+    // Straight from a client: what it says in the header is ignored.
+    for _ in 0..burst {
+        attempt("198.51.100.1", "192.0.2.9:40000").await;
+    }
+    assert_eq!(
+        attempt("198.51.100.2", "192.0.2.9:40000").await,
+        Status::TooManyRequests
+    );
+}
