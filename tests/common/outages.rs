@@ -68,6 +68,36 @@ pub struct PrivatePostgres {
 
 impl PrivatePostgres {
     pub fn start() -> Option<PrivatePostgres> {
+        Self::start_configured(|_| {})
+    }
+
+    /// One that speaks TLS (only: its `pg_hba.conf` refuses plain
+    /// connections over TCP), with a server certificate for `localhost`
+    /// and 127.0.0.1 signed by a CA the test made; returns the CA's
+    /// certificate file too.
+    pub fn start_with_tls() -> Option<(PrivatePostgres, PathBuf)> {
+        let mut ca = None;
+        let server = Self::start_configured(|data| {
+            ca = Some(make_certificates(data));
+            let mut conf = std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("postgresql.conf"))
+                .expect("postgresql.conf");
+            writeln!(
+                conf,
+                "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'"
+            )
+            .expect("configured");
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+            )
+            .expect("pg_hba.conf");
+        })?;
+        Some((server, ca.expect("certificates made")))
+    }
+
+    fn start_configured(configure: impl FnOnce(&Path)) -> Option<PrivatePostgres> {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()?
             .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
@@ -101,6 +131,11 @@ impl PrivatePostgres {
             .status()
             .is_ok_and(|s| s.success());
         assert!(initialised, "initdb");
+        configure(&data);
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&data)
+            .status();
         server.pg_ctl_start();
         Some(server)
     }
@@ -154,4 +189,75 @@ impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         self.stop("immediate");
     }
+}
+
+/// A CA and a server certificate it signed for `localhost` and 127.0.0.1,
+/// made with the `openssl` tool in `data`; returns the CA certificate's path.
+fn make_certificates(data: &Path) -> PathBuf {
+    let run = |args: &[&str]| {
+        let done = Command::new("openssl")
+            .current_dir(data)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(done, "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Natter test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        data.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("extensions");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    let _ = Command::new("chmod")
+        .arg("600")
+        .arg(data.join("server.key"))
+        .status();
+    let ca = data.with_file_name("ca.pem");
+    std::fs::copy(data.join("ca.pem"), &ca).expect("the CA certificate");
+    ca
 }
