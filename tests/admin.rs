@@ -489,3 +489,98 @@ async fn stored_bodies(dir: &tempfile::TempDir) -> Vec<String> {
     pool.close().await;
     bodies
 }
+
+#[tokio::test]
+async fn members_make_invitation_links_only_while_administrators_let_them() {
+    let (server, alice) = server_with(|f| f.merge(("registration", "invite"))).await;
+    // Alice lets in bob, who is not an administrator.
+    let (_, page) = admin_post(&alice, "/admin/invites", &[("uses", "1"), ("days", "1")]).await;
+    let start = page.find("/signup?invite=").expect("a link");
+    let link = page[start..start + page[start..].find('"').unwrap()].to_owned();
+    let bob = server.browser();
+    let csrf = hidden_field(&bob.get_text(&link).await, "csrf").unwrap();
+    let token = link.trim_start_matches("/signup?invite=");
+    let joined = bob
+        .post(
+            "/signup",
+            &[
+                ("csrf", &csrf),
+                ("username", "bob"),
+                ("password", PASSWORD),
+                ("confirmation", PASSWORD),
+                ("invite", token),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status(), 200);
+    // Not allowed yet: no page, no link on his account page, no invitation.
+    assert_eq!(bob.get("/invites").await.status(), 404);
+    assert!(!bob.get_text("/account").await.contains("Invite people"));
+    let csrf = hidden_field(&bob.get_text("/").await, "csrf").unwrap();
+    let refused = bob
+        .post("/invites", &[("csrf", &csrf), ("uses", "1"), ("days", "1")])
+        .await;
+    assert_eq!(refused.status(), 404);
+
+    let (_, page) = admin_post(&alice, "/admin/members-invite", &[("allowed", "on")]).await;
+    assert!(
+        page.contains("Saved: members may make invitation links."),
+        "{page}"
+    );
+    assert!(bob
+        .get_text("/account")
+        .await
+        .contains(r#"<a href="/invites">Invite people</a>"#));
+    let csrf = hidden_field(&bob.get_text("/invites").await, "csrf").unwrap();
+    let made = bob
+        .post("/invites", &[("csrf", &csrf), ("uses", "2"), ("days", "3")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let start = made.find("/signup?invite=").expect("bob's link");
+    let bobs_link = made[start..start + made[start..].find('"').unwrap()].to_owned();
+    assert!(made.contains("2 left"), "{made}");
+    // The link works for a newcomer.
+    let carol = server.browser();
+    let page = carol.get_text(&bobs_link).await;
+    let csrf = hidden_field(&page, "csrf").unwrap();
+    let joined = carol
+        .post(
+            "/signup",
+            &[
+                ("csrf", &csrf),
+                ("username", "carol"),
+                ("password", PASSWORD),
+                ("confirmation", PASSWORD),
+                ("invite", bobs_link.trim_start_matches("/signup?invite=")),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status(), 200);
+    // Bob sees and revokes only his own; alice's admin page lists it as his.
+    let admin_page = alice.get_text("/admin").await;
+    assert!(admin_page.contains(" by bob"), "{admin_page}");
+    let mine = bob.get_text("/invites").await;
+    let start = mine.find("/invites/").expect("a revoke form");
+    let revoke = mine[start..start + mine[start..].find('"').unwrap()].to_owned();
+    let csrf = hidden_field(&mine, "csrf").unwrap();
+    let revoked = bob
+        .post(&revoke, &[("csrf", &csrf)])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(revoked.contains("no longer works"), "{revoked}");
+    // Another's invitation is not his to revoke.
+    let csrf = hidden_field(&bob.get_text("/invites").await, "csrf").unwrap();
+    let not_his = bob.post("/invites/1/revoke", &[("csrf", &csrf)]).await;
+    assert_eq!(not_his.status(), 404);
+    // Stopped again: his page goes.
+    admin_post(&alice, "/admin/members-invite", &[]).await;
+    assert_eq!(bob.get("/invites").await.status(), 404);
+    assert!(alice
+        .get_text("/admin")
+        .await
+        .contains("stopped members making invitation links"));
+}

@@ -15,6 +15,38 @@ use super::accounts;
 
 /// The name the registration mode is kept under in `server_settings`.
 const REGISTRATION: &str = "registration";
+/// The name of "members may make invitation links" in `server_settings`.
+const MEMBERS_INVITE: &str = "members_invite";
+
+/// Whether members who do not administer the server may make invitation
+/// links (an administrator's choice; off until made).
+pub async fn members_may_invite(pool: &Pool) -> Result<bool> {
+    Ok(admin::setting(pool, MEMBERS_INVITE).await?.as_deref() == Some("on"))
+}
+
+/// Lets members make invitation links, or stops them (links they made
+/// keep working until revoked or used up).
+pub async fn set_members_may_invite(pool: &Pool, actor: &User, allowed: bool) -> Result<()> {
+    let value = if allowed { "on" } else { "off" };
+    admin::set_setting(pool, MEMBERS_INVITE, value).await?;
+    let action = if allowed {
+        "let members make invitation links"
+    } else {
+        "stopped members making invitation links"
+    };
+    admin::log(pool, Some(actor.id), &actor.username, action).await
+}
+
+/// Whether `user` may make invitation links: administrators always,
+/// others when administrators allow it.
+pub async fn may_invite(pool: &Pool, user: UserId) -> Result<bool> {
+    Ok(admin::is_admin(pool, user).await? || members_may_invite(pool).await?)
+}
+
+/// The links `user` made that still work.
+pub async fn invites_of(pool: &Pool, user: UserId) -> Result<Vec<Invite>> {
+    admin::invites(pool, Some(user)).await
+}
 
 /// Who may sign up now: the mode an administrator chose, or else the
 /// configured one.
@@ -108,7 +140,7 @@ pub async fn overview(
 ) -> Result<(Vec<ManagedUser>, Vec<Invite>, Vec<LogEntry>)> {
     Ok((
         admin::users(pool, search, ADMIN_USERS_SHOWN).await?,
-        admin::invites(pool).await?,
+        admin::invites(pool, None).await?,
         admin::log_entries(pool, ADMIN_LOG_SHOWN).await?,
     ))
 }
@@ -123,6 +155,9 @@ pub async fn set_registration(pool: &Pool, actor: &User, mode: Registration) -> 
 /// Makes an invitation link for `uses` sign-ups within `days`; returns its
 /// token (only its hash is kept, so it is shown this once).
 pub async fn create_invite(pool: &Pool, actor: &User, uses: i64, days: i64) -> Result<String> {
+    if !may_invite(pool, actor.id).await? {
+        return Err(Error::NotFound);
+    }
     if !(1..=INVITE_MAX_USES).contains(&uses) || !(1..=INVITE_MAX_DAYS).contains(&days) {
         return Err(Error::Invalid(format!(
             "An invitation is for 1 to {INVITE_MAX_USES} people, for 1 to {INVITE_MAX_DAYS} days."
@@ -143,9 +178,11 @@ pub async fn create_invite(pool: &Pool, actor: &User, uses: i64, days: i64) -> R
     Ok(token)
 }
 
-/// Revokes an invitation.
+/// Revokes an invitation: any, by an administrator; one's own, by a
+/// member.
 pub async fn revoke_invite(pool: &Pool, actor: &User, id: i64) -> Result<()> {
-    if !admin::revoke_invite(pool, id).await? {
+    let only_own = (!admin::is_admin(pool, actor.id).await?).then_some(actor.id);
+    if !admin::revoke_invite(pool, id, only_own).await? {
         return Err(Error::NotFound);
     }
     let action = format!("revoked invitation #{id}");

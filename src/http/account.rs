@@ -8,7 +8,7 @@ use rocket::{FromForm, State};
 
 use super::viewer;
 use crate::auth::{self, CsrfForm, CurrentUser, ZONE_COOKIE};
-use crate::chat::{accounts, push};
+use crate::chat::{accounts, admin, push};
 use crate::config::Settings;
 use crate::domain::{NewPassword, Zone};
 use crate::error::Result;
@@ -20,11 +20,13 @@ use crate::SharedHub;
 async fn render(db: &Db, me: &CurrentUser, notice: Option<Notice<'_>>) -> Result<Markup> {
     let list = accounts::sessions_of(db.pool(), me.id()).await?;
     let pushed = push::subscriptions_of(db.pool(), me.id()).await?;
+    let may_invite = admin::may_invite(db.pool(), me.id()).await?;
     Ok(view::account(
         &viewer(me),
         &me.session.token_hash,
         &list,
         &pushed,
+        may_invite,
         Zone::names(),
         notice,
     ))

@@ -1,13 +1,14 @@
 //! The admin page and what it does: who may sign up, invitation links,
 //! and deactivating, reactivating, deleting and promoting accounts. Only
-//! administrators reach it; anyone else gets a 404.
+//! administrators reach it; anyone else gets a 404. Also a member's own
+//! invitation links, when administrators let members make them.
 
 use maud::Markup;
 use rocket::{FromForm, State};
 
 use super::viewer;
 use crate::app::App;
-use crate::auth::{Admin, CsrfForm};
+use crate::auth::{Admin, CsrfForm, CurrentUser};
 use crate::chat::admin::{self, AccountAction};
 use crate::config::Settings;
 use crate::domain::{Registration, UserId};
@@ -25,6 +26,7 @@ async fn render(
 ) -> Result<Markup> {
     let pool = app.db.pool();
     let registration = admin::registration(pool, app.settings.registration).await?;
+    let members_invite = admin::members_may_invite(pool).await?;
     let (users, invites, log) = admin::overview(pool, search).await?;
     Ok(view::admin(
         &viewer(&me.0),
@@ -35,6 +37,7 @@ async fn render(
             invites: &invites,
             log: &log,
             new_invite,
+            members_invite,
             notice,
         },
     ))
@@ -77,7 +80,13 @@ struct InviteForm {
     days: i64,
 }
 
-crate::csrf_forms!(AccountForm, RegistrationForm, InviteForm);
+#[derive(FromForm)]
+struct MembersInviteForm {
+    csrf: String,
+    allowed: Option<String>,
+}
+
+crate::csrf_forms!(AccountForm, RegistrationForm, InviteForm, MembersInviteForm);
 
 #[rocket::post("/admin/users/<id>", data = "<form>")]
 async fn act_on_account(
@@ -163,12 +172,93 @@ async fn revoke_invite(
     done_or_refused(&app, &me, result).await
 }
 
+#[rocket::post("/admin/members-invite", data = "<form>")]
+async fn set_members_invite(
+    form: CsrfForm<MembersInviteForm>,
+    me: Admin,
+    app: App<'_>,
+) -> Result<Markup> {
+    let allowed = form.0.allowed.as_deref() == Some("on");
+    let result = admin::set_members_may_invite(app.db.pool(), &me.0.user, allowed)
+        .await
+        .map(|()| {
+            if allowed {
+                "Saved: members may make invitation links.".to_owned()
+            } else {
+                "Saved: only administrators make invitation links.".to_owned()
+            }
+        });
+    done_or_refused(&app, &me, result).await
+}
+
+/// A member's own invitation links, after what was just done.
+async fn member_page(
+    app: &App<'_>,
+    me: &CurrentUser,
+    new_invite: Option<&str>,
+    notice: Option<Result<&str, &str>>,
+) -> Result<Markup> {
+    let pool = app.db.pool();
+    if !admin::may_invite(pool, me.id()).await? {
+        return Err(Error::NotFound);
+    }
+    let invites = admin::invites_of(pool, me.id()).await?;
+    Ok(view::member_invites(
+        &viewer(me),
+        &invites,
+        new_invite,
+        notice,
+    ))
+}
+
+#[rocket::get("/invites")]
+async fn member_invites(me: CurrentUser, app: App<'_>) -> Result<Markup> {
+    member_page(&app, &me, None, None).await
+}
+
+#[rocket::post("/invites", data = "<form>")]
+async fn member_create_invite(
+    form: CsrfForm<InviteForm>,
+    me: CurrentUser,
+    app: App<'_>,
+) -> Result<Markup> {
+    let made = admin::create_invite(app.db.pool(), &me.user, form.0.uses, form.0.days).await;
+    match made {
+        Ok(token) => {
+            let site = app.settings.site.as_deref().unwrap_or_default();
+            let link = format!("{site}/signup?invite={token}");
+            member_page(&app, &me, Some(&link), None).await
+        }
+        Err(e) if e.is_refusal() => {
+            let why = e.public_message();
+            member_page(&app, &me, None, Some(Err(&why))).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[rocket::post("/invites/<id>/revoke", data = "<_form>")]
+async fn member_revoke_invite(
+    id: i64,
+    _form: CsrfForm<crate::http::accounts::TokenForm>,
+    me: CurrentUser,
+    app: App<'_>,
+) -> Result<Markup> {
+    admin::revoke_invite(app.db.pool(), &me.user, id).await?;
+    let done = format!("Invitation #{id} no longer works.");
+    member_page(&app, &me, None, Some(Ok(&done))).await
+}
+
 pub fn routes() -> Vec<rocket::Route> {
     rocket::routes![
         page,
         act_on_account,
         set_registration,
         create_invite,
-        revoke_invite
+        revoke_invite,
+        set_members_invite,
+        member_invites,
+        member_create_invite,
+        member_revoke_invite
     ]
 }

@@ -149,29 +149,35 @@ pub(crate) async fn create_invite(
     })
 }
 
-/// The invitations that still work, newest first.
-pub(crate) async fn invites(pool: &Pool) -> Result<Vec<Invite>> {
+/// The invitations that still work, newest first: everyone's, or only
+/// those `made_by` made.
+pub(crate) async fn invites(pool: &Pool, made_by: Option<UserId>) -> Result<Vec<Invite>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, Invite>(
             "SELECT i.id, u.username AS created_by, i.created_at, i.expires_at, i.uses_left
              FROM invites i LEFT JOIN users u ON u.id = i.created_by
              WHERE i.revoked_at IS NULL AND i.uses_left > 0 AND i.expires_at > $1
+               AND ($2 IS NULL OR i.created_by = $2)
              ORDER BY i.created_at DESC, i.id DESC",
         )
         .bind(now())
+        .bind(made_by)
         .fetch_all(db)
         .await?)
     })
 }
 
-/// Revokes an invitation; returns whether one still worked.
-pub(crate) async fn revoke_invite(pool: &Pool, id: i64) -> Result<bool> {
+/// Revokes an invitation (only one `made_by` made, when given); returns
+/// whether one still worked.
+pub(crate) async fn revoke_invite(pool: &Pool, id: i64, made_by: Option<UserId>) -> Result<bool> {
     on_pool!(pool, db => {
         let done = sqlx::query(
-            "UPDATE invites SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            "UPDATE invites SET revoked_at = $1
+             WHERE id = $2 AND revoked_at IS NULL AND ($3 IS NULL OR created_by = $3)",
         )
         .bind(now())
         .bind(id)
+        .bind(made_by)
         .execute(db)
         .await?;
         Ok(done.rows_affected() > 0)

@@ -25,6 +25,7 @@ pub fn account(
     current_session: &str,
     sessions: &[SessionInfo],
     pushed: &[SubscriptionInfo],
+    may_invite: bool,
     zone_names: &[String],
     notice: Option<Notice>,
 ) -> Markup {
@@ -70,6 +71,9 @@ pub fn account(
                         (token_field(viewer))
                         button type="submit" { "Log out everywhere" }
                     }
+                }
+                @if may_invite {
+                    p { a href="/invites" { "Invite people" } " to this server with a link." }
                 }
                 section aria-labelledby="push-title" {
                     h2 #push-title { "Push notifications" }

@@ -19,6 +19,8 @@ pub struct AdminView<'a> {
     pub log: &'a [LogEntry],
     /// A link just made: shown this once (only its hash is kept).
     pub new_invite: Option<&'a str>,
+    /// Whether members may make invitation links.
+    pub members_invite: bool,
     /// What the last action did, or why it was refused.
     pub notice: Option<Result<&'a str, &'a str>>,
 }
@@ -63,43 +65,14 @@ pub fn admin(viewer: &Viewer, view: &AdminView) -> Markup {
                         button type="submit" { "Save" }
                     }
                 }
-                section aria-labelledby="invites-title" {
-                    h2 #invites-title { "Invitation links" }
-                    @if let Some(link) = view.new_invite {
-                        p.notice role="status" {
-                            "New invitation link (copy it now: it is not shown again): "
-                        }
-                        input #new-invite .invite-link type="text" readonly value=(link)
-                            aria-label="The new invitation link";
+                (invitations(viewer, view.invites, view.new_invite, "/admin/invites"))
+                form.members-invite method="post" action="/admin/members-invite" {
+                    (token_field(viewer))
+                    label.choice {
+                        input type="checkbox" name="allowed" value="on" checked[view.members_invite];
+                        " Members may make invitation links too (on their account page)"
                     }
-                    form.invite-form method="post" action="/admin/invites" {
-                        (token_field(viewer))
-                        label for="invite-uses" { "For how many people" }
-                        input #invite-uses name="uses" type="number" min="1" max=(INVITE_MAX_USES) value="1" required;
-                        label for="invite-days" { "Valid for days" }
-                        input #invite-days name="days" type="number" min="1" max=(INVITE_MAX_DAYS) value="7" required;
-                        button.primary type="submit" { "Make an invitation link" }
-                    }
-                    @if view.invites.is_empty() {
-                        p { "No invitation link works now." }
-                    } @else {
-                        ul.invites {
-                            @for invite in view.invites {
-                                li {
-                                    "#" (invite.id)
-                                    @if let Some(by) = &invite.created_by { " by " (by) }
-                                    " · " (invite.uses_left) " left · expires "
-                                    time datetime=(iso(invite.expires_at)) title=(full_time(zone.local(invite.expires_at), zone)) {
-                                        (super::date_text(zone.local(invite.expires_at).date(), true))
-                                    }
-                                    form.inline method="post" action={ "/admin/invites/" (invite.id) "/revoke" } {
-                                        (token_field(viewer))
-                                        button type="submit" aria-label={ "Revoke invitation " (invite.id) } { "Revoke" }
-                                    }
-                                }
-                            }
-                        }
-                    }
+                    button type="submit" { "Save" }
                 }
                 section aria-labelledby="users-title" {
                     h2 #users-title { "Accounts" }
@@ -194,4 +167,82 @@ fn account_actions(viewer: &Viewer, user: &ManagedUser) -> Markup {
             }
         }
     }
+}
+
+/// Invitation links: the one just made (shown once), a form to make one,
+/// and those that still work, each revocable; `base` is where the forms
+/// post (the admin page's, or a member's own).
+fn invitations(
+    viewer: &Viewer,
+    invites: &[Invite],
+    new_invite: Option<&str>,
+    base: &str,
+) -> Markup {
+    let zone = viewer.zone;
+    html! {
+        section aria-labelledby="invites-title" {
+            h2 #invites-title { "Invitation links" }
+            @if let Some(link) = new_invite {
+                p.notice role="status" {
+                    "New invitation link (copy it now: it is not shown again): "
+                }
+                input #new-invite .invite-link type="text" readonly value=(link)
+                    aria-label="The new invitation link";
+            }
+            form.invite-form method="post" action=(base) {
+                (token_field(viewer))
+                label for="invite-uses" { "For how many people" }
+                input #invite-uses name="uses" type="number" min="1" max=(INVITE_MAX_USES) value="1" required;
+                label for="invite-days" { "Valid for days" }
+                input #invite-days name="days" type="number" min="1" max=(INVITE_MAX_DAYS) value="7" required;
+                button.primary type="submit" { "Make an invitation link" }
+            }
+            @if invites.is_empty() {
+                p { "No invitation link works now." }
+            } @else {
+                ul.invites {
+                    @for invite in invites {
+                        li {
+                            "#" (invite.id)
+                            @if let Some(by) = &invite.created_by { " by " (by) }
+                            " · " (invite.uses_left) " left · expires "
+                            time datetime=(iso(invite.expires_at)) title=(full_time(zone.local(invite.expires_at), zone)) {
+                                (super::date_text(zone.local(invite.expires_at).date(), true))
+                            }
+                            form.inline method="post" action={ (base) "/" (invite.id) "/revoke" } {
+                                (token_field(viewer))
+                                button type="submit" aria-label={ "Revoke invitation " (invite.id) } { "Revoke" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A member's own invitation links, when administrators let members make
+/// them.
+pub fn member_invites(
+    viewer: &Viewer,
+    invites: &[Invite],
+    new_invite: Option<&str>,
+    notice: Option<Result<&str, &str>>,
+) -> Markup {
+    page(
+        "Invite people",
+        Some(viewer),
+        html! {
+            main.card.admin-page {
+                h1 { "Invite people" }
+                @match notice {
+                    Some(Ok(text)) => p.notice role="status" { (text) },
+                    Some(Err(text)) => p.form-error role="alert" { (text) },
+                    None => {},
+                }
+                p { "Someone who opens an invitation link can make an account here while it lasts." }
+                (invitations(viewer, invites, new_invite, "/invites"))
+            }
+        },
+    )
 }
