@@ -4,14 +4,13 @@
 //! invitation links, when administrators let members make them.
 
 use maud::Markup;
-use rocket::{FromForm, State};
+use rocket::FromForm;
 
 use super::viewer;
 use crate::app::App;
 use crate::auth::{Admin, CsrfForm, CurrentUser};
 use crate::chat::admin::{self, AccountAction};
-use crate::config::Settings;
-use crate::domain::{Registration, UserId};
+use crate::domain::{Registration, User, UserId};
 use crate::error::{Error, Result};
 use crate::views::admin::{self as view, AdminView};
 
@@ -142,21 +141,19 @@ async fn set_registration(
 }
 
 #[rocket::post("/admin/invites", data = "<form>")]
-async fn create_invite(
-    form: CsrfForm<InviteForm>,
-    me: Admin,
-    app: App<'_>,
-    settings: &State<Settings>,
-) -> Result<Markup> {
-    let made = admin::create_invite(app.db.pool(), &me.0.user, form.0.uses, form.0.days).await;
-    match made {
-        Ok(token) => {
-            let site = settings.site.as_deref().unwrap_or_default();
-            let link = format!("{site}/signup?invite={token}");
-            render(&app, &me, "", None, Some(&link)).await
-        }
+async fn create_invite(form: CsrfForm<InviteForm>, me: Admin, app: App<'_>) -> Result<Markup> {
+    match new_invite_link(&app, &me.0.user, &form.0).await {
+        Ok(link) => render(&app, &me, "", None, Some(&link)).await,
         Err(e) => done_or_refused(&app, &me, Err(e)).await,
     }
+}
+
+/// Makes an invitation link as `user`, as the form asks; returns the link
+/// to show (on the configured site, or this one).
+async fn new_invite_link(app: &App<'_>, user: &User, form: &InviteForm) -> Result<String> {
+    let token = admin::create_invite(app.db.pool(), user, form.uses, form.days).await?;
+    let site = app.settings.site.as_deref().unwrap_or_default();
+    Ok(format!("{site}/signup?invite={token}"))
 }
 
 #[rocket::post("/admin/invites/<id>/revoke", data = "<_form>")]
@@ -222,13 +219,8 @@ async fn member_create_invite(
     me: CurrentUser,
     app: App<'_>,
 ) -> Result<Markup> {
-    let made = admin::create_invite(app.db.pool(), &me.user, form.0.uses, form.0.days).await;
-    match made {
-        Ok(token) => {
-            let site = app.settings.site.as_deref().unwrap_or_default();
-            let link = format!("{site}/signup?invite={token}");
-            member_page(&app, &me, Some(&link), None).await
-        }
+    match new_invite_link(&app, &me.user, &form.0).await {
+        Ok(link) => member_page(&app, &me, Some(&link), None).await,
         Err(e) if e.is_refusal() => {
             let why = e.public_message();
             member_page(&app, &me, None, Some(Err(&why))).await
