@@ -191,9 +191,11 @@ impl<'r> FromRequest<'r> for Visitor {
             .headers()
             .get_one("User-Agent")
             .map(|a| a.chars().filter(|c| !c.is_control()).take(200).collect());
-        let trusted = settings(req).map_or(&[][..], |s| s.trusted_proxies.as_slice());
+        let (trusted, header) = settings(req).map_or((&[][..], "X-Real-IP"), |s| {
+            (s.trusted_proxies.as_slice(), s.proxy_header.as_str())
+        });
         Outcome::Success(Visitor {
-            address: client_address(req.remote().map(|a| a.ip()), trusted, |name| {
+            address: client_address(req.remote().map(|a| a.ip()), trusted, header, |name| {
                 req.headers().get(name).collect()
             }),
             user_agent,
@@ -202,37 +204,42 @@ impl<'r> FromRequest<'r> for Visitor {
 }
 
 /// The client's address: the connection's peer, unless that is a trusted
-/// proxy, which says whom it forwards for in `X-Real-IP` or, failing that,
-/// `X-Forwarded-For` (the nearest address there that is not itself a
-/// trusted proxy). Headers from anyone else are ignored: a client could
-/// write anything in them.
+/// proxy, which says whom it forwards for in `header` (the one it writes:
+/// `X-Real-IP`, or `X-Forwarded-For`). Only what the proxy itself wrote
+/// counts: the last `X-Real-IP`, or in `X-Forwarded-For` the nearest entry
+/// that is not a trusted proxy (an entry that is not an address ends the
+/// search: what comes before it is the client's own writing). From anyone
+/// else the headers are ignored.
 pub(crate) fn client_address<'h>(
     peer: Option<std::net::IpAddr>,
     trusted: &[std::net::IpAddr],
-    headers: impl Fn(&str) -> Vec<&'h str>,
+    header: &str,
+    values: impl Fn(&str) -> Vec<&'h str>,
 ) -> Option<std::net::IpAddr> {
     let peer = peer?;
     if !trusted.contains(&peer) {
         return Some(peer);
     }
-    if let Some(real) = headers("X-Real-IP")
-        .first()
-        .and_then(|v| v.trim().parse().ok())
-    {
-        return Some(real);
+    if !header.eq_ignore_ascii_case("X-Forwarded-For") {
+        return Some(
+            values(header)
+                .last()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(peer),
+        );
     }
-    let forwarded: Vec<std::net::IpAddr> = headers("X-Forwarded-For")
-        .iter()
+    let hops: Vec<&str> = values(header)
+        .into_iter()
         .flat_map(|v| v.split(','))
-        .filter_map(|hop| hop.trim().parse().ok())
         .collect();
-    Some(
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|hop| !trusted.contains(hop))
-            .unwrap_or(peer),
-    )
+    for hop in hops.into_iter().rev() {
+        match hop.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return Some(ip),
+            Err(_) => return Some(peer),
+        }
+    }
+    Some(peer)
 }
 
 /// The request's session: `Err` carries the status to answer when the
@@ -491,40 +498,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_trusted_proxy_names_the_client() {
+    fn only_a_trusted_proxy_names_the_client_in_the_header_it_writes() {
         let proxy: std::net::IpAddr = "10.0.0.2".parse().unwrap();
         let client: std::net::IpAddr = "203.0.113.7".parse().unwrap();
         let trusted = [proxy, "10.0.0.3".parse().unwrap()];
+        // X-Real-IP: the proxy's own (last) value; a client's first one is not it.
         let real = |name: &str| {
             if name == "X-Real-IP" {
-                vec!["203.0.113.7"]
+                vec!["6.6.6.6", "203.0.113.7"]
             } else {
-                vec![]
+                vec!["9.9.9.9"]
             }
         };
-        assert_eq!(client_address(Some(proxy), &trusted, real), Some(client));
         assert_eq!(
-            client_address(Some(client), &trusted, |_| vec!["10.9.9.9"]),
+            client_address(Some(proxy), &trusted, "X-Real-IP", real),
+            Some(client)
+        );
+        assert_eq!(
+            client_address(Some(client), &trusted, "X-Real-IP", |_| vec!["10.9.9.9"]),
             Some(client),
             "a client's own header is ignored"
         );
         // X-Forwarded-For: the nearest hop that is not a trusted proxy,
-        // whatever the client wrote before it.
+        // whatever the client wrote before it; X-Real-IP is not read then.
         let forwarded = |name: &str| {
             if name == "X-Forwarded-For" {
                 vec!["1.2.3.4, 203.0.113.7", "10.0.0.3"]
             } else {
-                vec![]
+                vec!["6.6.6.6"]
             }
         };
         assert_eq!(
-            client_address(Some(proxy), &trusted, forwarded),
+            client_address(Some(proxy), &trusted, "X-Forwarded-For", forwarded),
             Some(client)
         );
+        // An entry that is not an address stops the search.
+        let garbled = |_: &str| vec!["1.2.3.4, unknown, 10.0.0.3"];
         assert_eq!(
-            client_address(Some(proxy), &trusted, |_| vec!["not an address"]),
+            client_address(Some(proxy), &trusted, "X-Forwarded-For", garbled),
             Some(proxy)
         );
-        assert_eq!(client_address(None, &trusted, real), None);
+        assert_eq!(
+            client_address(Some(proxy), &trusted, "X-Real-IP", |_| vec![
+                "not an address"
+            ]),
+            Some(proxy)
+        );
+        assert_eq!(client_address(None, &trusted, "X-Real-IP", real), None);
     }
 }

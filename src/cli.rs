@@ -12,7 +12,7 @@ use rocket::figment::providers::Serialized;
 use crate::chat::admin::{self, AccountAction};
 use crate::config::{self, Settings};
 use crate::live::hub::Hub;
-use crate::store::{backup, Pool};
+use crate::store::{self, backup, Pool};
 
 const USAGE: &str = "usage:
   natter                          serve (configured by Rocket.toml and NATTER_* variables)
@@ -42,7 +42,9 @@ pub async fn run(args: &[String]) -> ExitCode {
     }
 }
 
-/// The configured database (migrated, as the server would) and settings.
+/// The configured database and settings. The database must exist and be
+/// this version's (the server creates and migrates it): a command never
+/// makes a new one or changes a schema under running servers.
 async fn open() -> Result<(Pool, Settings), String> {
     let figment = config::figment();
     let settings: Settings = figment
@@ -55,28 +57,51 @@ async fn open() -> Result<(Pool, Settings), String> {
         .join(Serialized::default("max_connections", 2))
         .extract()
         .map_err(|e| format!("the database configuration is not valid: {e}"))?;
+    if let Some(file) = store::sqlite_file(&database.url) {
+        if !file.exists() {
+            return Err(format!(
+                "there is no database at {} (run this where the server runs, with its configuration)",
+                file.display()
+            ));
+        }
+    }
     let pool = Pool::connect_with(&database)
         .await
         .map_err(|e| format!("cannot open the database {}: {e}", database.url))?;
-    pool.migrate()
-        .await
-        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+    if let Err(why) = store::health::readiness(&pool).await {
+        pool.close().await;
+        return Err(format!(
+            "the database is not ready for this version of natter ({why}); start the server once to migrate it"
+        ));
+    }
     Ok((pool, settings))
 }
 
 async fn set_admin(username: &str, grant: bool) -> Result<String, String> {
     let (pool, settings) = open().await?;
-    let user = admin::user_named(&pool, username)
-        .await
-        .map_err(|_| format!("there is no account named {username}"))?;
-    let action = if grant {
-        AccountAction::MakeAdmin
-    } else {
-        AccountAction::UnmakeAdmin
-    };
-    let done = admin::act_on_account(&pool, &Hub::new(), &settings.media_dir, None, user, action)
-        .await
-        .map_err(|e| e.public_message());
+    let done = async {
+        let user = admin::user_named(&pool, username).await?;
+        // Granting also reactivates: it is how a locked-out administrator
+        // gets back in.
+        let actions: &[AccountAction] = if grant {
+            &[AccountAction::Reactivate, AccountAction::MakeAdmin]
+        } else {
+            &[AccountAction::UnmakeAdmin]
+        };
+        let mut name = String::new();
+        for action in actions {
+            name =
+                admin::act_on_account(&pool, &Hub::new(), &settings.media_dir, None, user, *action)
+                    .await?;
+        }
+        Ok::<_, crate::error::Error>(name)
+    }
+    .await
+    .map_err(|e| match e {
+        crate::error::Error::NotFound => format!("there is no account named {username}"),
+        crate::error::Error::NotAllowed(why) => why.to_owned(),
+        other => other.to_string(),
+    });
     pool.close().await;
     let name = done?;
     Ok(if grant {
@@ -87,8 +112,11 @@ async fn set_admin(username: &str, grant: bool) -> Result<String, String> {
 }
 
 async fn make_backup(file: &Path) -> Result<String, String> {
-    if file.exists() {
-        return Err(format!("{} exists already", file.display()));
+    let media = PathBuf::from(format!("{}.media", file.display()));
+    for taken in [file, media.as_path()] {
+        if taken.exists() {
+            return Err(format!("{} exists already", taken.display()));
+        }
     }
     let (pool, settings) = open().await?;
     let copied = backup::copy_database(&pool, file)
@@ -96,7 +124,6 @@ async fn make_backup(file: &Path) -> Result<String, String> {
         .map_err(|e| format!("the database could not be copied: {e}"));
     pool.close().await;
     copied?;
-    let media = PathBuf::from(format!("{}.media", file.display()));
     let files = copy_files(&settings.media_dir, &media)
         .await
         .map_err(|e| format!("the files could not be copied to {}: {e}", media.display()))?;
@@ -119,7 +146,9 @@ async fn copy_files(from: &Path, to: &Path) -> std::io::Result<usize> {
         Err(e) => return Err(e),
     };
     while let Some(entry) = entries.next_entry().await? {
-        if entry.file_type().await?.is_file() {
+        // An upload still being written is not a stored file yet.
+        let partial = entry.file_name().to_string_lossy().contains(".part-");
+        if entry.file_type().await?.is_file() && !partial {
             tokio::fs::copy(entry.path(), to.join(entry.file_name())).await?;
             copied += 1;
         }

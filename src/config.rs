@@ -52,11 +52,20 @@ pub struct Settings {
     #[serde(default)]
     pub registration: crate::domain::Registration,
     /// Addresses of the reverse proxies in front of Natter. A request from
-    /// one of them is counted against the client it names in `X-Real-IP`
-    /// (or `X-Forwarded-For`) for per-address limits; from anyone else,
-    /// those headers are ignored.
+    /// one of them is counted against the client it names in
+    /// `proxy_header` for per-address limits; from anyone else, that
+    /// header is ignored.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The header those proxies write the client's address in: `X-Real-IP`
+    /// (nginx's `proxy_set_header X-Real-IP $remote_addr`) or
+    /// `X-Forwarded-For` (Caddy, Traefik). Only that one is read.
+    #[serde(default = "default_proxy_header")]
+    pub proxy_header: String,
+}
+
+fn default_proxy_header() -> String {
+    "X-Real-IP".to_owned()
 }
 
 fn default_push_previews() -> bool {

@@ -584,3 +584,102 @@ async fn members_make_invitation_links_only_while_administrators_let_them() {
         .await
         .contains("stopped members making invitation links"));
 }
+
+#[tokio::test]
+async fn of_two_first_sign_ups_at_once_exactly_one_administers() {
+    let server = Server::start_with(tempfile::tempdir().unwrap(), |f| f).await;
+    let (first, second) = (server.browser(), server.browser());
+    tokio::join!(first.signup("first"), second.signup("second"));
+    let pool = open_database(&server.dir).await;
+    let admins: i64 = natter::on_pool!(&pool, db => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE is_admin = TRUE",
+    )
+    .fetch_one(db)
+    .await
+    .expect("counted"));
+    pool.close().await;
+    assert_eq!(admins, 1);
+    let reached = [
+        first.get("/admin").await.status(),
+        second.get("/admin").await.status(),
+    ];
+    assert!(
+        reached.contains(&reqwest::StatusCode::OK)
+            && reached.contains(&reqwest::StatusCode::NOT_FOUND)
+    );
+}
+
+#[tokio::test]
+async fn an_open_server_ignores_a_stale_link_and_a_deactivated_members_links_stop_working() {
+    let (server, alice) = server_with(|f| f).await;
+    let newcomer = server.browser();
+    let page = newcomer.get_text("/signup?invite=not-a-real-token").await;
+    let csrf = hidden_field(&page, "csrf").unwrap();
+    let joined = newcomer
+        .post(
+            "/signup",
+            &[
+                ("csrf", &csrf),
+                ("username", "bob"),
+                ("password", PASSWORD),
+                ("confirmation", PASSWORD),
+                ("invite", "not-a-real-token"),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status(), 200, "anyone may sign up on an open server");
+    // Bob (a member allowed to invite) makes a link; deactivating him ends it.
+    admin_post(&alice, "/admin/members-invite", &[("allowed", "on")]).await;
+    admin_post(&alice, "/admin/registration", &[("mode", "invite")]).await;
+    let csrf = hidden_field(&newcomer.get_text("/invites").await, "csrf").unwrap();
+    let made = newcomer
+        .post("/invites", &[("csrf", &csrf), ("uses", "5"), ("days", "3")])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let start = made.find("/signup?invite=").expect("bob's link");
+    let link = made[start..start + made[start..].find('"').unwrap()].to_owned();
+    act(&alice, "bob", "deactivate").await;
+    let late = server.browser();
+    let csrf = hidden_field(&late.get_text(&link).await, "csrf").unwrap();
+    let refused = late
+        .post(
+            "/signup",
+            &[
+                ("csrf", &csrf),
+                ("username", "carol"),
+                ("password", PASSWORD),
+                ("confirmation", PASSWORD),
+                ("invite", link.trim_start_matches("/signup?invite=")),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+}
+
+#[tokio::test]
+async fn the_commands_never_make_a_database_and_granting_reactivates() {
+    let (server, alice) = server_with(|f| f).await;
+    let bob = server.browser();
+    bob.signup("bob").await;
+    act(&alice, "bob", "deactivate").await;
+    let url = database_url(&server.dir);
+    let granted = natter_command(server.dir.path(), &url, &["admin", "grant", "bob"]);
+    assert!(granted.status.success(), "{granted:?}");
+    bob.login("bob").await;
+    assert!(bob.get_text("/admin").await.contains("Administration"));
+    // Run elsewhere, with the default database: nothing is made there.
+    if std::env::var(POSTGRES_ENV).map_or(true, |url| url.is_empty()) {
+        let elsewhere = tempfile::tempdir().unwrap();
+        let missing = natter_command(
+            elsewhere.path(),
+            "sqlite://natter.db",
+            &["backup", "copy.db"],
+        );
+        assert!(!missing.status.success());
+        let said = String::from_utf8_lossy(&missing.stderr).into_owned();
+        assert!(said.contains("there is no database"), "{said}");
+        assert!(!elsewhere.path().join("natter.db").exists());
+    }
+}

@@ -77,7 +77,7 @@ pub async fn admit(
     configured: Registration,
     invite: Option<&str>,
 ) -> Result<Admission> {
-    if admin::no_users(pool).await? {
+    if admin::claim_first_account(pool).await? {
         return Ok(Admission::First);
     }
     let invite = invite.map(str::trim).filter(|t| !t.is_empty());
@@ -85,7 +85,8 @@ pub async fn admit(
         (Registration::Closed, _) => Err(Error::NotAllowed(
             "This server is not taking new accounts.",
         )),
-        (Registration::Open, None) => Ok(Admission::Open),
+        // Anyone may: a link (perhaps stale) is not needed, nor used up.
+        (Registration::Open, _) => Ok(Admission::Open),
         (_, Some(token)) => match admin::use_invite(pool, &crate::auth::token_hash(token)).await? {
             Some(id) => Ok(Admission::Invited(id)),
             None => Err(Error::NotAllowed(
@@ -121,8 +122,18 @@ pub async fn signup_notice(
 /// Gives back what `admit` took when the account was not made (a taken
 /// name): the invitation's use.
 pub async fn not_admitted(pool: &Pool, admission: Admission) -> Result<()> {
-    if let Admission::Invited(id) = admission {
-        admin::give_back_invite(pool, id).await?;
+    match admission {
+        Admission::Invited(id) => admin::give_back_invite(pool, id).await,
+        Admission::First => admin::release_first_account(pool).await,
+        Admission::Open => Ok(()),
+    }
+}
+
+/// What follows a sign-up let in as `admission`: the server's first
+/// account administers it.
+pub async fn admitted(pool: &Pool, admission: Admission, user: UserId) -> Result<()> {
+    if admission == Admission::First {
+        admin::set_admin(pool, user, true).await?;
     }
     Ok(())
 }
@@ -244,21 +255,24 @@ pub async fn act_on_account(
         AccountAction::Deactivate => {
             let name = admin::set_deactivated(pool, target, true).await?;
             accounts::end_sessions(pool, hub, target, None).await?;
+            admin::revoke_invites_of(pool, target).await?;
             name
         }
         AccountAction::Reactivate => admin::set_deactivated(pool, target, false).await?,
         AccountAction::MakeAdmin => admin::set_admin(pool, target, true).await?,
-        AccountAction::UnmakeAdmin => {
-            if actor.is_none() && admin::admins(pool).await? <= 1 {
+        AccountAction::UnmakeAdmin => match admin::unmake_admin(pool, target).await? {
+            Some(name) => Some(name),
+            None if users::by_id(pool, target).await?.is_some() => {
                 return Err(Error::NotAllowed(
                     "That is the server's last administrator.",
-                ));
+                ))
             }
-            admin::set_admin(pool, target, false).await?
-        }
+            None => None,
+        },
         AccountAction::Delete => {
             let name = users::by_id(pool, target).await?.map(|u| u.username);
             if name.is_some() {
+                admin::revoke_invites_of(pool, target).await?;
                 accounts::delete_account(pool, hub, media_dir, target).await?;
             }
             name

@@ -131,7 +131,10 @@ async fn signup(
         admin::not_admitted(db.pool(), admission).await?;
     }
     let user = match created {
-        Ok(user) => user,
+        Ok(user) => {
+            admin::admitted(db.pool(), admission, user.id).await?;
+            user
+        }
         Err(CreateError::Taken) => return refuse("That username is taken. Try another one."),
         Err(CreateError::LooksTaken) => {
             return refuse("That username looks too much like one that is taken. Try another one.")

@@ -82,13 +82,59 @@ pub(crate) async fn set_deactivated(
     })
 }
 
-/// How many active administrators there are.
-pub(crate) async fn admins(pool: &Pool) -> Result<i64> {
+/// Claims being the server's first account: true for exactly one caller
+/// (a row's primary key decides, on either database), and only while the
+/// server has no account.
+pub(crate) async fn claim_first_account(pool: &Pool) -> Result<bool> {
+    on_pool!(pool, db => {
+        let done = sqlx::query(
+            "INSERT INTO server_settings (name, value)
+             SELECT 'first_account', 'claimed' WHERE NOT EXISTS (SELECT 1 FROM users)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .execute(db)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    })
+}
+
+/// Gives the claim back when the first account was not made after all.
+pub(crate) async fn release_first_account(pool: &Pool) -> Result<()> {
+    on_pool!(pool, db => {
+        sqlx::query(
+            "DELETE FROM server_settings WHERE name = 'first_account'
+             AND NOT EXISTS (SELECT 1 FROM users)",
+        )
+        .execute(db)
+        .await?;
+        Ok(())
+    })
+}
+
+/// Revokes every invitation `user_id` made that still works.
+pub(crate) async fn revoke_invites_of(pool: &Pool, user_id: UserId) -> Result<()> {
+    on_pool!(pool, db => {
+        sqlx::query("UPDATE invites SET revoked_at = $1 WHERE created_by = $2 AND revoked_at IS NULL")
+            .bind(now())
+            .bind(user_id)
+            .execute(db)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Takes administration from a user unless that would leave the server
+/// without an active administrator. Returns their name if it was done.
+pub(crate) async fn unmake_admin(pool: &Pool, user_id: UserId) -> Result<Option<String>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM users WHERE is_admin = TRUE AND deactivated_at IS NULL",
+            "UPDATE users SET is_admin = FALSE WHERE id = $1
+               AND (SELECT COUNT(*) FROM users
+                    WHERE is_admin = TRUE AND deactivated_at IS NULL AND id <> $1) > 0
+             RETURNING username",
         )
-        .fetch_one(db)
+        .bind(user_id)
+        .fetch_optional(db)
         .await?)
     })
 }

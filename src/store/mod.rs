@@ -226,6 +226,18 @@ pub struct DbHandle {
     in_flight: drain::InFlight,
 }
 
+/// The file a SQLite URL names; `None` for PostgreSQL or an in-memory
+/// database.
+pub(crate) fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if is_postgres_url(url) {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    let file = options.get_filename();
+    (!file.as_os_str().is_empty() && file != std::path::Path::new(":memory:"))
+        .then(|| file.to_path_buf())
+}
+
 /// Connection options for a SQLite URL.
 ///
 /// `synchronous = FULL` with WAL: every commit is fsynced before the message

@@ -33,14 +33,13 @@ pub(crate) fn username_skeleton(username: &str) -> String {
         .to_lowercase()
 }
 
-/// Creates an account (the server's first is its administrator); fails
-/// with `Taken` if the name exists in any letter case, and with
-/// `LooksTaken` if an existing one looks the same.
+/// Creates an account; fails with `Taken` if the name exists in any letter
+/// case, and with `LooksTaken` if an existing one looks the same.
 pub async fn create(pool: &Pool, username: &str, password_hash: &str) -> Result<User, CreateError> {
     on_pool!(pool, db => {
         let result = sqlx::query_as::<_, User>(
-            "INSERT INTO users (username, username_key, username_skeleton, password_hash, created_at, is_admin)
-             SELECT $1, $2, $3, $4, $5, NOT EXISTS (SELECT 1 FROM users)
+            "INSERT INTO users (username, username_key, username_skeleton, password_hash, created_at)
+             SELECT $1, $2, $3, $4, $5
              WHERE NOT EXISTS (SELECT 1 FROM users
                                WHERE username_skeleton = $6 AND username_key <> $7)
              RETURNING id, username, created_at",
