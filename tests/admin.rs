@@ -498,21 +498,12 @@ async fn members_make_invitation_links_only_while_administrators_let_them() {
     let start = page.find("/signup?invite=").expect("a link");
     let link = page[start..start + page[start..].find('"').unwrap()].to_owned();
     let bob = server.browser();
-    let csrf = hidden_field(&bob.get_text(&link).await, "csrf").unwrap();
     let token = link.trim_start_matches("/signup?invite=");
-    let joined = bob
-        .post(
-            "/signup",
-            &[
-                ("csrf", &csrf),
-                ("username", "bob"),
-                ("password", PASSWORD),
-                ("confirmation", PASSWORD),
-                ("invite", token),
-            ],
-        )
-        .await;
-    assert_eq!(joined.status(), 200);
+    assert_eq!(
+        bob.signup_from(&bob.get_text(&link).await, "bob", token)
+            .await,
+        200
+    );
     // Not allowed yet: no page, no link on his account page, no invitation.
     assert_eq!(bob.get("/invites").await.status(), 404);
     assert!(!bob.get_text("/account").await.contains("Invite people"));
@@ -544,20 +535,16 @@ async fn members_make_invitation_links_only_while_administrators_let_them() {
     // The link works for a newcomer.
     let carol = server.browser();
     let page = carol.get_text(&bobs_link).await;
-    let csrf = hidden_field(&page, "csrf").unwrap();
-    let joined = carol
-        .post(
-            "/signup",
-            &[
-                ("csrf", &csrf),
-                ("username", "carol"),
-                ("password", PASSWORD),
-                ("confirmation", PASSWORD),
-                ("invite", bobs_link.trim_start_matches("/signup?invite=")),
-            ],
-        )
-        .await;
-    assert_eq!(joined.status(), 200);
+    assert_eq!(
+        carol
+            .signup_from(
+                &page,
+                "carol",
+                bobs_link.trim_start_matches("/signup?invite=")
+            )
+            .await,
+        200
+    );
     // Bob sees and revokes only his own; alice's admin page lists it as his.
     let admin_page = alice.get_text("/admin").await;
     assert!(admin_page.contains(" by bob"), "{admin_page}");
@@ -614,20 +601,11 @@ async fn an_open_server_ignores_a_stale_link_and_a_deactivated_members_links_sto
     let (server, alice) = server_with(|f| f).await;
     let newcomer = server.browser();
     let page = newcomer.get_text("/signup?invite=not-a-real-token").await;
-    let csrf = hidden_field(&page, "csrf").unwrap();
-    let joined = newcomer
-        .post(
-            "/signup",
-            &[
-                ("csrf", &csrf),
-                ("username", "bob"),
-                ("password", PASSWORD),
-                ("confirmation", PASSWORD),
-                ("invite", "not-a-real-token"),
-            ],
-        )
-        .await;
-    assert_eq!(joined.status(), 200, "anyone may sign up on an open server");
+    assert_eq!(
+        newcomer.signup_from(&page, "bob", "not-a-real-token").await,
+        200,
+        "anyone may sign up on an open server"
+    );
     // Bob (a member allowed to invite) makes a link; deactivating him ends it.
     admin_post(&alice, "/admin/members-invite", &[("allowed", "on")]).await;
     admin_post(&alice, "/admin/registration", &[("mode", "invite")]).await;
@@ -642,20 +620,15 @@ async fn an_open_server_ignores_a_stale_link_and_a_deactivated_members_links_sto
     let link = made[start..start + made[start..].find('"').unwrap()].to_owned();
     act(&alice, "bob", "deactivate").await;
     let late = server.browser();
-    let csrf = hidden_field(&late.get_text(&link).await, "csrf").unwrap();
-    let refused = late
-        .post(
-            "/signup",
-            &[
-                ("csrf", &csrf),
-                ("username", "carol"),
-                ("password", PASSWORD),
-                ("confirmation", PASSWORD),
-                ("invite", link.trim_start_matches("/signup?invite=")),
-            ],
+    assert_eq!(
+        late.signup_from(
+            &late.get_text(&link).await,
+            "carol",
+            link.trim_start_matches("/signup?invite=")
         )
-        .await;
-    assert_eq!(refused.status(), 403);
+        .await,
+        403
+    );
 }
 
 #[tokio::test]

@@ -410,19 +410,28 @@ impl Browser {
     }
 
     pub async fn signup(&self, username: &str) {
-        let csrf = hidden_field(&self.get_text("/signup").await, "csrf").expect("csrf");
-        let response = self
-            .post(
-                "/signup",
-                &[
-                    ("csrf", &csrf),
-                    ("username", username),
-                    ("password", PASSWORD),
-                    ("confirmation", PASSWORD),
-                ],
-            )
-            .await;
-        assert!(response.status().is_success(), "signup of {username}");
+        let page = self.get_text("/signup").await;
+        let status = self.signup_from(&page, username, "").await;
+        assert!((200..300).contains(&status), "signup of {username}");
+    }
+
+    /// Signs up as `username` from the sign-up page `page` (its token),
+    /// with the invitation token `invite` (empty: none); returns the status.
+    pub async fn signup_from(&self, page: &str, username: &str, invite: &str) -> u16 {
+        let csrf = hidden_field(page, "csrf").expect("csrf");
+        self.post(
+            "/signup",
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", PASSWORD),
+                ("confirmation", PASSWORD),
+                ("invite", invite),
+            ],
+        )
+        .await
+        .status()
+        .as_u16()
     }
 
     pub async fn login(&self, username: &str) {
