@@ -235,12 +235,18 @@ async fn fill(client: &Client, css: &str, value: &str) {
         .expect("typing");
 }
 
+/// Clicks what `css` finds, finding it again if the page replaced it in
+/// between (a live change redraws a bubble, as a person would just click
+/// again).
 async fn click(client: &Client, css: &str) {
-    find_when_there(client, css)
-        .await
-        .click()
-        .await
-        .expect("click");
+    for _ in 0..5 {
+        match find_when_there(client, css).await.click().await {
+            Ok(()) => return,
+            Err(e) if e.is_stale_element_reference() => {}
+            Err(e) => panic!("click {css}: {e}"),
+        }
+    }
+    panic!("{css} kept being replaced");
 }
 
 /// What the message box holds right now.
