@@ -80,7 +80,10 @@ async fn open() -> Result<(Pool, Settings), String> {
 async fn set_admin(username: &str, grant: bool) -> Result<String, String> {
     let (pool, settings) = open().await?;
     let done = async {
-        let user = admin::user_named(&pool, username).await?;
+        let user = crate::chat::user_named(&pool, username)
+            .await?
+            .ok_or(crate::error::Error::NotFound)?
+            .id;
         // Granting also reactivates: it is how a locked-out administrator
         // gets back in.
         let actions: &[AccountAction] = if grant {

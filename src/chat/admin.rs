@@ -138,11 +138,6 @@ pub async fn admitted(pool: &Pool, admission: Admission, user: UserId) -> Result
     Ok(())
 }
 
-/// Whether the user administers the server.
-pub async fn is_admin(pool: &Pool, user_id: UserId) -> Result<bool> {
-    admin::is_admin(pool, user_id).await
-}
-
 /// What the admin page shows: accounts matching `search`, the invitations
 /// that still work, and the latest log entries.
 pub async fn overview(
@@ -286,9 +281,4 @@ pub async fn act_on_account(
     let text = format!("{} {name}", action.done());
     admin::log(pool, actor_id, actor_name, &text).await?;
     Ok(name)
-}
-
-/// The id of the account named `username`, for the command line.
-pub async fn user_named(pool: &Pool, username: &str) -> Result<UserId> {
-    admin::user_id(pool, username).await?.ok_or(Error::NotFound)
 }

@@ -55,16 +55,6 @@ pub(crate) async fn set_admin(pool: &Pool, user_id: UserId, admin: bool) -> Resu
     })
 }
 
-/// A user's id by name (any letter case).
-pub(crate) async fn user_id(pool: &Pool, username: &str) -> Result<Option<UserId>> {
-    on_pool!(pool, db => {
-        Ok(sqlx::query_scalar("SELECT id FROM users WHERE username_key = $1")
-            .bind(username_key(username))
-            .fetch_optional(db)
-            .await?)
-    })
-}
-
 /// Deactivates an account (it cannot log in; its sessions are ended by
 /// the caller) or makes it active again. Returns its name if it exists.
 pub(crate) async fn set_deactivated(
