@@ -19,6 +19,14 @@ pub(crate) const PASSWORD_MIN_CHARS: usize = 8;
 pub(crate) const PASSWORD_MAX_CHARS: usize = 1024;
 /// Longest group name, in characters.
 pub(crate) const GROUP_TITLE_MAX_CHARS: usize = 64;
+/// Longest display name, in characters.
+pub(crate) const DISPLAY_NAME_MAX_CHARS: usize = 64;
+/// Longest status line, in characters.
+pub(crate) const STATUS_MAX_CHARS: usize = 140;
+/// Side of a stored avatar, in pixels (shown at 40, sharp on dense screens).
+pub(crate) const AVATAR_SIDE: u32 = 256;
+/// Largest avatar upload, in bytes.
+pub(crate) const AVATAR_MAX_BYTES: u64 = 5 * 1024 * 1024;
 /// Longest message body, in characters, after trimming.
 pub const MESSAGE_MAX_CHARS: usize = 4000;
 /// How long after sending its author may still edit a message (deleting it

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use image::{ImageFormat, ImageReader, Limits};
 use sha2::{Digest, Sha256};
 
+use crate::domain::is_bidi_control;
 use crate::error::{Error, Result};
-use crate::limits::{IMAGE_DECODE_BUDGET_MIB, MAX_IMAGE_PIXELS};
+use crate::limits::{AVATAR_SIDE, IMAGE_DECODE_BUDGET_MIB, MAX_IMAGE_PIXELS};
 use crate::store::messages::NewAttachment;
 
 /// Memory, in MiB, that images being processed may take together: a decode
@@ -69,12 +70,6 @@ pub(crate) fn display_name(raw: Option<&str>) -> String {
     } else {
         name.to_owned()
     }
-}
-
-/// Characters that reorder the text around them: in a file name they make
-/// `invoice\u{202e}fdp.exe` display as "invoiceexe.pdf".
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// An image's width and height from its header alone, before anything is
@@ -190,6 +185,18 @@ async fn write_once(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     written
 }
 
+/// What a failed write of `what` means to its sender: a full disk is
+/// theirs to hear about; anything else is the server's.
+fn write_error(what: &'static str) -> impl Fn(std::io::Error) -> Error + Copy {
+    move |e| {
+        if crate::error::is_disk_full(&e) {
+            Error::StorageFull
+        } else {
+            Error::Internal(format!("storing {what} failed: {e}"))
+        }
+    }
+}
+
 /// Processes and stores an uploaded file in `dir`.
 pub async fn store(dir: &Path, bytes: Vec<u8>, client_name: Option<&str>) -> Result<NewAttachment> {
     if bytes.is_empty() {
@@ -210,13 +217,7 @@ pub async fn store(dir: &Path, bytes: Vec<u8>, client_name: Option<&str>) -> Res
         .await
         .map_err(|e| Error::Internal(format!("processing an upload failed: {e}")))?;
     let sha256 = hex::encode(Sha256::digest(&processed.bytes));
-    let io = |e: std::io::Error| {
-        if crate::error::is_disk_full(&e) {
-            Error::StorageFull
-        } else {
-            Error::Internal(format!("storing an upload failed: {e}"))
-        }
-    };
+    let io = write_error("an upload");
     tokio::fs::create_dir_all(dir).await.map_err(io)?;
     write_once(&path_of(dir, &sha256), &processed.bytes)
         .await
@@ -234,6 +235,67 @@ pub async fn store(dir: &Path, bytes: Vec<u8>, client_name: Option<&str>) -> Res
         has_thumbnail: processed.thumbnail.is_some(),
         thumbnail_size: processed.thumbnail_size,
     })
+}
+
+/// Where the avatar with this hash lives.
+pub(crate) fn avatar_path_of(dir: &Path, sha256: &str) -> PathBuf {
+    dir.join(format!("{sha256}.avatar.png"))
+}
+
+/// An uploaded picture as an avatar: decoded (never trusted as sent),
+/// cropped to a square from its centre and scaled to `AVATAR_SIDE`. CPU-bound.
+fn process_avatar(bytes: &[u8]) -> Result<Vec<u8>> {
+    let not_an_image =
+        || Error::Invalid("An avatar must be a PNG, JPEG, GIF or WebP image.".into());
+    let sniffed = infer::get(bytes).map(|kind| kind.mime_type());
+    if !sniffed.is_some_and(|m| INLINE_IMAGES.contains(&m)) {
+        return Err(not_an_image());
+    }
+    let (image, _) = decode(bytes).ok_or_else(not_an_image)?;
+    let square = image.resize_to_fill(
+        AVATAR_SIDE,
+        AVATAR_SIDE,
+        image::imageops::FilterType::Lanczos3,
+    );
+    encode(&square, ImageFormat::Png)
+        .ok_or_else(|| Error::Internal("encoding an avatar failed".into()))
+}
+
+/// Processes and stores an avatar in `dir`; returns its hash.
+pub async fn store_avatar(dir: &Path, bytes: Vec<u8>) -> Result<String> {
+    if bytes.is_empty() {
+        return Err(Error::Invalid("That file is empty.".into()));
+    }
+    let cost = check_image(&bytes)?;
+    let _share = DECODE_BUDGET
+        .acquire_many(cost.max(1))
+        .await
+        .map_err(|e| Error::Internal(format!("the decode budget closed: {e}")))?;
+    let png = tokio::task::spawn_blocking(move || process_avatar(&bytes))
+        .await
+        .map_err(|e| Error::Internal(format!("processing an avatar failed: {e}")))??;
+    let sha256 = hex::encode(Sha256::digest(&png));
+    let io = write_error("an avatar");
+    tokio::fs::create_dir_all(dir).await.map_err(io)?;
+    write_once(&avatar_path_of(dir, &sha256), &png)
+        .await
+        .map_err(io)?;
+    Ok(sha256)
+}
+
+/// Removes an avatar's file unless an account still has it (when in
+/// doubt, it stays).
+pub(crate) async fn discard_avatar_unless_used(
+    pool: &crate::store::Pool,
+    dir: &Path,
+    sha256: &str,
+) {
+    if !crate::store::users::avatar_in_use(pool, sha256)
+        .await
+        .unwrap_or(true)
+    {
+        let _ = tokio::fs::remove_file(avatar_path_of(dir, sha256)).await;
+    }
 }
 
 /// Removes stored bytes unless an attachment still uses them (when in

@@ -53,7 +53,7 @@ async fn opening_a_contact_creates_one_conversation_per_pair() {
     let page = app.client.get(from_bob).dispatch().await;
     assert_eq!(page.status(), Status::Ok);
     let html = page.into_string().await.unwrap();
-    assert!(html.contains("<h1>alice</h1>"));
+    assert!(html.contains(r#"<h1 id="peer-name-"#) && html.contains(">alice</h1>"));
     assert!(
         html.contains(r#"hx-ext="ws""#) && html.contains("ws-connect=") && html.contains("ws-send")
     );

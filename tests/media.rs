@@ -9,22 +9,6 @@ use common::*;
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::Client;
 
-const BOUNDARY: &str = "natter-test-boundary";
-
-/// A multipart body with the page's fields and one file.
-fn multipart(fields: &[(&str, &str)], filename: &str, file_type: &str, bytes: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
-    }
-    body.extend_from_slice(
-        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {file_type}\r\n\r\n").as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    body
-}
-
 async fn upload(
     client: &Client,
     path: &str,
@@ -57,14 +41,6 @@ async fn upload(
         response.status(),
         response.into_string().await.unwrap_or_default(),
     )
-}
-
-fn png(width: u32, height: u32) -> Vec<u8> {
-    let mut out = Cursor::new(Vec::new());
-    image::DynamicImage::new_rgb8(width, height)
-        .write_to(&mut out, image::ImageFormat::Png)
-        .unwrap();
-    out.into_inner()
 }
 
 /// A JPEG carrying an EXIF segment with a (fake) GPS note in it.

@@ -23,6 +23,7 @@ fn stored(body: String) -> Message {
         seq: 3,
         sender_id: UserId::new(2),
         sender_name: "alice".into(),
+        sender_display: String::new(),
         body,
         created_at: time::OffsetDateTime::UNIX_EPOCH,
         changed_seq: 3,

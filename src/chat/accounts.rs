@@ -86,8 +86,14 @@ pub async fn delete_account(
     user_id: UserId,
 ) -> Result<()> {
     let ended = sessions::delete_all_for_user(pool, user_id, None).await?;
+    let avatar = users::by_id(pool, user_id)
+        .await?
+        .and_then(|user| user.profile.avatar);
     for sha256 in users::delete(pool, user_id).await? {
         media::discard(media_dir, &sha256).await;
+    }
+    if let Some(sha256) = avatar {
+        media::discard_avatar_unless_used(pool, media_dir, &sha256).await;
     }
     for token_hash in ended {
         session_ended(hub, user_id, &token_hash);

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod conversations;
 pub mod groups;
 pub mod health;
+pub mod profiles;
 pub mod push;
 mod reading;
 mod send;

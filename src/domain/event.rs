@@ -58,6 +58,8 @@ pub enum Event {
     UserJoined(Arc<User>),
     /// Somebody deleted their account.
     UserLeft { user_id: UserId },
+    /// Somebody changed their display name, status or avatar.
+    ProfileChanged(Arc<User>),
     /// A group's members or name changed.
     GroupChanged {
         conversation_id: ConversationId,

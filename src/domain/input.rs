@@ -150,6 +150,31 @@ impl GroupTitle {
     }
 }
 
+/// A line a person writes about themselves (display name, status): trimmed,
+/// at most `max` characters, empty to clear it; no control characters, and
+/// none that reorder the text around them (a name must not display as
+/// another's).
+pub fn profile_line(raw: &str, max: usize, what: &str) -> Result<String> {
+    let line = raw.trim();
+    if line.chars().count() > max {
+        return Err(Error::Invalid(format!(
+            "{what} can be at most {max} characters long."
+        )));
+    }
+    if line.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Err(Error::Invalid(format!(
+            "{what} cannot contain control characters."
+        )));
+    }
+    Ok(line.to_owned())
+}
+
+/// Characters that reorder the text around them: in a file name they make
+/// `invoice\u{202e}fdp.exe` display as "invoiceexe.pdf".
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// A username that follows the documented rules: 3–32 characters, ASCII
 /// letters, digits, `_`, `-` and `.`, starting with a letter or digit.
 #[derive(Debug, Clone, PartialEq, Eq)]

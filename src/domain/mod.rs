@@ -14,11 +14,14 @@ mod zone;
 pub use admin::{Invite, LogEntry, ManagedUser, Registration};
 pub use event::{Event, SharedGroup, SharedTally};
 pub use ids::{ConversationId, MessageId, UserId};
-pub use input::{message_text, Draft, GroupTitle, NewPassword, ReactionEmoji, Username};
+pub use input::{
+    is_bidi_control, message_text, profile_line, Draft, GroupTitle, NewPassword, ReactionEmoji,
+    Username,
+};
 pub use mentions::{mention_spans, mentioned_names};
 pub use records::{
     resume_point, Attachment, AttachmentColumns, Contact, Conversation, InboxRow, Mention, Message,
-    MessageKind, NewAttachment, NotifyLevel, Preview, QuoteColumns, Reaction, SessionInfo,
+    MessageKind, NewAttachment, NotifyLevel, Preview, Profile, QuoteColumns, Reaction, SessionInfo,
     SubscriptionInfo, User,
 };
 pub use tally::{GroupState, MemberTally, Shared, Tally};

@@ -12,6 +12,19 @@ pub struct User {
     pub id: UserId,
     pub username: String,
     pub created_at: OffsetDateTime,
+    #[sqlx(flatten)]
+    pub profile: Profile,
+}
+
+/// What a person says about themselves, shown wherever they appear.
+#[derive(Debug, Clone, Default, FromRow, PartialEq, Eq)]
+pub struct Profile {
+    /// Shown beside the username; empty when not set.
+    pub display_name: String,
+    /// A short line under the name; empty when not set.
+    pub status: String,
+    /// The SHA-256 of the avatar image in the media folder.
+    pub avatar: Option<String>,
 }
 
 /// Someone in the directory of people.
@@ -20,6 +33,8 @@ pub struct Contact {
     pub id: UserId,
     pub username: String,
     pub last_seen_at: Option<OffsetDateTime>,
+    #[sqlx(flatten)]
+    pub profile: Profile,
 }
 
 /// A conversation as its members see it.
@@ -118,6 +133,8 @@ pub struct InboxRow {
     pub title: String,
     /// The other person, in a direct conversation.
     pub peer: Option<UserId>,
+    /// The other person's avatar (see `Profile`).
+    pub avatar: Option<String>,
     pub unread: i64,
     /// Whether an unread message calls the viewer by name.
     pub mentioned: bool,
@@ -159,6 +176,8 @@ pub struct Message {
     pub changed_seq: i64,
     pub sender_id: UserId,
     pub sender_name: String,
+    /// The sender's display name, empty when they have none.
+    pub sender_display: String,
     /// Empty once deleted.
     pub body: String,
     pub created_at: OffsetDateTime,

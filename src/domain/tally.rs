@@ -15,6 +15,9 @@ use super::{
 pub struct MemberTally {
     pub user_id: UserId,
     pub username: String,
+    /// Their display name (see `Profile`).
+    pub display_name: String,
+    pub avatar: Option<String>,
     /// The newest message they have read.
     pub last_read: MessageId,
     /// What they did not send and have not read (capped, as badges show it).
@@ -87,10 +90,12 @@ impl Tally {
             group: self.group,
             title: match (&self.title, peer) {
                 (Some(title), _) if self.group => title.clone(),
+                (_, Some(peer)) if !peer.display_name.is_empty() => peer.display_name.clone(),
                 (_, Some(peer)) => peer.username.clone(),
                 _ => String::new(),
             },
             peer: peer.map(|p| p.user_id),
+            avatar: peer.and_then(|p| p.avatar.clone()),
             unread: me.unread,
             mentioned: me.mentioned,
             notify: me.notify,
@@ -171,6 +176,8 @@ mod tests {
                 .map(|&(user, read)| MemberTally {
                     user_id: UserId::new(user),
                     username: format!("user{user}"),
+                    display_name: String::new(),
+                    avatar: None,
                     last_read: MessageId::new(read),
                     unread: 0,
                     mentioned: false,

@@ -1,18 +1,24 @@
 //! The account page: sessions and "log out everywhere", password change
-//! (which ends the other sessions), and account deletion.
+//! (which ends the other sessions), account deletion, and the profile
+//! (display name, status, picture).
 
 use maud::Markup;
+use rocket::fs::TempFile;
 use rocket::http::{Cookie, CookieJar, SameSite, Status};
 use rocket::response::Redirect;
 use rocket::{FromForm, State};
 
 use super::viewer;
+use crate::app::App;
 use crate::auth::{self, CsrfForm, CurrentUser, ZONE_COOKIE};
-use crate::chat::{accounts, admin, push};
+use crate::chat::{accounts, admin, profiles, push};
 use crate::config::Settings;
+use crate::domain::User;
 use crate::domain::{NewPassword, Zone};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::http::accounts::{Reply, TokenForm};
+use crate::http::media::read_upload;
+use crate::limits::AVATAR_MAX_BYTES;
 use crate::store::Db;
 use crate::views::account::{self as view, Notice};
 use crate::SharedHub;
@@ -158,6 +164,74 @@ async fn delete(
     Ok(Reply::Redirect(Redirect::to("/signup")))
 }
 
+#[derive(FromForm)]
+struct ProfileForm {
+    csrf: String,
+    display_name: String,
+    status: String,
+}
+
+#[derive(FromForm)]
+struct AvatarForm<'r> {
+    csrf: String,
+    avatar: TempFile<'r>,
+}
+
+/// A profile change's outcome: back to the page, or the page with the
+/// reason it was refused (nothing changed).
+async fn after_profile_change(db: &Db, me: &CurrentUser, changed: Result<User>) -> Result<Reply> {
+    match changed {
+        Ok(_) => Ok(Reply::Redirect(Redirect::to("/account"))),
+        Err(e) if e.is_refusal() => {
+            let text = e.public_message();
+            let page = render(db, me, Some(Notice::Failed(&text))).await?;
+            Ok(Reply::Refused((e.status(), page)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[rocket::post("/account/profile", data = "<form>")]
+async fn save_profile(form: CsrfForm<ProfileForm>, me: CurrentUser, app: App<'_>) -> Result<Reply> {
+    let form = form.0;
+    let pool = app.db.pool();
+    let hub = app.hub.as_ref();
+    let changed = profiles::set_profile(pool, hub, me.id(), &form.display_name, &form.status).await;
+    after_profile_change(app.db, &me, changed).await
+}
+
+/// A new picture; Rocket's `file` limit bounds what streams in, and
+/// `AVATAR_MAX_BYTES` what an avatar may be.
+#[rocket::post("/account/avatar", data = "<form>")]
+async fn upload_avatar(
+    form: CsrfForm<AvatarForm<'_>>,
+    me: CurrentUser,
+    app: App<'_>,
+) -> Result<Reply> {
+    let form = form.0;
+    let changed = async {
+        if form.avatar.len() > AVATAR_MAX_BYTES {
+            return Err(Error::Invalid(format!(
+                "A picture can be at most {} MiB.",
+                AVATAR_MAX_BYTES / 1024 / 1024
+            )));
+        }
+        app.budgets.upload(me.id())?;
+        let bytes = read_upload(&form.avatar).await?;
+        let (pool, hub, dir) = (app.db.pool(), app.hub.as_ref(), &app.settings.media_dir);
+        profiles::set_avatar(pool, hub, dir, me.id(), Some(bytes)).await
+    }
+    .await;
+    after_profile_change(app.db, &me, changed).await
+}
+
+#[rocket::post("/account/avatar/delete", data = "<_form>")]
+async fn remove_avatar(_form: CsrfForm<TokenForm>, me: CurrentUser, app: App<'_>) -> Result<Reply> {
+    let (pool, hub, dir) = (app.db.pool(), app.hub.as_ref(), &app.settings.media_dir);
+    let changed = profiles::set_avatar(pool, hub, dir, me.id(), None).await;
+    after_profile_change(app.db, &me, changed).await
+}
+
 /// Stops pushing to one of the user's browsers.
 #[rocket::post("/account/push/<id>/delete", data = "<_form>")]
 async fn remove_push(
@@ -174,7 +248,13 @@ async fn remove_push(
     render(db, &me, Some(notice)).await
 }
 
-crate::csrf_forms!(ZoneForm, PasswordForm, DeleteForm);
+crate::csrf_forms!(
+    ZoneForm,
+    PasswordForm,
+    DeleteForm,
+    ProfileForm,
+    AvatarForm<'_>
+);
 
 pub fn routes() -> Vec<rocket::Route> {
     rocket::routes![
@@ -184,6 +264,9 @@ pub fn routes() -> Vec<rocket::Route> {
         choose_time_zone,
         change_password,
         delete,
-        remove_push
+        remove_push,
+        save_profile,
+        upload_avatar,
+        remove_avatar
     ]
 }

@@ -1,5 +1,5 @@
 //! Attachments: upload to a conversation (multipart, also without
-//! JavaScript), and download, to members only.
+//! JavaScript), and download, to members only; people's pictures.
 
 use rocket::fs::TempFile;
 use rocket::http::{ContentType, Header};
@@ -30,7 +30,8 @@ struct Upload<'r> {
 
 crate::csrf_forms!(Upload<'_>);
 
-async fn read_all(file: &TempFile<'_>) -> Result<Vec<u8>> {
+/// An uploaded file's bytes.
+pub(super) async fn read_upload(file: &TempFile<'_>) -> Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(usize::try_from(file.len()).unwrap_or(0));
     let mut reader = file
         .open()
@@ -65,7 +66,7 @@ async fn upload(
             .replying_to(form.reply_to.as_deref());
         app.budgets.upload(me.id())?;
         app.budgets.message(me.id())?;
-        let bytes = read_all(&form.file).await?;
+        let bytes = read_upload(&form.file).await?;
         let dir = &app.settings.media_dir;
         let attachment = media::store(dir, bytes, Some(&name)).await?;
         let sha256 = attachment.sha256.clone();
@@ -254,6 +255,29 @@ async fn thumbnail(id: i64, me: CurrentUser, app: App<'_>, cached: IfNoneMatch) 
     )))
 }
 
+/// How long a browser keeps an avatar: its address names its content, so a
+/// new picture is a new address and this copy never goes stale.
+const AVATAR_CACHE: &str = "private, max-age=31536000, immutable";
+
+/// A person's picture, to anyone logged in (it is shown beside their name).
+#[rocket::get("/avatars/<sha256>")]
+async fn avatar(sha256: &str, _me: CurrentUser, app: App<'_>) -> Result<Download> {
+    let is_hash = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_hash || !chat::profiles::is_avatar(app.db.pool(), sha256).await? {
+        return Err(Error::NotFound);
+    }
+    let bytes = read_stored(media::avatar_path_of(&app.settings.media_dir, sha256)).await?;
+    let mut picture = Download::new(
+        ContentType::PNG,
+        bytes,
+        "inline",
+        "avatar.png",
+        etag_of(sha256),
+    );
+    picture.cache = Header::new("Cache-Control", AVATAR_CACHE);
+    Ok(picture)
+}
+
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![upload, download, thumbnail]
+    rocket::routes![upload, download, thumbnail, avatar]
 }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::connection::{Connection, Lists, LoopState, RowLoaded, RowMove, Step};
 use crate::chat;
 use crate::domain::{Contact, ConversationId, InboxRow, Message, Preview};
-use crate::domain::{SharedGroup, SharedTally, Tally, UserId};
+use crate::domain::{SharedGroup, SharedTally, Tally, User, UserId};
 use crate::error::Result;
 use crate::limits::{RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS, UNREAD_SHOWN_MAX};
 use crate::live::hub::Event;
@@ -18,6 +18,7 @@ use crate::views::chat::{self as chat_views, Previous, Timeline};
 use crate::views::contacts as contact_views;
 use crate::views::groups::{self as group_views, GroupHeading};
 use crate::views::inbox::{self as inbox_views, InboxView};
+use crate::views::people;
 
 impl Connection {
     /// The conversation's tally for this event: loaded by the first page
@@ -272,6 +273,69 @@ impl Connection {
         Ok(Step::Reply(html! { (list) (heading) }))
     }
 
+    /// Someone changed their profile: wherever this page shows them (the
+    /// directory's row, a direct conversation's heading and inbox row, a
+    /// group's heading and their bubbles' names), it follows.
+    async fn profile_changed(&self, user: &User, state: &mut LoopState) -> Result<Step> {
+        let (id, username, profile) = (user.id, user.username.as_str(), &user.profile);
+        if self.lists == Lists::People {
+            if id == self.me.id() {
+                return Ok(Step::Nothing);
+            }
+            return Ok(Step::Reply(people::profile_parts(
+                "contact", id, username, profile,
+            )));
+        }
+        let rows: Vec<ConversationId> = state
+            .inbox_shown
+            .as_ref()
+            .map(|shown| {
+                shown
+                    .values()
+                    .filter(|row| row.peer == Some(id))
+                    .map(|row| row.id)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for conversation_id in rows {
+            self.load_row(
+                conversation_id,
+                &SharedTally::default(),
+                RowMove::InPlace,
+                state,
+            );
+        }
+        let shown_here = match self.chat.as_ref().map(|chat| &chat.scope) {
+            Some(chat::Scope::Direct(peer)) if peer.id == id => {
+                people::profile_parts("peer", id, username, profile)
+            }
+            Some(chat::Scope::Group(_)) => {
+                let Some(conversation_id) = self.conversation_id() else {
+                    return Ok(Step::Nothing);
+                };
+                let group = SharedGroup::default();
+                let is_member = group
+                    .get_or_load(|| chat::groups::state(&self.pool, conversation_id))
+                    .await?
+                    .as_ref()
+                    .is_some_and(|g| g.has_member(id));
+                if !is_member {
+                    return Ok(Step::Nothing);
+                }
+                let heading = match self.group_changed(conversation_id, &group, state).await? {
+                    Step::Reply(heading) => heading,
+                    _ => html! {},
+                };
+                html! {
+                    (heading)
+                    @if id != self.me.id() { (people::sender_names(id, username, profile)) }
+                }
+            }
+            _ => return Ok(Step::Nothing),
+        };
+        Ok(Step::Reply(shown_here))
+    }
+
     /// How this page lays out messages.
     pub(super) fn timeline(&self) -> Timeline<'_> {
         Timeline {
@@ -471,6 +535,7 @@ impl Connection {
                     id: user.id,
                     username: user.username.clone(),
                     last_seen_at: None,
+                    profile: user.profile.clone(),
                 };
                 let online = self.presence.is_online(user.id);
                 Step::Reply(contact_views::appended_contact(
@@ -480,6 +545,7 @@ impl Connection {
                 ))
             }
             Event::UserJoined(_) => Step::Nothing,
+            Event::ProfileChanged(user) => self.profile_changed(&user, state).await?,
             Event::GroupChanged {
                 conversation_id,
                 group,

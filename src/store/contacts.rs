@@ -42,7 +42,7 @@ pub(super) fn mentioned(conversation: &str, member: &str) -> String {
 /// Every user but the viewer, alphabetically, with when they were last seen.
 pub async fn list(pool: &Pool, viewer: UserId) -> Result<Vec<Contact>> {
     Ok(on_pool!(pool, p => sqlx::query_as::<_, Contact>(
-        "SELECT id, username, last_seen_at FROM users WHERE id <> $1 ORDER BY username_key",
+        "SELECT id, username, last_seen_at, display_name, status, avatar FROM users WHERE id <> $1 ORDER BY username_key",
     )
     .bind(viewer)
     .fetch_all(p)
@@ -104,6 +104,8 @@ impl PreviewColumns {
 struct TallyRow {
     user_id: UserId,
     username: String,
+    display_name: String,
+    avatar: Option<String>,
     last_read_message_id: MessageId,
     unread: i64,
     mentioned: bool,
@@ -119,7 +121,7 @@ struct TallyRow {
 /// its name, newest message and change; `None` when the conversation is gone.
 pub async fn tally(pool: &Pool, conversation_id: ConversationId) -> Result<Option<Tally>> {
     let sql = format!(
-        "SELECT v.user_id, u.username, v.last_read_message_id, {unread} AS unread,
+        "SELECT v.user_id, u.username, u.display_name, u.avatar, v.last_read_message_id, {unread} AS unread,
                 {mentioned} AS mentioned, v.notify,
                 c.kind = 'group' AS is_group, c.title, c.last_seq, {preview}
          FROM members v
@@ -141,6 +143,8 @@ pub async fn tally(pool: &Pool, conversation_id: ConversationId) -> Result<Optio
         .map(|row| MemberTally {
             user_id: row.user_id,
             username: row.username.clone(),
+            display_name: row.display_name.clone(),
+            avatar: row.avatar.clone(),
             last_read: row.last_read_message_id,
             unread: row.unread,
             mentioned: row.mentioned,

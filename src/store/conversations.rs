@@ -86,7 +86,7 @@ pub async fn peer(
 ) -> Result<Option<super::users::User>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, super::users::User>(
-            "SELECT u.id, u.username, u.created_at
+            "SELECT u.id, u.username, u.created_at, u.display_name, u.status, u.avatar
          FROM members m JOIN users u ON u.id = m.user_id
          WHERE m.conversation_id = $1 AND m.user_id <> $2
            AND EXISTS (SELECT 1 FROM members WHERE conversation_id = $3 AND user_id = $4)

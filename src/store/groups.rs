@@ -108,7 +108,7 @@ pub(crate) async fn state(
             return Ok(None);
         };
         let members = sqlx::query_as::<_, User>(
-            "SELECT u.id, u.username, u.created_at FROM members m JOIN users u ON u.id = m.user_id
+            "SELECT u.id, u.username, u.created_at, u.display_name, u.status, u.avatar FROM members m JOIN users u ON u.id = m.user_id
              WHERE m.conversation_id = $1
              ORDER BY u.username_key",
         )
@@ -123,7 +123,7 @@ pub(crate) async fn state(
 pub async fn members(pool: &Pool, id: ConversationId, viewer: UserId) -> Result<Vec<User>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, User>(
-            "SELECT u.id, u.username, u.created_at FROM members m JOIN users u ON u.id = m.user_id
+            "SELECT u.id, u.username, u.created_at, u.display_name, u.status, u.avatar FROM members m JOIN users u ON u.id = m.user_id
          WHERE m.conversation_id = $1
            AND EXISTS (SELECT 1 FROM members WHERE conversation_id = $2 AND user_id = $3)
          ORDER BY u.username_key",

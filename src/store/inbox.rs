@@ -12,6 +12,7 @@ struct Row {
     is_group: bool,
     title: Option<String>,
     peer_id: Option<UserId>,
+    avatar: Option<String>,
     unread: i64,
     mentioned: bool,
     notify: String,
@@ -25,8 +26,8 @@ struct Row {
 /// someone creates it empty; it joins the inbox once somebody writes).
 pub async fn list(pool: &Pool, viewer: UserId) -> Result<Vec<InboxRow>> {
     let sql = format!(
-        "SELECT c.id, c.kind = 'group' AS is_group, COALESCE(c.title, p.username) AS title,
-                p.id AS peer_id, {unread} AS unread, {mentioned} AS mentioned, v.notify, c.last_seq,
+        "SELECT c.id, c.kind = 'group' AS is_group, COALESCE(c.title, NULLIF(p.display_name, ''), p.username) AS title,
+                p.id AS peer_id, p.avatar, {unread} AS unread, {mentioned} AS mentioned, v.notify, c.last_seq,
                 {preview}
          FROM members v
          JOIN conversations c ON c.id = v.conversation_id
@@ -51,6 +52,7 @@ pub async fn list(pool: &Pool, viewer: UserId) -> Result<Vec<InboxRow>> {
             group: row.is_group,
             title: row.title.unwrap_or_default(),
             peer: row.peer_id,
+            avatar: row.avatar,
             unread: row.unread,
             mentioned: row.mentioned,
             notify: NotifyLevel::parse(&row.notify).unwrap_or_default(),

@@ -24,6 +24,7 @@ pub enum Saved {
 
 pub(super) const SELECT: &str =
     "SELECT m.id, m.conversation_id, m.seq, m.changed_seq, m.sender_id, u.username AS sender_name,
+        u.display_name AS sender_display,
         m.body, m.created_at, m.kind = 'note' AS note, m.edited_at,
         m.deleted_at IS NOT NULL AS deleted,
         a.id AS attachment_id, a.content_type AS attachment_type,
@@ -131,14 +132,15 @@ pub(crate) async fn save_in(
     let Some(seq) = seq else {
         return Err(Error::NotFound);
     };
-    let inserted: Option<(MessageId, OffsetDateTime, String)> = sqlx::query_as(
+    let inserted: Option<(MessageId, OffsetDateTime, String, String)> = sqlx::query_as(
         "INSERT INTO messages
              (conversation_id, seq, changed_seq, sender_id, body, client_id, created_at, kind,
               reply_to)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
              (SELECT id FROM messages WHERE id = $9 AND conversation_id = $10))
          ON CONFLICT (sender_id, client_id) DO NOTHING
-         RETURNING id, created_at, (SELECT username FROM users WHERE id = sender_id)",
+         RETURNING id, created_at, (SELECT username FROM users WHERE id = sender_id),
+             (SELECT display_name FROM users WHERE id = sender_id)",
     )
     .bind(conversation_id)
     .bind(seq)
@@ -163,7 +165,7 @@ pub(crate) async fn save_in(
     }
     Ok(match inserted {
         // Everything the page shows is known here: no need to read it back.
-        Some((id, created_at, sender_name)) => {
+        Some((id, created_at, sender_name, sender_display)) => {
             let mut attachment_columns = AttachmentColumns::default();
             if let Some(file) = attachment {
                 let attachment_id: i64 = sqlx::query_scalar(
@@ -251,6 +253,7 @@ pub(crate) async fn save_in(
                 changed_seq: seq,
                 sender_id,
                 sender_name,
+                sender_display,
                 body: body.to_owned(),
                 created_at,
                 note: kind == MessageKind::Note,

@@ -62,40 +62,38 @@ pub(crate) async fn create_for_agent(
     })
 }
 
-type SessionRow = (
-    String,
-    OffsetDateTime,
-    OffsetDateTime,
-    Option<OffsetDateTime>,
-    UserId,
-    String,
-    OffsetDateTime,
-    bool,
-);
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    csrf_token: String,
+    expires_at: OffsetDateTime,
+    session_created_at: OffsetDateTime,
+    last_used_at: Option<OffsetDateTime>,
+    #[sqlx(flatten)]
+    user: User,
+    is_admin: bool,
+}
 
 /// The live session with this token hash. A session past its absolute
 /// expiry, or unused for longer than `idle`, is deleted instead.
 pub async fn find(pool: &Pool, token_hash: &str, idle: Duration) -> Result<Option<Session>> {
     on_pool!(pool, db => {
         let row = sqlx::query_as::<_, SessionRow>(
-            "SELECT s.csrf_token, s.expires_at, s.created_at, s.last_used_at,
-                u.id, u.username, u.created_at, u.is_admin
+            "SELECT s.csrf_token, s.expires_at, s.created_at AS session_created_at, s.last_used_at,
+                u.id, u.username, u.created_at, u.display_name, u.status, u.avatar, u.is_admin
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.token_hash = $1 AND u.deactivated_at IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(db)
         .await?;
-        let Some((
+        let Some(SessionRow {
             csrf_token,
             expires_at,
-            created_at,
+            session_created_at: created_at,
             last_used_at,
-            id,
-            username,
-            user_created_at,
+            user,
             is_admin,
-        )) = row
+        }) = row
         else {
             return Ok(None);
         };
@@ -123,11 +121,7 @@ pub async fn find(pool: &Pool, token_hash: &str, idle: Duration) -> Result<Optio
             token_hash: token_hash.to_owned(),
             csrf_token,
             expires_at,
-            user: User {
-                id,
-                username,
-                created_at: user_created_at,
-            },
+            user,
             is_admin,
         }))
     })

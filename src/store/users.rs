@@ -1,7 +1,5 @@
 //! Accounts: creation, lookup by name, and the contact list.
 
-use time::OffsetDateTime;
-
 use super::{now, Pool};
 pub use crate::domain::User;
 use crate::domain::{ConversationId, UserId};
@@ -42,7 +40,7 @@ pub async fn create(pool: &Pool, username: &str, password_hash: &str) -> Result<
              SELECT $1, $2, $3, $4, $5
              WHERE NOT EXISTS (SELECT 1 FROM users
                                WHERE username_skeleton = $6 AND username_key <> $7)
-             RETURNING id, username, created_at",
+             RETURNING id, username, created_at, display_name, status, avatar",
         )
         .bind(username)
         .bind(username_key(username))
@@ -92,21 +90,25 @@ pub struct Credentials {
 /// The user and their password hash, for logging in.
 pub(crate) async fn credentials(pool: &Pool, username: &str) -> Result<Option<Credentials>> {
     on_pool!(pool, db => {
-        let row = sqlx::query_as::<_, (UserId, String, OffsetDateTime, String, bool)>(
-            "SELECT id, username, created_at, password_hash, deactivated_at IS NOT NULL
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: User,
+            password_hash: String,
+            deactivated: bool,
+        }
+        let row = sqlx::query_as::<_, Row>(
+            "SELECT id, username, created_at, display_name, status, avatar, password_hash,
+                    deactivated_at IS NOT NULL AS deactivated
              FROM users WHERE username_key = $1",
         )
         .bind(username_key(username))
         .fetch_optional(db)
         .await?;
-        Ok(row.map(|(id, username, created_at, password_hash, deactivated)| Credentials {
-            user: User {
-                id,
-                username,
-                created_at,
-            },
-            password_hash,
-            deactivated,
+        Ok(row.map(|row| Credentials {
+            user: row.user,
+            password_hash: row.password_hash,
+            deactivated: row.deactivated,
         }))
     })
 }
@@ -115,7 +117,7 @@ pub(crate) async fn credentials(pool: &Pool, username: &str) -> Result<Option<Cr
 pub async fn by_username(pool: &Pool, username: &str) -> Result<Option<User>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, User>(
-            "SELECT id, username, created_at FROM users WHERE username_key = $1",
+            "SELECT id, username, created_at, display_name, status, avatar FROM users WHERE username_key = $1",
         )
         .bind(username_key(username))
         .fetch_optional(db)
@@ -127,7 +129,7 @@ pub async fn by_username(pool: &Pool, username: &str) -> Result<Option<User>> {
 pub(crate) async fn all(pool: &Pool) -> Result<Vec<User>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, User>(
-            "SELECT id, username, created_at FROM users ORDER BY username_key",
+            "SELECT id, username, created_at, display_name, status, avatar FROM users ORDER BY username_key",
         )
         .fetch_all(db)
         .await?)
@@ -138,7 +140,7 @@ pub(crate) async fn all(pool: &Pool) -> Result<Vec<User>> {
 pub async fn others(pool: &Pool, viewer: UserId) -> Result<Vec<User>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, User>(
-            "SELECT id, username, created_at FROM users WHERE id <> $1 ORDER BY username_key",
+            "SELECT id, username, created_at, display_name, status, avatar FROM users WHERE id <> $1 ORDER BY username_key",
         )
         .bind(viewer)
         .fetch_all(db)
@@ -230,10 +232,72 @@ pub async fn delete(pool: &Pool, user_id: UserId) -> Result<Vec<String>> {
 pub(crate) async fn by_id(pool: &Pool, id: UserId) -> Result<Option<User>> {
     on_pool!(pool, db => {
         Ok(sqlx::query_as::<_, User>(
-            "SELECT id, username, created_at FROM users WHERE id = $1",
+            "SELECT id, username, created_at, display_name, status, avatar FROM users WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(db)
         .await?)
+    })
+}
+
+/// Sets what a user says about themselves; the user as they are now, or
+/// `None` when the account is gone.
+pub(crate) async fn set_profile(
+    pool: &Pool,
+    id: UserId,
+    display_name: &str,
+    status: &str,
+) -> Result<Option<User>> {
+    on_pool!(pool, db => {
+        Ok(sqlx::query_as::<_, User>(
+            "UPDATE users SET display_name = $1, status = $2 WHERE id = $3
+             RETURNING id, username, created_at, display_name, status, avatar",
+        )
+        .bind(display_name)
+        .bind(status)
+        .bind(id)
+        .fetch_optional(db)
+        .await?)
+    })
+}
+
+/// Sets (or with `None` removes) a user's avatar; the user as they are now
+/// and the avatar they had before, or `None` when the account is gone.
+pub(crate) async fn set_avatar(
+    pool: &Pool,
+    id: UserId,
+    avatar: Option<&str>,
+) -> Result<Option<(User, Option<String>)>> {
+    on_pool!(pool, db => {
+        let mut tx = db.begin().await?;
+        let before: Option<Option<String>> =
+            sqlx::query_scalar("SELECT avatar FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        let user = sqlx::query_as::<_, User>(
+            "UPDATE users SET avatar = $1 WHERE id = $2
+             RETURNING id, username, created_at, display_name, status, avatar",
+        )
+        .bind(avatar)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some((user, before)))
+    })
+}
+
+/// Whether any account has this avatar (two people may upload the same
+/// picture: its file stays while one of them has it).
+pub(crate) async fn avatar_in_use(pool: &Pool, sha256: &str) -> Result<bool> {
+    on_pool!(pool, db => {
+        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE avatar = $1)")
+            .bind(sha256)
+            .fetch_one(db)
+            .await?)
     })
 }

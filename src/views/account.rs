@@ -3,11 +3,12 @@
 use maud::{html, Markup};
 
 use super::layout::{page, Viewer};
+use super::people::{avatar, name, shown_name};
 use super::{full_time, iso};
 use time::OffsetDateTime;
 
 use crate::domain::{SessionInfo, SubscriptionInfo, Zone};
-use crate::limits::PASSWORD_MIN_CHARS;
+use crate::limits::{DISPLAY_NAME_MAX_CHARS, PASSWORD_MIN_CHARS, STATUS_MAX_CHARS};
 
 /// A notice shown at the top of the account page.
 pub enum Notice<'a> {
@@ -17,6 +18,47 @@ pub enum Notice<'a> {
 
 fn token_field(viewer: &Viewer) -> Markup {
     html! { input type="hidden" name="csrf" value=(viewer.csrf); }
+}
+
+/// What the viewer says about themselves, and their picture.
+fn profile_section(viewer: &Viewer) -> Markup {
+    let user = viewer.user;
+    let profile = &user.profile;
+    html! {
+        section aria-labelledby="profile-title" {
+            h2 #profile-title { "Your profile" }
+            div.profile-preview {
+                span.avatar.large aria-hidden="true" {
+                    (avatar(shown_name(&user.username, profile), profile.avatar.as_deref()))
+                }
+                span { (name(&user.username, &profile.display_name)) }
+            }
+            form method="post" action="/account/profile" {
+                (token_field(viewer))
+                label for="display_name" { "Display name" }
+                input #display_name name="display_name" type="text" value=(profile.display_name)
+                    maxlength=(DISPLAY_NAME_MAX_CHARS) autocomplete="name"
+                    aria-describedby="display-name-help";
+                small #display-name-help { "Shown beside your username, @" (user.username) ". Leave empty to go by your username." }
+                label for="status" { "Status" }
+                input #status name="status" type="text" value=(profile.status)
+                    maxlength=(STATUS_MAX_CHARS) placeholder="What are you up to?";
+                button type="submit" { "Save profile" }
+            }
+            form method="post" action="/account/avatar" enctype="multipart/form-data" {
+                (token_field(viewer))
+                label for="avatar" { "Picture (PNG, JPEG, GIF or WebP)" }
+                input #avatar name="avatar" type="file" accept="image/png,image/jpeg,image/gif,image/webp" required;
+                button type="submit" { "Upload picture" }
+            }
+            @if profile.avatar.is_some() {
+                form method="post" action="/account/avatar/delete" {
+                    (token_field(viewer))
+                    button type="submit" { "Remove picture" }
+                }
+            }
+        }
+    }
 }
 
 /// The account page.
@@ -40,6 +82,7 @@ pub fn account(
                     Some(Notice::Failed(text)) => p.form-error role="alert" { (text) },
                     None => {},
                 }
+                (profile_section(viewer))
                 section aria-labelledby="sessions-title" {
                     h2 #sessions-title { "Where you are logged in" }
                     ul.sessions {

@@ -9,6 +9,7 @@ use super::contacts::presence;
 use super::groups::{heading as group_heading, GroupHeading};
 use super::inbox::{filter_box, inbox_list, InboxView};
 use super::layout::{page_with_skip_links, Viewer};
+use super::people::{avatar, name, part_id, sender_class, shown_name};
 use super::{clock, conversation_url, dom_id, full_time, iso, socket_url};
 use crate::domain::User;
 use crate::domain::{Attachment, Message};
@@ -72,7 +73,9 @@ pub fn message(message: &Message, timeline: &Timeline, continues: bool) -> Marku
             data-seq=(message.seq) {
             @if named {
                 header aria-hidden="true" {
-                    span class={ "sender hue-" (hue(&message.sender_name)) } { (message.sender_name) }
+                    span class={ "sender hue-" (hue(&message.sender_name)) " " (sender_class(message.sender_id)) } {
+                        (name(&message.sender_name, &message.sender_display))
+                    }
                 }
             }
             span.visually-hidden { (if mine { "You" } else { &message.sender_name }) ": " }
@@ -543,7 +546,7 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
         csrf: viewer.csrf,
     };
     let title = match &chat.heading {
-        Heading::Direct { peer, .. } => peer.username.as_str(),
+        Heading::Direct { peer, .. } => shown_name(&peer.username, &peer.profile),
         Heading::Group(g) => g.group.title.as_deref().unwrap_or("Group"),
     };
     let inbox = InboxView {
@@ -566,9 +569,17 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                     header.chat-header {
                         a.back href="/" aria-label="Back to chats" { "←" }
                         @match &chat.heading {
-                            Heading::Direct { peer, online, last_seen } => div.who {
-                                h1 { (peer.username) }
-                                (presence(peer.id, *online, *last_seen, viewer.zone, false))
+                            Heading::Direct { peer, online, last_seen } => {
+                                span.avatar id=(part_id("peer", "avatar", peer.id)) aria-hidden="true" {
+                                    (avatar(shown_name(&peer.username, &peer.profile), peer.profile.avatar.as_deref()))
+                                }
+                                div.who {
+                                    h1 id=(part_id("peer", "name", peer.id)) {
+                                        (name(&peer.username, &peer.profile.display_name))
+                                    }
+                                    span.status id=(part_id("peer", "status", peer.id)) { (peer.profile.status) }
+                                    (presence(peer.id, *online, *last_seen, viewer.zone, false))
+                                }
                             },
                             Heading::Group(g) => (group_heading(g, false)),
                         }

@@ -4,6 +4,7 @@
 use maud::{html, Markup};
 use time::OffsetDateTime;
 
+use super::people::{avatar, name, part_id, shown_name};
 use super::{clock, contact_url, dom_id};
 use crate::domain::{Contact, UserId, Zone};
 
@@ -39,11 +40,17 @@ pub fn presence(
 /// One person: a link to the conversation with them, with their presence.
 pub(crate) fn contact_row(contact: &Contact, online: bool, zone: &Zone) -> Markup {
     html! {
-        li id=(dom_id("contact", contact.id)) data-name=(contact.username.to_lowercase()) {
+        li id=(dom_id("contact", contact.id))
+            data-name={ (contact.username.to_lowercase()) " " (contact.profile.display_name.to_lowercase()) } {
             a.contact href=(contact_url(&contact.username)) {
-                span.avatar aria-hidden="true" { (initial(&contact.username)) }
+                span.avatar id=(part_id("contact", "avatar", contact.id)) aria-hidden="true" {
+                    (avatar(shown_name(&contact.username, &contact.profile), contact.profile.avatar.as_deref()))
+                }
                 span.who {
-                    span.name { (contact.username) }
+                    span.name id=(part_id("contact", "name", contact.id)) {
+                        (name(&contact.username, &contact.profile.display_name))
+                    }
+                    span.status id=(part_id("contact", "status", contact.id)) { (contact.profile.status) }
                     (presence(contact.id, online, contact.last_seen_at, zone, false))
                 }
             }
@@ -80,12 +87,4 @@ pub(crate) fn removed_contact(user_id: UserId) -> Markup {
     html! {
         li id=(dom_id("contact", user_id)) hx-swap-oob="delete" {}
     }
-}
-
-/// The first letter of a name, for an avatar.
-pub(crate) fn initial(name: &str) -> String {
-    name.chars()
-        .next()
-        .map(|c| c.to_uppercase().collect())
-        .unwrap_or_default()
 }

@@ -4,6 +4,7 @@
 use maud::{html, Markup};
 
 use super::conversation_url;
+use super::people::shown_name;
 use crate::domain::Contact;
 use crate::domain::User;
 use crate::domain::{Conversation, UserId};
@@ -49,7 +50,11 @@ pub struct GroupHeading<'a> {
 pub fn heading(h: &GroupHeading, oob: bool) -> Markup {
     let url = conversation_url(h.group.id);
     let title = h.group.title.as_deref().unwrap_or("Group");
-    let names: Vec<&str> = h.members.iter().map(|m| m.username.as_str()).collect();
+    let names: Vec<&str> = h
+        .members
+        .iter()
+        .map(|m| shown_name(&m.username, &m.profile))
+        .collect();
     html! {
         div #chat-heading .who hx-swap-oob=[oob.then_some("true")] {
             h1 { (title) }

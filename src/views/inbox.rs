@@ -5,7 +5,7 @@
 use maud::{html, Markup};
 use time::OffsetDateTime;
 
-use super::contacts::initial;
+use super::people::avatar;
 use super::{clock, conversation_url, date_text, dom_id, full_time, iso};
 use crate::domain::{ConversationId, InboxRow, NotifyLevel, Preview, UserId, Zone};
 use crate::limits::UNREAD_SHOWN_MAX;
@@ -41,7 +41,7 @@ pub(crate) fn inbox_row(row: &InboxRow, view: &InboxView, oob: bool) -> Markup {
                 @if row.group {
                     span.avatar.group-avatar aria-hidden="true" { "#" }
                 } @else {
-                    span.avatar aria-hidden="true" { (initial(&row.title)) }
+                    span.avatar aria-hidden="true" { (avatar(&row.title, row.avatar.as_deref())) }
                 }
                 span.who {
                     span.top {

@@ -113,6 +113,9 @@ fn shell(
                     }
                 }
                 (content)
+                // What a profile change swaps into when the page shows no
+                // part of that person (see `people::profile_parts`).
+                div #profile-sink hidden {}
             }
         }
     }

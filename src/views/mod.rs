@@ -10,6 +10,7 @@ pub mod groups;
 pub mod inbox;
 pub mod layout;
 pub mod pages;
+pub mod people;
 mod text;
 
 use std::fmt::Display;

@@ -835,3 +835,44 @@ pub fn unread_counts(html: &str) -> Vec<i64> {
         .filter_map(|rest| rest.split('"').next()?.parse().ok())
         .collect()
 }
+
+pub const BOUNDARY: &str = "natter-test-boundary";
+
+/// A multipart body with the page's fields and one file, as `file`.
+pub fn multipart(
+    fields: &[(&str, &str)],
+    filename: &str,
+    file_type: &str,
+    bytes: &[u8],
+) -> Vec<u8> {
+    multipart_with(fields, "file", filename, file_type, bytes)
+}
+
+/// A multipart body with the page's fields and one file, as `field`.
+pub fn multipart_with(
+    fields: &[(&str, &str)],
+    field: &str,
+    filename: &str,
+    file_type: &str,
+    bytes: &[u8],
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+    }
+    body.extend_from_slice(
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: {file_type}\r\n\r\n").as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+/// A black PNG of this size.
+pub fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::new_rgb8(width, height)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap();
+    out.into_inner()
+}

@@ -216,6 +216,10 @@ impl Listener {
                 None => return Ok(()),
             },
             Wire::UserLeft { user } => Event::UserLeft { user_id: user },
+            Wire::ProfileChanged { user } => match users::by_id(&self.pool, user).await? {
+                Some(user) => Event::ProfileChanged(Arc::new(user)),
+                None => return Ok(()),
+            },
             Wire::GroupChanged { conversation } => Event::GroupChanged {
                 conversation_id: conversation,
                 group: SharedGroup::default(),

@@ -57,6 +57,9 @@ pub(super) enum Wire {
     UserLeft {
         user: UserId,
     },
+    ProfileChanged {
+        user: UserId,
+    },
     GroupChanged {
         conversation: ConversationId,
     },
@@ -117,6 +120,7 @@ impl Wire {
             },
             Event::UserJoined(user) => Wire::UserJoined { user: user.id },
             Event::UserLeft { user_id } => Wire::UserLeft { user: *user_id },
+            Event::ProfileChanged(user) => Wire::ProfileChanged { user: user.id },
             Event::GroupChanged {
                 conversation_id, ..
             } => Wire::GroupChanged {
