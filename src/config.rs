@@ -62,6 +62,36 @@ pub struct Settings {
     /// `X-Forwarded-For` (Caddy, Traefik). Only that one is read.
     #[serde(default = "default_proxy_header")]
     pub proxy_header: String,
+    /// The bearer token Prometheus presents at `/metrics`; unset, there
+    /// are no metrics to fetch (404).
+    #[serde(default)]
+    pub metrics_token: Option<String>,
+    /// `text` (one line per event) or `json` (one object per line).
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// Which logs are written, as `RUST_LOG` says it (`info`,
+    /// `natter=debug,info`, …); `RUST_LOG` itself wins when set.
+    #[serde(default = "default_log_filter")]
+    pub log_filter: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Natter's own logs and Rocket's start-up, warnings and errors. Rocket's
+/// lines about each request are left out, since they hold the query string
+/// (where invitation tokens travel): `http::requests` writes one line per
+/// request without it. So are its settings and routes at start-up ("Rocket
+/// has launched" stays).
+pub(crate) fn default_log_filter() -> String {
+    "info,rocket::server=warn,rocket::server::_=off,rocket::launch=warn,rocket::shield=warn"
+        .to_owned()
 }
 
 fn default_proxy_header() -> String {

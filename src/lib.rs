@@ -14,7 +14,9 @@ pub mod headers;
 pub mod http;
 pub mod limits;
 pub mod live;
+pub mod logs;
 pub mod media;
+pub mod metrics;
 pub mod passwords;
 pub mod socket;
 pub mod store;
@@ -36,11 +38,14 @@ pub fn rocket() -> Rocket<Build> {
 
 /// The app with an explicit configuration (tests use this).
 pub fn rocket_with(figment: rocket::figment::Figment) -> Rocket<Build> {
+    // Recorded from the start, so the first scrape has everything.
+    metrics::handle();
     rocket::custom(figment)
         .attach(AdHoc::config::<config::Settings>())
         .attach(store::stage())
         .attach(live::bridge::stage(live::presence::Presence::default()))
         .attach(headers::SecurityHeaders)
+        .attach(http::requests::RequestLog)
         .manage(throttle::AccountThrottles::default())
         .manage(Arc::new(throttle::PostingBudgets::default()))
         .mount("/", http::all())

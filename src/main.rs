@@ -10,7 +10,20 @@ async fn main() -> ExitCode {
     if !args.is_empty() {
         return natter::cli::run(&args).await;
     }
-    match natter::rocket().launch().await {
+    let figment = natter::config::figment();
+    match figment.extract::<natter::config::Settings>() {
+        Ok(settings) => {
+            if let Err(e) = natter::logs::init(&settings) {
+                eprintln!("natter: logging: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        Err(e) => {
+            eprintln!("natter: configuration: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    match natter::rocket_with(figment).launch().await {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("natter: {}", e.pretty_print());

@@ -180,15 +180,16 @@ fn each_layer_imports_only_what_is_below_it() {
     let allowed: &[(&str, &[&str])] = &[
         ("error", &[]),
         ("limits", &[]),
+        ("metrics", &[]),
         ("config", &["domain", "limits"]),
         ("domain", &["error", "limits"]),
-        ("store", &["domain", "error", "limits"]),
+        ("store", &["domain", "error", "limits", "metrics"]),
         ("views", &["assets", "domain", "limits"]),
         (
             "socket",
             &[
-                "app", "auth", "chat", "domain", "error", "limits", "live", "store", "throttle",
-                "views",
+                "app", "auth", "chat", "domain", "error", "limits", "live", "metrics", "store",
+                "throttle", "views",
             ],
         ),
     ];

@@ -2203,7 +2203,16 @@ async fn a_profile_set_on_the_account_page_shows_live_in_the_directory_of_others
     click(&alice, "form[action='/account/profile'] button").await;
     wait_for_text(&alice, ".profile-preview", "Alice Liddell").await;
     let picture = server.dir.path().join("me.png");
-    std::fs::write(&picture, common::png(120, 80)).expect("a picture to upload");
+    // A sunset of a picture: warm at the top, cool at the bottom.
+    let sunset = image::RgbImage::from_fn(120, 80, |_, y| {
+        let t = y as f32 / 79.0;
+        image::Rgb([
+            (240.0 - 180.0 * t) as u8,
+            (150.0 - 60.0 * t) as u8,
+            (60.0 + 150.0 * t) as u8,
+        ])
+    });
+    sunset.save(&picture).expect("a picture to upload");
     find_when_there(&alice, "#avatar")
         .await
         .send_keys(&picture.to_string_lossy())

@@ -297,3 +297,95 @@ async fn deactivating_an_account_on_one_instance_closes_its_pages_on_the_other()
     assert_eq!(expect_close(&mut bob_socket).await, Some(1000));
     assert!(bob.get("/").await.url().path().starts_with("/login"));
 }
+
+#[tokio::test]
+async fn a_profile_change_on_one_instance_shows_on_the_others_pages() {
+    let Some((_a, _b, alice, bob, id)) = two_instances().await else {
+        return;
+    };
+    let (mut bob_chat, _) = bob.connect(id, 0).await;
+    let csrf = hidden_field(&alice.get_text("/account").await, "csrf").expect("csrf");
+    let saved = alice
+        .post(
+            "/account/profile",
+            &[
+                ("csrf", &csrf),
+                ("display_name", "Alice Liddell"),
+                ("status", "Across instances"),
+            ],
+        )
+        .await;
+    assert!(saved.status().is_success());
+    let heading = expect_text(&mut bob_chat, "Alice Liddell").await;
+    assert!(heading.contains("Across instances"), "{heading}");
+}
+
+#[tokio::test]
+async fn the_notify_lag_between_instances_is_measured() {
+    let Some((_a, b, alice, bob, id)) =
+        two_instances_with(|f| f.merge(("metrics_token", "lag-token"))).await
+    else {
+        return;
+    };
+    let (mut alice_socket, _) = alice.connect(id, 0).await;
+    let (mut bob_socket, _) = bob.connect(id, 0).await;
+    send(&mut alice_socket, "how late?", "lag1").await;
+    expect_text(&mut bob_socket, "how late?").await;
+    let scraped = bob
+        .http
+        .get(b.url("/metrics"))
+        .bearer_auth("lag-token")
+        .send()
+        .await
+        .expect("scraped")
+        .text()
+        .await
+        .expect("text");
+    let count = scraped
+        .lines()
+        .find_map(|l| l.strip_prefix("natter_notify_lag_seconds_count "))
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(count.is_some_and(|n| n >= 1.0), "{scraped}");
+}
+
+/// Sign-up attempts (with a password too short to hash: refused as
+/// invalid, still counted) from one client to `server` until it is told to
+/// slow down; how many were let through.
+async fn signups_until_throttled(client: &Browser) -> u32 {
+    let page = client.get_text("/signup").await;
+    let csrf = hidden_field(&page, "csrf").expect("csrf");
+    for (allowed, n) in (0..100).enumerate() {
+        let name = format!("probe{n}");
+        let answer = client
+            .post(
+                "/signup",
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("username", name.as_str()),
+                    ("password", "short"),
+                    ("confirmation", "short"),
+                ],
+            )
+            .await;
+        if answer.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return u32::try_from(allowed).expect("a small count");
+        }
+    }
+    panic!("never throttled");
+}
+
+#[tokio::test]
+async fn each_instance_keeps_its_own_rate_limits_so_n_instances_allow_n_budgets() {
+    let Some((a, b, _alice, _bob, _id)) = two_instances().await else {
+        return;
+    };
+    // One client address (127.0.0.1) reaching both, as through a proxy that
+    // spreads requests: each instance lets its burst through, no more
+    // (less the sign-up of alice on the first and bob on the second).
+    let left = natter::limits::SIGNUP_PER_ADDRESS.burst - 1;
+    let on_first = signups_until_throttled(&a.browser()).await;
+    let on_second = signups_until_throttled(&b.browser()).await;
+    assert_eq!((on_first, on_second), (left, left));
+    // And the first stays throttled whatever the second allowed.
+    assert_eq!(signups_until_throttled(&a.browser()).await, 0);
+}

@@ -15,7 +15,9 @@ pub mod groups;
 pub mod health;
 pub mod media;
 pub mod messages;
+pub mod metrics;
 pub mod push;
+pub mod requests;
 
 /// An error answers with its status and a page saying what happened, in
 /// words for the person waiting (the cause goes to the log).
@@ -23,7 +25,11 @@ impl<'r> rocket::response::Responder<'r, 'static> for crate::error::Error {
     fn respond_to(self, req: &'r Request<'_>) -> rocket::response::Result<'static> {
         let status = self.status();
         if status.code >= 500 {
-            rocket::error!("{self}");
+            tracing::error!(
+                target: "natter::http",
+                request_id = requests::request_id(req),
+                "answering failed: {self}"
+            );
         }
         let page = (
             status,
@@ -92,6 +98,7 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(health::routes());
     routes.extend(media::routes());
     routes.extend(messages::routes());
+    routes.extend(metrics::routes());
     routes.extend(push::routes());
     routes
 }

@@ -162,7 +162,9 @@ impl Connection {
     pub(super) async fn serve(self, stream: DuplexStream) -> rocket_ws::result::Result<()> {
         let user_id = self.me.id();
         self.presence.arrive(self.hub.as_ref(), user_id);
+        crate::metrics::socket(true);
         let result = self.run(stream).await;
+        crate::metrics::socket(false);
         self.presence
             .leave(self.hub.clone(), self.pool.clone(), self.grace, user_id);
         result

@@ -45,6 +45,13 @@ enum Outcome {
     Read(Option<MessageId>),
 }
 
+impl Outcome {
+    /// Whether it is a new message.
+    fn created(&self) -> bool {
+        matches!(self, Outcome::Saved(Ok(messages::Saved::Created(_))))
+    }
+}
+
 /// The handle to the writer task.
 #[derive(Clone)]
 pub struct Writer {
@@ -224,6 +231,7 @@ async fn run(pool: Pool, mut jobs: mpsc::Receiver<Job>) {
     // While one batch commits, the next one queues up: batches grow with load
     // on their own, with no timer adding delay when the server is quiet.
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        crate::metrics::writer_queue(jobs.len());
         commit(&pool, std::mem::take(&mut batch)).await;
     }
 }
@@ -232,8 +240,11 @@ async fn run(pool: Pool, mut jobs: mpsc::Receiver<Job>) {
 /// batch is rolled back and each job is retried alone, so one bad write
 /// cannot fail the others.
 async fn commit(pool: &Pool, batch: Vec<Job>) {
+    let started = std::time::Instant::now();
     match apply_all(pool, &batch).await {
         Ok(outcomes) => {
+            crate::metrics::batch_committed(batch.len(), started.elapsed());
+            crate::metrics::messages_committed(outcomes.iter().filter(|o| o.created()).count());
             for (job, outcome) in batch.into_iter().zip(outcomes) {
                 job.answer(Ok(outcome));
             }
@@ -261,6 +272,8 @@ async fn commit(pool: &Pool, batch: Vec<Job>) {
                 let outcome = apply_all(pool, std::slice::from_ref(&job))
                     .await
                     .map(|mut outcomes| outcomes.remove(0));
+                let created = outcome.as_ref().is_ok_and(Outcome::created);
+                crate::metrics::messages_committed(usize::from(created));
                 job.answer(outcome);
             }
         }

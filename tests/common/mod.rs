@@ -708,17 +708,38 @@ impl Natter {
     /// Starts the binary in `folder` on `port` with extra environment
     /// variables, and waits until it serves.
     pub async fn start_with(folder: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Natter {
+        let quiet = [("NATTER_LOG_FILTER", "off")];
+        Natter::start_logging(folder, port, &[&quiet[..], env].concat(), None).await
+    }
+
+    /// Starts the binary as `start_with` does, writing what it logs (its
+    /// standard output and error) to `log` if given.
+    pub async fn start_logging(
+        folder: &std::path::Path,
+        port: u16,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Natter {
         // CI points this at the release build; `cargo test` alone uses its own build.
         let binary = std::env::var("NATTER_BINARY")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_natter").to_owned());
+        let output = || match log {
+            Some(path) => std::process::Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("log file"),
+            ),
+            None => std::process::Stdio::null(),
+        };
         let child = std::process::Command::new(binary)
             .current_dir(folder)
             .env_clear()
             .env("ROCKET_PORT", port.to_string())
-            .env("ROCKET_LOG_LEVEL", "off")
             .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdout(output())
+            .stderr(output())
             .spawn()
             .expect("natter starts");
         let natter = Natter { child, port };

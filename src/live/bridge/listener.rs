@@ -110,6 +110,11 @@ impl Listener {
             .into_iter()
             .filter(|envelope| envelope.from != self.outbox.instance)
             .collect();
+        let now = super::wire::now_ms();
+        for envelope in envelopes.iter().filter(|e| e.sent_ms > 0) {
+            let lag = u64::try_from(now - envelope.sent_ms).unwrap_or(0);
+            crate::metrics::notify_lag(std::time::Duration::from_millis(lag));
+        }
         let messages = self.load_messages(&envelopes).await;
         for envelope in envelopes {
             if let Err(e) = self.deliver(envelope, &messages).await {

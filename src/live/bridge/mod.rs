@@ -93,6 +93,7 @@ impl Outbox {
             from: Arc::clone(&self.instance),
             to,
             event,
+            sent_ms: wire::now_ms(),
         };
         if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(envelope) {
             rocket::warn!("too many events waiting for the database; one was not shared");

@@ -19,6 +19,15 @@ pub(super) struct Envelope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) to: Option<Vec<UserId>>,
     pub(super) event: Wire,
+    /// When it was published, in milliseconds since the epoch: the
+    /// receiver measures how late it arrives (0 when not said).
+    #[serde(default)]
+    pub(super) sent_ms: i64,
+}
+
+/// Now, in milliseconds since the epoch.
+pub(super) fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }
 
 /// An event in its smallest form: ids, loaded again by the receiver.
@@ -180,6 +189,7 @@ mod tests {
             from: Arc::from("a"),
             to,
             event,
+            sent_ms: 0,
         }
     }
 
@@ -197,9 +207,13 @@ mod tests {
                 up_to: MessageId::new(9),
             },
         );
-        let json = r#"{"from":"a","to":[1,2],"event":{"kind":"read","conversation":3,"reader":1,"up_to":9}}"#;
+        let json = r#"{"from":"a","to":[1,2],"event":{"kind":"read","conversation":3,"reader":1,"up_to":9},"sent_ms":0}"#;
         assert_eq!(serde_json::to_string(&read).unwrap(), json);
         assert_eq!(serde_json::from_str::<Envelope>(json).unwrap(), read);
+        // From an instance that does not say when it sent it (an older one,
+        // during an upgrade).
+        let unstamped = r#"{"from":"a","to":[1,2],"event":{"kind":"read","conversation":3,"reader":1,"up_to":9}}"#;
+        assert_eq!(serde_json::from_str::<Envelope>(unstamped).unwrap(), read);
     }
 
     #[test]

@@ -138,6 +138,7 @@ impl Worker {
     async fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
         let mut batch = Vec::with_capacity(PUSH_BATCH);
         while jobs.recv_many(&mut batch, PUSH_BATCH).await > 0 {
+            crate::metrics::push_queue(jobs.len());
             if let Err(e) = self.push_batch(batch.drain(..)).await {
                 rocket::warn!("could not push new messages: {e}");
             }
