@@ -2179,10 +2179,28 @@ async fn an_administrator_deactivates_an_account_and_makes_an_invitation_in_the_
     wait_for_text(&alice, ".invites", "3 left").await;
     assert_accessible(&alice, "the admin page with a new invitation").await;
     screenshot(&alice, "admin").await;
+    // Someone new: without the link the sign-up page says what is needed;
+    // through it, they sign up and chat.
+    let carol = driver.browser("carol", true).await;
+    carol.goto(&format!("{base}/signup")).await.unwrap();
+    wait_for_text(&carol, "main", "Signing up here needs an invitation link").await;
+    assert_accessible(&carol, "the sign-up page of an invitation-only server").await;
+    carol.goto(&format!("{base}{link}")).await.unwrap();
+    fill(&carol, "#username", "carol").await;
+    fill(&carol, "#password", common::PASSWORD).await;
+    fill(&carol, "#confirmation", common::PASSWORD).await;
+    click(&carol, "form button[type=submit]").await;
+    wait_until("carol signed up through the link", || async {
+        path_of(&carol).await == "/"
+    })
+    .await;
+    alice.refresh().await.unwrap();
+    wait_for_text(&alice, ".invites", "2 left").await;
     assert_no_console_errors(&alice, "administering").await;
+    assert_no_console_errors(&carol, "signing up through an invitation").await;
     // (the refused login answers 403, which the browser logs)
     only_errors_for_status(&bob, 403).await;
-    for client in [alice, bob] {
+    for client in [alice, bob, carol] {
         let _ = client.close().await;
     }
 }
