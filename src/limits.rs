@@ -83,6 +83,9 @@ pub const UPLOADS_PER_USER: Rate = Rate {
 pub(crate) const SOCKET_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Open sockets one user may have at once, across all their tabs and devices.
 pub const SOCKETS_PER_USER: usize = 32;
+/// Presence changes a page should show are gathered this long and sent as
+/// one frame: a crowd coming online at once costs each page a few frames.
+pub(crate) const PRESENCE_COALESCE: Duration = Duration::from_millis(250);
 /// How long "… is typing" stays up after the last notice.
 pub(crate) const TYPING_SHOWN_MS: u64 = 3000;
 /// Login attempts per client address: a burst, then one more every 3 seconds.

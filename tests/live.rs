@@ -620,3 +620,35 @@ async fn the_open_conversations_row_follows_each_message_in_the_same_frame() {
     let own = expect_text(&mut bob_chat, r#"data-seq="3""#).await;
     assert!(own.contains(r#"data-count="2""#), "{own}");
 }
+
+#[tokio::test]
+async fn a_crowd_coming_online_reaches_only_the_pages_that_show_them_gathered_into_few_frames() {
+    let (server, alice, bob, _) = start().await;
+    // (Eight: with alice and bob, the sign-up burst of one address.)
+    let crowd: Vec<Browser> = (0..8).map(|_| server.browser()).collect();
+    for (n, person) in crowd.iter().enumerate() {
+        person.signup(&format!("walker{n}")).await;
+    }
+    // Alice looks at the directory (everyone's presence); bob at his inbox
+    // (nobody's).
+    let (mut directory, _) = alice.connect_people().await;
+    let (mut inbox, _) = bob.connect_dashboard().await;
+    // Eight people come online at once: their arrivals reach the directory
+    // gathered into a few frames, not one each.
+    let sockets =
+        futures::future::join_all(crowd.iter().map(|person| person.connect_dashboard())).await;
+    let mut frames = 0;
+    let mut shown = std::collections::HashSet::new();
+    while shown.len() < crowd.len() {
+        let frame = next_text(&mut directory).await.expect("presence");
+        frames += 1;
+        for part in frame.split(r#"id="presence-"#).skip(1) {
+            if part.contains(r#"class="presence online""#) {
+                shown.insert(part.split('"').next().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    assert!(frames <= 4, "{frames} frames for {} arrivals", crowd.len());
+    expect_silence(&mut inbox, 400).await;
+    drop(sockets);
+}

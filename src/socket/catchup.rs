@@ -37,6 +37,11 @@ impl Connection {
         state: &mut LoopState,
         contacts: bool,
     ) -> rocket_ws::result::Result<()> {
+        if contacts {
+            // What was gathered is older than what the page is about to get.
+            state.presence_pending.clear();
+            state.presence_due = None;
+        }
         match self.missed(state, contacts).await {
             Ok(fragment) => self.send(stream, text(fragment)).await,
             Err(e) => {

@@ -26,7 +26,7 @@ use crate::chat::{self, Draft, Scope, Sent};
 use crate::domain::{ConversationId, InboxRow, MessageId, SharedTally, UserId};
 use crate::error::Result;
 use crate::limits::{READ_MARK_DELAY, SOCKET_MESSAGES, SOCKET_TYPING, SOCKET_VISIBILITY};
-use crate::live::hub::Event;
+use crate::live::hub::{Event, Watching};
 use crate::live::presence::Presence;
 use crate::store::writer::Writer;
 use crate::store::Pool;
@@ -127,6 +127,10 @@ pub(super) struct LoopState {
     pub(super) visible: bool,
     /// The page tells when it is hidden or shown; not much more often.
     pub(super) visibility_budget: TokenBucket,
+    /// Presence changes to show, gathered for `PRESENCE_COALESCE` and sent
+    /// as one frame (the newest of each person's), and when that is due.
+    pub(super) presence_pending: HashMap<UserId, (bool, Option<time::OffsetDateTime>)>,
+    pub(super) presence_due: Option<Instant>,
 }
 
 /// An inbox row being loaded for a change of its conversation.
@@ -188,6 +192,8 @@ impl Connection {
             rows_waiting: HashMap::new(),
             visible: true,
             visibility_budget: TokenBucket::new(SOCKET_VISIBILITY),
+            presence_pending: HashMap::new(),
+            presence_due: None,
         };
         self.presence
             .set_visible(self.hub.as_ref(), self.me.id(), true);
@@ -207,7 +213,7 @@ impl Connection {
         state: &mut LoopState,
     ) -> rocket_ws::result::Result<()> {
         // Subscribe before reading what was missed, so nothing falls between.
-        let mut events = self.hub.subscribe(self.me.id());
+        let mut events = self.hub.subscribe(self.me.id(), self.watching());
         self.resync(&mut stream, state, false).await?;
         let mut ping = tokio::time::interval(self.idle_timeout / 3);
         ping.tick().await;
@@ -215,6 +221,7 @@ impl Connection {
         loop {
             let typing_ends = state.typists.values().map(|(_, until)| *until).min();
             let read_due = state.read_due;
+            let presence_due = state.presence_due;
             let rows_loading = !state.rows_loading.is_empty();
             let step = tokio::select! {
                 Some(loaded) = state.rows_loading.next(), if rows_loading => {
@@ -266,6 +273,7 @@ impl Connection {
                     self.flush_read(state).await;
                     Step::Nothing
                 }
+                _ = sleep_until(presence_due) => self.flush_presence(state),
                 _ = ping.tick() => {
                     if state.last_heard.elapsed() > self.idle_timeout {
                         Step::Close(CloseCode::Away, "idle")
@@ -342,6 +350,15 @@ impl Connection {
     }
 
     /// The other person of a direct conversation page.
+    /// Whose presence this page shows (see `shows_presence_of`).
+    fn watching(&self) -> Watching {
+        match (self.lists, self.peer_id()) {
+            (Lists::People, _) => Watching::Everyone,
+            (_, Some(peer)) => Watching::One(peer),
+            _ => Watching::Nobody,
+        }
+    }
+
     pub(super) fn peer_id(&self) -> Option<UserId> {
         match self.chat.as_ref().map(|c| &c.scope) {
             Some(Scope::Direct(peer)) => Some(peer.id),

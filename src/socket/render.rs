@@ -12,7 +12,7 @@ use crate::chat;
 use crate::domain::{Contact, ConversationId, InboxRow, Message, Preview};
 use crate::domain::{SharedGroup, SharedTally, Tally, User, UserId};
 use crate::error::Result;
-use crate::limits::{RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS, UNREAD_SHOWN_MAX};
+use crate::limits::{PRESENCE_COALESCE, RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS, UNREAD_SHOWN_MAX};
 use crate::live::hub::Event;
 use crate::views::chat::{self as chat_views, Previous, Timeline};
 use crate::views::contacts as contact_views;
@@ -522,13 +522,15 @@ impl Connection {
                 user_id,
                 online,
                 last_seen,
-            } if self.shows_presence_of(user_id) => Step::Reply(contact_views::presence(
-                user_id,
-                online,
-                last_seen,
-                &self.me.zone,
-                true,
-            )),
+            } if self.shows_presence_of(user_id) => {
+                // Gathered: many people coming online at once (a restart)
+                // reach each page as one frame, not one each.
+                state.presence_pending.insert(user_id, (online, last_seen));
+                state
+                    .presence_due
+                    .get_or_insert_with(|| Instant::now() + PRESENCE_COALESCE);
+                Step::Nothing
+            }
             Event::PresenceChanged { .. } => Step::Nothing,
             Event::UserJoined(user) if user.id != me && self.lists == Lists::People => {
                 let contact = Contact {
@@ -576,6 +578,22 @@ impl Connection {
                 } else {
                     Step::Nothing
                 }
+            }
+        })
+    }
+}
+
+impl Connection {
+    /// The presence changes gathered since the first one, in one frame.
+    pub(super) fn flush_presence(&self, state: &mut LoopState) -> Step {
+        state.presence_due = None;
+        if state.presence_pending.is_empty() {
+            return Step::Nothing;
+        }
+        let zone = &self.me.zone;
+        Step::Reply(html! {
+            @for (user_id, (online, last_seen)) in state.presence_pending.drain() {
+                (contact_views::presence(user_id, online, last_seen, zone, true))
             }
         })
     }

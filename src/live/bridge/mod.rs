@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Settings;
 use crate::domain::UserId;
-use crate::live::hub::{Event, Fanout, Hub, Subscription};
+use crate::live::hub::{Event, Fanout, Hub, Subscription, Watching};
 use crate::live::presence::Presence;
 use crate::live::push::{PushSettings, Pushing};
 use crate::store::{Db, Pool};
@@ -164,8 +164,8 @@ impl Fanout for PgBridge {
         }
     }
 
-    fn subscribe(&self, user_id: UserId) -> Subscription {
-        self.local.subscribe(user_id)
+    fn subscribe(&self, user_id: UserId, watching: Watching) -> Subscription {
+        self.local.subscribe(user_id, watching)
     }
 
     fn share_visibility(&self, user_id: UserId, visible: bool) {

@@ -23,7 +23,7 @@ use delivery::{Courier, VapidKeys};
 use crate::config::Settings;
 use crate::domain::{ConversationId, Message, NotifyLevel, Preview, UserId};
 use crate::limits::{PUSH_BATCH, PUSH_CONCURRENCY, PUSH_PENDING, PUSH_QUEUE};
-use crate::live::hub::{Event, Fanout, Subscription};
+use crate::live::hub::{Event, Fanout, Subscription, Watching};
 use crate::live::presence::Presence;
 use crate::store::push::{self, Target};
 use crate::store::Pool;
@@ -114,8 +114,8 @@ impl Fanout for Pushing {
         self.inner.broadcast(event);
     }
 
-    fn subscribe(&self, user_id: UserId) -> Subscription {
-        self.inner.subscribe(user_id)
+    fn subscribe(&self, user_id: UserId, watching: Watching) -> Subscription {
+        self.inner.subscribe(user_id, watching)
     }
 
     fn share_visibility(&self, user_id: UserId, visible: bool) {
