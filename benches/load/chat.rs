@@ -228,7 +228,7 @@ impl Chat {
             .collect();
         // A pair's two sockets are neighbours, so with several instances each
         // message is sent on one and delivered on another.
-        let (opened, connect) = open_sockets(&servers.ports(), targets, |socket, stream| {
+        let (opened, connect) = open_sockets(&servers.ports(), targets, |socket, _, stream| {
             tokio::spawn(read_chat(stream, Arc::clone(&tracker), socket))
         })
         .await;

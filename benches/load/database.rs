@@ -124,16 +124,48 @@ impl Database {
         &self,
         pairs: usize,
     ) -> Result<Vec<(ConversationId, [Session; 2])>, String> {
+        Ok(self
+            .seed_conversations("p", pairs)
+            .await?
+            .into_iter()
+            .map(|(conversation, [(_, a), (_, b)])| (conversation, [a, b]))
+            .collect())
+    }
+
+    /// `pairs` direct conversations between two people each (`c00000a` and
+    /// `c00000b`, …), every one with a session: each conversation's id and
+    /// its two members with their cookie tokens.
+    pub(crate) async fn seed_crowd(
+        &self,
+        pairs: usize,
+    ) -> Result<Vec<(ConversationId, [(UserId, String); 2])>, String> {
+        Ok(self
+            .seed_conversations("c", pairs)
+            .await?
+            .into_iter()
+            .map(|(conversation, [(a, sa), (b, sb)])| {
+                (conversation, [(a, sa.token), (b, sb.token)])
+            })
+            .collect())
+    }
+
+    /// `pairs` direct conversations between `<prefix>00000a` and
+    /// `<prefix>00000b`, …, each member with a session.
+    async fn seed_conversations(
+        &self,
+        prefix: &str,
+        pairs: usize,
+    ) -> Result<Vec<(ConversationId, [(UserId, Session); 2])>, String> {
         let pool = self.open().await?;
         let hash = shared_password_hash().await?;
         let mut seeded = Vec::with_capacity(pairs);
         for i in 0..pairs {
-            let (a, token_a) = seed_user(&pool, &format!("p{i:05}a"), &hash).await?;
-            let (b, token_b) = seed_user(&pool, &format!("p{i:05}b"), &hash).await?;
-            let conversation = natter::store::conversations::open_direct(&pool, a, b)
+            let a = seed_user(&pool, &format!("{prefix}{i:05}a"), &hash).await?;
+            let b = seed_user(&pool, &format!("{prefix}{i:05}b"), &hash).await?;
+            let conversation = natter::store::conversations::open_direct(&pool, a.0, b.0)
                 .await
                 .map_err(|e| format!("conversation {i}: {e}"))?;
-            seeded.push((conversation, [token_a, token_b]));
+            seeded.push((conversation, [a, b]));
         }
         pool.close().await;
         Ok(seeded)

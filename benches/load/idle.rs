@@ -49,7 +49,7 @@ pub(crate) async fn idle(database: &Database, options: &Options) -> Result<IdleR
     let targets = (0..sockets)
         .map(|i| ("/socket".to_owned(), tokens[i % users].clone()))
         .collect();
-    let (opened, connect) = open_sockets(&servers.ports(), targets, |_, stream| {
+    let (opened, connect) = open_sockets(&servers.ports(), targets, |_, _, stream| {
         tokio::spawn(read_idle(stream, Arc::clone(&activity)))
     })
     .await;

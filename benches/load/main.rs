@@ -27,6 +27,7 @@
 
 mod changes;
 mod chat;
+mod crowd;
 mod database;
 mod history;
 mod idle;
@@ -41,6 +42,7 @@ mod wire;
 use std::time::{Duration, Instant};
 
 use crate::chat::chat_scenarios;
+use crate::crowd::crowd;
 use crate::database::on_fresh_database;
 use crate::history::history;
 use crate::idle::idle;
@@ -88,11 +90,19 @@ async fn run(mut options: Options) -> i32 {
         );
         options.sockets = fd_room.max(1);
     }
+    if options.runs(Scenario::Crowd) && options.users > fd_room {
+        eprintln!(
+            "note: the file-descriptor limit is {fd_limit}; {fd_room} people in the crowd instead of {}",
+            options.users
+        );
+        options.users = fd_room.max(2);
+    }
     let mut report = Report {
         options: options.clone(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         fd_limit,
         idle: None,
+        crowd: None,
         chat: None,
         warmup: None,
         steady: None,
@@ -124,6 +134,9 @@ async fn run(mut options: Options) -> i32 {
     }
     if report.passed {
         println!("PASS: every message stored once and delivered once to every open socket of its members; every edit and deletion shown once on both members' sockets and held by the database");
+        if report.crowd.is_some() {
+            println!("PASS: in the crowd, every page connected, was shown no one's presence but its partner's, and of every pair one page was told the other came online");
+        }
         0
     } else {
         for problem in &report.problems {
@@ -137,6 +150,12 @@ async fn run_scenarios(options: &Options, report: &mut Report) -> Result<(), Str
     if options.runs(Scenario::Idle) {
         progress(&format!("idle: {} sockets", options.sockets));
         report.idle = Some(on_fresh_database(options, async |db| idle(db, options).await).await?);
+    }
+    if options.runs(Scenario::Crowd) {
+        progress(&format!("crowd: {} people, one page each", options.users));
+        let crowd = on_fresh_database(options, async |db| crowd(db, options).await).await?;
+        report.problems.extend(crowd.problems());
+        report.crowd = Some(crowd);
     }
     if options.runs(Scenario::Steady) || options.runs(Scenario::Saturation) {
         on_fresh_database(options, async |db| {

@@ -9,13 +9,15 @@ Natter load generator
 
 usage: cargo bench --bench load -- [flags]
 
-  --scenario NAME   idle | steady | saturation | history | all (default: all)
+  --scenario NAME   idle | crowd | steady | saturation | history | all (default: all)
   --quick           tiny correctness smoke: checks loss and duplicates only
   --pairs N         conversations (two users, one socket each) for steady and
                     saturation (default 500; quick 10)
   --rate N          steady message rate, messages/s (default 1000; quick 50)
   --seconds S       steady duration (default 15; quick 4)
   --sockets N       idle sockets (default 10000; quick 50)
+  --users N         distinct people in the crowd scenario, one page each, in
+                    pairs (default 10000; quick 500)
   --history N       messages stored in the history conversation (default 100000; quick 1000)
   --page-loads N    timed page loads in the history scenario (default 200; quick 20)
   --steps A,B,...   saturation rates, messages/s (default 500,1000,2000,4000,8000)
@@ -38,6 +40,7 @@ usage: cargo bench --bench load -- [flags]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Scenario {
     Idle,
+    Crowd,
     Steady,
     Saturation,
     History,
@@ -52,6 +55,7 @@ pub(crate) struct Options {
     pub(crate) rate: f64,
     pub(crate) seconds: f64,
     pub(crate) sockets: usize,
+    pub(crate) users: usize,
     pub(crate) history: usize,
     pub(crate) page_loads: usize,
     pub(crate) steps: Vec<f64>,
@@ -80,6 +84,7 @@ impl Options {
                 rate: 50.0,
                 seconds: 4.0,
                 sockets: 50,
+                users: 500,
                 history: 1000,
                 page_loads: 20,
                 steps: vec![40.0, 80.0],
@@ -99,6 +104,7 @@ impl Options {
                 rate: 1000.0,
                 seconds: 15.0,
                 sockets: 10_000,
+                users: 10_000,
                 history: 100_000,
                 page_loads: 200,
                 steps: vec![500.0, 1000.0, 2000.0, 4000.0, 8000.0],
@@ -121,6 +127,7 @@ impl Options {
                 "--scenario" => {
                     options.scenario = match value()?.as_str() {
                         "idle" => Scenario::Idle,
+                        "crowd" => Scenario::Crowd,
                         "steady" => Scenario::Steady,
                         "saturation" => Scenario::Saturation,
                         "history" => Scenario::History,
@@ -132,6 +139,7 @@ impl Options {
                 "--rate" => options.rate = number(&flag, &value()?)?,
                 "--seconds" => options.seconds = number(&flag, &value()?)?,
                 "--sockets" => options.sockets = number(&flag, &value()?)?,
+                "--users" => options.users = number(&flag, &value()?)?,
                 "--history" => options.history = number(&flag, &value()?)?,
                 "--page-loads" => options.page_loads = number(&flag, &value()?)?,
                 "--step-seconds" => options.step_seconds = number(&flag, &value()?)?,

@@ -70,6 +70,63 @@ pub(crate) struct IdleReport {
     pub(crate) closed: u64,
 }
 
+/// Many distinct people coming online at once, one page each.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CrowdReport {
+    pub(crate) users: usize,
+    pub(crate) connect: ConnectStats,
+    /// Frames carrying presence that pages got, in all.
+    pub(crate) presence_frames: u64,
+    /// Of those, per page opened: bounded by who can see a person (here,
+    /// one partner each), not by how many are online.
+    pub(crate) presence_frames_per_connect: f64,
+    /// Presence shown to a page that does not show that person.
+    pub(crate) foreign_presence: u64,
+    /// Pairs neither of whose pages was told the other came online.
+    pub(crate) pairs_not_told: usize,
+    /// Server CPU from the first connect until the pages went quiet.
+    pub(crate) server_cpu_seconds: f64,
+    pub(crate) server_rss_before_kib: u64,
+    pub(crate) server_rss_peak_kib: u64,
+    /// Pages whose socket closed while they should have stayed open.
+    pub(crate) closed: u64,
+}
+
+impl CrowdReport {
+    /// What makes the run fail.
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.connect.failed > 0 || self.closed > 0 {
+            problems.push(format!(
+                "crowd: {} pages failed to connect and {} closed ({})",
+                self.connect.failed,
+                self.closed,
+                self.connect.first_error.as_deref().unwrap_or("no error")
+            ));
+        }
+        if self.foreign_presence > 0 {
+            problems.push(format!(
+                "crowd: pages were shown the presence of {} people they do not show",
+                self.foreign_presence
+            ));
+        }
+        if self.pairs_not_told > 0 {
+            problems.push(format!(
+                "crowd: in {} pairs neither page was told the other came online",
+                self.pairs_not_told
+            ));
+        }
+        // Each page shows one person, who arrives once.
+        if self.presence_frames_per_connect > 1.0 {
+            problems.push(format!(
+                "crowd: {:.2} presence frames per page, more than the one person each page shows",
+                self.presence_frames_per_connect
+            ));
+        }
+        problems
+    }
+}
+
 /// One stretch of driven load (warm-up, steady, or a saturation step).
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Phase {
@@ -202,6 +259,7 @@ pub(crate) struct Report {
     pub(crate) cores: usize,
     pub(crate) fd_limit: u64,
     pub(crate) idle: Option<IdleReport>,
+    pub(crate) crowd: Option<CrowdReport>,
     pub(crate) chat: Option<ChatFixture>,
     pub(crate) warmup: Option<Phase>,
     pub(crate) steady: Option<Phase>,
@@ -318,6 +376,50 @@ pub(crate) fn table(report: &Report) -> String {
                 "0",
             );
         }
+    }
+    if let Some(crowd) = &report.crowd {
+        let s = "crowd";
+        row(
+            s,
+            "people online / requested",
+            format!("{} / {}", crowd.connect.opened, crowd.users),
+            target(">= 10000"),
+        );
+        row(
+            s,
+            "all online after",
+            format!("{:.1} s", crowd.connect.seconds),
+            target("< 10 s"),
+        );
+        row(
+            s,
+            "connect rate",
+            format!("{:.0} pages/s", crowd.connect.per_second),
+            "",
+        );
+        row(s, "connect p50 / p99", ms2(&crowd.connect.latency_ms), "");
+        row(
+            s,
+            "presence frames per connect",
+            format!("{:.2}", crowd.presence_frames_per_connect),
+            "<= 1 (one partner each)",
+        );
+        row(
+            s,
+            "server CPU",
+            format!("{:.1} core-s", crowd.server_cpu_seconds),
+            "",
+        );
+        row(
+            s,
+            "server RSS before / peak",
+            format!(
+                "{} / {}",
+                mib(crowd.server_rss_before_kib),
+                mib(crowd.server_rss_peak_kib)
+            ),
+            "",
+        );
     }
     if let Some(chat) = &report.chat {
         let s = "chat";

@@ -24,8 +24,8 @@ pub(crate) fn session_cookie(token: &str) -> String {
 }
 
 /// Opens a socket as the page does and reads the first frame (the resync);
-/// returns the socket and the size of that frame.
-async fn open_socket(port: u16, path: &str, token: &str) -> Result<(Socket, usize), String> {
+/// returns the socket and that frame.
+async fn open_socket(port: u16, path: &str, token: &str) -> Result<(Socket, String), String> {
     let url = format!("ws://127.0.0.1:{port}{path}");
     let cookie = session_cookie(token);
     let origin = format!("http://127.0.0.1:{port}");
@@ -37,7 +37,7 @@ async fn open_socket(port: u16, path: &str, token: &str) -> Result<(Socket, usiz
     let first = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             match socket.next().await {
-                Some(Ok(WsMessage::Text(text))) => return Ok(text.len()),
+                Some(Ok(WsMessage::Text(text))) => return Ok(text),
                 Some(Ok(WsMessage::Close(frame))) => return Err(format!("closed: {frame:?}")),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(e.to_string()),
@@ -47,7 +47,7 @@ async fn open_socket(port: u16, path: &str, token: &str) -> Result<(Socket, usiz
     })
     .await;
     match first {
-        Ok(Ok(bytes)) => Ok((socket, bytes)),
+        Ok(Ok(first)) => Ok((socket, first)),
         Ok(Err(e)) => Err(format!("{path}: no first frame: {e}")),
         Err(_) => Err(format!("{path}: no first frame within 30 s")),
     }
@@ -55,16 +55,16 @@ async fn open_socket(port: u16, path: &str, token: &str) -> Result<(Socket, usiz
 
 /// Opens every target (`(path, token)`) with bounded concurrency, target `i`
 /// on the server at `ports[i % ports.len()]`; each open
-/// socket is split at once and its reading half handed to `reader`, so early
-/// sockets are drained while later ones connect. Returns the writing halves
-/// and readers by target index.
+/// socket is split at once and its reading half handed to `reader` with the
+/// first frame, so early sockets are drained while later ones connect.
+/// Returns the writing halves and readers by target index.
 pub(crate) async fn open_sockets<F>(
     ports: &[u16],
     targets: Vec<(String, String)>,
     reader: F,
 ) -> (Vec<Option<(Sink, JoinHandle<()>)>>, ConnectStats)
 where
-    F: Fn(usize, SplitStream<Socket>) -> JoinHandle<()>,
+    F: Fn(usize, String, SplitStream<Socket>) -> JoinHandle<()>,
 {
     let attempted = targets.len();
     let started = Instant::now();
@@ -75,9 +75,10 @@ where
             let begun = Instant::now();
             let result = open_socket(port, &path, &token)
                 .await
-                .map(|(socket, bytes)| {
+                .map(|(socket, first)| {
                     let (sink, stream) = socket.split();
-                    (sink, reader(index, stream), bytes)
+                    let bytes = first.len();
+                    (sink, reader(index, first, stream), bytes)
                 });
             (index, result, begun.elapsed())
         })

@@ -161,13 +161,22 @@ impl Presence {
         changes.push_back((now, user_id));
     }
 
-    /// The current status of everyone whose presence changed after `since`
-    /// (as far back as `PRESENCE_REPLAY` goes), oldest change first.
-    pub(crate) fn changed_since(&self, since: OffsetDateTime) -> Vec<Status> {
+    /// The current status of everyone `shown` whose presence changed after
+    /// `since` (as far back as `PRESENCE_REPLAY` goes), oldest change first.
+    /// (A crowd arriving leaves thousands of changes: a page that shows one
+    /// person picks theirs without collecting the rest.)
+    pub(crate) fn changed_since(
+        &self,
+        since: OffsetDateTime,
+        shown: &dyn Fn(UserId) -> bool,
+    ) -> Vec<Status> {
         let mut last_change: HashMap<UserId, OffsetDateTime> = HashMap::new();
         {
             let changes = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
-            for &(at, user_id) in changes.iter().filter(|(at, _)| *at > since) {
+            for &(at, user_id) in changes
+                .iter()
+                .filter(|(at, user)| *at > since && shown(*user))
+            {
                 last_change.insert(user_id, at);
             }
         }
@@ -360,13 +369,13 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2));
         presence.connected(BOB);
         assert!(presence.confirm_offline(departure));
-        let missed = presence.changed_since(rendered);
+        let missed = presence.changed_since(rendered, &|_| true);
         assert_eq!(missed.len(), 2, "{missed:?}");
         assert_eq!((missed[0].user_id, missed[0].online), (BOB, true));
         assert_eq!((missed[1].user_id, missed[1].online), (ALICE, false));
         assert!(missed[1].last_seen.is_some());
         let later = OffsetDateTime::now_utc() + time::Duration::milliseconds(1);
-        assert!(presence.changed_since(later).is_empty());
+        assert!(presence.changed_since(later, &|_| true).is_empty());
     }
 
     #[test]

@@ -214,8 +214,7 @@ fn presence_replay(
     zone: &Zone,
     rendered_at: OffsetDateTime,
 ) -> Option<Markup> {
-    let mut changes = presence.changed_since(rendered_at - PRESENCE_CLOCK_MARGIN);
-    changes.retain(|status| shows(status.user_id));
+    let changes = presence.changed_since(rendered_at - PRESENCE_CLOCK_MARGIN, shows);
     if changes.len() > PRESENCE_REPLAY_MAX {
         return None;
     }
