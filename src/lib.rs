@@ -46,6 +46,9 @@ pub fn rocket_with(figment: rocket::figment::Figment) -> Rocket<Build> {
         .attach(live::bridge::stage(live::presence::Presence::default()))
         .attach(headers::SecurityHeaders)
         .attach(http::requests::RequestLog)
+        .attach(AdHoc::on_liftoff("metrics upkeep", |_| {
+            Box::pin(async { metrics::keep_up() })
+        }))
         .manage(throttle::AccountThrottles::default())
         .manage(Arc::new(throttle::PostingBudgets::default()))
         .mount("/", http::all())

@@ -19,6 +19,32 @@ const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 25
 /// several in one process: they share it).
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// How often histogram samples are drained into their buckets when
+/// nothing scrapes (without it they would pile up for ever).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Drains the recorder's samples every `UPKEEP_EVERY` on a thread of its
+/// own, started once per process (tests start many servers, each on a
+/// runtime of its own, in one).
+pub fn keep_up() {
+    static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let Some(handle) = handle() else {
+        return;
+    };
+    if STARTED.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return;
+    }
+    let started = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_EVERY);
+            handle.run_upkeep();
+        });
+    if let Err(e) = started {
+        rocket::warn!("metrics upkeep did not start ({e}); samples drain only when scraped");
+    }
+}
+
 /// Installs the recorder once; `None` if another recorder got there first.
 pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE

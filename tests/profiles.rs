@@ -100,6 +100,10 @@ async fn a_display_name_and_status_show_beside_the_username_everywhere() {
         "{people}"
     );
     assert!(people.contains("Down the rabbit hole"));
+    // The directory's filter (without script, on the server) finds her by
+    // either name.
+    let found = page_text(&app.client, "/people?q=liddell").await;
+    assert!(found.contains(r#"href="/c/alice""#), "{found}");
     let chat = page_text(&app.client, &conversation).await;
     assert!(chat.contains(r#"Alice Liddell <span class="handle">@alice</span></h1>"#));
     assert!(chat.contains("Down the rabbit hole"));

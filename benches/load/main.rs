@@ -135,7 +135,7 @@ async fn run(mut options: Options) -> i32 {
     if report.passed {
         println!("PASS: every message stored once and delivered once to every open socket of its members; every edit and deletion shown once on both members' sockets and held by the database");
         if report.crowd.is_some() {
-            println!("PASS: in the crowd, every page connected, was shown no one's presence but its partner's, and of every pair one page was told the other came online");
+            println!("PASS: in the crowd, every page connected, was shown no one's presence but its partner's, and was shown its partner online");
         }
         0
     } else {

@@ -82,8 +82,8 @@ pub(crate) struct CrowdReport {
     pub(crate) presence_frames_per_connect: f64,
     /// Presence shown to a page that does not show that person.
     pub(crate) foreign_presence: u64,
-    /// Pairs neither of whose pages was told the other came online.
-    pub(crate) pairs_not_told: usize,
+    /// Pages never shown that their partner is online.
+    pub(crate) pages_not_told: usize,
     /// Server CPU from the first connect until the pages went quiet.
     pub(crate) server_cpu_seconds: f64,
     pub(crate) server_rss_before_kib: u64,
@@ -110,10 +110,10 @@ impl CrowdReport {
                 self.foreign_presence
             ));
         }
-        if self.pairs_not_told > 0 {
+        if self.pages_not_told > 0 {
             problems.push(format!(
-                "crowd: in {} pairs neither page was told the other came online",
-                self.pairs_not_told
+                "crowd: {} pages were never shown that their partner is online",
+                self.pages_not_told
             ));
         }
         // Each page shows one person, who arrives once.

@@ -41,11 +41,16 @@ pub async fn set_avatar(
         Some(bytes) => Some(media::store_avatar(media_dir, bytes).await?),
         None => None,
     };
-    let Some((user, before)) = users::set_avatar(pool, user_id, avatar.as_deref()).await? else {
-        if let Some(sha256) = &avatar {
-            media::discard_avatar_unless_used(pool, media_dir, sha256).await;
+    let (user, before) = match users::set_avatar(pool, user_id, avatar.as_deref()).await {
+        Ok(Some(changed)) => changed,
+        failed => {
+            // Not stored (the account is gone, or the database failed): the
+            // new file goes unless someone else has the same picture.
+            if let Some(sha256) = &avatar {
+                media::discard_avatar_unless_used(pool, media_dir, sha256).await;
+            }
+            return Err(failed.err().unwrap_or(Error::NotFound));
         }
-        return Err(Error::NotFound);
     };
     if let Some(sha256) = before.filter(|b| Some(b) != avatar.as_ref()) {
         media::discard_avatar_unless_used(pool, media_dir, &sha256).await;

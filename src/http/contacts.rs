@@ -34,7 +34,7 @@ async fn inbox(q: Option<&str>, me: CurrentUser, db: &Db) -> Result<Markup> {
         ..viewer(&me)
     };
     let q = query(q);
-    keep_matching(&mut rows, |row| &row.title, &q);
+    keep_matching(&mut rows, |row| [&row.title, ""], &q);
     Ok(pages::inbox(&viewer, &rows, &q))
 }
 
@@ -49,7 +49,11 @@ async fn people(
 ) -> Result<Markup> {
     let mut list = chat::contacts_of(db.pool(), me.id()).await?;
     let q = query(q);
-    keep_matching(&mut list, |contact| &contact.username, &q);
+    keep_matching(
+        &mut list,
+        |contact| [&contact.username, &contact.profile.display_name],
+        &q,
+    );
     let is_online = |id| presence.is_online(id);
     Ok(pages::people(&viewer(&me), &list, &is_online, &q))
 }

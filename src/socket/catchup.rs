@@ -37,8 +37,10 @@ impl Connection {
         state: &mut LoopState,
         contacts: bool,
     ) -> rocket_ws::result::Result<()> {
-        if contacts {
-            // What was gathered is older than what the page is about to get.
+        if contacts && self.lists == Lists::People {
+            // What was gathered is older than the directory the page is
+            // about to get (a conversation's heading gets no presence in a
+            // resync: what was gathered for it still goes).
             state.presence_pending.clear();
             state.presence_due = None;
         }

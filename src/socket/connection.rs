@@ -32,6 +32,7 @@ use crate::store::writer::Writer;
 use crate::store::Pool;
 use crate::throttle::{PostingBudgets, TokenBucket};
 use crate::views::chat::{self as chat_views, Previous};
+use crate::views::people::shown_name;
 use crate::SharedHub;
 
 /// The conversation a socket's page shows.
@@ -434,7 +435,7 @@ impl Connection {
                         self.hub.as_ref(),
                         chat.conversation_id,
                         self.me.id(),
-                        self.me.user.username.as_str().into(),
+                        shown_name(&self.me.user.username, &self.me.user.profile).into(),
                     )
                     .await;
                 }

@@ -270,6 +270,13 @@ pub(crate) async fn set_avatar(
 ) -> Result<Option<(User, Option<String>)>> {
     on_pool!(pool, db => {
         let mut tx = db.begin().await?;
+        // A write first: it locks the row (PostgreSQL) or the database
+        // (SQLite) until the commit, so two changes at once cannot both
+        // read the same picture as the one they replace.
+        sqlx::query("UPDATE users SET avatar = avatar WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let before: Option<Option<String>> =
             sqlx::query_scalar("SELECT avatar FROM users WHERE id = $1")
                 .bind(id)

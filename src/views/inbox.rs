@@ -166,11 +166,11 @@ pub(crate) fn filter_box(action: &str, query: &str, label: &str, list: &str) -> 
     }
 }
 
-/// Keeps the rows whose name contains `query`, in any case (a page without
-/// script filters on the server).
-pub(crate) fn keep_matching<T>(rows: &mut Vec<T>, name: impl Fn(&T) -> &str, query: &str) {
+/// Keeps the rows one of whose names contains `query`, in any case (a page
+/// without script filters on the server, as app.js does with `data-name`).
+pub(crate) fn keep_matching<T>(rows: &mut Vec<T>, names: impl Fn(&T) -> [&str; 2], query: &str) {
     let query = query.trim().to_lowercase();
     if !query.is_empty() {
-        rows.retain(|row| name(row).to_lowercase().contains(&query));
+        rows.retain(|row| names(row).iter().any(|n| n.to_lowercase().contains(&query)));
     }
 }

@@ -246,7 +246,11 @@ fn wants(target: &Target, message: &Message) -> bool {
 /// previews not even its text.
 fn notification(message: &Message, target: &Target, previews: bool) -> Vec<u8> {
     let preview = Preview::of(message);
-    let sender = &message.sender_name;
+    let sender = if message.sender_display.is_empty() {
+        &message.sender_name
+    } else {
+        &message.sender_display
+    };
     let text = if !previews {
         format!("New message from {sender}")
     } else {
