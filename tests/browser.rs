@@ -2073,7 +2073,18 @@ async fn a_browser_subscribes_to_push_and_its_service_worker_shows_what_is_pushe
             .is_ok_and(|v| v == json!(true))
     })
     .await;
-    // The account page names this browser as pushed.
+    // Once the server has stored the subscription (the page notes that it
+    // did; leaving before would cancel the request, and the next page
+    // would send it again), the account page names this browser as pushed.
+    wait_until("the subscription stored", || async {
+        bob.execute(
+            "return localStorage.getItem('natter-pushed') !== null;",
+            vec![],
+        )
+        .await
+        .is_ok_and(|v| v == json!(true))
+    })
+    .await;
     bob.goto(&format!("{base}/account")).await.unwrap();
     wait_for_text(&bob, "ul.pushed", "(this browser)").await;
 
