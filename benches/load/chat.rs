@@ -20,10 +20,10 @@ use crate::changes::check_changes;
 use crate::database::{Database, Session};
 use crate::options::{Options, Scenario};
 use crate::report::{
-    ChatCorrectness, ChatFixture, Percentiles, Phase, Report, SaturationReport, SaturationStep,
-    Second,
+    ChatCorrectness, ChatFixture, ConnectStats, CpuShare, LoadAverage, Percentiles, Phase, Report,
+    SaturationReport, SaturationStep, Second,
 };
-use crate::server::{cpu_seconds, machine_busy_seconds, postgres_cpu_seconds, RssSampler, Servers};
+use crate::server::{CpuMeter, RssSampler, Servers};
 use crate::sockets::{open_sockets, Sink};
 use crate::tracker::{lock, tags, Tracker};
 use crate::wire::{self, Socket};
@@ -39,7 +39,7 @@ fn socket_burst() -> f64 {
 }
 
 /// Messages per second one socket may send once its burst is spent.
-fn socket_rate() -> f64 {
+pub(crate) fn socket_rate() -> f64 {
     1.0 / natter::limits::SOCKET_MESSAGES.refill_every.as_secs_f64()
 }
 
@@ -63,6 +63,13 @@ pub(crate) async fn chat_scenarios(
             ));
         }
     }
+    // Each scenario's load average is taken from when work for it begins:
+    // the shared setup counts as the first one's.
+    let mut steady_load = options
+        .runs(Scenario::Steady)
+        .then(|| LoadAverage::begin("steady"));
+    let mut saturation_load = (options.runs(Scenario::Saturation) && steady_load.is_none())
+        .then(|| LoadAverage::begin("saturation"));
     progress(&format!(
         "chat: seeding {pairs} pairs, opening {} sockets",
         2 * pairs
@@ -71,7 +78,7 @@ pub(crate) async fn chat_scenarios(
     report.chat = Some(chat.fixture.clone());
 
     let result = async {
-        if options.runs(Scenario::Steady) {
+        if let Some(load) = steady_load.take() {
             if options.warmup_seconds > 0.0 {
                 progress("steady: warming up");
                 report.warmup = Some(chat.drive(options.rate, options.warmup_seconds).await?);
@@ -80,10 +87,17 @@ pub(crate) async fn chat_scenarios(
                 "steady: {} msg/s for {} s",
                 options.rate, options.seconds
             ));
-            report.steady = Some(chat.drive(options.rate, options.seconds).await?);
+            let steady = chat.drive(options.rate, options.seconds).await;
+            report.load_average.push(load.end());
+            report.steady = Some(steady?);
         }
         if options.runs(Scenario::Saturation) {
-            report.saturation = Some(saturation(&mut chat, options).await?);
+            let load = saturation_load
+                .take()
+                .unwrap_or_else(|| LoadAverage::begin("saturation"));
+            let saturation = saturation(&mut chat, options).await;
+            report.load_average.push(load.end());
+            report.saturation = Some(saturation?);
         }
         Ok::<(), String>(())
     }
@@ -99,53 +113,15 @@ pub(crate) async fn chat_scenarios(
         _ => HashSet::new(),
     };
     // Check what was sent even when a phase failed half-way.
-    let correctness = chat.check(database, &deleted).await;
+    let correctness = check_messages(&chat.tracker, 0..chat.next_seq, database, &deleted).await;
     chat.stop().await;
     result?;
     let mut correctness = correctness?;
     if let Some(changes) = changes {
-        let changes = changes?;
-        let x = &changes;
-        if x.refused > 0 || x.lost > 0 || x.duplicated > 0 || x.not_stored > 0 {
-            report.problems.push(format!(
-                "changes: {} refused ({:?}), {} lost on a socket, {} shown twice, {} not in the database",
-                x.refused, x.refusal_samples, x.lost, x.duplicated, x.not_stored
-            ));
-        }
-        correctness.changes = Some(changes);
+        correctness.changes = Some(changes?);
     }
     let c = &correctness;
-    if c.lost_deliveries > 0 {
-        report.problems.push(format!(
-            "{} deliveries lost (a message missing on a member's socket)",
-            c.lost_deliveries
-        ));
-    }
-    if c.duplicate_deliveries > 0 {
-        report
-            .problems
-            .push(format!("{} duplicate deliveries", c.duplicate_deliveries));
-    }
-    if c.misrouted > 0 {
-        report.problems.push(format!(
-            "{} messages reached a socket of another conversation",
-            c.misrouted
-        ));
-    }
-    let s = &c.store;
-    let kept = s.expected - s.deleted;
-    if s.missing > 0 || s.stored_twice > 0 || s.unexpected > 0 {
-        report.problems.push(format!(
-            "database: {} accepted messages missing, {} stored twice, {} unexpected",
-            s.missing, s.stored_twice, s.unexpected
-        ));
-    }
-    if s.stored != kept as i64 || s.stored_distinct_client_ids != kept as i64 {
-        report.problems.push(format!(
-            "database: {} rows ({} distinct client ids) for {} accepted messages, {} deleted since",
-            s.stored, s.stored_distinct_client_ids, s.expected, s.deleted
-        ));
-    }
+    report.problems.extend(c.problems(None));
     // Under saturation a refusal is the server shedding load and saying so;
     // anywhere else it means the driver broke a server limit.
     let steady_refused = report.warmup.as_ref().map_or(0, |p| p.refused)
@@ -161,7 +137,11 @@ pub(crate) async fn chat_scenarios(
 }
 
 /// A conversation page's socket: records every frame into the tracker.
-async fn read_chat(mut stream: SplitStream<Socket>, tracker: Arc<Tracker>, socket: usize) {
+pub(crate) async fn read_chat(
+    mut stream: SplitStream<Socket>,
+    tracker: Arc<Tracker>,
+    socket: usize,
+) {
     while let Some(frame) = stream.next().await {
         match frame {
             Ok(WsMessage::Text(text)) => tracker.on_frame(socket, &text),
@@ -182,19 +162,104 @@ fn send_frame(seq: usize, conversation_id: ConversationId, origin: &str) -> WsMe
     )
 }
 
-/// One conversation: its id, the writing halves of both members' sockets,
-/// and both members' logins (for the changes made over HTTP).
+/// One conversation: its id and both members' logins (for the changes made
+/// over HTTP). Its members' sockets are `2 * pair` and `2 * pair + 1`.
 pub(crate) struct Pair {
     pub(crate) conversation_id: ConversationId,
-    sides: [tokio::sync::Mutex<Sink>; 2],
     pub(crate) sessions: [Session; 2],
+}
+
+/// Conversation sockets open as their pages have them, each read into a
+/// tracker, by socket index.
+pub(crate) struct ConversationSockets {
+    /// The writing halves.
+    pub(crate) sinks: Arc<[tokio::sync::Mutex<Sink>]>,
+    /// The page address each socket belongs to (its instance's origin).
+    pub(crate) origins: Arc<[String]>,
+    readers: Vec<JoinHandle<()>>,
+    pub(crate) connect: ConnectStats,
+}
+
+impl ConversationSockets {
+    /// Opens one socket per `(conversation, session token)`, socket `i` on
+    /// instance `i % n`, each read by `read_chat` into `tracker`; then each
+    /// page says what its inbox shows and the sockets are left to go quiet.
+    pub(crate) async fn open(
+        servers: &Servers,
+        tracker: &Arc<Tracker>,
+        targets: Vec<(ConversationId, String)>,
+        what: &str,
+    ) -> Result<ConversationSockets, String> {
+        let count = targets.len();
+        let targets = targets
+            .into_iter()
+            .map(|(conversation, token)| {
+                (format!("/conversations/{conversation}/socket?seq=0"), token)
+            })
+            .collect();
+        let (opened, connect) = open_sockets(&servers.ports(), targets, |socket, _, stream| {
+            tokio::spawn(read_chat(stream, Arc::clone(tracker), socket))
+        })
+        .await;
+        let mut readers = Vec::with_capacity(count);
+        let mut sinks = Vec::with_capacity(count);
+        for (sink, reader) in opened.into_iter().flatten() {
+            sinks.push(sink);
+            readers.push(reader);
+        }
+        let sockets = ConversationSockets {
+            sinks: sinks.into_iter().map(tokio::sync::Mutex::new).collect(),
+            origins: (0..count).map(|i| servers.for_socket(i).origin()).collect(),
+            readers,
+            connect,
+        };
+        if sockets.connect.failed > 0 {
+            sockets.abort();
+            return Err(format!(
+                "{} of {} conversation sockets failed to open, first: {}",
+                sockets.connect.failed,
+                sockets.connect.attempted,
+                sockets.connect.first_error.clone().unwrap_or_default()
+            ));
+        }
+        // Each page then says what its inbox shows, as app.js does when its
+        // socket opens (a conversation page has the inbox beside it): here,
+        // nothing yet.
+        for sink in sockets.sinks.iter() {
+            let said = sink
+                .lock()
+                .await
+                .send(WsMessage::Text(r#"{"resume":{"inbox":[]}}"#.into()))
+                .await;
+            if let Err(e) = said {
+                sockets.abort();
+                return Err(format!("saying what a page shows: {e}"));
+            }
+        }
+        progress(&format!(
+            "{what}: {} sockets open in {:.1} s, waiting for quiet",
+            sockets.connect.opened, sockets.connect.seconds
+        ));
+        tracker
+            .activity
+            .settle(Duration::from_secs(1), Duration::from_secs(30))
+            .await;
+        Ok(sockets)
+    }
+
+    /// Stops reading (the servers close the sockets when stopped).
+    pub(crate) fn abort(&self) {
+        for reader in &self.readers {
+            reader.abort();
+        }
+    }
 }
 
 /// `pairs` conversations of two users, each with one open conversation socket.
 struct Chat {
     servers: Servers,
     pairs: Vec<Arc<Pair>>,
-    readers: Vec<JoinHandle<()>>,
+    sockets: ConversationSockets,
     tracker: Arc<Tracker>,
     next_seq: usize,
     fixture: ChatFixture,
@@ -214,87 +279,46 @@ impl Chat {
         let servers = Servers::start(database, options).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rss_before = servers.rss_kib();
-        let tracker = Arc::new(Tracker::new(capacity, 2 * pairs));
+        let tracker = Arc::new(Tracker::new(capacity, 2 * pairs, 2));
+        // A pair's two sockets are neighbours, so with several instances each
+        // message is sent on one and delivered on another.
         let targets = seeded
             .iter()
             .flat_map(|(conversation, sessions)| {
-                sessions.iter().map(move |session| {
-                    (
-                        format!("/conversations/{conversation}/socket?seq=0"),
-                        session.token.clone(),
-                    )
+                sessions
+                    .iter()
+                    .map(move |session| (*conversation, session.token.clone()))
+            })
+            .collect();
+        let sockets = match ConversationSockets::open(&servers, &tracker, targets, "chat").await {
+            Ok(sockets) => sockets,
+            Err(e) => {
+                servers.stop().await;
+                return Err(e);
+            }
+        };
+        let built = seeded
+            .into_iter()
+            .map(|(conversation_id, sessions)| {
+                Arc::new(Pair {
+                    conversation_id,
+                    sessions,
                 })
             })
             .collect();
-        // A pair's two sockets are neighbours, so with several instances each
-        // message is sent on one and delivered on another.
-        let (opened, connect) = open_sockets(&servers.ports(), targets, |socket, _, stream| {
-            tokio::spawn(read_chat(stream, Arc::clone(&tracker), socket))
-        })
-        .await;
-        let mut readers = Vec::with_capacity(2 * pairs);
-        let mut sinks = Vec::with_capacity(2 * pairs);
-        for (sink, reader) in opened.into_iter().flatten() {
-            sinks.push(sink);
-            readers.push(reader);
-        }
-        if connect.failed > 0 {
-            for reader in &readers {
-                reader.abort();
-            }
-            servers.stop().await;
-            return Err(format!(
-                "{} of {} conversation sockets failed to open, first: {}",
-                connect.failed,
-                connect.attempted,
-                connect.first_error.clone().unwrap_or_default()
-            ));
-        }
-        let mut sinks = sinks.into_iter();
-        let mut built = Vec::with_capacity(pairs);
-        for (conversation_id, sessions) in &seeded {
-            let (Some(a), Some(b)) = (sinks.next(), sinks.next()) else {
-                return Err("a socket went missing".into());
-            };
-            built.push(Arc::new(Pair {
-                conversation_id: *conversation_id,
-                sides: [tokio::sync::Mutex::new(a), tokio::sync::Mutex::new(b)],
-                sessions: sessions.clone(),
-            }));
-        }
-        // Each page then says what its inbox shows, as app.js does when its
-        // socket opens (a conversation page has the inbox beside it): here,
-        // nothing yet.
-        for pair in &built {
-            for side in &pair.sides {
-                side.lock()
-                    .await
-                    .send(WsMessage::Text(r#"{"resume":{"inbox":[]}}"#.into()))
-                    .await
-                    .map_err(|e| format!("saying what a page shows: {e}"))?;
-            }
-        }
-        progress(&format!(
-            "chat: {} sockets open in {:.1} s, waiting for quiet",
-            connect.opened, connect.seconds
-        ));
-        tracker
-            .activity
-            .settle(Duration::from_secs(1), Duration::from_secs(30))
-            .await;
         let rss_connected = servers.rss_kib();
         Ok(Chat {
             fixture: ChatFixture {
                 pairs,
                 sockets: 2 * pairs,
                 seed_seconds,
-                connect,
+                connect: sockets.connect.clone(),
                 server_rss_before_kib: rss_before,
                 server_rss_connected_kib: rss_connected,
             },
             servers,
             pairs: built,
-            readers,
+            sockets,
             tracker,
             next_seq: 0,
         })
@@ -312,11 +336,7 @@ impl Chat {
         // Each pair sends every `period`; pairs are staggered across it.
         let period = Duration::from_secs_f64(pairs as f64 / rate);
         let start = tokio::time::Instant::now() + Duration::from_millis(20);
-        let cpu_before = self.servers.cpu_seconds();
-        let database_before = postgres_cpu_seconds();
-        let own_cpu_before = cpu_seconds("self");
-        let machine_before = machine_busy_seconds();
-        let cpu_clock = Instant::now();
+        let meter = CpuMeter::start(&self.servers);
         let sampler = RssSampler::start(self.servers.pids());
         let mut senders = Vec::with_capacity(pairs);
         for (p, pair) in self.pairs.iter().enumerate() {
@@ -324,41 +344,34 @@ impl Chat {
             if count == 0 {
                 continue;
             }
+            // Pair `p` sends every `pairs`-th message, its sides taking turns.
+            let sends = (0..count)
+                .map(|k| (range.start + k * pairs + p, 2 * p + k % 2))
+                .collect();
             let offset = period.mul_f64(p as f64 / pairs as f64);
             senders.push(tokio::spawn(send_loop(SendPlan {
-                pair: Arc::clone(pair),
                 tracker: Arc::clone(&self.tracker),
-                origins: [0, 1].map(|side| self.servers.for_socket(2 * p + side).origin()),
-                pair_index: p,
-                pairs,
-                first_seq: range.start,
-                count,
+                sinks: Arc::clone(&self.sockets.sinks),
+                origins: Arc::clone(&self.sockets.origins),
+                conversation_id: pair.conversation_id,
+                sends,
                 start: start + offset,
                 period,
             })));
         }
-        let mut lags = Vec::with_capacity(planned);
-        let mut send_errors = 0;
-        let mut first_error = None;
+        let mut sent = SendOutcome::default();
         for sender in senders {
-            let outcome = sender
-                .await
-                .map_err(|e| format!("a sender task failed: {e}"))?;
-            lags.extend(outcome.lags_us);
-            send_errors += outcome.errors;
-            first_error = first_error.or(outcome.first_error);
+            sent.add(
+                sender
+                    .await
+                    .map_err(|e| format!("a sender task failed: {e}"))?,
+            );
         }
         let sends_done = Instant::now();
-        if let Some(e) = first_error {
-            progress(&format!("{send_errors} frames could not be written: {e}"));
-        }
-        self.drain(range.clone()).await;
+        sent.tell_errors();
+        self.tracker.drain(range.clone()).await;
         self.servers.check_alive()?;
-        let wall = cpu_clock.elapsed().as_secs_f64();
-        let cpu = (self.servers.cpu_seconds() - cpu_before) / wall;
-        let own_cpu = (cpu_seconds("self") - own_cpu_before) / wall;
-        let database = (postgres_cpu_seconds() - database_before) / wall;
-        let machine = (machine_busy_seconds() - machine_before) / wall;
+        let cpu = meter.read(&self.servers);
         let peak = sampler.peak().await;
         Ok(self.phase(PhaseInput {
             range,
@@ -366,41 +379,11 @@ impl Chat {
             seconds,
             start: start.into_std(),
             sends_done,
-            lags_us: lags,
-            send_errors,
-            cpu_percent: cpu * 100.0,
-            own_cpu_percent: own_cpu * 100.0,
-            database_cpu_percent: database * 100.0,
-            other_cpu_percent: (machine - cpu - own_cpu - database).max(0.0) * 100.0,
+            lags_us: sent.lags_us,
+            send_errors: sent.errors,
+            cpu,
             rss_peak: peak,
         }))
-    }
-
-    /// Waits until every message of `range` arrived everywhere, or until
-    /// deliveries stop making progress; then a little longer, so a late
-    /// duplicate would still be seen.
-    async fn drain(&self, range: Range<usize>) {
-        const STALLED: Duration = Duration::from_secs(5);
-        const LIMIT: Duration = Duration::from_secs(120);
-        let begun = Instant::now();
-        let mut last_progress = Instant::now();
-        let mut last_arrived = 0;
-        loop {
-            let (complete, arrived) = self.tracker.complete(range.clone());
-            if complete {
-                break;
-            }
-            if arrived != last_arrived {
-                last_arrived = arrived;
-                last_progress = Instant::now();
-            }
-            if last_progress.elapsed() > STALLED || begun.elapsed() > LIMIT {
-                progress("deliveries stopped arriving; counting what is missing");
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
     fn phase(&self, input: PhaseInput) -> Phase {
@@ -410,10 +393,7 @@ impl Chat {
             seconds: input.seconds,
             planned: input.range.len(),
             send_errors: input.send_errors,
-            server_cpu_percent: input.cpu_percent,
-            bench_cpu_percent: input.own_cpu_percent,
-            database_cpu_percent: input.database_cpu_percent,
-            other_cpu_percent: input.other_cpu_percent,
+            cpu: input.cpu,
             server_rss_peak_kib: input.rss_peak,
             send_lag_ms: Percentiles::of_micros(input.lags_us),
             ..Phase::default()
@@ -429,23 +409,20 @@ impl Chat {
             };
             let due = fate.due_ns;
             phase.sent += 1;
-            phase.duplicates += fate.duplicates();
+            phase.duplicates += fate.duplicates;
             if fate.refused {
                 phase.refused += 1;
                 continue;
             }
-            phase.lost_to_recipient += usize::from(fate.lost_to_recipient());
-            phase.lost_to_sender += usize::from(fate.lost_to_sender());
-            if fate.to_recipient == 0 && fate.resynced != 0 {
-                phase.via_resync += 1;
+            phase.lost_to_recipient += usize::from(fate.missed_by_recipients > 0);
+            phase.lost_to_sender += usize::from(fate.missed_by_sender);
+            phase.via_resync += usize::from(fate.resynced_only > 0);
+            if fate.to_sender > 0 && fate.echoed_ns > 0 {
+                echoes.push(fate.echoed_ns.saturating_sub(due) / 1000);
             }
-            let echoed = t.echoed_ns[seq].load(Ordering::Acquire);
-            if fate.to_sender > 0 && echoed > 0 {
-                echoes.push(echoed.saturating_sub(due) / 1000);
-            }
-            if fate.to_recipient > 0 {
+            // A pair has one recipient.
+            if let Some(&received) = fate.received_ns.iter().min() {
                 phase.delivered += 1;
-                let received = t.received_ns[seq].load(Ordering::Acquire);
                 last_received = last_received.max(received);
                 let latency = received.saturating_sub(due) / 1000;
                 latencies.push(latency);
@@ -482,65 +459,61 @@ impl Chat {
         phase
     }
 
-    /// Totals over every phase, and the database read back (`deleted`: the
-    /// messages deleted since, whose text is rightly gone).
-    async fn check(
-        &self,
-        database: &Database,
-        deleted: &HashSet<usize>,
-    ) -> Result<ChatCorrectness, String> {
-        let t = &self.tracker;
-        let used = 0..self.next_seq;
-        let mut c = ChatCorrectness {
-            misrouted: t.misrouted.load(Ordering::Relaxed),
-            closed: t.activity.closed.load(Ordering::Relaxed),
-            refusal_samples: lock(&t.refusal_samples).clone(),
-            ..ChatCorrectness::default()
-        };
-        for seq in used.clone() {
-            let Some(fate) = t.fate(seq) else {
-                continue;
-            };
-            c.duplicate_deliveries += fate.duplicates();
-            if fate.refused {
-                c.refused += 1;
-                continue;
-            }
-            c.store.expected += 1;
-            c.lost_deliveries +=
-                usize::from(fate.lost_to_recipient()) + usize::from(fate.lost_to_sender());
-        }
-
-        let stored = database.chat_messages().await?;
-        c.store.stored = stored.rows;
-        c.store.stored_distinct_client_ids = stored.distinct_client_ids;
-        let mut copies = vec![0u32; self.next_seq];
-        for body in &stored.bodies {
-            match tags(body).next().filter(|&seq| seq < copies.len()) {
-                Some(seq) => copies[seq] += 1,
-                None => c.store.unexpected += 1,
-            }
-        }
-        for seq in used {
-            let accepted = t.due_ns[seq].load(Ordering::Acquire) != 0
-                && !t.refused[seq].load(Ordering::Acquire);
-            match (accepted, copies[seq]) {
-                (true, 0) if deleted.contains(&seq) => c.store.deleted += 1,
-                (true, 0) => c.store.missing += 1,
-                (false, n) if n > 0 => c.store.unexpected += n as usize,
-                (_, n) if n > 1 => c.store.stored_twice += 1,
-                _ => {}
-            }
-        }
-        Ok(c)
-    }
-
     async fn stop(self) {
-        for reader in &self.readers {
-            reader.abort();
-        }
+        self.sockets.abort();
         self.servers.stop().await;
     }
+}
+
+/// Totals over the messages `used`, and the database read back (`deleted`:
+/// the messages deleted since, whose text is rightly gone).
+pub(crate) async fn check_messages(
+    t: &Tracker,
+    used: Range<usize>,
+    database: &Database,
+    deleted: &HashSet<usize>,
+) -> Result<ChatCorrectness, String> {
+    let mut c = ChatCorrectness {
+        misrouted: t.misrouted.load(Ordering::Relaxed),
+        closed: t.activity.closed.load(Ordering::Relaxed),
+        refusal_samples: lock(&t.refusal_samples).clone(),
+        ..ChatCorrectness::default()
+    };
+    for seq in used.clone() {
+        let Some(fate) = t.fate(seq) else {
+            continue;
+        };
+        c.duplicate_deliveries += fate.duplicates;
+        if fate.refused {
+            c.refused += 1;
+            continue;
+        }
+        c.store.expected += 1;
+        c.lost_deliveries += fate.lost();
+    }
+
+    let stored = database.chat_messages().await?;
+    c.store.stored = stored.rows;
+    c.store.stored_distinct_client_ids = stored.distinct_client_ids;
+    let mut copies = vec![0u32; used.end];
+    for body in &stored.bodies {
+        match tags(body).next().filter(|&seq| seq < copies.len()) {
+            Some(seq) => copies[seq] += 1,
+            None => c.store.unexpected += 1,
+        }
+    }
+    for seq in used {
+        let accepted =
+            t.due_ns[seq].load(Ordering::Acquire) != 0 && !t.refused[seq].load(Ordering::Acquire);
+        match (accepted, copies[seq]) {
+            (true, 0) if deleted.contains(&seq) => c.store.deleted += 1,
+            (true, 0) => c.store.missing += 1,
+            (false, n) if n > 0 => c.store.unexpected += n as usize,
+            (_, n) if n > 1 => c.store.stored_twice += 1,
+            _ => {}
+        }
+    }
+    Ok(c)
 }
 
 struct PhaseInput {
@@ -551,52 +524,62 @@ struct PhaseInput {
     sends_done: Instant,
     lags_us: Vec<u64>,
     send_errors: usize,
-    cpu_percent: f64,
-    own_cpu_percent: f64,
-    database_cpu_percent: f64,
-    other_cpu_percent: f64,
+    cpu: CpuShare,
     rss_peak: u64,
 }
 
-/// What one pair's sender does in a phase.
-struct SendPlan {
-    pair: Arc<Pair>,
-    tracker: Arc<Tracker>,
-    /// The page address each side's socket belongs to.
-    origins: [String; 2],
-    pair_index: usize,
-    pairs: usize,
-    first_seq: usize,
-    count: usize,
-    start: tokio::time::Instant,
-    period: Duration,
+/// What one sender does in a phase: messages into one conversation, each
+/// from one of its members' sockets, one a tick.
+pub(crate) struct SendPlan {
+    pub(crate) tracker: Arc<Tracker>,
+    /// Every socket, by index.
+    pub(crate) sinks: Arc<[tokio::sync::Mutex<Sink>]>,
+    /// The page address each socket belongs to.
+    pub(crate) origins: Arc<[String]>,
+    pub(crate) conversation_id: ConversationId,
+    /// `(seq, socket)` of each message, in the order sent.
+    pub(crate) sends: Vec<(usize, usize)>,
+    pub(crate) start: tokio::time::Instant,
+    pub(crate) period: Duration,
 }
 
-struct SendOutcome {
-    lags_us: Vec<u64>,
-    errors: usize,
-    first_error: Option<String>,
+#[derive(Default)]
+pub(crate) struct SendOutcome {
+    pub(crate) lags_us: Vec<u64>,
+    pub(crate) errors: usize,
+    pub(crate) first_error: Option<String>,
 }
 
-/// Sends one pair's share of a phase on schedule. A tick missed because a
-/// write was slow is made up at once (`Burst`), and latency counts from the
-/// tick, so a sender held back by the server still charges the wait to it.
-async fn send_loop(plan: SendPlan) -> SendOutcome {
+impl SendOutcome {
+    fn add(&mut self, other: SendOutcome) {
+        self.lags_us.extend(other.lags_us);
+        self.errors += other.errors;
+        self.first_error = self.first_error.take().or(other.first_error);
+    }
+
+    /// Says so on the console if some frames could not be written.
+    pub(crate) fn tell_errors(&self) {
+        if let Some(e) = &self.first_error {
+            progress(&format!("{} frames could not be written: {e}", self.errors));
+        }
+    }
+}
+
+/// Sends a plan's messages on schedule. A tick missed because a write was
+/// slow is made up at once (`Burst`), and latency counts from the tick, so a
+/// sender held back by the server still charges the wait to it.
+pub(crate) async fn send_loop(plan: SendPlan) -> SendOutcome {
     let mut ticks = tokio::time::interval_at(plan.start, plan.period);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut outcome = SendOutcome {
-        lags_us: Vec::with_capacity(plan.count),
-        errors: 0,
-        first_error: None,
+        lags_us: Vec::with_capacity(plan.sends.len()),
+        ..SendOutcome::default()
     };
-    for k in 0..plan.count {
+    for &(seq, socket) in &plan.sends {
         let due = ticks.tick().await.into_std();
-        let seq = plan.first_seq + k * plan.pairs + plan.pair_index;
-        let side = k % 2;
-        let socket = plan.pair_index * 2 + side;
         plan.tracker.sending(seq, socket, due);
-        let frame = send_frame(seq, plan.pair.conversation_id, &plan.origins[side]);
-        let written = plan.pair.sides[side].lock().await.send(frame).await;
+        let frame = send_frame(seq, plan.conversation_id, &plan.origins[socket]);
+        let written = plan.sinks[socket].lock().await.send(frame).await;
         outcome.lags_us.push(due.elapsed().as_micros() as u64);
         if let Err(e) = written {
             plan.tracker.not_sent(seq, socket);

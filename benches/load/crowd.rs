@@ -17,7 +17,7 @@ use crate::database::Database;
 use crate::options::Options;
 use crate::progress;
 use crate::report::CrowdReport;
-use crate::server::{RssSampler, Servers};
+use crate::server::{CpuMeter, RssSampler, Servers};
 use crate::sockets::{open_sockets, Activity};
 use crate::wire::Socket;
 
@@ -90,7 +90,7 @@ pub(crate) async fn crowd(database: &Database, options: &Options) -> Result<Crow
     let servers = Servers::start(database, options).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = servers.rss_kib();
-    let cpu_before = servers.cpu_seconds();
+    let meter = CpuMeter::start(&servers);
     let sampler = RssSampler::start(servers.pids());
     let activity = Arc::new(Activity::new());
     // Every pair's first page, then every second one: half the crowd is
@@ -128,8 +128,11 @@ pub(crate) async fn crowd(database: &Database, options: &Options) -> Result<Crow
     activity
         .settle(Duration::from_secs(1), Duration::from_secs(60))
         .await;
-    let cpu_seconds = servers.cpu_seconds() - cpu_before;
+    let cpu = meter.read(&servers);
     let rss_peak = sampler.peak().await;
+    let rss_online = servers.rss_kib();
+    let rss_per_page_kib =
+        rss_online.saturating_sub(rss_before) as f64 / connect.opened.max(1) as f64;
     let frames: u64 = told.iter().map(|t| t.frames.load(Ordering::Relaxed)).sum();
     let foreign: u64 = told.iter().map(|t| t.foreign.load(Ordering::Relaxed)).sum();
     // Every page learns its partner is online: by an event if it was
@@ -151,9 +154,12 @@ pub(crate) async fn crowd(database: &Database, options: &Options) -> Result<Crow
         presence_frames: frames,
         foreign_presence: foreign,
         pages_not_told: not_told,
-        server_cpu_seconds: cpu_seconds,
+        server_cpu_seconds: cpu.server_core_seconds,
+        cpu,
         server_rss_before_kib: rss_before,
         server_rss_peak_kib: rss_peak,
+        server_rss_online_kib: rss_online,
+        rss_per_page_kib,
         closed,
     })
 }

@@ -1,7 +1,7 @@
 //! The database of each scenario, fresh on SQLite or PostgreSQL and removed
 //! afterwards, and everything written into it or read back from it directly:
-//! users, sessions, conversations, a long history, and the chat messages the
-//! correctness check counts.
+//! users, sessions, conversations (direct, and a group), a long history, and
+//! the chat messages the correctness check counts.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -169,6 +169,33 @@ impl Database {
         }
         pool.close().await;
         Ok(seeded)
+    }
+
+    /// One group of `members` users (`g00000`, …), each with a session,
+    /// created by the first as the page does it (with its first note): the
+    /// group's id and every member's login, in member order.
+    pub(crate) async fn seed_group(
+        &self,
+        members: usize,
+    ) -> Result<(ConversationId, Vec<Session>), String> {
+        let pool = self.open().await?;
+        let hash = shared_password_hash().await?;
+        let mut ids = Vec::with_capacity(members);
+        let mut sessions = Vec::with_capacity(members);
+        for i in 0..members {
+            let (id, session) = seed_user(&pool, &format!("g{i:05}"), &hash).await?;
+            ids.push(id);
+            sessions.push(session);
+        }
+        let note = natter::store::groups::Note {
+            text: "created the group",
+            client_id: "group-created",
+        };
+        let created = natter::store::groups::create(&pool, ids[0], "Everyone", &ids[1..], &note)
+            .await
+            .map_err(|e| format!("creating the group: {e}"))?;
+        pool.close().await;
+        Ok((created.conversation_id, sessions))
     }
 
     /// A direct conversation between `hist-reader` and `hist-writer` that

@@ -13,7 +13,7 @@ use crate::database::Database;
 use crate::options::Options;
 use crate::progress;
 use crate::report::IdleReport;
-use crate::server::Servers;
+use crate::server::{CpuMeter, Servers};
 use crate::sockets::{open_sockets, Activity};
 use crate::wire::Socket;
 
@@ -44,6 +44,7 @@ pub(crate) async fn idle(database: &Database, options: &Options) -> Result<IdleR
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = servers.rss_kib();
     let activity = Arc::new(Activity::new());
+    let meter = CpuMeter::start(&servers);
     // Round-robin over users: every user's first socket (which announces them
     // online to everybody) opens before anyone's second.
     let targets = (0..sockets)
@@ -60,6 +61,7 @@ pub(crate) async fn idle(database: &Database, options: &Options) -> Result<IdleR
     activity
         .settle(Duration::from_secs(1), Duration::from_secs(30))
         .await;
+    let cpu = meter.read(&servers);
     let rss_idle = servers.rss_kib();
     let closed = activity.closed.load(Ordering::Relaxed);
     let per_socket = rss_idle.saturating_sub(rss_before) as f64 / connect.opened.max(1) as f64;
@@ -75,6 +77,7 @@ pub(crate) async fn idle(database: &Database, options: &Options) -> Result<IdleR
         server_rss_before_kib: rss_before,
         server_rss_idle_kib: rss_idle,
         rss_per_socket_kib: per_socket,
+        cpu,
         closed,
     })
 }

@@ -10,25 +10,30 @@
 //! (session cookie, `Origin` header, JSON frames), messages are driven at a set
 //! rate, and the figures a user would notice are measured: send→receive
 //! latency at the receiving socket, throughput, how fast sockets connect, and
-//! the server's resident memory (`VmRSS`).
+//! the server's resident memory (`VmRSS`). The machine's load average at
+//! each scenario's start and end, and the CPU other processes used during it,
+//! go into the report, so a figure taken under interference shows as such.
 //!
 //! Afterwards every message is checked: stored exactly once (read back from the
-//! database) and delivered exactly once to every open socket of both members
-//! of its conversation; then every conversation edits a message and deletes
-//! another, and each change must show once on both members' sockets and be
-//! held by the database. Any loss, duplicate or misdelivery makes the process
-//! exit non-zero. `benches/README.md` lists the flags, scenarios and results.
+//! database) and delivered exactly once to every open socket of every member
+//! of its conversation; then every conversation of two edits a message and
+//! deletes another, and each change must show once on both members' sockets
+//! and be held by the database. Any loss, duplicate or misdelivery makes the
+//! process exit non-zero. `benches/README.md` lists the flags, scenarios and
+//! results.
 //!
 //! One module a job: `options` reads the flags, `database` makes the fresh
 //! database and seeds it, `server` starts the instances and reads their memory
-//! and CPU, `sockets` opens sockets as the page does, `idle`, `chat` (steady
-//! and saturation, with `tracker` following every message) and `history` run
-//! the scenarios, and `report` holds the figures, the table and the JSON.
+//! and CPU, `sockets` opens sockets as the page does, `idle`, `crowd`, `chat`
+//! (steady and saturation, with `tracker` following every message), `group`
+//! and `history` run the scenarios, and `report` holds the figures, the table
+//! and the JSON.
 
 mod changes;
 mod chat;
 mod crowd;
 mod database;
+mod group;
 mod history;
 mod idle;
 mod options;
@@ -44,10 +49,11 @@ use std::time::{Duration, Instant};
 use crate::chat::chat_scenarios;
 use crate::crowd::crowd;
 use crate::database::on_fresh_database;
+use crate::group::group;
 use crate::history::history;
 use crate::idle::idle;
 use crate::options::{Options, Scenario, USAGE};
-use crate::report::{disturbance_notes, table, write_json, Report};
+use crate::report::{disturbance_notes, table, write_json, LoadAverage, Report};
 
 /// What every message body starts with; only letters, digits and `-`, so the
 /// server's HTML escaping leaves it as is and it can be found in a frame.
@@ -97,6 +103,13 @@ async fn run(mut options: Options) -> i32 {
         );
         options.users = fd_room.max(2);
     }
+    if options.runs(Scenario::Group) && options.members > fd_room {
+        eprintln!(
+            "note: the file-descriptor limit is {fd_limit}; {fd_room} members in the group instead of {}",
+            options.members
+        );
+        options.members = fd_room.max(2);
+    }
     let mut report = Report {
         options: options.clone(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -108,7 +121,9 @@ async fn run(mut options: Options) -> i32 {
         steady: None,
         saturation: None,
         chat_correctness: None,
+        group: None,
         history: None,
+        load_average: Vec::new(),
         elapsed_seconds: 0.0,
         problems: Vec::new(),
         notes: Vec::new(),
@@ -137,6 +152,12 @@ async fn run(mut options: Options) -> i32 {
         if report.crowd.is_some() {
             println!("PASS: in the crowd, every page connected, was shown no one's presence but its partner's, and was shown its partner online");
         }
+        if let Some(g) = &report.group {
+            println!(
+                "PASS: in the group, every message reached all {} members' sockets exactly once",
+                g.members
+            );
+        }
         0
     } else {
         for problem in &report.problems {
@@ -149,24 +170,45 @@ async fn run(mut options: Options) -> i32 {
 async fn run_scenarios(options: &Options, report: &mut Report) -> Result<(), String> {
     if options.runs(Scenario::Idle) {
         progress(&format!("idle: {} sockets", options.sockets));
-        report.idle = Some(on_fresh_database(options, async |db| idle(db, options).await).await?);
+        let load = LoadAverage::begin("idle");
+        let idle = on_fresh_database(options, async |db| idle(db, options).await).await;
+        report.load_average.push(load.end());
+        report.idle = Some(idle?);
     }
     if options.runs(Scenario::Crowd) {
         progress(&format!("crowd: {} people, one page each", options.users));
-        let crowd = on_fresh_database(options, async |db| crowd(db, options).await).await?;
+        let load = LoadAverage::begin("crowd");
+        let crowd = on_fresh_database(options, async |db| crowd(db, options).await).await;
+        report.load_average.push(load.end());
+        let crowd = crowd?;
         report.problems.extend(crowd.problems());
         report.crowd = Some(crowd);
     }
     if options.runs(Scenario::Steady) || options.runs(Scenario::Saturation) {
+        // Steady and saturation record their load averages themselves.
         on_fresh_database(options, async |db| {
             chat_scenarios(db, options, report).await
         })
         .await?;
     }
+    if options.runs(Scenario::Group) {
+        progress(&format!(
+            "group: {} members, one page each",
+            options.members
+        ));
+        let load = LoadAverage::begin("group");
+        let group = on_fresh_database(options, async |db| group(db, options).await).await;
+        report.load_average.push(load.end());
+        let group = group?;
+        report.problems.extend(group.problems());
+        report.group = Some(group);
+    }
     if options.runs(Scenario::History) {
         progress(&format!("history: {} messages", options.history));
-        let history = on_fresh_database(options, async |db| history(db, options).await).await?;
-        report.history = Some(history);
+        let load = LoadAverage::begin("history");
+        let history = on_fresh_database(options, async |db| history(db, options).await).await;
+        report.load_average.push(load.end());
+        report.history = Some(history?);
     }
     Ok(())
 }

@@ -9,15 +9,21 @@ Natter load generator
 
 usage: cargo bench --bench load -- [flags]
 
-  --scenario NAME   idle | crowd | steady | saturation | history | all (default: all)
+  --scenario NAME   idle | crowd | steady | saturation | group | history | all
+                    (default: all)
   --quick           tiny correctness smoke: checks loss and duplicates only
   --pairs N         conversations (two users, one socket each) for steady and
                     saturation (default 500; quick 10)
   --rate N          steady message rate, messages/s (default 1000; quick 50)
-  --seconds S       steady duration (default 15; quick 4)
+  --seconds S       steady duration, and the group's sending time (default 15;
+                    quick 4)
   --sockets N       idle sockets (default 10000; quick 50)
   --users N         distinct people in the crowd scenario, one page each, in
                     pairs (default 10000; quick 500)
+  --members N       members of the group scenario's one group, each with its
+                    conversation page open (default 200; quick 20)
+  --group-rate N    messages/s sent into the group by random members
+                    (default 20; quick 5)
   --history N       messages stored in the history conversation (default 100000; quick 1000)
   --page-loads N    timed page loads in the history scenario (default 200; quick 20)
   --steps A,B,...   saturation rates, messages/s (default 500,1000,2000,4000,8000)
@@ -43,6 +49,7 @@ pub(crate) enum Scenario {
     Crowd,
     Steady,
     Saturation,
+    Group,
     History,
     All,
 }
@@ -56,6 +63,10 @@ pub(crate) struct Options {
     pub(crate) seconds: f64,
     pub(crate) sockets: usize,
     pub(crate) users: usize,
+    /// Members of the group scenario's group.
+    pub(crate) members: usize,
+    /// Messages a second sent into that group.
+    pub(crate) group_rate: f64,
     pub(crate) history: usize,
     pub(crate) page_loads: usize,
     pub(crate) steps: Vec<f64>,
@@ -85,6 +96,8 @@ impl Options {
                 seconds: 4.0,
                 sockets: 50,
                 users: 500,
+                members: 20,
+                group_rate: 5.0,
                 history: 1000,
                 page_loads: 20,
                 steps: vec![40.0, 80.0],
@@ -105,6 +118,8 @@ impl Options {
                 seconds: 15.0,
                 sockets: 10_000,
                 users: 10_000,
+                members: 200,
+                group_rate: 20.0,
                 history: 100_000,
                 page_loads: 200,
                 steps: vec![500.0, 1000.0, 2000.0, 4000.0, 8000.0],
@@ -130,6 +145,7 @@ impl Options {
                         "crowd" => Scenario::Crowd,
                         "steady" => Scenario::Steady,
                         "saturation" => Scenario::Saturation,
+                        "group" => Scenario::Group,
                         "history" => Scenario::History,
                         "all" => Scenario::All,
                         other => return Err(format!("unknown scenario {other:?}")),
@@ -140,6 +156,8 @@ impl Options {
                 "--seconds" => options.seconds = number(&flag, &value()?)?,
                 "--sockets" => options.sockets = number(&flag, &value()?)?,
                 "--users" => options.users = number(&flag, &value()?)?,
+                "--members" => options.members = number(&flag, &value()?)?,
+                "--group-rate" => options.group_rate = number(&flag, &value()?)?,
                 "--history" => options.history = number(&flag, &value()?)?,
                 "--page-loads" => options.page_loads = number(&flag, &value()?)?,
                 "--step-seconds" => options.step_seconds = number(&flag, &value()?)?,
@@ -174,12 +192,16 @@ impl Options {
             ("--rate", options.rate),
             ("--seconds", options.seconds),
             ("--sockets", options.sockets as f64),
+            ("--group-rate", options.group_rate),
             ("--history", options.history as f64),
             ("--page-loads", options.page_loads as f64),
             ("--step-seconds", options.step_seconds),
         ];
         if let Some((flag, _)) = positive.iter().find(|(_, v)| v.is_nan() || *v <= 0.0) {
             return Err(format!("{flag} must be positive"));
+        }
+        if options.members < 2 {
+            return Err("--members must be at least 2".into());
         }
         if options.steps.iter().any(|s| s.is_nan() || *s <= 0.0) {
             return Err("--steps must be positive rates".into());

@@ -9,6 +9,7 @@ use crate::changes::ChangeCheck;
 
 use crate::idle::IDLE_SOCKETS_PER_USER;
 use crate::options::Options;
+use crate::server::load_average;
 
 /// Latency percentiles, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -57,6 +58,48 @@ pub(crate) struct ConnectStats {
     pub(crate) first_frame_max_bytes: usize,
 }
 
+/// CPU used over a stretch of a scenario, in % of one core (the bench shares
+/// the machine's cores with the server).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub(crate) struct CpuShare {
+    /// The stretch measured.
+    pub(crate) wall_seconds: f64,
+    /// CPU time of the server instances together.
+    pub(crate) server_core_seconds: f64,
+    pub(crate) server_cpu_percent: f64,
+    /// PostgreSQL's processes on this machine (0 on SQLite, which runs
+    /// inside the server).
+    pub(crate) database_cpu_percent: f64,
+    pub(crate) bench_cpu_percent: f64,
+    /// Everything else on the machine (kernel work for loopback included):
+    /// high values mean the figures were disturbed by another load.
+    pub(crate) other_cpu_percent: f64,
+}
+
+/// The machine's 1-minute load average when a scenario began and ended
+/// (`None` where `/proc/loadavg` could not be read).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct LoadAverage {
+    pub(crate) scenario: String,
+    pub(crate) start: Option<f64>,
+    pub(crate) end: Option<f64>,
+}
+
+impl LoadAverage {
+    pub(crate) fn begin(scenario: &str) -> LoadAverage {
+        LoadAverage {
+            scenario: scenario.to_owned(),
+            start: load_average(),
+            end: None,
+        }
+    }
+
+    pub(crate) fn end(mut self) -> LoadAverage {
+        self.end = load_average();
+        self
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct IdleReport {
     pub(crate) sockets: usize,
@@ -66,6 +109,8 @@ pub(crate) struct IdleReport {
     pub(crate) server_rss_idle_kib: u64,
     /// (idle RSS − RSS before any socket) / sockets opened.
     pub(crate) rss_per_socket_kib: f64,
+    /// From the first connect until the sockets went quiet.
+    pub(crate) cpu: CpuShare,
     /// Sockets that closed while they should have stayed open.
     pub(crate) closed: u64,
 }
@@ -86,8 +131,14 @@ pub(crate) struct CrowdReport {
     pub(crate) pages_not_told: usize,
     /// Server CPU from the first connect until the pages went quiet.
     pub(crate) server_cpu_seconds: f64,
+    /// All CPU use over that same stretch.
+    pub(crate) cpu: CpuShare,
     pub(crate) server_rss_before_kib: u64,
     pub(crate) server_rss_peak_kib: u64,
+    /// Once every page is online and the server quiet.
+    pub(crate) server_rss_online_kib: u64,
+    /// (online - before) / pages: what one idle page of its own user costs.
+    pub(crate) rss_per_page_kib: f64,
     /// Pages whose socket closed while they should have stayed open.
     pub(crate) closed: u64,
 }
@@ -157,16 +208,9 @@ pub(crate) struct Phase {
     /// Messages that arrived in a resync (the socket had fallen behind)
     /// rather than as a push: shown on the page, but late.
     pub(crate) via_resync: usize,
-    /// CPU used during the phase (drain included), in % of one core; the
-    /// bench shares the machine's cores with the server.
-    pub(crate) server_cpu_percent: f64,
-    /// PostgreSQL's processes on this machine (0 on SQLite, which runs
-    /// inside the server).
-    pub(crate) database_cpu_percent: f64,
-    pub(crate) bench_cpu_percent: f64,
-    /// Everything else on the machine (kernel work for loopback included):
-    /// high values mean the figures were disturbed by another load.
-    pub(crate) other_cpu_percent: f64,
+    /// CPU used during the phase (drain included).
+    #[serde(flatten)]
+    pub(crate) cpu: CpuShare,
     pub(crate) server_rss_peak_kib: u64,
     /// Latency of the messages due in each second of the phase: shows
     /// whether a queue builds up.
@@ -239,6 +283,125 @@ pub(crate) struct ChatCorrectness {
     pub(crate) changes: Option<ChangeCheck>,
 }
 
+impl ChatCorrectness {
+    /// What makes the run fail, each named after `scenario` if given.
+    pub(crate) fn problems(&self, scenario: Option<&str>) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.lost_deliveries > 0 {
+            problems.push(format!(
+                "{} deliveries lost (a message missing on a member's socket)",
+                self.lost_deliveries
+            ));
+        }
+        if self.duplicate_deliveries > 0 {
+            problems.push(format!(
+                "{} duplicate deliveries",
+                self.duplicate_deliveries
+            ));
+        }
+        if self.misrouted > 0 {
+            problems.push(format!(
+                "{} messages reached a socket of another conversation",
+                self.misrouted
+            ));
+        }
+        let s = &self.store;
+        let kept = s.expected - s.deleted;
+        if s.missing > 0 || s.stored_twice > 0 || s.unexpected > 0 {
+            problems.push(format!(
+                "database: {} accepted messages missing, {} stored twice, {} unexpected",
+                s.missing, s.stored_twice, s.unexpected
+            ));
+        }
+        if s.stored != kept as i64 || s.stored_distinct_client_ids != kept as i64 {
+            problems.push(format!(
+                "database: {} rows ({} distinct client ids) for {} accepted messages, {} deleted since",
+                s.stored, s.stored_distinct_client_ids, s.expected, s.deleted
+            ));
+        }
+        if let Some(x) = &self.changes {
+            if x.refused > 0 || x.lost > 0 || x.duplicated > 0 || x.not_stored > 0 {
+                problems.push(format!(
+                    "changes: {} refused ({:?}), {} lost on a socket, {} shown twice, {} not in the database",
+                    x.refused, x.refusal_samples, x.lost, x.duplicated, x.not_stored
+                ));
+            }
+        }
+        match scenario {
+            Some(name) => problems
+                .into_iter()
+                .map(|p| format!("{name}: {p}"))
+                .collect(),
+            None => problems,
+        }
+    }
+}
+
+/// One group whose every member has its conversation page open, and
+/// messages sent into it at a set rate: the cost of delivering to many.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct GroupReport {
+    pub(crate) members: usize,
+    pub(crate) seed_seconds: f64,
+    /// One conversation socket per member.
+    pub(crate) connect: ConnectStats,
+    pub(crate) target_rate: f64,
+    pub(crate) seconds: f64,
+    /// Messages scheduled.
+    pub(crate) planned: usize,
+    /// Messages written to a member's socket.
+    pub(crate) sent: usize,
+    pub(crate) sent_per_s: f64,
+    pub(crate) send_errors: usize,
+    /// Sends the server answered with an error.
+    pub(crate) refused: usize,
+    /// Messages pushed to member sockets, the sender's own included (each
+    /// message a frame to each socket), counted once per socket.
+    pub(crate) deliveries: usize,
+    /// Those per second, over all sockets, from the first send due to the
+    /// last arrival.
+    pub(crate) deliveries_per_s: f64,
+    /// Deliveries per accepted message: every member, so `members`.
+    pub(crate) deliveries_per_message: f64,
+    /// Message copies a socket saw only in a resync (it had fallen behind).
+    pub(crate) via_resync: usize,
+    /// From when each message was due to be sent to its arrival at each
+    /// other member's socket (one sample per message and receiving socket).
+    pub(crate) latency_ms: Percentiles,
+    /// Until the last member's socket had it, per message that reached all.
+    pub(crate) last_member_ms: Percentiles,
+    /// How late the sender wrote frames behind their schedule (client side).
+    pub(crate) send_lag_ms: Percentiles,
+    /// CPU used while sending, until every delivery arrived.
+    pub(crate) cpu: CpuShare,
+    pub(crate) server_rss_before_kib: u64,
+    pub(crate) server_rss_connected_kib: u64,
+    /// Peak while sending.
+    pub(crate) server_rss_peak_kib: u64,
+    /// Every message on every member's socket once, and stored once.
+    pub(crate) correctness: ChatCorrectness,
+}
+
+impl GroupReport {
+    /// What makes the run fail.
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut problems = self.correctness.problems(Some("group"));
+        if self.refused > 0 || self.send_errors > 0 {
+            problems.push(format!(
+                "group: the server refused {} messages and {} could not be written: {:?}",
+                self.refused, self.send_errors, self.correctness.refusal_samples
+            ));
+        }
+        if self.correctness.closed > 0 {
+            problems.push(format!(
+                "group: {} member sockets closed while sending",
+                self.correctness.closed
+            ));
+        }
+        problems
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct HistoryReport {
     pub(crate) messages: usize,
@@ -265,7 +428,10 @@ pub(crate) struct Report {
     pub(crate) steady: Option<Phase>,
     pub(crate) saturation: Option<SaturationReport>,
     pub(crate) chat_correctness: Option<ChatCorrectness>,
+    pub(crate) group: Option<GroupReport>,
     pub(crate) history: Option<HistoryReport>,
+    /// The 1-minute load average at each scenario's start and end.
+    pub(crate) load_average: Vec<LoadAverage>,
     pub(crate) elapsed_seconds: f64,
     /// Everything that makes the run fail: loss, duplicates, misdelivery, errors.
     pub(crate) problems: Vec<String>,
@@ -274,26 +440,31 @@ pub(crate) struct Report {
     pub(crate) passed: bool,
 }
 
-/// Flags phases during which something besides the server and the bench kept
-/// the machine busy: their latencies say more about that than about Natter.
+/// Flags phases during which something besides the server, the database and
+/// the bench kept the machine busy: they were taken under interference, and
+/// their figures say more about that than about Natter.
 pub(crate) fn disturbance_notes(report: &Report) -> Vec<String> {
     const BUSY: f64 = 25.0;
-    let mut phases: Vec<(String, &Phase)> = Vec::new();
-    phases.extend(report.warmup.iter().map(|p| ("warm-up".to_owned(), p)));
-    phases.extend(report.steady.iter().map(|p| ("steady".to_owned(), p)));
+    let mut phases: Vec<(String, &CpuShare)> = Vec::new();
+    phases.extend(report.idle.iter().map(|r| ("idle".to_owned(), &r.cpu)));
+    phases.extend(report.crowd.iter().map(|r| ("crowd".to_owned(), &r.cpu)));
+    phases.extend(report.warmup.iter().map(|p| ("warm-up".to_owned(), &p.cpu)));
+    phases.extend(report.steady.iter().map(|p| ("steady".to_owned(), &p.cpu)));
     if let Some(saturation) = &report.saturation {
         for step in &saturation.steps {
             let name = format!("saturation {:.0} msg/s", step.phase.target_rate);
-            phases.push((name, &step.phase));
+            phases.push((name, &step.phase.cpu));
         }
     }
+    phases.extend(report.group.iter().map(|r| ("group".to_owned(), &r.cpu)));
     phases
         .into_iter()
-        .filter(|(_, p)| p.other_cpu_percent > BUSY)
-        .map(|(name, p)| {
+        .filter(|(_, cpu)| cpu.other_cpu_percent > BUSY)
+        .map(|(name, cpu)| {
             format!(
-                "during {name} other processes used {:.0}% of a core: figures disturbed, run again on a quiet machine",
-                p.other_cpu_percent
+                "{name} was taken under interference: other processes used {:.0}% of a core \
+                 (over {BUSY:.0}%), so its figures are disturbed; run again on a quiet machine",
+                cpu.other_cpu_percent
             )
         })
         .collect()
@@ -368,6 +539,7 @@ pub(crate) fn table(report: &Report) -> String {
             format!("{:.1} KiB", idle.rss_per_socket_kib),
             target("<= 50 KiB"),
         );
+        cpu_row(&mut row, "idle", &idle.cpu);
         if idle.connect.failed > 0 || idle.closed > 0 {
             row(
                 "idle",
@@ -410,15 +582,23 @@ pub(crate) fn table(report: &Report) -> String {
             format!("{:.1} core-s", crowd.server_cpu_seconds),
             "",
         );
+        cpu_row(&mut row, s, &crowd.cpu);
         row(
             s,
-            "server RSS before / peak",
+            "server RSS before / peak / online",
             format!(
-                "{} / {}",
+                "{} / {} / {}",
                 mib(crowd.server_rss_before_kib),
-                mib(crowd.server_rss_peak_kib)
+                mib(crowd.server_rss_peak_kib),
+                mib(crowd.server_rss_online_kib)
             ),
             "",
+        );
+        row(
+            s,
+            "server RSS per idle page",
+            format!("{:.1} KiB", crowd.rss_per_page_kib),
+            target("<= 16 KiB"),
         );
     }
     if let Some(chat) = &report.chat {
@@ -473,7 +653,7 @@ pub(crate) fn table(report: &Report) -> String {
                     p.latency_ms.p50,
                     p.latency_ms.p99,
                     p.latency_ms.max,
-                    p.server_cpu_percent,
+                    p.cpu.server_cpu_percent,
                     if step.passed { "pass" } else { "FAIL" }
                 ),
                 "",
@@ -534,6 +714,9 @@ pub(crate) fn table(report: &Report) -> String {
             );
         }
     }
+    if let Some(g) = &report.group {
+        group_rows(&mut row, g);
+    }
     if let Some(h) = &report.history {
         let s = "history";
         row(s, "stored messages", h.messages.to_string(), "");
@@ -541,6 +724,15 @@ pub(crate) fn table(report: &Report) -> String {
         row(s, "open p50 / p99", ms2(&h.open_ms), "");
         row(s, "earlier page p50 / p99", ms2(&h.earlier_page_ms), "");
         row(s, "page size", format!("{} KiB", h.page_bytes / 1024), "");
+    }
+    for load in &report.load_average {
+        let shown = |l: Option<f64>| l.map_or("unknown".to_owned(), |l| format!("{l:.2}"));
+        row(
+            &load.scenario,
+            "load average start / end",
+            format!("{} / {}", shown(load.start), shown(load.end)),
+            "",
+        );
     }
     let deployment = match report.options.instances {
         1 if report.options.postgres.is_none() => "one instance, SQLite".to_owned(),
@@ -627,15 +819,7 @@ fn phase_rows(
         format!("{:.2} ms", p.send_lag_ms.p99),
         "",
     );
-    row(
-        scenario,
-        "CPU server / database / bench / rest",
-        format!(
-            "{:.0}% / {:.0}% / {:.0}% / {:.0}% of one core",
-            p.server_cpu_percent, p.database_cpu_percent, p.bench_cpu_percent, p.other_cpu_percent
-        ),
-        "",
-    );
+    cpu_row(row, scenario, &p.cpu);
     row(scenario, "server RSS peak", mib(p.server_rss_peak_kib), "");
     if p.refused + p.via_resync + p.send_errors > 0 {
         row(
@@ -645,6 +829,121 @@ fn phase_rows(
             "0",
         );
     }
+}
+
+fn group_rows(row: &mut impl FnMut(&str, &str, String, &str), g: &GroupReport) {
+    let s = "group";
+    row(
+        s,
+        "members / sockets open",
+        format!("{} / {}", g.members, g.connect.opened),
+        "",
+    );
+    row(s, "connect p50 / p99", ms2(&g.connect.latency_ms), "");
+    row(
+        s,
+        "target rate x duration",
+        format!("{:.0} msg/s x {} s", g.target_rate, g.seconds),
+        "",
+    );
+    row(
+        s,
+        "messages sent",
+        format!("{} ({:.1} msg/s)", g.sent, g.sent_per_s),
+        "",
+    );
+    row(
+        s,
+        "frames delivered, all sockets",
+        format!("{:.0}/s ({})", g.deliveries_per_s, g.deliveries),
+        "",
+    );
+    row(
+        s,
+        "delivered per message",
+        format!("{:.2}", g.deliveries_per_message),
+        &format!("= {} (every member)", g.members),
+    );
+    row(
+        s,
+        "latency at receiving sockets p50 / p99",
+        ms2(&g.latency_ms),
+        "",
+    );
+    row(
+        s,
+        "until the last member p50 / p99",
+        ms2(&g.last_member_ms),
+        "",
+    );
+    row(
+        s,
+        "sender lag p99",
+        format!("{:.2} ms", g.send_lag_ms.p99),
+        "",
+    );
+    row(
+        s,
+        "server CPU while sending",
+        format!(
+            "{:.2} core-s in {:.1} s, {:.0}% of one core",
+            g.cpu.server_core_seconds, g.cpu.wall_seconds, g.cpu.server_cpu_percent
+        ),
+        "",
+    );
+    cpu_row(row, s, &g.cpu);
+    row(
+        s,
+        "server RSS connected / peak",
+        format!(
+            "{} / {}",
+            mib(g.server_rss_connected_kib),
+            mib(g.server_rss_peak_kib)
+        ),
+        "",
+    );
+    let c = &g.correctness;
+    row(
+        s,
+        "lost / duplicate / misrouted",
+        format!(
+            "{} / {} / {}",
+            c.lost_deliveries, c.duplicate_deliveries, c.misrouted
+        ),
+        "0 / 0 / 0",
+    );
+    row(
+        s,
+        "stored (rows / distinct ids)",
+        format!(
+            "{} / {}",
+            c.store.stored, c.store.stored_distinct_client_ids
+        ),
+        "= accepted",
+    );
+    if g.refused + g.via_resync + g.send_errors > 0 {
+        row(
+            s,
+            "refused / via resync / send errors",
+            format!("{} / {} / {}", g.refused, g.via_resync, g.send_errors),
+            "0",
+        );
+    }
+}
+
+fn cpu_row(row: &mut impl FnMut(&str, &str, String, &str), scenario: &str, cpu: &CpuShare) {
+    row(
+        scenario,
+        "CPU server / database / bench / rest",
+        format!(
+            "{:.0}% / {:.0}% / {:.0}% / {:.0}% of one core",
+            cpu.server_cpu_percent,
+            cpu.database_cpu_percent,
+            cpu.bench_cpu_percent,
+            cpu.other_cpu_percent
+        ),
+        "",
+    );
 }
 
 fn ms2(p: &Percentiles) -> String {

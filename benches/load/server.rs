@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::database::Database;
 use crate::options::Options;
+use crate::report::CpuShare;
 use crate::wire;
 
 /// The servers under test: one, or several instances sharing one PostgreSQL
@@ -166,7 +167,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// CPU time PostgreSQL's processes on this machine have used (its backends
 /// live as long as the servers' pooled connections, so none is missed).
-pub(crate) fn postgres_cpu_seconds() -> f64 {
+fn postgres_cpu_seconds() -> f64 {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0.0;
     };
@@ -184,7 +185,7 @@ pub(crate) fn postgres_cpu_seconds() -> f64 {
 
 /// CPU time a process (a pid, or `self`) has used, user + system, from
 /// `/proc/<pid>/stat`, counting the usual 100 clock ticks per second.
-pub(crate) fn cpu_seconds(pid: &str) -> f64 {
+fn cpu_seconds(pid: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| {
@@ -199,7 +200,7 @@ pub(crate) fn cpu_seconds(pid: &str) -> f64 {
 }
 
 /// CPU time the whole machine has spent busy (all cores), from `/proc/stat`.
-pub(crate) fn machine_busy_seconds() -> f64 {
+fn machine_busy_seconds() -> f64 {
     std::fs::read_to_string("/proc/stat")
         .ok()
         .and_then(|stat| {
@@ -215,6 +216,57 @@ pub(crate) fn machine_busy_seconds() -> f64 {
             Some(busy as f64 / 100.0)
         })
         .unwrap_or(0.0)
+}
+
+/// The machine's 1-minute load average, from `/proc/loadavg`.
+pub(crate) fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// CPU time used from `start` until `read`: the servers', PostgreSQL's, the
+/// bench's own, and what is left of the machine's busy time for everything
+/// else ("rest"), which says whether another load disturbed the figures.
+pub(crate) struct CpuMeter {
+    server: f64,
+    database: f64,
+    bench: f64,
+    machine: f64,
+    clock: Instant,
+}
+
+impl CpuMeter {
+    pub(crate) fn start(servers: &Servers) -> CpuMeter {
+        CpuMeter {
+            server: servers.cpu_seconds(),
+            database: postgres_cpu_seconds(),
+            bench: cpu_seconds("self"),
+            machine: machine_busy_seconds(),
+            clock: Instant::now(),
+        }
+    }
+
+    /// What was used since `start`, in % of one core over the wall time.
+    pub(crate) fn read(&self, servers: &Servers) -> CpuShare {
+        let wall = self.clock.elapsed().as_secs_f64();
+        let server = servers.cpu_seconds() - self.server;
+        let database = postgres_cpu_seconds() - self.database;
+        let bench = cpu_seconds("self") - self.bench;
+        let machine = machine_busy_seconds() - self.machine;
+        let percent = |seconds: f64| seconds / wall.max(1e-9) * 100.0;
+        CpuShare {
+            wall_seconds: wall,
+            server_core_seconds: server,
+            server_cpu_percent: percent(server),
+            database_cpu_percent: percent(database),
+            bench_cpu_percent: percent(bench),
+            other_cpu_percent: percent((machine - server - bench - database).max(0.0)),
+        }
+    }
 }
 
 /// Samples the server's RSS until stopped; yields the peak.

@@ -1,14 +1,16 @@
 //! The loss and duplicate tracker: what became of every chat message, as
-//! each socket's frames show it (pushed live, seen in a resync, refused).
+//! each member's socket shows it (pushed live, seen in a resync, refused).
+//! Conversations all have the same number of member sockets: two for the
+//! pairs of the chat scenarios, every member for the group.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::sockets::Activity;
-use crate::TAG;
+use crate::{progress, TAG};
 
 /// Marks a pushed message (an htmx out-of-band append to the live region).
 const APPEND_MARKER: &str = r#"hx-swap-oob="beforeend:#live""#;
@@ -22,22 +24,24 @@ pub(crate) enum Drawn {
     Deleted,
 }
 
-/// What is known about every message, indexed by sequence number. Atomics,
-/// because every socket's reader task records into the same tables.
+/// What is known about every message, indexed by sequence number, and about
+/// its copy on each member socket of its conversation, indexed by
+/// `seq * members + socket % members`. Atomics, because every socket's
+/// reader task records into the same tables.
 pub(crate) struct Tracker {
     pub(crate) activity: Activity,
+    /// Sockets per conversation: socket `s` is conversation `s / members`'s.
+    members: usize,
     /// When the message was due to be sent, in ns since `activity.base` (0: not sent).
     pub(crate) due_ns: Vec<AtomicU64>,
-    /// `pair * 2 + side + 1` of the sending socket (0: not sent).
+    /// The sending socket + 1 (0: not sent).
     sender: Vec<AtomicU32>,
-    to_recipient: Vec<AtomicU8>,
-    to_sender: Vec<AtomicU8>,
-    /// When it first reached the recipient's socket, ns since base.
-    pub(crate) received_ns: Vec<AtomicU64>,
-    /// When it first came back to the sender's own socket, ns since base.
-    pub(crate) echoed_ns: Vec<AtomicU64>,
-    /// Bit 0: seen by the recipient in a resync; bit 1: by the sender.
-    resynced: Vec<AtomicU8>,
+    /// Per copy: how often it was pushed live to that socket.
+    copies: Vec<AtomicU8>,
+    /// Per copy: when it was first pushed, ns since base.
+    arrived_ns: Vec<AtomicU64>,
+    /// Per copy: whether that socket saw it in a resync.
+    resynced: Vec<AtomicBool>,
     pub(crate) refused: Vec<AtomicBool>,
     /// Per socket, the messages sent and not yet answered: the server answers
     /// every send frame, in order, with a fresh form or an error.
@@ -56,32 +60,32 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// What became of one sent message, as its sockets saw it.
+/// What became of one sent message, as its conversation's sockets saw it.
 pub(crate) struct Fate {
     /// When it was due to be sent, ns since the tracker's base.
     pub(crate) due_ns: u64,
-    /// Copies pushed live to the recipient's and to the sender's socket.
-    pub(crate) to_recipient: usize,
-    pub(crate) to_sender: usize,
-    /// Bit 0: seen by the recipient in a resync; bit 1: by the sender.
-    pub(crate) resynced: u8,
     pub(crate) refused: bool,
+    /// Copies pushed live to the sender's own socket.
+    pub(crate) to_sender: usize,
+    /// When the first of them arrived (0: none did).
+    pub(crate) echoed_ns: u64,
+    /// When it was first pushed to each other member's socket that got it
+    /// live, ns since the tracker's base.
+    pub(crate) received_ns: Vec<u64>,
+    /// Sockets of other members that never saw it, live or in a resync.
+    pub(crate) missed_by_recipients: usize,
+    /// The sender's page never showed it, live or in a resync.
+    pub(crate) missed_by_sender: bool,
+    /// Copies beyond the first, on any socket.
+    pub(crate) duplicates: usize,
+    /// Sockets that saw it in a resync only (they had fallen behind).
+    pub(crate) resynced_only: usize,
 }
 
 impl Fate {
-    /// Copies beyond the first, on either socket.
-    pub(crate) fn duplicates(&self) -> usize {
-        self.to_recipient.saturating_sub(1) + self.to_sender.saturating_sub(1)
-    }
-
-    /// The recipient never saw it, live or in a resync.
-    pub(crate) fn lost_to_recipient(&self) -> bool {
-        self.to_recipient == 0 && self.resynced & 1 == 0
-    }
-
-    /// The sender's page never showed it, live or in a resync.
-    pub(crate) fn lost_to_sender(&self) -> bool {
-        self.to_sender == 0 && self.resynced & 2 == 0
+    /// Member sockets, the sender's included, that never saw it.
+    pub(crate) fn lost(&self) -> usize {
+        self.missed_by_recipients + usize::from(self.missed_by_sender)
     }
 }
 
@@ -89,25 +93,56 @@ impl Tracker {
     /// What became of message `seq`; `None` if it was never sent.
     pub(crate) fn fate(&self, seq: usize) -> Option<Fate> {
         let due_ns = self.due_ns[seq].load(Ordering::Acquire);
-        (due_ns != 0).then(|| Fate {
+        if due_ns == 0 {
+            return None;
+        }
+        let sender = self.sender[seq].load(Ordering::Acquire) as usize;
+        let sender_slot = sender.checked_sub(1).map(|s| s % self.members);
+        let mut fate = Fate {
             due_ns,
-            to_recipient: self.to_recipient[seq].load(Ordering::Relaxed) as usize,
-            to_sender: self.to_sender[seq].load(Ordering::Relaxed) as usize,
-            resynced: self.resynced[seq].load(Ordering::Relaxed),
             refused: self.refused[seq].load(Ordering::Acquire),
-        })
+            to_sender: 0,
+            echoed_ns: 0,
+            received_ns: Vec::with_capacity(self.members.saturating_sub(1)),
+            missed_by_recipients: 0,
+            missed_by_sender: false,
+            duplicates: 0,
+            resynced_only: 0,
+        };
+        for slot in 0..self.members {
+            let copy = seq * self.members + slot;
+            let live = self.copies[copy].load(Ordering::Relaxed) as usize;
+            let arrived = self.arrived_ns[copy].load(Ordering::Acquire);
+            let resynced = self.resynced[copy].load(Ordering::Relaxed);
+            let missed = live == 0 && !resynced;
+            fate.duplicates += live.saturating_sub(1);
+            fate.resynced_only += usize::from(live == 0 && resynced);
+            if Some(slot) == sender_slot {
+                fate.to_sender = live;
+                fate.echoed_ns = arrived;
+                fate.missed_by_sender = missed;
+            } else {
+                if live > 0 {
+                    fate.received_ns.push(arrived);
+                }
+                fate.missed_by_recipients += usize::from(missed);
+            }
+        }
+        Some(fate)
     }
 
-    pub(crate) fn new(capacity: usize, sockets: usize) -> Tracker {
+    /// A tracker for `capacity` messages in conversations of `members`
+    /// sockets each, `sockets` in all.
+    pub(crate) fn new(capacity: usize, sockets: usize, members: usize) -> Tracker {
+        let copies = capacity * members;
         Tracker {
             activity: Activity::new(),
+            members,
             due_ns: atomics(capacity, || AtomicU64::new(0)),
             sender: atomics(capacity, || AtomicU32::new(0)),
-            to_recipient: atomics(capacity, || AtomicU8::new(0)),
-            to_sender: atomics(capacity, || AtomicU8::new(0)),
-            received_ns: atomics(capacity, || AtomicU64::new(0)),
-            echoed_ns: atomics(capacity, || AtomicU64::new(0)),
-            resynced: atomics(capacity, || AtomicU8::new(0)),
+            copies: atomics(copies, || AtomicU8::new(0)),
+            arrived_ns: atomics(copies, || AtomicU64::new(0)),
+            resynced: atomics(copies, || AtomicBool::new(false)),
             refused: atomics(capacity, || AtomicBool::new(false)),
             pending: atomics(sockets, || Mutex::new(VecDeque::new())),
             refusal_samples: Mutex::new(Vec::new()),
@@ -127,7 +162,7 @@ impl Tracker {
             .max(1) as u64
     }
 
-    /// Records a message about to be written by `socket` (pair * 2 + side).
+    /// Records a message about to be written by `socket`.
     pub(crate) fn sending(&self, seq: usize, socket: usize, due: Instant) {
         self.sender[seq].store(socket as u32 + 1, Ordering::Release);
         self.due_ns[seq].store(self.ns_of(due), Ordering::Release);
@@ -184,27 +219,25 @@ impl Tracker {
                 continue;
             };
             let sender = sender as usize;
-            if sender == 0 || (sender - 1) / 2 != socket / 2 {
+            if sender == 0 || (sender - 1) / self.members != socket / self.members {
                 self.misrouted.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            let mine = sender - 1 == socket;
+            let copy = seq * self.members + socket % self.members;
             if resync {
-                self.resynced[seq].fetch_or(if mine { 2 } else { 1 }, Ordering::Relaxed);
-            } else if mine {
-                if self.to_sender[seq].fetch_add(1, Ordering::Relaxed) == 0 {
-                    self.echoed_ns[seq].store(now, Ordering::Release);
-                }
-            } else if self.to_recipient[seq].fetch_add(1, Ordering::Relaxed) == 0 {
-                self.received_ns[seq].store(now, Ordering::Release);
+                self.resynced[copy].store(true, Ordering::Relaxed);
+            } else if self.copies[copy].fetch_add(1, Ordering::Relaxed) == 0 {
+                self.arrived_ns[copy].store(now, Ordering::Release);
             }
         }
     }
 
-    /// Which side of pair `pair` sent message `seq`, if it did.
-    pub(crate) fn side_of(&self, seq: usize, pair: usize) -> Option<usize> {
+    /// Which member socket of conversation `conversation` (its place among
+    /// them: a pair's side) sent message `seq`, if one did.
+    pub(crate) fn side_of(&self, seq: usize, conversation: usize) -> Option<usize> {
         let sender = self.sender.get(seq)?.load(Ordering::Acquire) as usize;
-        (sender != 0 && (sender - 1) / 2 == pair).then(|| (sender - 1) % 2)
+        (sender != 0 && (sender - 1) / self.members == conversation)
+            .then(|| (sender - 1) % self.members)
     }
 
     /// Records each message drawn again in a frame's changed part.
@@ -226,7 +259,8 @@ impl Tracker {
     }
 
     /// Whether every message in `range` that the server accepted has reached
-    /// both members' sockets (and every send has been answered).
+    /// every member socket of its conversation (and every send has been
+    /// answered); and how many copies have arrived.
     pub(crate) fn complete(&self, range: Range<usize>) -> (bool, usize) {
         let mut arrived = 0;
         let mut complete = true;
@@ -234,16 +268,45 @@ impl Tracker {
             if self.due_ns[seq].load(Ordering::Acquire) == 0 {
                 continue;
             }
-            let resynced = self.resynced[seq].load(Ordering::Relaxed);
-            let at_recipient =
-                self.to_recipient[seq].load(Ordering::Relaxed) > 0 || resynced & 1 != 0;
-            let at_sender = self.to_sender[seq].load(Ordering::Relaxed) > 0 || resynced & 2 != 0;
-            arrived += usize::from(at_recipient) + usize::from(at_sender);
-            let settled = (at_recipient && at_sender) || self.refused[seq].load(Ordering::Acquire);
-            complete &= settled;
+            let copies = seq * self.members..(seq + 1) * self.members;
+            let reached = copies
+                .filter(|&copy| {
+                    self.copies[copy].load(Ordering::Relaxed) > 0
+                        || self.resynced[copy].load(Ordering::Relaxed)
+                })
+                .count();
+            arrived += reached;
+            complete &= reached == self.members || self.refused[seq].load(Ordering::Acquire);
         }
         let unanswered = self.pending.iter().any(|p| !lock(p).is_empty());
         (complete && !unanswered, arrived)
+    }
+
+    /// Waits until every message of `range` arrived everywhere, or until
+    /// deliveries stop making progress; then a little longer, so a late
+    /// duplicate would still be seen.
+    pub(crate) async fn drain(&self, range: Range<usize>) {
+        const STALLED: Duration = Duration::from_secs(5);
+        const LIMIT: Duration = Duration::from_secs(120);
+        let begun = Instant::now();
+        let mut last_progress = Instant::now();
+        let mut last_arrived = 0;
+        loop {
+            let (complete, arrived) = self.complete(range.clone());
+            if complete {
+                break;
+            }
+            if arrived != last_arrived {
+                last_arrived = arrived;
+                last_progress = Instant::now();
+            }
+            if last_progress.elapsed() > STALLED || begun.elapsed() > LIMIT {
+                progress("deliveries stopped arriving; counting what is missing");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
