@@ -45,7 +45,12 @@ pub const SOCKET_MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Largest amount of unsent data buffered for one socket before writes fail.
 pub(crate) const SOCKET_MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 /// Events buffered per user before a slow socket is resynchronised instead.
-pub(crate) const HUB_CHANNEL_CAPACITY: usize = 256;
+/// A broadcast channel allocates every slot up front (about 64 bytes each)
+/// for as long as the user is online: 256 took 16 KiB per user, a quarter
+/// of an idle socket's memory. A socket takes an event in microseconds, so
+/// 32 only run out when one is stuck writing to a page that stopped
+/// reading, and that page is brought up to date once it reads again.
+pub(crate) const HUB_CHANNEL_CAPACITY: usize = 32;
 /// Messages shown per page of history.
 pub const HISTORY_PAGE: i64 = 50;
 /// Highest unread count a badge shows as a number; above it says "99+".

@@ -308,6 +308,103 @@ async fn concurrent_saves_are_committed_together_and_each_gets_its_own_answer() 
 }
 
 #[rocket::async_test]
+async fn saves_batched_together_keep_replays_mentions_and_a_log_without_holes() {
+    use natter::store::messages::Saved;
+    let Pair {
+        app,
+        id,
+        alice_id,
+        bob_id,
+        ..
+    } = pair().await;
+    let writer = natter::store::writer::Writer::start(app.pool().clone());
+    let first = writer.save(id, alice_id, "first", "r1").await.unwrap();
+    assert!(matches!(first, Saved::Created(_)));
+    // Sent at once, so they queue up and the writer saves them together.
+    let mut tasks = Vec::new();
+    let jobs: Vec<(natter::domain::UserId, String, String)> = [
+        (alice_id, "first", "r1"),
+        (alice_id, "not the first", "r1"),
+        (bob_id, "hello @alice", "m1"),
+        (alice_id, "twice", "d1"),
+        (alice_id, "twice", "d1"),
+    ]
+    .into_iter()
+    .map(|(who, body, client)| (who, body.to_owned(), client.to_owned()))
+    .chain((0..60).map(|n| {
+        (
+            [alice_id, bob_id][n % 2],
+            format!("plain {n}"),
+            format!("p{n}"),
+        )
+    }))
+    .collect();
+    for (sender, body, client_id) in jobs {
+        let writer = writer.clone();
+        tasks.push(tokio::spawn(async move {
+            writer.save(id, sender, &body, &client_id).await
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap().unwrap());
+    }
+    assert!(matches!(&answers[0], Saved::Duplicate(m) if m.body == "first"));
+    assert!(matches!(answers[1], Saved::ClientIdReused));
+    match &answers[2] {
+        Saved::Created(m) => assert_eq!(
+            m.mentions.iter().map(|m| m.user_id).collect::<Vec<_>>(),
+            vec![alice_id],
+            "the mention is saved with its message"
+        ),
+        other => panic!("a new message, not {other:?}"),
+    }
+    let twice: Vec<&Saved> = answers[3..5].iter().collect();
+    assert_eq!(
+        twice
+            .iter()
+            .filter(|s| matches!(s, Saved::Created(_)))
+            .count(),
+        1,
+        "a client id sent twice at once is saved once: {twice:?}"
+    );
+    assert!(twice
+        .iter()
+        .any(|s| matches!(s, Saved::Duplicate(m) if m.body == "twice")));
+    assert!(answers[5..].iter().all(|s| matches!(s, Saved::Created(_))));
+    // The conversation's log numbers every message once, 1 to n, no holes.
+    let stored: Vec<i64> = natter::on_pool!(app.pool(), p => sqlx::query_scalar(
+        "SELECT seq FROM messages WHERE conversation_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(p)
+    .await
+    .unwrap());
+    assert_eq!(stored, (1..=63).collect::<Vec<i64>>());
+    let last: i64 = natter::on_pool!(app.pool(), p => sqlx::query_scalar(
+        "SELECT last_seq FROM conversations WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(last, 63);
+    // Each answer carries the number it was stored under.
+    for answer in &answers {
+        if let Saved::Created(m) = answer {
+            let seq: i64 = natter::on_pool!(app.pool(), p => sqlx::query_scalar(
+                "SELECT seq FROM messages WHERE id = $1",
+            )
+            .bind(m.id)
+            .fetch_one(p)
+            .await
+            .unwrap());
+            assert_eq!(seq, m.seq, "{}", m.body);
+        }
+    }
+}
+
+#[rocket::async_test]
 async fn an_unread_count_above_ninety_nine_shows_as_99_plus() {
     let bob = pair().await;
     let (pool, alice_id) = (bob.app.pool(), bob.alice_id);

@@ -30,6 +30,7 @@ async fn announce(pool: &Pool, hub: &dyn Fanout, note: Message, also: &[UserId])
         Event::MessagePosted {
             message: Arc::new(note),
             tally: SharedTally::default(),
+            bubbles: Default::default(),
         },
     );
     Ok(())

@@ -71,6 +71,7 @@ pub async fn send_with(
                     Event::MessagePosted {
                         message: std::sync::Arc::new(message.clone()),
                         tally: SharedTally::default(),
+                        bubbles: Default::default(),
                     },
                 );
                 return Ok(Sent::New(message));

@@ -12,7 +12,7 @@ mod tally;
 mod zone;
 
 pub use admin::{Invite, LogEntry, ManagedUser, Registration};
-pub use event::{Event, SharedGroup, SharedTally};
+pub use event::{Event, SharedGroup, SharedRenders, SharedTally};
 pub use ids::{ConversationId, MessageId, UserId};
 pub use input::{
     is_bidi_control, message_text, profile_line, Draft, GroupTitle, NewPassword, ReactionEmoji,

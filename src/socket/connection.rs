@@ -204,7 +204,7 @@ impl Connection {
                 .set_visible(self.hub.as_ref(), self.me.id(), false);
         }
         // What the page showed before it closed has been read.
-        self.flush_read(&mut state).await;
+        Box::pin(self.flush_read(&mut state)).await;
         result
     }
 
@@ -215,7 +215,7 @@ impl Connection {
     ) -> rocket_ws::result::Result<()> {
         // Subscribe before reading what was missed, so nothing falls between.
         let mut events = self.hub.subscribe(self.me.id(), self.watching());
-        self.resync(&mut stream, state, false).await?;
+        Box::pin(self.resync(&mut stream, state, false)).await?;
         let mut ping = tokio::time::interval(self.idle_timeout / 3);
         ping.tick().await;
         let mut shutdown = self.shutdown.clone();
@@ -226,7 +226,7 @@ impl Connection {
             let rows_loading = !state.rows_loading.is_empty();
             let step = tokio::select! {
                 Some(loaded) = state.rows_loading.next(), if rows_loading => {
-                    match self.row_loaded(loaded, state).await {
+                    match Box::pin(self.row_loaded(loaded, state)).await {
                         Ok(row) if !row.0.is_empty() => Step::Reply(row),
                         Ok(_) => Step::Nothing,
                         Err(e) => {
@@ -237,7 +237,7 @@ impl Connection {
                 }
                 frame = stream.next() => match frame.inspect(|_| state.last_heard = Instant::now()) {
                     None | Some(Ok(WsMessage::Close(_))) => return Ok(()),
-                    Some(Ok(WsMessage::Text(text))) => self.handle_frame(&text, state).await,
+                    Some(Ok(WsMessage::Text(text))) => Box::pin(self.handle_frame(&text, state)).await,
                     Some(Ok(WsMessage::Binary(_))) => match state.message_budget.take() {
                         Ok(()) => Step::Reply(chat_views::composer_error(
                             Some("This connection only accepts text frames."),
@@ -251,16 +251,16 @@ impl Connection {
                     Some(Err(_)) => return Ok(()),
                 },
                 event = events.recv() => match event {
-                    Ok(event) if !matches!(event, Event::Resync) => match self.handle_event(event, state).await {
+                    Ok(event) if !matches!(event, Event::Resync) => match Box::pin(self.handle_event(event, state)).await {
                         Step::Resync => {
-                            self.resync(&mut stream, state, false).await?;
+                            Box::pin(self.resync(&mut stream, state, false)).await?;
                             Step::Nothing
                         }
                         step => step,
                     },
                     Ok(_) | Err(RecvError::Lagged(_)) => {
                         // Events were dropped: presence and badges may be stale too.
-                        self.resync(&mut stream, state, true).await?;
+                        Box::pin(self.resync(&mut stream, state, true)).await?;
                         Step::Nothing
                     }
                     Err(RecvError::Closed) => return Ok(()),
@@ -271,14 +271,14 @@ impl Connection {
                     Step::Reply(typing_fragment(state))
                 }
                 _ = sleep_until(read_due) => {
-                    self.flush_read(state).await;
+                    Box::pin(self.flush_read(state)).await;
                     Step::Nothing
                 }
                 _ = sleep_until(presence_due) => self.flush_presence(state),
                 _ = ping.tick() => {
                     if state.last_heard.elapsed() > self.idle_timeout {
                         Step::Close(CloseCode::Away, "idle")
-                    } else if !auth::session_is_live(&self.pool, &self.me.session.token_hash, self.session_idle).await {
+                    } else if !Box::pin(auth::session_is_live(&self.pool, &self.me.session.token_hash, self.session_idle)).await {
                         Step::Close(CloseCode::Normal, "session expired")
                     } else {
                         self.send(&mut stream, WsMessage::Ping(Vec::new())).await?;
@@ -293,7 +293,9 @@ impl Connection {
                     // tells the htmx extension to reconnect after the restart.
                     while let Some(Some(Ok(WsMessage::Text(frame)))) = stream.next().now_or_never()
                     {
-                        if let Step::Reply(markup) = self.handle_frame(&frame, state).await {
+                        if let Step::Reply(markup) =
+                            Box::pin(self.handle_frame(&frame, state)).await
+                        {
                             self.send(&mut stream, text(markup)).await?;
                         }
                     }

@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use maud::{html, Markup};
+use maud::{html, Markup, PreEscaped};
 use rocket_ws::frame::CloseCode;
 use tokio::time::Instant;
 
 use super::connection::{Connection, Lists, LoopState, RowLoaded, RowMove, Step};
 use crate::chat;
 use crate::domain::{Contact, ConversationId, InboxRow, Message, Preview};
-use crate::domain::{SharedGroup, SharedTally, Tally, User, UserId};
+use crate::domain::{SharedGroup, SharedRenders, SharedTally, Tally, User, UserId};
 use crate::error::Result;
 use crate::limits::{PRESENCE_COALESCE, RESYNC_MAX_MESSAGES, TYPING_SHOWN_MS, UNREAD_SHOWN_MAX};
 use crate::live::hub::Event;
@@ -351,11 +351,36 @@ impl Connection {
     }
 
     /// Appends messages that follow what the page shows, in sequence order.
-    pub(super) fn deliver(&self, messages: &[Message], state: &mut LoopState) -> Markup {
+    /// With `shared`, the bubbles come from the event's fragments when
+    /// another page drew the same ones (see `bubble_key`).
+    pub(super) fn deliver(
+        &self,
+        messages: &[Message],
+        state: &mut LoopState,
+        shared: Option<&SharedRenders>,
+    ) -> Markup {
         let Some(newest) = messages.last() else {
             return html! {};
         };
+        let timeline = self.timeline();
         let previous = state.last_shown.replace(Previous::of(newest));
+        let bubbles = match shared {
+            Some(shared) => {
+                let key = bubble_key(messages, previous, &timeline);
+                // Drawn for other viewers too: without this one's form token
+                // (a new bubble has no form; were one added, it would fail
+                // closed rather than hand the token to others).
+                let anyone = Timeline {
+                    csrf: "",
+                    ..timeline
+                };
+                let fragment = shared.get_or_render(&key, || {
+                    chat_views::append_messages(messages, previous, &anyone).into_string()
+                });
+                PreEscaped(fragment.to_string())
+            }
+            None => chat_views::append_messages(messages, previous, &timeline),
+        };
         state.delivered_seq = state.delivered_seq.max(newest.seq);
         state.newest = Some((newest.id, newest.sender_id));
         let me = self.me.id();
@@ -367,7 +392,7 @@ impl Connection {
             typing_changed |= state.typists.remove(&message.sender_id).is_some();
         }
         html! {
-            (chat_views::append_messages(messages, previous, &self.timeline()))
+            (bubbles)
             (chat_views::receipt(false, true))
             @if typing_changed { (typing_fragment(state)) }
         }
@@ -406,7 +431,7 @@ impl Connection {
             rows.into_iter().partition(|m| m.seq > after);
         new.sort_by_key(|m| m.seq);
         let markup = html! {
-            (self.deliver(&new, state))
+            (self.deliver(&new, state, None))
             (chat_views::replacements(&changed, &self.timeline()))
         };
         state.delivered_seq = state.delivered_seq.max(newest_change.unwrap_or(after));
@@ -428,12 +453,17 @@ impl Connection {
         let me = self.me.id();
         let viewing = self.conversation_id();
         Ok(match event {
-            Event::MessagePosted { message, tally } if Some(message.conversation_id) == viewing => {
+            Event::MessagePosted {
+                message,
+                tally,
+                bubbles,
+            } if Some(message.conversation_id) == viewing => {
                 if message.seq <= state.delivered_seq {
                     return Ok(Step::Nothing);
                 }
                 if message.seq == state.delivered_seq + 1 {
-                    let delivered = self.deliver(std::slice::from_ref(&message), state);
+                    let delivered =
+                        self.deliver(std::slice::from_ref(&message), state, Some(&bubbles));
                     // The sidebar's row follows: drawn from the row the page
                     // shows and the message, or else loaded (and drawn when
                     // loaded; the message goes now).
@@ -476,7 +506,7 @@ impl Connection {
                 self.load_row(conversation_id, &tally, RowMove::InPlace, state);
                 Step::Nothing
             }
-            Event::MessagePosted { message, tally } => {
+            Event::MessagePosted { message, tally, .. } => {
                 self.load_row(message.conversation_id, &tally, RowMove::ToTop, state);
                 Step::Nothing
             }
@@ -597,6 +627,24 @@ impl Connection {
             }
         })
     }
+}
+
+/// Everything the bubbles of `messages` depend on besides the messages:
+/// whose they are, whether they call the viewer by name, the viewer's zone,
+/// the kind of conversation and the message shown before them. Pages with
+/// the same key draw the same bytes.
+fn bubble_key(messages: &[Message], previous: Option<Previous>, timeline: &Timeline) -> String {
+    let viewer = timeline.viewer;
+    let mine = messages.iter().any(|m| m.sender_id == viewer);
+    let called = messages
+        .iter()
+        .any(|m| m.mentions.iter().any(|mention| mention.user_id == viewer));
+    let previous = previous.map(|p| (p.sender, p.at.unix_timestamp_nanos(), p.note));
+    format!(
+        "{mine} {called} {} {} {previous:?}",
+        timeline.group,
+        timeline.zone.label()
+    )
 }
 
 pub(super) fn typing_fragment(state: &LoopState) -> Markup {

@@ -1,7 +1,7 @@
 //! Group conversations: creation, the member list, joining, leaving and
 //! renaming. Every function checks membership in its own query.
 
-use super::messages::{save_in, Saved};
+use super::messages::{save_in, NewMessage, Saved};
 use super::{now, Pool, Tx};
 pub use crate::domain::{Conversation, User};
 use crate::domain::{ConversationId, UserId};
@@ -23,17 +23,11 @@ async fn note_in(
     actor: UserId,
     note: &Note<'_>,
 ) -> Result<Message> {
-    match save_in(
-        tx,
-        id,
-        actor,
-        (MessageKind::Note, note.text),
-        note.client_id,
-        None,
-        None,
-    )
-    .await?
-    {
+    let new = NewMessage {
+        kind: MessageKind::Note,
+        ..NewMessage::text(id, actor, note.text, note.client_id)
+    };
+    match save_in(tx, &new).await? {
         Saved::Created(message) => Ok(message),
         Saved::Duplicate(_) | Saved::ClientIdReused => Err(Error::Internal(
             "a group note's client id was used before".into(),

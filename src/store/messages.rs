@@ -52,12 +52,7 @@ pub async fn save(
     let mut tx = pool.begin().await?;
     let saved = save_in(
         &mut tx,
-        conversation_id,
-        sender_id,
-        (MessageKind::Text, body),
-        client_id,
-        None,
-        None,
+        &NewMessage::text(conversation_id, sender_id, body, client_id),
     )
     .await?;
     if let Saved::Created(message) = &saved {
@@ -103,36 +98,62 @@ pub(crate) async fn senders_read_own_in(tx: &mut Tx, sent: &[&Message]) -> Resul
     })
 }
 
+/// A message to save: who writes what where, under which client id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewMessage<'a> {
+    pub(crate) conversation_id: ConversationId,
+    pub(crate) sender_id: UserId,
+    pub(crate) kind: MessageKind,
+    pub(crate) body: &'a str,
+    pub(crate) client_id: &'a str,
+    pub(crate) attachment: Option<&'a NewAttachment>,
+    pub(crate) reply_to: Option<MessageId>,
+}
+
+impl<'a> NewMessage<'a> {
+    /// A text message with nothing attached, answering nothing.
+    pub(crate) fn text(
+        conversation_id: ConversationId,
+        sender_id: UserId,
+        body: &'a str,
+        client_id: &'a str,
+    ) -> NewMessage<'a> {
+        NewMessage {
+            conversation_id,
+            sender_id,
+            kind: MessageKind::Text,
+            body,
+            client_id,
+            attachment: None,
+            reply_to: None,
+        }
+    }
+}
+
+/// The columns a new message's row gives back.
+type Inserted = (MessageId, OffsetDateTime, String, String);
+
 /// Saves a message inside the caller's transaction (see `save`); the caller
 /// then moves the sender's read position (`senders_read_own_in`).
-pub(crate) async fn save_in(
-    tx: &mut Tx,
-    conversation_id: ConversationId,
-    sender_id: UserId,
-    (kind, body): (MessageKind, &str),
-    client_id: &str,
-    attachment: Option<&NewAttachment>,
-    reply_to: Option<MessageId>,
-) -> Result<Saved> {
-    on_tx!(tx, tx => {
+pub(crate) async fn save_in(tx: &mut Tx, new: &NewMessage<'_>) -> Result<Saved> {
     // Taking the conversation's next sequence number locks its row until
     // the commit: writers to one conversation commit in sequence order, on
     // any number of instances, while other conversations go on in parallel.
-    let seq: Option<i64> = sqlx::query_scalar(
+    let seq: Option<i64> = on_tx!(tx, tx => sqlx::query_scalar(
         "UPDATE conversations SET last_seq = last_seq + 1
          WHERE id = $1 AND EXISTS
              (SELECT 1 FROM members WHERE conversation_id = $2 AND user_id = $3)
          RETURNING last_seq",
     )
-    .bind(conversation_id)
-    .bind(conversation_id)
-    .bind(sender_id)
+    .bind(new.conversation_id)
+    .bind(new.conversation_id)
+    .bind(new.sender_id)
     .fetch_optional(&mut *tx)
-    .await?;
+    .await?);
     let Some(seq) = seq else {
         return Err(Error::NotFound);
     };
-    let inserted: Option<(MessageId, OffsetDateTime, String, String)> = sqlx::query_as(
+    let inserted: Option<Inserted> = on_tx!(tx, tx => sqlx::query_as(
         "INSERT INTO messages
              (conversation_id, seq, changed_seq, sender_id, body, client_id, created_at, kind,
               reply_to)
@@ -142,147 +163,378 @@ pub(crate) async fn save_in(
          RETURNING id, created_at, (SELECT username FROM users WHERE id = sender_id),
              (SELECT display_name FROM users WHERE id = sender_id)",
     )
-    .bind(conversation_id)
+    .bind(new.conversation_id)
     .bind(seq)
     .bind(seq)
-    .bind(sender_id)
-    .bind(body)
-    .bind(client_id)
+    .bind(new.sender_id)
+    .bind(new.body)
+    .bind(new.client_id)
     .bind(now())
-    .bind(kind.as_str())
-    .bind(reply_to)
-    .bind(conversation_id)
+    .bind(new.kind.as_str())
+    .bind(new.reply_to)
+    .bind(new.conversation_id)
     .fetch_optional(&mut *tx)
-    .await?;
-    if inserted.is_none() {
-        // Nothing new: give the number back (the row is still ours), so the
-        // log gets no hole a page would stop to look into (deleted accounts
-        // still leave some: a page reads past them).
-        sqlx::query("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1")
-            .bind(conversation_id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(match inserted {
-        // Everything the page shows is known here: no need to read it back.
-        Some((id, created_at, sender_name, sender_display)) => {
-            let mut attachment_columns = AttachmentColumns::default();
-            if let Some(file) = attachment {
-                let attachment_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO attachments (message_id, sha256, content_type, size, filename,
-                         has_thumbnail, thumbnail_width, thumbnail_height)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                     RETURNING id",
-                )
-                .bind(id)
-                .bind(&file.sha256)
-                .bind(&file.content_type)
-                .bind(file.size)
-                .bind(&file.filename)
-                .bind(file.has_thumbnail)
-                .bind(file.thumbnail_size.map(|(w, _)| w))
-                .bind(file.thumbnail_size.map(|(_, h)| h))
-                .fetch_one(&mut *tx)
-                .await?;
-                attachment_columns = AttachmentColumns {
-                    attachment_id: Some(attachment_id),
-                    attachment_type: Some(file.content_type.clone()),
-                    attachment_size: Some(file.size),
-                    attachment_name: Some(file.filename.clone()),
-                    attachment_thumbnail: Some(file.has_thumbnail),
-                    attachment_thumbnail_width: file.thumbnail_size.map(|(w, _)| w),
-                    attachment_thumbnail_height: file.thumbnail_size.map(|(_, h)| h),
-                };
-            }
-            // Who it calls by name: members only, never the sender (a
-            // group's note calls nobody, whatever the group is named).
-            let named = if kind == MessageKind::Text { mentioned_names(body) } else { Vec::new() };
-            let keys: Vec<String> = named
-                .iter()
-                .take(MENTIONS_MAX)
-                .map(|name| username_key(name))
-                .collect();
-            let mut mentions = Vec::new();
-            if !keys.is_empty() {
-                let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 4)).collect();
-                let sql = format!(
-                    "INSERT INTO mentions (message_id, user_id)
-                     SELECT $1, u.id FROM users u
-                     JOIN members mb ON mb.user_id = u.id AND mb.conversation_id = $2
-                     WHERE u.id <> $3 AND u.username_key IN ({})
-                     RETURNING user_id, (SELECT username FROM users WHERE id = user_id)",
-                    placeholders.join(", ")
-                );
-                let mut query = sqlx::query_as::<_, (UserId, String)>(&sql)
-                    .bind(id)
-                    .bind(conversation_id)
-                    .bind(sender_id);
-                for key in &keys {
-                    query = query.bind(key);
-                }
-                mentions = query
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .into_iter()
-                    .map(|(user_id, username)| Mention { user_id, username })
-                    .collect();
-            }
-            let quote = match reply_to {
-                Some(original) => sqlx::query_as::<_, (String, String, bool)>(
-                    "SELECT ru.username, SUBSTR(r.body, 1, 100), r.deleted_at IS NOT NULL
-                     FROM messages r JOIN users ru ON ru.id = r.sender_id
-                     WHERE r.id = $1 AND r.conversation_id = $2",
-                )
-                .bind(original)
-                .bind(conversation_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|(sender, text, deleted)| QuoteColumns {
-                    reply_to: Some(original),
-                    reply_sender: Some(sender),
-                    reply_text: Some(text),
-                    reply_deleted: deleted,
-                })
-                .unwrap_or_default(),
-                None => QuoteColumns::default(),
-            };
-            Saved::Created(Message {
-                id,
-                conversation_id,
-                seq,
-                changed_seq: seq,
-                sender_id,
-                sender_name,
-                sender_display,
-                body: body.to_owned(),
-                created_at,
-                note: kind == MessageKind::Note,
-                edited_at: None,
-                deleted: false,
-                attachment: attachment_columns,
-                quote,
-                reactions: Vec::new(),
-                mentions,
-            })
-        }
+    .await?);
+    match inserted {
+        Some(row) => Ok(Saved::Created(complete_in(tx, new, seq, row).await?)),
         None => {
-            let earlier = sqlx::query_as::<_, Message>(&format!(
-                "{SELECT} WHERE m.sender_id = $1 AND m.client_id = $2 AND m.conversation_id = $3"
-            ))
-            .bind(sender_id)
-            .bind(client_id)
-            .bind(conversation_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match earlier {
-                // (A replay of a message deleted since stays deleted.)
-                Some(message) if message.body == body || message.deleted => {
-                    Saved::Duplicate(message)
-                }
-                // The id was used in another conversation, or for another body.
-                _ => Saved::ClientIdReused,
-            }
+            // Nothing new: give the number back (the row is still ours), so
+            // the log gets no hole a page would stop to look into (deleted
+            // accounts still leave some: a page reads past them).
+            on_tx!(tx, tx => sqlx::query("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1")
+                .bind(new.conversation_id)
+                .execute(&mut *tx)
+                .await
+                .map(drop))?;
+            replayed_in(tx, new).await
         }
+    }
+}
+
+/// What an earlier message under the same client id makes of a new one: a
+/// duplicate of it (the same text), or a client id used for something else.
+async fn replayed_in(tx: &mut Tx, new: &NewMessage<'_>) -> Result<Saved> {
+    let earlier = on_tx!(tx, tx => sqlx::query_as::<_, Message>(&format!(
+        "{SELECT} WHERE m.sender_id = $1 AND m.client_id = $2 AND m.conversation_id = $3"
+    ))
+    .bind(new.sender_id)
+    .bind(new.client_id)
+    .bind(new.conversation_id)
+    .fetch_optional(&mut *tx)
+    .await?);
+    Ok(match earlier {
+        // (A replay of a message deleted since stays deleted.)
+        Some(message) if message.body == new.body || message.deleted => Saved::Duplicate(message),
+        // The id was used in another conversation, or for another body.
+        _ => Saved::ClientIdReused,
+    })
+}
+
+/// Saves a batch of messages inside the caller's transaction in a few
+/// statements, whatever its size: one to check membership and earlier
+/// client ids, one to take every conversation's next sequence numbers, one
+/// multi-row insert; only attachments, mentions and replies cost one more
+/// each. Each message gets what `save_in` would have given it, in the
+/// batch's order (messages to one conversation take its numbers in the
+/// order given). Only database failures are errors; "not a member" or a
+/// replayed client id is that message's answer.
+pub(crate) async fn save_many_in(
+    tx: &mut Tx,
+    batch: &[NewMessage<'_>],
+) -> Result<Vec<Result<Saved>>, sqlx::Error> {
+    let mut answers: Vec<Option<Result<Saved>>> = batch.iter().map(|_| None).collect();
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    lock_conversations_in(tx, batch.iter().map(|m| m.conversation_id)).await?;
+    let checks = members_and_replays_in(tx, batch).await?;
+    let mut client_ids = std::collections::HashSet::new();
+    let mut fresh = Vec::new();
+    for (i, (new, (member, replay))) in batch.iter().zip(checks).enumerate() {
+        if !member {
+            answers[i] = Some(Err(Error::NotFound));
+        } else if !replay && client_ids.insert((new.sender_id, new.client_id)) {
+            fresh.push(i);
+        }
+    }
+    let news: Vec<&NewMessage> = fresh.iter().map(|&i| &batch[i]).collect();
+    let seqs = next_seqs_in(tx, &news).await?;
+    let mut inserted = insert_many_in(tx, &news, &seqs).await?;
+    for (i, seq) in fresh.into_iter().zip(seqs) {
+        let new = &batch[i];
+        // A row missing here lost a race for its client id to another
+        // instance since the check: it is answered below, as a replay.
+        if let Some(row) = inserted.remove(&(new.sender_id, new.client_id.to_owned())) {
+            answers[i] = Some(Ok(Saved::Created(complete_in(tx, new, seq, row).await?)));
+        }
+    }
+    let mut saved = Vec::with_capacity(batch.len());
+    for (new, answer) in batch.iter().zip(answers) {
+        saved.push(match answer {
+            Some(answer) => answer,
+            None => match replayed_in(tx, new).await {
+                Err(Error::Database(e)) => return Err(e),
+                answer => answer,
+            },
+        });
+    }
+    Ok(saved)
+}
+
+/// On PostgreSQL, locks the conversations' rows, lowest id first, so that
+/// two instances' batches take them in one order and never deadlock.
+/// (SQLite has one writer: nothing to order.)
+async fn lock_conversations_in(
+    tx: &mut Tx,
+    conversations: impl Iterator<Item = ConversationId>,
+) -> Result<(), sqlx::Error> {
+    let Tx::Postgres(t) = tx else {
+        return Ok(());
+    };
+    let ids: Vec<i64> = conversations
+        .map(ConversationId::get)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    sqlx::query("SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+        .bind(ids)
+        .execute(&mut **t)
+        .await
+        .map(drop)
+}
+
+/// `($1, $2, …), ($k+1, …), …`: `rows` rows of `columns` placeholders, for
+/// a multi-row `VALUES` (whose columns both dialects name `column1`, …).
+fn value_rows(rows: usize, columns: usize, row: impl Fn(&[String]) -> String) -> String {
+    (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            row(&params)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// For each message: whether its sender is a member of its conversation,
+/// and whether they used its client id before.
+async fn members_and_replays_in(
+    tx: &mut Tx,
+    batch: &[NewMessage<'_>],
+) -> Result<Vec<(bool, bool)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT v.column4,
+             EXISTS (SELECT 1 FROM members
+                 WHERE conversation_id = v.column1 AND user_id = v.column2),
+             EXISTS (SELECT 1 FROM messages
+                 WHERE sender_id = v.column2 AND client_id = v.column3)
+         FROM (VALUES {}) AS v ORDER BY v.column4",
+        value_rows(batch.len(), 4, |p| format!("({})", p.join(", ")))
+    );
+    let rows: Vec<(i64, bool, bool)> = on_tx!(tx, tx => {
+        let mut query = sqlx::query_as(&sql);
+        for (i, new) in batch.iter().enumerate() {
+            query = query
+                .bind(new.conversation_id)
+                .bind(new.sender_id)
+                .bind(new.client_id)
+                .bind(i as i64);
+        }
+        query.fetch_all(&mut *tx).await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(_, member, replay)| (member, replay))
+        .collect())
+}
+
+/// Takes the next sequence numbers of each conversation, one per message
+/// to it, in one statement; returns each message's number.
+async fn next_seqs_in(tx: &mut Tx, fresh: &[&NewMessage<'_>]) -> Result<Vec<i64>, sqlx::Error> {
+    let mut counts: std::collections::BTreeMap<ConversationId, i64> = Default::default();
+    for new in fresh {
+        *counts.entry(new.conversation_id).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "UPDATE conversations SET last_seq = last_seq + v.column2
+         FROM (VALUES {}) AS v WHERE conversations.id = v.column1
+         RETURNING id, last_seq",
+        value_rows(counts.len(), 2, |p| format!("({})", p.join(", ")))
+    );
+    let rows: Vec<(ConversationId, i64)> = on_tx!(tx, tx => {
+        let mut query = sqlx::query_as(&sql);
+        for (id, count) in &counts {
+            query = query.bind(*id).bind(*count);
+        }
+        query.fetch_all(&mut *tx).await?
+    });
+    // The first number each conversation hands out next.
+    let mut next: std::collections::HashMap<ConversationId, i64> = rows
+        .into_iter()
+        .map(|(id, last)| (id, last - counts.get(&id).copied().unwrap_or_default() + 1))
+        .collect();
+    fresh
+        .iter()
+        .map(|new| {
+            let seq = next.get_mut(&new.conversation_id).ok_or_else(|| {
+                sqlx::Error::Protocol("a conversation of the batch has gone".into())
+            })?;
+            *seq += 1;
+            Ok(*seq - 1)
+        })
+        .collect()
+}
+
+/// Inserts the messages in one statement; returns each new row by its
+/// sender and client id.
+async fn insert_many_in(
+    tx: &mut Tx,
+    fresh: &[&NewMessage<'_>],
+    seqs: &[i64],
+) -> Result<std::collections::HashMap<(UserId, String), Inserted>, sqlx::Error> {
+    if fresh.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = format!(
+        "INSERT INTO messages
+             (conversation_id, seq, changed_seq, sender_id, body, client_id, created_at, kind,
+              reply_to)
+         VALUES {}
+         ON CONFLICT (sender_id, client_id) DO NOTHING
+         RETURNING id, created_at, (SELECT username FROM users WHERE id = sender_id),
+             (SELECT display_name FROM users WHERE id = sender_id), sender_id, client_id",
+        value_rows(fresh.len(), 9, |p| format!(
+            "({}, {}, {}, {}, {}, {}, {}, {},
+                 (SELECT id FROM messages WHERE id = {} AND conversation_id = {}))",
+            p[0], p[1], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]
+        ))
+    );
+    let at = now();
+    type Row = (MessageId, OffsetDateTime, String, String, UserId, String);
+    let rows: Vec<Row> = on_tx!(tx, tx => {
+        let mut query = sqlx::query_as(&sql);
+        for (new, seq) in fresh.iter().zip(seqs) {
+            query = query
+                .bind(new.conversation_id)
+                .bind(*seq)
+                .bind(new.sender_id)
+                .bind(new.body)
+                .bind(new.client_id)
+                .bind(at)
+                .bind(new.kind.as_str())
+                .bind(new.reply_to)
+                .bind(new.conversation_id);
+        }
+        query.fetch_all(&mut *tx).await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(id, at, name, display, sender, client_id)| {
+            ((sender, client_id), (id, at, name, display))
+        })
+        .collect())
+}
+
+/// The rest of a new message: its attachment, whom it calls by name and the
+/// message it answers; the message as the page shows it.
+async fn complete_in(
+    tx: &mut Tx,
+    new: &NewMessage<'_>,
+    seq: i64,
+    (id, created_at, sender_name, sender_display): Inserted,
+) -> Result<Message, sqlx::Error> {
+    let NewMessage {
+        conversation_id,
+        sender_id,
+        kind,
+        body,
+        attachment,
+        reply_to,
+        ..
+    } = *new;
+    on_tx!(tx, tx => {
+    // Everything the page shows is known here: no need to read it back.
+    let mut attachment_columns = AttachmentColumns::default();
+    if let Some(file) = attachment {
+        let attachment_id: i64 = sqlx::query_scalar(
+            "INSERT INTO attachments (message_id, sha256, content_type, size, filename,
+                 has_thumbnail, thumbnail_width, thumbnail_height)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             RETURNING id",
+        )
+        .bind(id)
+        .bind(&file.sha256)
+        .bind(&file.content_type)
+        .bind(file.size)
+        .bind(&file.filename)
+        .bind(file.has_thumbnail)
+        .bind(file.thumbnail_size.map(|(w, _)| w))
+        .bind(file.thumbnail_size.map(|(_, h)| h))
+        .fetch_one(&mut *tx)
+        .await?;
+        attachment_columns = AttachmentColumns {
+            attachment_id: Some(attachment_id),
+            attachment_type: Some(file.content_type.clone()),
+            attachment_size: Some(file.size),
+            attachment_name: Some(file.filename.clone()),
+            attachment_thumbnail: Some(file.has_thumbnail),
+            attachment_thumbnail_width: file.thumbnail_size.map(|(w, _)| w),
+            attachment_thumbnail_height: file.thumbnail_size.map(|(_, h)| h),
+        };
+    }
+    // Who it calls by name: members only, never the sender (a group's
+    // note calls nobody, whatever the group is named).
+    let named = if kind == MessageKind::Text { mentioned_names(body) } else { Vec::new() };
+    let keys: Vec<String> = named
+        .iter()
+        .take(MENTIONS_MAX)
+        .map(|name| username_key(name))
+        .collect();
+    let mut mentions = Vec::new();
+    if !keys.is_empty() {
+        let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 4)).collect();
+        let sql = format!(
+            "INSERT INTO mentions (message_id, user_id)
+             SELECT $1, u.id FROM users u
+             JOIN members mb ON mb.user_id = u.id AND mb.conversation_id = $2
+             WHERE u.id <> $3 AND u.username_key IN ({})
+             RETURNING user_id, (SELECT username FROM users WHERE id = user_id)",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (UserId, String)>(&sql)
+            .bind(id)
+            .bind(conversation_id)
+            .bind(sender_id);
+        for key in &keys {
+            query = query.bind(key);
+        }
+        mentions = query
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(user_id, username)| Mention { user_id, username })
+            .collect();
+    }
+    let quote = match reply_to {
+        Some(original) => sqlx::query_as::<_, (String, String, bool)>(
+            "SELECT ru.username, SUBSTR(r.body, 1, 100), r.deleted_at IS NOT NULL
+             FROM messages r JOIN users ru ON ru.id = r.sender_id
+             WHERE r.id = $1 AND r.conversation_id = $2",
+        )
+        .bind(original)
+        .bind(conversation_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|(sender, text, deleted)| QuoteColumns {
+            reply_to: Some(original),
+            reply_sender: Some(sender),
+            reply_text: Some(text),
+            reply_deleted: deleted,
+        })
+        .unwrap_or_default(),
+        None => QuoteColumns::default(),
+    };
+    Ok(Message {
+        id,
+        conversation_id,
+        seq,
+        changed_seq: seq,
+        sender_id,
+        sender_name,
+        sender_display,
+        body: body.to_owned(),
+        created_at,
+        note: kind == MessageKind::Note,
+        edited_at: None,
+        deleted: false,
+        attachment: attachment_columns,
+        quote,
+        reactions: Vec::new(),
+        mentions,
     })
     })
 }

@@ -111,10 +111,14 @@ impl Pool {
         }
     }
 
-    /// Starts a transaction.
+    /// Starts a transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`, waiting for it as long as the busy timeout says):
+    /// a transaction that reads first would take a snapshot, and its first
+    /// write would fail at once with "database is locked" if any other
+    /// connection wrote since, without waiting.
     pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }

@@ -7,7 +7,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::messages::{self, NewAttachment, Saved};
+use super::messages::{self, MessageKind, NewAttachment, NewMessage, Saved};
 use super::{contacts, Pool, Tx};
 use crate::domain::{ConversationId, MessageId, UserId};
 use crate::error::{DatabaseFailure, Error, Result};
@@ -150,9 +150,8 @@ impl Job {
         }
     }
 
-    /// Applies the job inside `tx`. Only database failures are errors here;
-    /// "not a member" is an answer, and does not spoil the batch.
-    async fn apply(&self, tx: &mut Tx) -> Result<Outcome, sqlx::Error> {
+    /// The message a save job stores.
+    fn new_message(&self) -> Option<NewMessage<'_>> {
         match self {
             Job::Save {
                 conversation_id,
@@ -162,30 +161,16 @@ impl Job {
                 attachment,
                 reply_to,
                 ..
-            } => match messages::save_in(
-                tx,
-                *conversation_id,
-                *sender_id,
-                (messages::MessageKind::Text, body),
+            } => Some(NewMessage {
+                conversation_id: *conversation_id,
+                sender_id: *sender_id,
+                kind: MessageKind::Text,
+                body,
                 client_id,
-                attachment.as_ref(),
-                *reply_to,
-            )
-            .await
-            {
-                Err(Error::Database(e)) => Err(e),
-                result => Ok(Outcome::Saved(result)),
-            },
-            Job::MarkRead {
-                conversation_id,
-                user_id,
-                up_to,
-                ..
-            } => match contacts::mark_read_in(tx, *conversation_id, *user_id, *up_to).await {
-                Ok(moved) => Ok(Outcome::Read(moved)),
-                Err(Error::Database(e)) => Err(e),
-                Err(other) => Err(sqlx::Error::Protocol(other.to_string())),
-            },
+                attachment: attachment.as_ref(),
+                reply_to: *reply_to,
+            }),
+            Job::MarkRead { .. } => None,
         }
     }
 
@@ -289,9 +274,31 @@ async fn apply_all(pool: &Pool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx::Erro
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| jobs[i].conversation_id());
     let mut outcomes: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
+    // Runs of saves go in a few statements whatever their length; a read
+    // mark between them keeps its place in its conversation's order.
+    let mut run: Vec<usize> = Vec::new();
     for i in order {
-        outcomes[i] = Some(jobs[i].apply(&mut tx).await?);
+        match &jobs[i] {
+            Job::Save { .. } => run.push(i),
+            Job::MarkRead {
+                conversation_id,
+                user_id,
+                up_to,
+                ..
+            } => {
+                save_run(&mut tx, jobs, &mut run, &mut outcomes).await?;
+                let moved =
+                    match contacts::mark_read_in(&mut tx, *conversation_id, *user_id, *up_to).await
+                    {
+                        Ok(moved) => moved,
+                        Err(Error::Database(e)) => return Err(e),
+                        Err(other) => return Err(sqlx::Error::Protocol(other.to_string())),
+                    };
+                outcomes[i] = Some(Outcome::Read(moved));
+            }
+        }
     }
+    save_run(&mut tx, jobs, &mut run, &mut outcomes).await?;
     let outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
     let sent: Vec<&messages::Message> = outcomes
         .iter()
@@ -303,4 +310,20 @@ async fn apply_all(pool: &Pool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx::Erro
     messages::senders_read_own_in(&mut tx, &sent).await?;
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// Saves the run of save jobs `run` (indices into `jobs`) in one go, and
+/// empties it.
+async fn save_run(
+    tx: &mut Tx,
+    jobs: &[Job],
+    run: &mut Vec<usize>,
+    outcomes: &mut [Option<Outcome>],
+) -> Result<(), sqlx::Error> {
+    let batch: Vec<NewMessage> = run.iter().filter_map(|&i| jobs[i].new_message()).collect();
+    let saved = messages::save_many_in(tx, &batch).await?;
+    for (i, saved) in run.drain(..).zip(saved) {
+        outcomes[i] = Some(Outcome::Saved(saved));
+    }
+    Ok(())
 }

@@ -162,6 +162,7 @@ impl Listener {
                 Some(message) => Event::MessagePosted {
                     message: Arc::clone(message),
                     tally: SharedTally::default(),
+                    bubbles: Default::default(),
                 },
                 // Deleted since (an account went), or not loaded and resynced.
                 None => return Ok(()),
