@@ -7,7 +7,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
+use futures::stream::{self, StreamExt};
+
+/// Edits and deletions in flight at once.
+const CHANGES_IN_FLIGHT: usize = 32;
 use serde::Serialize;
 
 use crate::chat::Pair;
@@ -70,7 +73,10 @@ pub(crate) async fn check_changes(
     ));
     let http = reqwest::Client::new();
     let mut check = ChangeCheck::default();
-    let answers = join_all(changes.iter().map(|change| {
+    // Pages edit at a person's pace: a few dozen at a time check that every
+    // change shows, without turning the check into a burst test (a burst
+    // of thousands queues for the write lock and some answer 503).
+    let answers: Vec<Result<(), String>> = stream::iter(changes.iter().map(|change| {
         let pair = &pairs[change.pair];
         let session = &pair.sessions[change.side];
         let origin = servers.for_socket(2 * change.pair + change.side).origin();
@@ -96,6 +102,8 @@ pub(crate) async fn check_changes(
             }
         }
     }))
+    .buffered(CHANGES_IN_FLIGHT)
+    .collect()
     .await;
     for (change, answer) in changes.iter().zip(answers) {
         match answer {

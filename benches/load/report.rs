@@ -66,6 +66,9 @@ pub(crate) struct CpuShare {
     pub(crate) wall_seconds: f64,
     /// CPU time of the server instances together.
     pub(crate) server_core_seconds: f64,
+    /// Context switches of the server's threads: how often they woke each
+    /// other (per message, in the chat phases).
+    pub(crate) server_context_switches: u64,
     pub(crate) server_cpu_percent: f64,
     /// PostgreSQL's processes on this machine (0 on SQLite, which runs
     /// inside the server).
@@ -820,6 +823,15 @@ fn phase_rows(
         "",
     );
     cpu_row(row, scenario, &p.cpu);
+    row(
+        scenario,
+        "server context switches per message",
+        format!(
+            "{:.1}",
+            p.cpu.server_context_switches as f64 / p.delivered.max(1) as f64
+        ),
+        "",
+    );
     row(scenario, "server RSS peak", mib(p.server_rss_peak_kib), "");
     if p.refused + p.via_resync + p.send_errors > 0 {
         row(

@@ -52,6 +52,11 @@ impl Servers {
         self.instances.iter().map(Server::cpu_seconds).sum()
     }
 
+    /// Context switches of all instances' threads together, so far.
+    pub(crate) fn context_switches(&self) -> u64 {
+        self.instances.iter().map(|s| context_switches(s.pid)).sum()
+    }
+
     pub(crate) fn check_alive(&mut self) -> Result<(), String> {
         self.instances.iter_mut().try_for_each(Server::check_alive)
     }
@@ -199,6 +204,26 @@ fn cpu_seconds(pid: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Context switches (voluntary and not) of every thread of a process, from
+/// `/proc/<pid>/task/*/status` (a thread that ended takes its count along:
+/// the server's threads live as long as it does).
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|line| line.contains("ctxt_switches:"))
+                .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 /// CPU time the whole machine has spent busy (all cores), from `/proc/stat`.
 fn machine_busy_seconds() -> f64 {
     std::fs::read_to_string("/proc/stat")
@@ -233,6 +258,7 @@ pub(crate) fn load_average() -> Option<f64> {
 /// else ("rest"), which says whether another load disturbed the figures.
 pub(crate) struct CpuMeter {
     server: f64,
+    switches: u64,
     database: f64,
     bench: f64,
     machine: f64,
@@ -243,6 +269,7 @@ impl CpuMeter {
     pub(crate) fn start(servers: &Servers) -> CpuMeter {
         CpuMeter {
             server: servers.cpu_seconds(),
+            switches: servers.context_switches(),
             database: postgres_cpu_seconds(),
             bench: cpu_seconds("self"),
             machine: machine_busy_seconds(),
@@ -261,6 +288,7 @@ impl CpuMeter {
         CpuShare {
             wall_seconds: wall,
             server_core_seconds: server,
+            server_context_switches: servers.context_switches().saturating_sub(self.switches),
             server_cpu_percent: percent(server),
             database_cpu_percent: percent(database),
             bench_cpu_percent: percent(bench),

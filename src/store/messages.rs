@@ -78,24 +78,25 @@ pub(crate) async fn senders_read_own_in(tx: &mut Tx, sent: &[&Message]) -> Resul
     if newest.is_empty() {
         return Ok(());
     }
-    let rows: Vec<String> = (0..newest.len())
-        .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-        .collect();
-    // VALUES columns are named column1, column2, … in both dialects.
-    let sql = format!(
-        "UPDATE members SET last_read_message_id = v.column3
-         FROM (VALUES {}) AS v
-         WHERE members.conversation_id = v.column1 AND members.user_id = v.column2
-           AND members.last_read_message_id < v.column3",
-        rows.join(", ")
+    let rows = json_rows(newest.iter().map(|((conversation_id, sender_id), id)| {
+        [
+            conversation_id.get().into(),
+            sender_id.get().into(),
+            id.get().into(),
+        ]
+    }));
+    let sql = dialect(
+        tx,
+        "UPDATE members SET last_read_message_id = j.value->>2
+         FROM json_each($1) AS j
+         WHERE members.conversation_id = j.value->>0 AND members.user_id = j.value->>1
+           AND members.last_read_message_id < j.value->>2",
+        "UPDATE members SET last_read_message_id = (e->>2)::bigint
+         FROM jsonb_array_elements($1::jsonb) AS e
+         WHERE members.conversation_id = (e->>0)::bigint AND members.user_id = (e->>1)::bigint
+           AND members.last_read_message_id < (e->>2)::bigint",
     );
-    on_tx!(tx, tx => {
-        let mut query = sqlx::query(&sql);
-        for ((conversation_id, sender_id), id) in &newest {
-            query = query.bind(*conversation_id).bind(*sender_id).bind(*id);
-        }
-        query.execute(&mut *tx).await.map(drop)
-    })
+    on_tx!(tx, tx => sqlx::query(sql).bind(&rows).execute(&mut *tx).await.map(drop))
 }
 
 /// A message to save: who writes what where, under which client id.
@@ -283,18 +284,26 @@ async fn lock_conversations_in(
         .map(drop)
 }
 
-/// `($1, $2, …), ($k+1, …), …`: `rows` rows of `columns` placeholders, for
-/// a multi-row `VALUES` (whose columns both dialects name `column1`, …).
-fn value_rows(rows: usize, columns: usize, row: impl Fn(&[String]) -> String) -> String {
-    (0..rows)
-        .map(|r| {
-            let params: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", r * columns + c))
-                .collect();
-            row(&params)
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+/// A batch as one parameter: a JSON array of rows, each an array of
+/// values, which the statement unpacks (`json_each` on SQLite,
+/// `jsonb_array_elements` on PostgreSQL). One parameter whatever the batch's
+/// size: the same statement, prepared once, serves every batch, and
+/// SQLite's drivers bind thousands of numbered parameters slowly (looking
+/// each name up costs a scan of the others).
+fn json_rows<const N: usize>(rows: impl Iterator<Item = [serde_json::Value; N]>) -> String {
+    serde_json::Value::Array(
+        rows.map(|row| serde_json::Value::from(row.to_vec()))
+            .collect(),
+    )
+    .to_string()
+}
+
+/// The SQL for whichever database `tx` is on.
+fn dialect(tx: &Tx, sqlite: &'static str, postgres: &'static str) -> &'static str {
+    match tx {
+        Tx::Sqlite(_) => sqlite,
+        Tx::Postgres(_) => postgres,
+    }
 }
 
 /// For each message: whether its sender is a member of its conversation,
@@ -303,27 +312,33 @@ async fn members_and_replays_in(
     tx: &mut Tx,
     batch: &[NewMessage<'_>],
 ) -> Result<Vec<(bool, bool)>, sqlx::Error> {
-    let sql = format!(
-        "SELECT v.column4,
+    let rows = json_rows(batch.iter().map(|new| {
+        [
+            new.conversation_id.get().into(),
+            new.sender_id.get().into(),
+            new.client_id.into(),
+        ]
+    }));
+    let sql = dialect(
+        tx,
+        "SELECT CAST(j.key AS INTEGER),
              EXISTS (SELECT 1 FROM members
-                 WHERE conversation_id = v.column1 AND user_id = v.column2),
+                 WHERE conversation_id = j.value->>0 AND user_id = j.value->>1),
              EXISTS (SELECT 1 FROM messages
-                 WHERE sender_id = v.column2 AND client_id = v.column3)
-         FROM (VALUES {}) AS v ORDER BY v.column4",
-        value_rows(batch.len(), 4, |p| format!("({})", p.join(", ")))
+                 WHERE sender_id = j.value->>1 AND client_id = j.value->>2)
+         FROM json_each($1) AS j ORDER BY j.key",
+        "SELECT ord,
+             EXISTS (SELECT 1 FROM members
+                 WHERE conversation_id = (e->>0)::bigint AND user_id = (e->>1)::bigint),
+             EXISTS (SELECT 1 FROM messages
+                 WHERE sender_id = (e->>1)::bigint AND client_id = e->>2)
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, ord) ORDER BY ord",
     );
-    let rows: Vec<(i64, bool, bool)> = on_tx!(tx, tx => {
-        let mut query = sqlx::query_as(&sql);
-        for (i, new) in batch.iter().enumerate() {
-            query = query
-                .bind(new.conversation_id)
-                .bind(new.sender_id)
-                .bind(new.client_id)
-                .bind(i as i64);
-        }
-        query.fetch_all(&mut *tx).await?
-    });
-    Ok(rows
+    let found: Vec<(i64, bool, bool)> = on_tx!(tx, tx => sqlx::query_as(sql)
+        .bind(&rows)
+        .fetch_all(&mut *tx)
+        .await?);
+    Ok(found
         .into_iter()
         .map(|(_, member, replay)| (member, replay))
         .collect())
@@ -339,19 +354,24 @@ async fn next_seqs_in(tx: &mut Tx, fresh: &[&NewMessage<'_>]) -> Result<Vec<i64>
     if counts.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "UPDATE conversations SET last_seq = last_seq + v.column2
-         FROM (VALUES {}) AS v WHERE conversations.id = v.column1
-         RETURNING id, last_seq",
-        value_rows(counts.len(), 2, |p| format!("({})", p.join(", ")))
+    let rows = json_rows(
+        counts
+            .iter()
+            .map(|(id, count)| [id.get().into(), (*count).into()]),
     );
-    let rows: Vec<(ConversationId, i64)> = on_tx!(tx, tx => {
-        let mut query = sqlx::query_as(&sql);
-        for (id, count) in &counts {
-            query = query.bind(*id).bind(*count);
-        }
-        query.fetch_all(&mut *tx).await?
-    });
+    let sql = dialect(
+        tx,
+        "UPDATE conversations SET last_seq = last_seq + (j.value->>1)
+         FROM json_each($1) AS j WHERE conversations.id = j.value->>0
+         RETURNING id, last_seq",
+        "UPDATE conversations SET last_seq = last_seq + (e->>1)::bigint
+         FROM jsonb_array_elements($1::jsonb) AS e WHERE conversations.id = (e->>0)::bigint
+         RETURNING id, last_seq",
+    );
+    let rows: Vec<(ConversationId, i64)> = on_tx!(tx, tx => sqlx::query_as(sql)
+        .bind(&rows)
+        .fetch_all(&mut *tx)
+        .await?);
     // The first number each conversation hands out next.
     let mut next: std::collections::HashMap<ConversationId, i64> = rows
         .into_iter()
@@ -379,38 +399,48 @@ async fn insert_many_in(
     if fresh.is_empty() {
         return Ok(Default::default());
     }
-    let sql = format!(
+    let rows = json_rows(fresh.iter().zip(seqs).map(|(new, seq)| {
+        [
+            new.conversation_id.get().into(),
+            (*seq).into(),
+            new.sender_id.get().into(),
+            new.body.into(),
+            new.client_id.into(),
+            new.kind.as_str().into(),
+            new.reply_to.map(MessageId::get).into(),
+        ]
+    }));
+    // (SQLite needs the WHERE to tell the upsert clause from a join's ON.)
+    let sql = dialect(
+        tx,
         "INSERT INTO messages
              (conversation_id, seq, changed_seq, sender_id, body, client_id, created_at, kind,
               reply_to)
-         VALUES {}
+         SELECT j.value->>0, j.value->>1, j.value->>1, j.value->>2, j.value->>3, j.value->>4,
+             $2, j.value->>5,
+             (SELECT id FROM messages WHERE id = j.value->>6 AND conversation_id = j.value->>0)
+         FROM json_each($1) AS j WHERE true
          ON CONFLICT (sender_id, client_id) DO NOTHING
          RETURNING id, created_at, (SELECT username FROM users WHERE id = sender_id),
              (SELECT display_name FROM users WHERE id = sender_id), sender_id, client_id",
-        value_rows(fresh.len(), 9, |p| format!(
-            "({}, {}, {}, {}, {}, {}, {}, {},
-                 (SELECT id FROM messages WHERE id = {} AND conversation_id = {}))",
-            p[0], p[1], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]
-        ))
+        "INSERT INTO messages
+             (conversation_id, seq, changed_seq, sender_id, body, client_id, created_at, kind,
+              reply_to)
+         SELECT (e->>0)::bigint, (e->>1)::bigint, (e->>1)::bigint, (e->>2)::bigint, e->>3,
+             e->>4, $2, e->>5,
+             (SELECT id FROM messages
+              WHERE id = (e->>6)::bigint AND conversation_id = (e->>0)::bigint)
+         FROM jsonb_array_elements($1::jsonb) AS e
+         ON CONFLICT (sender_id, client_id) DO NOTHING
+         RETURNING id, created_at, (SELECT username FROM users WHERE id = sender_id),
+             (SELECT display_name FROM users WHERE id = sender_id), sender_id, client_id",
     );
-    let at = now();
     type Row = (MessageId, OffsetDateTime, String, String, UserId, String);
-    let rows: Vec<Row> = on_tx!(tx, tx => {
-        let mut query = sqlx::query_as(&sql);
-        for (new, seq) in fresh.iter().zip(seqs) {
-            query = query
-                .bind(new.conversation_id)
-                .bind(*seq)
-                .bind(new.sender_id)
-                .bind(new.body)
-                .bind(new.client_id)
-                .bind(at)
-                .bind(new.kind.as_str())
-                .bind(new.reply_to)
-                .bind(new.conversation_id);
-        }
-        query.fetch_all(&mut *tx).await?
-    });
+    let rows: Vec<Row> = on_tx!(tx, tx => sqlx::query_as(sql)
+        .bind(&rows)
+        .bind(now())
+        .fetch_all(&mut *tx)
+        .await?);
     Ok(rows
         .into_iter()
         .map(|(id, at, name, display, sender, client_id)| {
