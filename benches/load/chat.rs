@@ -507,7 +507,13 @@ pub(crate) async fn check_messages(
             t.due_ns[seq].load(Ordering::Acquire) != 0 && !t.refused[seq].load(Ordering::Acquire);
         match (accepted, copies[seq]) {
             (true, 0) if deleted.contains(&seq) => c.store.deleted += 1,
-            (true, 0) => c.store.missing += 1,
+            (true, 0) => {
+                c.store.missing += 1;
+                // Shown on its sender's page: the server had confirmed it.
+                if t.fate(seq).is_some_and(|fate| fate.to_sender > 0) {
+                    c.store.confirmed_missing += 1;
+                }
+            }
             (false, n) if n > 0 => c.store.unexpected += n as usize,
             (_, n) if n > 1 => c.store.stored_twice += 1,
             _ => {}

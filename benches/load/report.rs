@@ -264,6 +264,10 @@ pub(crate) struct StoreCheck {
     pub(crate) stored: i64,
     pub(crate) stored_distinct_client_ids: i64,
     pub(crate) missing: usize,
+    /// Of those, messages the sender's page had been shown (the server
+    /// confirms a message by pushing it back once committed): these would
+    /// be confirmed messages lost. The rest were never answered.
+    pub(crate) confirmed_missing: usize,
     /// Accepted, then deleted for everyone (by the change check).
     pub(crate) deleted: usize,
     pub(crate) stored_twice: usize,
@@ -312,8 +316,8 @@ impl ChatCorrectness {
         let kept = s.expected - s.deleted;
         if s.missing > 0 || s.stored_twice > 0 || s.unexpected > 0 {
             problems.push(format!(
-                "database: {} accepted messages missing, {} stored twice, {} unexpected",
-                s.missing, s.stored_twice, s.unexpected
+                "database: {} accepted messages missing ({} of them confirmed to their sender), {} stored twice, {} unexpected",
+                s.missing, s.confirmed_missing, s.stored_twice, s.unexpected
             ));
         }
         if s.stored != kept as i64 || s.stored_distinct_client_ids != kept as i64 {
