@@ -331,7 +331,17 @@ async fn over_sockets_members_get_group_messages_and_a_leaver_is_cut_off() {
         at_bob.contains(r#"<span class="sender hue-"#) && at_bob.contains(">alice</span>"),
         "{at_bob}"
     );
-    expect_text(&mut carol_socket, "hello everyone").await;
+    let at_carol = expect_text(&mut carol_socket, "hello everyone").await;
+    // Both draw the bubble alike (the server drew it once for both pages),
+    // with no form token of anyone's in it.
+    let bubble = |frame: &str| {
+        let start = frame.find("<article").unwrap();
+        frame[start..start + frame[start..].find("</article>").unwrap()].to_owned()
+    };
+    assert_eq!(bubble(&at_bob), bubble(&at_carol));
+    assert!(!at_bob.contains(r#"name="csrf""#), "{at_bob}");
+    let at_alice = expect_text(&mut alice_socket, "hello everyone").await;
+    assert!(bubble(&at_alice).contains("message mine"), "{at_alice}");
 
     // Carol leaves: her open socket on the group is closed at once.
     let carol_page = carol.get_text(&format!("/conversations/{id}")).await;
