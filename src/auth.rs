@@ -264,6 +264,9 @@ async fn session_of(req: &Request<'_>) -> Result<Option<Session>, Status> {
                 Ok(session) => CachedSession(Ok(session)),
                 Err(e) => {
                     rocket::error!("session lookup failed: {e}");
+                    if e.is_busy() {
+                        req.local_cache(|| crate::error::AnsweredBusy(true));
+                    }
                     CachedSession(Err(e.status()))
                 }
             }

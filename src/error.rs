@@ -31,6 +31,10 @@ pub enum Error {
     /// The database could not be reached; the text says how it failed.
     #[error("the database is unreachable: {0}")]
     Unreachable(String),
+    /// Every database connection stayed busy for too long: the database
+    /// answers, this instance is overloaded.
+    #[error("the database is busy: {0}")]
+    Busy(String),
     /// Something that should not happen did (a task panicked, hashing failed).
     #[error("internal error: {0}")]
     Internal(String),
@@ -38,15 +42,23 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Left on a request answered "unavailable" because every database
+/// connection was busy, so the health check does not take overload for an
+/// outage (which would make every later request fail fast).
+pub(crate) struct AnsweredBusy(pub(crate) bool);
+
 /// What a failed database call means for the person waiting on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatabaseFailure {
     /// The disk under the database is full: nothing can be written until
     /// space is freed, but reading still works.
     StorageFull,
-    /// The database cannot be reached (down, restarting, or every connection
-    /// busy for too long); it is worth retrying shortly.
+    /// The database cannot be reached (down, restarting, out of connection
+    /// slots); it is worth retrying shortly.
     Unreachable,
+    /// Every connection of this instance's pool stayed in use past the
+    /// acquire timeout: overload, not an outage; worth retrying shortly.
+    Busy,
     /// Anything else: a bug or a broken row, not a passing condition.
     Other,
 }
@@ -85,9 +97,9 @@ impl DatabaseFailure {
             sqlx::Error::Io(io) if io.raw_os_error() == Some(NO_SPACE) => {
                 DatabaseFailure::StorageFull
             }
+            sqlx::Error::PoolTimedOut => DatabaseFailure::Busy,
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => DatabaseFailure::Unreachable,
             _ => DatabaseFailure::Other,
@@ -100,7 +112,7 @@ impl DatabaseFailure {
     fn status(self) -> Status {
         match self {
             DatabaseFailure::StorageFull => Status::InsufficientStorage,
-            DatabaseFailure::Unreachable => Status::ServiceUnavailable,
+            DatabaseFailure::Unreachable | DatabaseFailure::Busy => Status::ServiceUnavailable,
             DatabaseFailure::Other => Status::InternalServerError,
         }
     }
@@ -110,6 +122,7 @@ impl DatabaseFailure {
         match self {
             DatabaseFailure::StorageFull => STORAGE_FULL,
             DatabaseFailure::Unreachable => DATABASE_UNREACHABLE,
+            DatabaseFailure::Busy => BUSY,
             DatabaseFailure::Other => SOMETHING_WENT_WRONG,
         }
     }
@@ -122,6 +135,7 @@ impl Error {
         match failure {
             DatabaseFailure::StorageFull => Error::StorageFull,
             DatabaseFailure::Unreachable => Error::Unreachable(error.to_string()),
+            DatabaseFailure::Busy => Error::Busy(error.to_string()),
             DatabaseFailure::Other => Error::Internal(error.to_string()),
         }
     }
@@ -142,6 +156,7 @@ impl Error {
             Error::TooMany(_) => Status::TooManyRequests,
             Error::StorageFull => DatabaseFailure::StorageFull.status(),
             Error::Unreachable(_) => DatabaseFailure::Unreachable.status(),
+            Error::Busy(_) => DatabaseFailure::Busy.status(),
             Error::Database(e) => DatabaseFailure::of(e).status(),
             Error::Internal(_) => Status::InternalServerError,
         }
@@ -157,6 +172,16 @@ impl Error {
         )
     }
 
+    /// Whether this failure is overload (the pool stayed busy) rather than
+    /// the database being gone: it must not make later requests fail fast.
+    pub(crate) fn is_busy(&self) -> bool {
+        match self {
+            Error::Busy(_) => true,
+            Error::Database(e) => DatabaseFailure::of(e) == DatabaseFailure::Busy,
+            _ => false,
+        }
+    }
+
     /// The message a user may see: internal details stay in the log.
     pub fn public_message(&self) -> String {
         match self {
@@ -168,6 +193,7 @@ impl Error {
             }
             Error::StorageFull => DatabaseFailure::StorageFull.message().into(),
             Error::Unreachable(_) => DatabaseFailure::Unreachable.message().into(),
+            Error::Busy(_) => DatabaseFailure::Busy.message().into(),
             Error::Database(e) => DatabaseFailure::of(e).message().into(),
             Error::Internal(_) => SOMETHING_WENT_WRONG.into(),
         }
@@ -178,6 +204,8 @@ impl Error {
 pub(crate) const STORAGE_FULL: &str = "The server's storage is full; your message was not sent.";
 /// What anyone sees while the database cannot be reached.
 pub(crate) const DATABASE_UNREACHABLE: &str = "Natter can't reach its database; retrying.";
+/// What anyone sees while every database connection is busy.
+pub(crate) const BUSY: &str = "Natter is very busy right now; please try again in a moment.";
 const SOMETHING_WENT_WRONG: &str = "Something went wrong on our side. Please try again.";
 
 #[cfg(test)]
@@ -192,7 +220,7 @@ mod tests {
         assert_eq!(DatabaseFailure::of(&refused), DatabaseFailure::Unreachable);
         assert_eq!(
             DatabaseFailure::of(&sqlx::Error::PoolTimedOut),
-            DatabaseFailure::Unreachable
+            DatabaseFailure::Busy
         );
         assert_eq!(
             DatabaseFailure::of(&sqlx::Error::RowNotFound),
@@ -203,6 +231,10 @@ mod tests {
         assert_eq!(error.public_message(), STORAGE_FULL);
         let error = Error::Database(sqlx::Error::PoolTimedOut);
         assert_eq!(error.status(), Status::ServiceUnavailable);
+        assert_eq!(error.public_message(), BUSY);
+        assert!(error.is_busy());
+        let error = Error::Database(refused);
         assert_eq!(error.public_message(), DATABASE_UNREACHABLE);
+        assert!(!error.is_busy());
     }
 }

@@ -186,3 +186,14 @@ pub const INVITE_MAX_DAYS: i64 = 30;
 pub(crate) const ADMIN_USERS_SHOWN: i64 = 200;
 /// Most entries of the administrators' log the admin page shows.
 pub(crate) const ADMIN_LOG_SHOWN: i64 = 50;
+
+/// Longest search kept, in characters (the rest is cut, not refused).
+pub const SEARCH_QUERY_MAX_CHARS: usize = 200;
+/// Most words and phrases one search matches on (the rest are dropped).
+pub const SEARCH_TERMS_MAX: usize = 8;
+/// Results shown per page of a search.
+pub const SEARCH_PAGE: i64 = 20;
+/// Results counted at most: past it the count reads "100+".
+pub const SEARCH_COUNT_MAX: i64 = 100;
+/// Words of a result's text shown around what matched.
+pub(crate) const SEARCH_SNIPPET_WORDS: usize = 16;

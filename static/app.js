@@ -319,7 +319,8 @@
   // Notifications, once turned on here (the permission is asked only when the button is pressed):
   // a conversation whose unread count grows while it is not in front of the reader (another one
   // open, the tab hidden, the window unfocused) shows a notification, and a sound if chosen. Tabs
-  // share a tag per message, so several open tabs show it once. Muted conversations stay quiet;
+  // and the service worker's push share a tag per message (the push's is "conversation-ID-SEQ"), so
+  // several open tabs, or a hidden tab and a push, show it once. Muted conversations stay quiet;
   // "only mentions" speaks only when the badge carries "@".
   const canNotify = 'Notification' in window;
   const setting = (name) => localStorage.getItem(`natter-${name}`) === 'on';
@@ -442,7 +443,7 @@
       let shown;
       try {
         shown = new Notification(row.querySelector('.name').textContent, {
-          body: row.querySelector('.preview').textContent,
+          body: row.querySelector('.preview').textContent.split('\n')[0],
           tag: `${row.id}-${badge.dataset.seq}`,
           icon: document.getElementById('favicon').dataset.read,
         });
@@ -479,6 +480,12 @@
     if (box && caption && !box.value) box.value = caption.value;
     if (status && !explained) status.textContent = e.detail.xhr.status === 413 ? 'That file is too large.' : 'The upload failed. Try again.';
   });
-  // Open a conversation at its newest message (this deferred script runs before DOMContentLoaded).
-  document.addEventListener('DOMContentLoaded', scrollToBottom);
+  // Open a conversation at its newest message, or at the message its address names (a search
+  // result, a quote whose original was not loaded), centred (this deferred script runs before
+  // DOMContentLoaded). The style marks that message (:target), with or without the script.
+  document.addEventListener('DOMContentLoaded', () => {
+    const named = location.hash.startsWith('#message-') && document.getElementById(location.hash.slice(1));
+    if (named) named.scrollIntoView({ block: 'center' });
+    else scrollToBottom();
+  });
 })();

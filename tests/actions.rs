@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use rocket::http::{Header, Status};
+use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::Client;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -69,6 +69,19 @@ async fn act(client: &Client, path: &str, action: &str, fields: &[(&str, &str)])
     post_form(client, &format!("{path}/{action}"), &all)
         .await
         .status()
+}
+
+/// The change a conversation's page was rendered at (its socket resumes
+/// from there).
+async fn page_seq(browser: &Browser, id: i64) -> i64 {
+    let page = browser.get_text(&format!("/conversations/{id}")).await;
+    let start = page.find("/socket?seq=").unwrap() + "/socket?seq=".len();
+    page[start..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[rocket::async_test]
@@ -198,6 +211,119 @@ async fn deleting_removes_the_text_and_file_for_everyone_and_keeps_counts_right(
     assert_eq!(
         act(&c.bob, &url, "reactions", &[("emoji", "👍")]).await,
         Status::NotFound
+    );
+}
+
+/// Sends `bytes` as a file into the conversation at `path`, as the page's
+/// upload form does; returns the new message's id.
+async fn send_file(client: &Client, path: &str, bytes: &[u8]) -> i64 {
+    let page = page_text(client, path).await;
+    let body = multipart(
+        &[
+            ("csrf", &hidden_field(&page, "csrf").unwrap()),
+            ("client_id", &natter::chat::new_client_id()),
+            ("caption", "the plan"),
+        ],
+        "plan.png",
+        "image/png",
+        bytes,
+    );
+    let sent = client
+        .post(format!("{path}/attachments"))
+        .header(ContentType::new("multipart", "form-data").with_params(("boundary", BOUNDARY)))
+        .body(body)
+        .dispatch()
+        .await;
+    assert_eq!(sent.status(), Status::SeeOther);
+    newest_message_id(&page_text(client, path).await)
+}
+
+#[rocket::async_test]
+async fn deleting_a_file_removes_its_row_and_its_bytes_once_no_message_has_them() {
+    let c = cast().await;
+    let media = c.app.dir.path().join("media");
+    let stored = |media: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(media)
+            .map(|dir| {
+                dir.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| !name.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let picture = png(40, 30);
+    // The same picture sent twice: stored once, used by two messages.
+    let first = send_file(&c.app.client, &c.path, &picture).await;
+    let second = send_file(&c.bob, &c.path, &picture).await;
+    assert_eq!(count(c.app.pool(), "attachments").await, 2);
+    let files = stored(&media);
+    assert!(!files.is_empty(), "the bytes are on disk");
+    // Bob cannot delete alice's; alice deletes hers: its row goes, the bytes
+    // stay for bob's message.
+    let url = |m: i64| format!("{}/messages/{m}", c.path);
+    assert_eq!(
+        act(&c.bob, &url(first), "delete", &[]).await,
+        Status::Forbidden
+    );
+    assert_eq!(
+        act(&c.app.client, &url(first), "delete", &[]).await,
+        Status::SeeOther
+    );
+    assert_eq!(count(c.app.pool(), "attachments").await, 1);
+    assert_eq!(stored(&media), files, "still used by bob's message");
+    let page = page_text(&c.bob, &c.path).await;
+    assert!(bubble(&page, first).contains("This message was deleted"));
+    assert!(
+        !bubble(&page, first).contains("the plan"),
+        "nor its caption"
+    );
+    // Bob deletes his: nothing refers to the bytes any more.
+    assert_eq!(
+        act(&c.bob, &url(second), "delete", &[]).await,
+        Status::SeeOther
+    );
+    assert_eq!(count(c.app.pool(), "attachments").await, 0);
+    assert_eq!(stored(&media), Vec::<String>::new(), "the file is gone");
+}
+
+#[rocket::async_test]
+async fn a_message_can_be_edited_only_within_the_edit_window() {
+    let c = cast().await;
+    let url = format!("{}/messages/{}", c.path, c.message);
+    // Sent just over the window ago.
+    let long_ago =
+        time::OffsetDateTime::now_utc() - natter::limits::EDIT_WINDOW - time::Duration::minutes(1);
+    let pool = c.app.pool();
+    natter::on_pool!(pool, p => sqlx::query("UPDATE messages SET created_at = $1 WHERE id = $2")
+        .bind(long_ago)
+        .bind(c.message)
+        .execute(p)
+        .await
+        .map(drop)
+        .unwrap());
+    let csrf = csrf_of(&c.app.client, "/").await;
+    let refused = post_form(
+        &c.app.client,
+        &format!("{url}/edit"),
+        &[("csrf", &csrf), ("body", "too late")],
+    )
+    .await;
+    assert_eq!(refused.status(), Status::Forbidden);
+    let page = refused.into_string().await.unwrap();
+    let hours = natter::limits::EDIT_WINDOW.whole_hours();
+    assert!(
+        page.contains(&format!("can be edited for {hours} hours")),
+        "{page}"
+    );
+    assert_eq!(stored_count(&c.app.dir, "too late").await, 0);
+    assert_eq!(stored_count(&c.app.dir, "helo wrold").await, 1);
+    // Deleting has no window.
+    assert_eq!(
+        act(&c.app.client, &url, "delete", &[]).await,
+        Status::SeeOther
     );
 }
 
@@ -535,18 +661,126 @@ async fn every_change_reaches_open_pages_live_and_a_reconnecting_page_catches_up
         "{resync}"
     );
     // A page up to date gets none of it again.
-    let page = bob.get_text(&format!("/conversations/{id}")).await;
-    let seq: i64 = {
-        let start = page.find("/socket?seq=").unwrap() + "/socket?seq=".len();
-        page[start..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let seq = page_seq(&bob, id).await;
     assert_eq!(seq, 6, "three messages, an edit, a reaction, a deletion");
     let (_, resync) = bob.connect(id, seq).await;
     assert!(!resync.contains("<article"), "{resync}");
+    drop(server);
+}
+
+#[tokio::test]
+async fn in_a_group_every_action_reaches_the_members_and_the_authors_other_tab_live() {
+    let (server, alice, bob, _) = Server::start().await.alice_and_bob().await;
+    let group = alice.create_group("Hikers", &["bob"]).await;
+    let url = |m: i64| format!("/conversations/{group}/messages/{m}");
+    // (the group's notes so far)
+    let start = page_seq(&alice, group).await;
+    let (mut alice_tab, _) = alice.connect(group, start).await;
+    let (mut alice_other_tab, _) = alice.connect(group, start).await;
+    let (mut bob_chat, _) = bob.connect(group, start).await;
+
+    send(&mut alice_tab, "Plan for\nSaturday", "p1").await;
+    let plan = bubbles(&expect_text(&mut bob_chat, "Plan for").await)[0].0;
+    expect_text(&mut alice_other_tab, "Plan for").await;
+
+    // A reply with a mention, over bob's socket: the quote has the first
+    // line only, and alice's pages call her by name.
+    let answer = serde_json::json!({"body": "@alice count me in", "client_id": "r1",
+        "reply_to": plan.to_string()});
+    futures::SinkExt::send(&mut bob_chat, WsMessage::Text(answer.to_string()))
+        .await
+        .unwrap();
+    let reply = expect_text(&mut alice_other_tab, "count me in").await;
+    assert!(
+        reply.contains(r#"<span class="quote-text">Plan for</span>"#)
+            && reply.contains(r#"<span class="quote-sender">alice</span>"#),
+        "{reply}"
+    );
+    assert!(
+        reply.contains(r#"<strong class="mention mention-me">@alice</strong>"#),
+        "{reply}"
+    );
+
+    // Alice edits in one tab: her other tab and bob's page get the bubble,
+    // marked edited with the time on hover.
+    let csrf = hidden_field(&alice.get_text("/").await, "csrf").unwrap();
+    let edited = alice
+        .post(
+            &format!("{}/edit", url(plan)),
+            &[("csrf", &csrf), ("body", "Plan for Sunday")],
+        )
+        .await;
+    assert!(edited.status().is_success(), "{}", edited.status());
+    for socket in [&mut alice_other_tab, &mut bob_chat] {
+        let frame = expect_text(socket, "Plan for Sunday").await;
+        assert!(
+            frame.contains(r#"class="edited""#) && frame.contains(r#"title="Edited "#),
+            "{frame}"
+        );
+    }
+    // The reply quoting it follows the edit.
+    let quote = expect_text(
+        &mut alice_tab,
+        r#"<span class="quote-text">Plan for Sunday</span>"#,
+    )
+    .await;
+    assert!(quote.contains("count me in"), "{quote}");
+
+    // Bob reacts: both of alice's tabs see it, with his name.
+    let bob_csrf = hidden_field(&bob.get_text("/").await, "csrf").unwrap();
+    bob.post(
+        &format!("{}/reactions", url(plan)),
+        &[("csrf", &bob_csrf), ("emoji", "👍")],
+    )
+    .await;
+    for socket in [&mut alice_tab, &mut alice_other_tab] {
+        let frame = expect_text(socket, "👍").await;
+        assert!(frame.contains(r#"title="bob""#), "{frame}");
+    }
+
+    // Bob leaves the group page for his inbox; alice calls him there: his
+    // row comes with the "@" mark.
+    drop(bob_chat);
+    let (mut bob_inbox, _) = bob.connect_dashboard().await;
+    let shown = serde_json::json!({"resume": {"inbox": [[999_999, 0, 0]]}});
+    futures::SinkExt::send(&mut bob_inbox, WsMessage::Text(shown.to_string()))
+        .await
+        .unwrap();
+    expect_text(&mut bob_inbox, r#"id="inbox""#).await;
+    send(&mut alice_tab, "@bob bring the map", "m1").await;
+    let row = expect_text(&mut bob_inbox, "bring the map").await;
+    assert!(
+        row.contains(&format!(r#"<li id="conversation-{group}""#))
+            && row.contains(r#"<span class="mention-mark" aria-hidden="true">@</span>"#),
+        "{row}"
+    );
+
+    // Alice deletes her plan: her other tab sees the deletion.
+    alice
+        .post(&format!("{}/delete", url(plan)), &[("csrf", &csrf)])
+        .await;
+    let deleted = expect_text(&mut alice_other_tab, "This message was deleted").await;
+    assert!(
+        deleted.contains(&format!(r#"id="message-{plan}""#)),
+        "{deleted}"
+    );
+
+    // Bob's group page, away since the plan arrived, catches up: the plan
+    // as deleted, the reply's quote saying so, each once.
+    let (_, resync) = bob.connect(group, start + 1).await;
+    assert_eq!(
+        resync
+            .matches(&format!(r#"<article id="message-{plan}""#))
+            .count(),
+        1,
+        "{resync}"
+    );
+    assert!(resync.contains("This message was deleted"), "{resync}");
+    assert!(
+        resync.contains("<em>This message was deleted</em>"),
+        "{resync}"
+    );
+    assert!(!resync.contains("Plan for"), "{resync}");
+    assert!(resync.contains("bring the map"), "{resync}");
     drop(server);
 }

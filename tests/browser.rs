@@ -14,6 +14,10 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
 const ENTER: &str = "\u{e007}";
+/// WebDriver's Shift key (held until `NO_MODIFIER`).
+const SHIFT: &str = "\u{e008}";
+/// WebDriver's "release all modifiers".
+const NO_MODIFIER: &str = "\u{e000}";
 
 struct Driver {
     process: Child,
@@ -1193,6 +1197,21 @@ async fn an_inbox_that_was_away_catches_up_when_its_socket_returns_and_filters_a
         bob.execute(rows, vec![]).await.ok() == Some(json!(["alice", "climbing"]))
     })
     .await;
+    // The server renders the count and the dot with the page, as the live
+    // updates left them.
+    let live_title = bob.title().await.unwrap();
+    assert!(live_title.starts_with('('), "{live_title}");
+    bob.refresh().await.unwrap();
+    wait_for_text(&bob, "#inbox", "Climbing").await;
+    assert_eq!(bob.title().await.unwrap(), live_title);
+    let icon = bob
+        .execute(
+            "return document.getElementById('favicon').getAttribute('href');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(icon.as_str().unwrap().contains("favicon-unread"), "{icon}");
     assert_no_console_errors(&bob, "catching up").await;
     assert_no_console_errors(&alice, "writing").await;
     for client in [alice, bob] {
@@ -1925,9 +1944,12 @@ async fn record_notifications(client: &Client) {
         ),
         (
             "Page.addScriptToEvaluateOnNewDocument",
-            json!({"source": "window.shownNotifications = []; const Real = window.Notification; \
+            json!({"source": "window.shownNotifications = []; window.permissionAsked = 0; \
+                const Real = window.Notification; \
                 window.Notification = class extends Real { constructor(title, options) { \
-                super(title, options); window.shownNotifications.push({ title, body: options.body }); } };"}),
+                super(title, options); window.shownNotifications.push({ title, body: options.body }); \
+                window.notificationTags = (window.notificationTags || []).concat([options.tag]); } \
+                static requestPermission() { window.permissionAsked += 1; return Real.requestPermission(); } };"}),
         ),
     ] {
         client
@@ -1954,9 +1976,16 @@ async fn news_in_a_conversation_out_of_view_raises_a_notification_unless_it_is_m
     wait_for_text(&bob, "#inbox", "Hikers").await;
     // Turned on by a press (the permission is never asked on its own).
     let shown = "return window.shownNotifications;";
+    let asked = "return window.permissionAsked;";
     assert_eq!(bob.execute(shown, vec![]).await.unwrap(), json!([]));
+    assert_eq!(
+        bob.execute(asked, vec![]).await.unwrap(),
+        json!(0),
+        "no permission asked on loading a page"
+    );
     click(&bob, "#notify-toggle").await;
     wait_for_text(&bob, "#notify-toggle", "Turn off notifications").await;
+    assert_eq!(bob.execute(asked, vec![]).await.unwrap(), json!(1));
     click(&bob, "#sound-toggle").await;
     wait_for_text(&bob, "#sound-toggle", "Sound on").await;
 
@@ -1970,6 +1999,65 @@ async fn news_in_a_conversation_out_of_view_raises_a_notification_unless_it_is_m
         bob.title().await.is_ok_and(|t| t.starts_with("(1) "))
     })
     .await;
+
+    // The open conversation, its tab hidden: that notifies too, with the
+    // message's first line, tagged as the server's push of it would be
+    // (so a hidden tab and a push show it once).
+    let chat_tab = bob.window().await.unwrap();
+    let other_tab = bob.new_window(true).await.unwrap().handle;
+    bob.switch_to_window(other_tab).await.unwrap();
+    open_chat_with(&alice, "bob").await;
+    fill(&alice, "#body", "Lunch?").await;
+    fill(
+        &alice,
+        "#body",
+        &format!("{SHIFT}{ENTER}{NO_MODIFIER}At noon"),
+    )
+    .await;
+    fill(&alice, "#body", ENTER).await;
+    // (the hidden page cannot be asked; it has a moment to get the message
+    // and its new inbox row)
+    wait_for_text(&alice, "#messages", "At noon").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    bob.switch_to_window(chat_tab).await.unwrap();
+    wait_until("a notification for the hidden conversation", || async {
+        bob.execute(shown, vec![]).await.ok().is_some_and(|all| {
+            all.as_array()
+                .is_some_and(|all| all.contains(&json!({"title": "alice", "body": "Lunch?"})))
+        })
+    })
+    .await;
+    let tags = bob
+        .execute("return window.notificationTags;", vec![])
+        .await
+        .unwrap();
+    let tags: Vec<&str> = tags
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(tags.len(), 2, "{tags:?}");
+    for tag in &tags {
+        let mut parts = tag.splitn(3, '-');
+        assert_eq!(parts.next(), Some("conversation"), "{tag}");
+        assert!(
+            parts.all(|n| n.parse::<u64>().is_ok()),
+            "a tag per conversation and message: {tag}"
+        );
+    }
+    bob.execute("window.shownNotifications = []; return true;", vec![])
+        .await
+        .unwrap();
+    // In front again, nothing more from the conversation being read.
+    type_and_send(&alice, "See you").await;
+    wait_for_text(&bob, "#messages", "See you").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        bob.execute(shown, vec![]).await.unwrap(),
+        json!([]),
+        "nothing for the conversation in front"
+    );
 
     // Muted from the group's header: news there no longer notifies.
     bob.goto(&format!("{base}{group}")).await.unwrap();
@@ -1993,6 +2081,7 @@ async fn news_in_a_conversation_out_of_view_raises_a_notification_unless_it_is_m
     assert_accessible(&bob, "an inbox with a muted conversation").await;
     // Still turned on in this page: the silence is the mute's.
     wait_for_text(&bob, "#notify-toggle", "Turn off notifications").await;
+    alice.goto(&format!("{base}{group}")).await.unwrap();
     type_and_send(&alice, "Bring water").await;
     wait_for_text(&bob, "#inbox li.muted .preview", "Bring water").await;
     tokio::time::sleep(Duration::from_millis(300)).await;

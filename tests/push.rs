@@ -66,7 +66,7 @@ async fn a_member_with_no_page_in_view_is_pushed_each_message_encrypted_and_sign
             "title": "alice",
             "body": "Dinner at eight?",
             "url": format!("/conversations/{id}"),
-            "tag": format!("conversation-{id}"),
+            "tag": format!("conversation-{id}-1"),
         })
     );
     assert_signed_by(&pushed[0], &key, &service);
@@ -163,11 +163,19 @@ async fn a_group_push_names_the_group_and_the_sender() {
 
 #[tokio::test]
 async fn a_subscription_the_service_says_is_gone_is_deleted() {
-    let (server, service, device, alice, _bob, id) = pushing(true).await;
+    let (server, service, device, alice, bob, id) = pushing(true).await;
     service.answer(&device, Answer::Status(410));
     let (mut alice_socket, _) = alice.connect(id, 0).await;
     send(&mut alice_socket, "Anyone?", "c1").await;
     service.wait_for(&device, 1).await;
+    wait_for_subscriptions(&server, 0).await;
+    // A 404 ("no such subscription") means the same.
+    let another = service.device("bobs-phone");
+    assert_eq!(subscribe(&bob, &another).await.status(), 204);
+    assert_eq!(subscriptions(&server).await, 1);
+    service.answer(&another, Answer::Status(404));
+    send(&mut alice_socket, "Still there?", "c2").await;
+    service.wait_for(&another, 1).await;
     wait_for_subscriptions(&server, 0).await;
 }
 
@@ -242,8 +250,28 @@ async fn the_account_page_lists_and_removes_subscriptions_and_logging_out_ends_t
         "{page}"
     );
     assert_eq!(subscriptions(&server).await, 1);
+    // Ending bob's other sessions from another browser of his ends theirs.
+    let other = server.browser();
+    other.login("bob").await;
+    assert_eq!(
+        subscribe(&other, &service.device("bobs-phone"))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(subscriptions(&server).await, 2);
+    let csrf = hidden_field(&other.get_text("/account").await, "csrf").expect("csrf");
+    let ended = other
+        .post("/account/logout-others", &[("csrf", &csrf)])
+        .await;
+    assert!(ended.status().is_success() || ended.status().is_redirection());
+    assert_eq!(
+        subscriptions(&server).await,
+        1,
+        "bob's first browser's is gone"
+    );
     // Logging out ends this browser's session, and its subscription with it.
-    bob.logout().await;
+    other.logout().await;
     assert_eq!(subscriptions(&server).await, 0);
 }
 

@@ -54,6 +54,14 @@ pub async fn own_message(
 }
 
 /// Whether a message sent at `sent_at` may still be edited.
+/// Why an edit is refused once the window has passed, naming the window.
+static EDIT_WINDOW_PASSED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "A message can be edited for {} hours after it was sent.",
+        EDIT_WINDOW.whole_hours()
+    )
+});
+
 pub fn editable(sent_at: OffsetDateTime) -> bool {
     OffsetDateTime::now_utc() - sent_at <= EDIT_WINDOW
 }
@@ -70,9 +78,7 @@ pub async fn edit(
     let body = message_text(body)?;
     let message = own_message(pool, conversation_id, message_id, author).await?;
     if !editable(message.created_at) {
-        return Err(Error::NotAllowed(
-            "A message can be edited for 24 hours after it was sent.",
-        ));
+        return Err(Error::NotAllowed(EDIT_WINDOW_PASSED.as_str()));
     }
     let edited = changes::edit(pool, conversation_id, message_id, author, &body).await?;
     publish(pool, hub, edited).await

@@ -12,13 +12,15 @@ pub mod health;
 pub mod profiles;
 pub mod push;
 mod reading;
+pub mod search;
 mod send;
 mod typing;
 
 pub use crate::domain::{resume_point, Draft};
 pub use reading::{
-    attachment, changes_after, contacts_of, conversation, history, inbox, member_list, non_members,
-    peer, people_of_group, scope_of, seen, shown_last, tally, user_named, Scope,
+    attachment, changes_after, contacts_of, conversation, history, history_around, inbox, later,
+    member_list, non_members, peer, people_of_group, scope_of, seen, shown_last, tally, user_named,
+    Scope,
 };
 pub use send::{mark_read, new_client_id, send, send_with, Sent};
 pub use typing::typing;

@@ -53,6 +53,46 @@ pub async fn history(
     Ok((page, has_more))
 }
 
+/// The history around `message`: up to half a page up to it (itself
+/// included) and half a page after it, up to change `upto`; whether there
+/// is more before, and whether more after.
+pub async fn history_around(
+    pool: &Pool,
+    conversation_id: ConversationId,
+    viewer: UserId,
+    message: MessageId,
+    upto: i64,
+) -> Result<(Vec<Message>, bool, bool)> {
+    let half = HISTORY_PAGE / 2;
+    let after_it = MessageId::new(message.get().saturating_add(1));
+    let mut page =
+        messages::page_before(pool, conversation_id, viewer, Some(after_it), half + 1).await?;
+    let has_earlier = page.len() as i64 > half;
+    if has_earlier {
+        page.remove(0);
+    }
+    let (later, has_later) = later(pool, conversation_id, viewer, after_it, upto, half).await?;
+    page.extend(later);
+    Ok((page, has_earlier, has_later))
+}
+
+/// Up to `limit` messages from `from` on, up to change `upto`, and whether
+/// there are more.
+pub async fn later(
+    pool: &Pool,
+    conversation_id: ConversationId,
+    viewer: UserId,
+    from: MessageId,
+    upto: i64,
+    limit: i64,
+) -> Result<(Vec<Message>, bool)> {
+    let mut page =
+        messages::page_from(pool, conversation_id, viewer, from, upto, limit + 1).await?;
+    let has_more = page.len() as i64 > limit;
+    page.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok((page, has_more))
+}
+
 /// A group's members, and which of the viewer's `contacts` (the list the
 /// caller already has) could be added.
 pub async fn people_of_group(

@@ -8,6 +8,7 @@ mod ids;
 mod input;
 mod mentions;
 mod records;
+mod search;
 mod tally;
 mod zone;
 
@@ -23,6 +24,10 @@ pub use records::{
     resume_point, Attachment, AttachmentColumns, Contact, Conversation, InboxRow, Mention, Message,
     MessageKind, NewAttachment, NotifyLevel, Preview, Profile, QuoteColumns, Reaction, SessionInfo,
     SubscriptionInfo, User,
+};
+pub use search::{
+    fold, is_spaceless_script, is_word_char, parse_day, words_of, SearchHit, SearchQuery,
+    SearchResults, SearchTerm,
 };
 pub use tally::{GroupState, MemberTally, Shared, Tally};
 pub use zone::Zone;

@@ -77,6 +77,26 @@ impl Zone {
         self.name.is_some()
     }
 
+    /// When `day` begins on the viewer's clock (its first valid instant,
+    /// where a change of clocks skips midnight).
+    pub fn start_of(&self, day: time::Date) -> OffsetDateTime {
+        let midnight = day.midnight().assume_utc();
+        let (Ok(year), Ok(month), Ok(date)) = (
+            i16::try_from(day.year()),
+            i8::try_from(u8::from(day.month())),
+            i8::try_from(day.day()),
+        ) else {
+            return midnight;
+        };
+        jiff::civil::Date::new(year, month, date)
+            .and_then(|civil| civil.to_zoned(self.tz.clone()))
+            .ok()
+            .and_then(|zoned| {
+                OffsetDateTime::from_unix_timestamp(zoned.timestamp().as_second()).ok()
+            })
+            .unwrap_or(midnight)
+    }
+
     /// The same instant on the viewer's clock.
     pub fn local(&self, moment: OffsetDateTime) -> OffsetDateTime {
         let Ok(instant) = jiff::Timestamp::from_second(moment.unix_timestamp()) else {
@@ -104,6 +124,19 @@ mod tests {
         );
         let kolkata = Zone::named("Asia/Kolkata").expect("a zone");
         assert_eq!(kolkata.local(datetime!(2026-01-01 0:00 UTC)).minute(), 30);
+    }
+
+    #[test]
+    fn a_day_begins_at_midnight_on_the_viewers_clock() {
+        let tokyo = Zone::named("Asia/Tokyo").expect("a zone");
+        assert_eq!(
+            tokyo.start_of(time::macros::date!(2026 - 12 - 01)),
+            datetime!(2026-11-30 15:00 UTC)
+        );
+        assert_eq!(
+            Zone::utc().start_of(time::macros::date!(2026 - 12 - 01)),
+            datetime!(2026-12-01 0:00 UTC)
+        );
     }
 
     #[test]

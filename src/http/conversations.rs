@@ -11,11 +11,12 @@ use crate::auth::{CsrfForm, CurrentUser};
 use crate::chat::conversations::{find_direct, open_direct, set_notify};
 use crate::chat::{self, history, scope_of, Draft, Scope};
 use crate::domain::User;
-use crate::domain::{ConversationId, MessageId};
+use crate::domain::{parse_day, ConversationId, MessageId};
 use crate::error::{Error, Result};
 use crate::http::accounts::{Reply, TokenForm};
+use crate::limits::HISTORY_PAGE;
 use crate::store::Db;
-use crate::views::chat::{chat_page, history_chunk, ChatPage, Composer, Heading, Timeline};
+use crate::views::chat::{chat_page, history_chunk, later_chunk, ChatPage, Composer, Heading};
 use crate::views::conversation_url;
 use crate::views::groups::GroupHeading;
 use crate::views::layout::Viewer;
@@ -64,6 +65,8 @@ struct FormState<'a> {
 /// whether the browser runs the page script.
 struct Opening {
     before: Option<MessageId>,
+    /// The message to open the history around (a search result, a quote).
+    around: Option<MessageId>,
     scripted: bool,
     /// The message the composer answers (`?reply_to=`, without JavaScript).
     reply_to: Option<MessageId>,
@@ -93,8 +96,9 @@ async fn render_page(
         .as_ref()
         .map(|t| t.notify_of(me.id()))
         .unwrap_or_default();
+    let newest_change = tally.as_ref().map_or(0, |t| t.last_seq);
     let seen = tally.is_some_and(|t| t.seen_by_others(me.id()));
-    if before.is_none() && !opening.scripted {
+    if before.is_none() && opening.around.is_none() && !opening.scripted {
         let marked = chat::mark_read(
             app.writer,
             app.hub.as_ref(),
@@ -108,7 +112,18 @@ async fn render_page(
             rocket::warn!("marking read on opening failed: {e}");
         }
     }
-    let (history, has_more) = history(db.pool(), conversation_id, me.id(), before).await?;
+    let (history, has_more, later) = match opening.around {
+        Some(message) => {
+            let (history, earlier, later) =
+                chat::history_around(db.pool(), conversation_id, me.id(), message, newest_change)
+                    .await?;
+            (history, earlier, later.then_some(newest_change))
+        }
+        None => {
+            let (history, has_more) = history(db.pool(), conversation_id, me.id(), before).await?;
+            (history, has_more, None)
+        }
+    };
     let reply = match opening.reply_to {
         Some(original) => chat::actions::message(db.pool(), conversation_id, original, me.id())
             .await
@@ -159,6 +174,7 @@ async fn render_page(
             history: &history,
             has_more,
             before,
+            later,
             read_up_to,
             composer: Composer {
                 action: &action,
@@ -173,11 +189,12 @@ async fn render_page(
     ))
 }
 
-#[rocket::get("/conversations/<id>?<before>&<reply_to>")]
+#[rocket::get("/conversations/<id>?<before>&<reply_to>&<around>")]
 async fn page(
     id: ConversationId,
     before: Option<MessageId>,
     reply_to: Option<MessageId>,
+    around: Option<MessageId>,
     scripted: Scripted,
     me: CurrentUser,
     app: App<'_>,
@@ -188,6 +205,7 @@ async fn page(
         id,
         Opening {
             before,
+            around,
             scripted: scripted.0,
             reply_to,
         },
@@ -197,18 +215,6 @@ async fn page(
         },
     )
     .await
-}
-
-/// A day as `YYYY-MM-DD`; `None` for anything else.
-fn parse_day(text: &str) -> Option<time::Date> {
-    let mut parts = text.splitn(3, '-').map(str::parse::<i32>);
-    let (year, month, day) = (
-        parts.next()?.ok()?,
-        parts.next()?.ok()?,
-        parts.next()?.ok()?,
-    );
-    let month = time::Month::try_from(u8::try_from(month).ok()?).ok()?;
-    time::Date::from_calendar_date(year, month, u8::try_from(day).ok()?).ok()
 }
 
 /// The htmx "load earlier" fragment.
@@ -222,16 +228,39 @@ async fn earlier(
 ) -> Result<Markup> {
     let scope = scope_of(db.pool(), id, &me).await?;
     let (page, has_more) = history(db.pool(), id, me.id(), Some(before)).await?;
-    let timeline = Timeline {
-        viewer: me.id(),
-        zone: &me.zone,
-        group: matches!(scope, Scope::Group(_)),
-        unread_after: None,
-        csrf: me.csrf(),
-    };
+    let timeline = super::messages::timeline(&me, &scope);
     // The day the page's history starts on, as the page's link says it.
     let page_day = day.and_then(parse_day);
     Ok(history_chunk(id, &page, has_more, &timeline, page_day))
+}
+
+/// The htmx "load later" fragment of a page opened around a message: the
+/// messages after `after` up to change `upto` (what came later arrived live).
+#[rocket::get("/conversations/<id>/later?<after>&<upto>")]
+async fn later(
+    id: ConversationId,
+    after: MessageId,
+    upto: i64,
+    me: CurrentUser,
+    db: &Db,
+) -> Result<Markup> {
+    let scope = scope_of(db.pool(), id, &me).await?;
+    // The message the chunk follows comes first: it places the chunk's
+    // first day separator and run.
+    let (mut page, has_more) =
+        chat::later(db.pool(), id, me.id(), after, upto, HISTORY_PAGE + 1).await?;
+    let previous = match page.first() {
+        Some(first) if first.id == after => Some(page.remove(0)),
+        _ => None,
+    };
+    let timeline = super::messages::timeline(&me, &scope);
+    Ok(later_chunk(
+        id,
+        previous.as_ref(),
+        &page,
+        has_more.then_some(upto),
+        &timeline,
+    ))
 }
 
 #[derive(FromForm)]
@@ -270,6 +299,7 @@ async fn post(
                 id,
                 Opening {
                     before: None,
+                    around: None,
                     scripted: false,
                     reply_to: None,
                 },
@@ -306,5 +336,5 @@ async fn notify(
 crate::csrf_forms!(MessageForm, NotifyForm);
 
 pub fn routes() -> Vec<rocket::Route> {
-    rocket::routes![open, start, page, earlier, post, notify]
+    rocket::routes![open, start, page, earlier, later, post, notify]
 }

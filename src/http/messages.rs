@@ -20,7 +20,7 @@ use crate::views::chat::{message, Timeline};
 use crate::views::conversation_url;
 
 /// How the viewer's pages lay out a message of this conversation.
-fn timeline<'a>(me: &'a CurrentUser, scope: &Scope) -> Timeline<'a> {
+pub(super) fn timeline<'a>(me: &'a CurrentUser, scope: &Scope) -> Timeline<'a> {
     Timeline {
         viewer: me.id(),
         zone: &me.zone,

@@ -18,12 +18,16 @@ pub mod messages;
 pub mod metrics;
 pub mod push;
 pub mod requests;
+pub mod search;
 
 /// An error answers with its status and a page saying what happened, in
 /// words for the person waiting (the cause goes to the log).
 impl<'r> rocket::response::Responder<'r, 'static> for crate::error::Error {
     fn respond_to(self, req: &'r Request<'_>) -> rocket::response::Result<'static> {
         let status = self.status();
+        if self.is_busy() {
+            req.local_cache(|| crate::error::AnsweredBusy(true));
+        }
         if status.code >= 500 {
             tracing::error!(
                 target: "natter::http",
@@ -100,5 +104,6 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(messages::routes());
     routes.extend(metrics::routes());
     routes.extend(push::routes());
+    routes.extend(search::routes());
     routes
 }

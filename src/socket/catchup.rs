@@ -130,7 +130,7 @@ impl Connection {
         state.unseen = state.newest.map(|(id, _)| id);
         Ok(html! {
             (contacts)
-            (chat_views::message_list(id, &latest, has_more, &self.timeline(), seen, true))
+            (chat_views::message_list(id, &latest, has_more, None, &self.timeline(), seen, true))
         })
     }
 

@@ -124,6 +124,10 @@ pub(super) struct LoopState {
     /// (its tally and move), loaded once the first is drawn: one load per
     /// row at a time, drawn in order, however fast its conversation moves.
     pub(super) rows_waiting: HashMap<ConversationId, Option<(SharedTally, RowMove)>>,
+    /// For a page that has not said which rows it shows, while its whole
+    /// inbox loads: the conversations that changed since the load started
+    /// (their rows are loaded once the list is drawn).
+    pub(super) list_loading: Option<HashMap<ConversationId, (SharedTally, RowMove)>>,
     /// Whether the page is in view (counted so in presence).
     pub(super) visible: bool,
     /// The page tells when it is hidden or shown; not much more often.
@@ -137,12 +141,17 @@ pub(super) struct LoopState {
 /// An inbox row being loaded for a change of its conversation.
 pub(super) type RowLoading = Pin<Box<dyn Future<Output = RowLoaded> + Send>>;
 
-/// An inbox row, loaded: what to draw, where.
-pub(super) struct RowLoaded {
-    pub(super) conversation_id: ConversationId,
-    pub(super) moved: RowMove,
-    /// The viewer's row (`None`: they are no longer in the conversation).
-    pub(super) row: Result<Option<InboxRow>>,
+/// Inbox rows, loaded: what to draw, where.
+pub(super) enum RowLoaded {
+    /// One conversation's row.
+    Row {
+        conversation_id: ConversationId,
+        moved: RowMove,
+        /// The viewer's row (`None`: they are no longer in the conversation).
+        row: Result<Option<InboxRow>>,
+    },
+    /// The whole inbox, for a page that had not said which rows it shows.
+    List(Result<Vec<InboxRow>>),
 }
 
 /// Where an inbox row goes when its conversation changes.
@@ -191,6 +200,7 @@ impl Connection {
             inbox_shown: None,
             rows_loading: FuturesUnordered::new(),
             rows_waiting: HashMap::new(),
+            list_loading: None,
             visible: true,
             visibility_budget: TokenBucket::new(SOCKET_VISIBILITY),
             presence_pending: HashMap::new(),

@@ -1,6 +1,7 @@
 //! Turning an event into what this page shows: a bubble, an inbox row, a
 //! badge, a receipt, a typing line, a presence dot, a group heading.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use maud::{html, Markup, PreEscaped};
@@ -45,9 +46,25 @@ impl Connection {
         moved: RowMove,
         state: &mut LoopState,
     ) {
-        if self.lists != Lists::Inbox
-            || (moved == RowMove::InPlace && !self.shows_row(state, conversation_id))
-        {
+        if self.lists != Lists::Inbox {
+            return;
+        }
+        if let Some(changed) = state.list_loading.as_mut() {
+            // The list loading may predate this change: its row follows.
+            let moved = match changed.get(&conversation_id) {
+                Some((_, RowMove::ToTop)) => RowMove::ToTop,
+                _ => moved,
+            };
+            changed.insert(conversation_id, (tally.clone(), moved));
+            return;
+        }
+        if state.inbox_shown.is_none() {
+            if moved == RowMove::ToTop {
+                self.load_list(state);
+            }
+            return;
+        }
+        if moved == RowMove::InPlace && !self.shows_row(state, conversation_id) {
             return;
         }
         if let Some(next) = state.rows_waiting.get_mut(&conversation_id) {
@@ -67,11 +84,26 @@ impl Connection {
                 .get_or_load(|| chat::tally(&pool, conversation_id))
                 .await
                 .map(|t| t.as_ref().and_then(|t| t.row_for(me)));
-            RowLoaded {
+            RowLoaded::Row {
                 conversation_id,
                 moved,
                 row,
             }
+        }));
+    }
+
+    /// Starts loading the whole inbox of a page that has not said which rows
+    /// it shows (its list is then sent whole), once. Off the socket's loop,
+    /// like single rows: thousands of such pages must not each hold their
+    /// loop, waiting for a database connection, on the same message.
+    fn load_list(&self, state: &mut LoopState) {
+        if state.list_loading.is_some() {
+            return;
+        }
+        state.list_loading = Some(HashMap::new());
+        let (pool, me) = (self.pool.clone(), self.me.id());
+        state.rows_loading.push(Box::pin(async move {
+            RowLoaded::List(chat::inbox(&pool, me).await)
         }));
     }
 
@@ -113,20 +145,22 @@ impl Connection {
         loaded: RowLoaded,
         state: &mut LoopState,
     ) -> Result<Markup> {
-        let RowLoaded {
-            conversation_id,
-            moved,
-            row,
-        } = loaded;
+        let (conversation_id, moved, row) = match loaded {
+            RowLoaded::Row {
+                conversation_id,
+                moved,
+                row,
+            } => (conversation_id, moved, row),
+            RowLoaded::List(rows) => return self.list_loaded(rows, state),
+        };
         if let Some(Some((tally, next))) = state.rows_waiting.remove(&conversation_id) {
             self.load_row(conversation_id, &tally, next, state);
         }
         let row = row?;
         let Some(shown) = state.inbox_shown.as_mut() else {
             // The page has not said yet what its list shows: send it whole.
-            let (list, shown) = self.inbox_list().await?;
-            state.inbox_shown = Some(shown);
-            return Ok(list);
+            self.load_list(state);
+            return Ok(html! {});
         };
         // A load that started before a newer message this page drew
         // without a query (its own conversation's) is stale: the row stays.
@@ -157,6 +191,26 @@ impl Connection {
             }
             (None, _) => html! {},
         })
+    }
+
+    /// A page's whole inbox, loaded: sent whole, unless the page said in the
+    /// meantime what it shows (it got what changed then, and is current);
+    /// then the rows of conversations that changed during the load follow.
+    fn list_loaded(&self, rows: Result<Vec<InboxRow>>, state: &mut LoopState) -> Result<Markup> {
+        let changed = state.list_loading.take().unwrap_or_default();
+        let list = match rows {
+            Ok(rows) if state.inbox_shown.is_none() => {
+                let list = inbox_views::inbox_list(&rows, &self.inbox_view(), true);
+                state.inbox_shown = Some(rows.into_iter().map(|row| (row.id, row)).collect());
+                Ok(list)
+            }
+            Ok(_) => Ok(html! {}),
+            Err(e) => Err(e),
+        };
+        for (conversation_id, (tally, moved)) in changed {
+            self.load_row(conversation_id, &tally, moved, state);
+        }
+        list
     }
 
     /// After a read mark of the viewer's (in any tab), the badge of that
@@ -244,9 +298,8 @@ impl Connection {
                 None => html! {},
             },
             (None, None) => {
-                let (list, shown) = self.inbox_list().await?;
-                state.inbox_shown = Some(shown);
-                list
+                self.load_list(state);
+                html! {}
             }
         };
         if !viewing {

@@ -13,6 +13,7 @@ use rocket::http::{Header, Status};
 use rocket_db_pools::Database;
 
 use super::{Db, Pool};
+use crate::error::AnsweredBusy;
 use crate::limits::RETRY_AFTER_SECS;
 
 /// How often the probe retries while the database is down.
@@ -83,7 +84,8 @@ async fn ping(pool: &Pool) -> Result<(), sqlx::Error> {
     crate::on_pool!(pool, p => sqlx::query("SELECT 1").execute(p).await.map(drop))
 }
 
-/// Every "unavailable" answer tells the client when to retry, and marks the
+/// Every "unavailable" answer tells the client when to retry, and, unless it
+/// came from an overloaded pool rather than a lost database, marks the
 /// database down so the next requests fail fast until the probe sees it back.
 pub fn fairing() -> AdHoc {
     AdHoc::on_response("Database health", |req, response| {
@@ -92,6 +94,9 @@ pub fn fairing() -> AdHoc {
                 return;
             }
             response.set_header(Header::new("Retry-After", RETRY_AFTER_SECS.to_string()));
+            if req.local_cache(|| AnsweredBusy(false)).0 {
+                return;
+            }
             if let Some(db) = Db::fetch(req.rocket()) {
                 db.health().mark_down(db.pool());
             }

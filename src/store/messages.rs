@@ -596,6 +596,31 @@ pub(crate) async fn page_before(
     })
 }
 
+/// Up to `limit` messages from `from` on (itself included), oldest first,
+/// created at or before change `upto` (what arrived later reaches the page
+/// live).
+pub(crate) async fn page_from(
+    pool: &Pool,
+    conversation_id: ConversationId,
+    viewer: UserId,
+    from: MessageId,
+    upto: i64,
+    limit: i64,
+) -> Result<Vec<Message>> {
+    let mut page = on_pool!(pool, db => sqlx::query_as::<_, Message>(&format!(
+            "{SELECT} WHERE {MEMBER_ONLY} AND m.id >= $3 AND m.seq <= $4 ORDER BY m.id LIMIT $5"
+        ))
+        .bind(conversation_id)
+        .bind(viewer)
+        .bind(from)
+        .bind(upto)
+        .bind(limit)
+        .fetch_all(db)
+        .await?);
+    decorate(pool, &mut page).await?;
+    Ok(page)
+}
+
 /// Up to `limit` messages created or changed after sequence number `after`,
 /// in the order of their latest change, each in its current state.
 pub(crate) async fn page_after(

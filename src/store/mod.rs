@@ -56,6 +56,7 @@ pub mod health;
 pub mod inbox;
 pub mod messages;
 pub mod push;
+pub mod search;
 pub mod sessions;
 pub mod users;
 pub mod writer;
@@ -136,12 +137,47 @@ impl Pool {
         on_pool!(self, p => p.close().await)
     }
 
-    /// Runs the embedded migrations of this database's dialect.
+    /// Runs the embedded migrations of this database's dialect, saying in
+    /// the log which are applied and how long they took (building the search
+    /// index over many messages takes a while).
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
-        match self {
-            Pool::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await,
-            Pool::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await,
+        let migrator = match self {
+            Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
+        };
+        let applied: Vec<i64> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success = TRUE",
+        )
+        .fetch_all(p)
+        .await)
+        .unwrap_or_default();
+        let pending: Vec<&str> = migrator
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| m.description.as_ref())
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
         }
+        let messages: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+            .fetch_one(p)
+            .await)
+        .unwrap_or(0);
+        rocket::info!(
+            "applying {} database migration(s): {}",
+            pending.len(),
+            pending.join(", ")
+        );
+        if pending.contains(&"search") && messages > 0 {
+            rocket::info!("building the search index over {messages} messages");
+        }
+        let started = std::time::Instant::now();
+        on_pool!(self, p => migrator.run(p).await)?;
+        rocket::info!(
+            "database migrations applied in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
     }
 }
 

@@ -61,7 +61,7 @@ pub(crate) fn quote(message: &Message) -> Markup {
     let q = &message.quote;
     html! {
         @if let Some(original) = q.reply_to {
-            a.quote href={ (conversation_url(message.conversation_id)) "?before=" (original.get() + 1) "#" (dom_id("message", original)) }
+            a.quote href={ (conversation_url(message.conversation_id)) "?around=" (original) "#" (dom_id("message", original)) }
                 data-quotes=(dom_id("message", original)) {
                 span.quote-sender { (q.reply_sender.as_deref().unwrap_or_default()) }
                 span.quote-text {

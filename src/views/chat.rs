@@ -234,6 +234,38 @@ pub(crate) fn load_earlier(
     }
 }
 
+/// The link that loads the messages after `last` that a page opened around
+/// a message left out (up to change `upto`: later ones arrived live): a
+/// plain link to the page around `last` without JavaScript, an in-place
+/// swap with htmx.
+pub(crate) fn load_later(conversation_id: ConversationId, last: &Message, upto: i64) -> Markup {
+    let base = conversation_url(conversation_id);
+    html! {
+        a.load-later href={ (base) "?around=" (last.id) "#" (dom_id("message", last.id)) }
+            hx-get={ (base) "/later?after=" (last.id) "&upto=" (upto) }
+            hx-target="this" hx-swap="outerHTML" {
+            "Load later messages"
+        }
+    }
+}
+
+/// The messages after `previous` (the last one the page shows), followed by
+/// a "load later" link while more are left before change `more_upto`.
+pub(crate) fn later_chunk(
+    conversation_id: ConversationId,
+    previous: Option<&Message>,
+    messages: &[Message],
+    more_upto: Option<i64>,
+    timeline: &Timeline,
+) -> Markup {
+    html! {
+        (messages_by_day(messages, previous.map(Previous::of), timeline))
+        @if let (Some(upto), Some(last)) = (more_upto, messages.last()) {
+            (load_later(conversation_id, last, upto))
+        }
+    }
+}
+
 /// A page of history, preceded by a "load earlier" link when there is more.
 /// `page_day` is the day the page's own history starts on (for an htmx
 /// chunk): if this chunk ends on it, the page's separator for it goes.
@@ -324,6 +356,7 @@ pub(crate) fn message_list(
     conversation_id: ConversationId,
     history: &[Message],
     has_more: bool,
+    later: Option<i64>,
     timeline: &Timeline,
     seen: bool,
     out_of_band: bool,
@@ -336,6 +369,9 @@ pub(crate) fn message_list(
                 p.empty.no-messages { "No messages yet. Say hello!" }
             }
             (history_chunk(conversation_id, history, has_more, timeline, None))
+            @if let (Some(upto), Some(last)) = (later, history.last()) {
+                (load_later(conversation_id, last, upto))
+            }
             div #live role="log" aria-live="polite" aria-label="New messages" {}
             (receipt(seen, false))
         }
@@ -519,6 +555,10 @@ pub(crate) struct ChatPage<'a> {
     pub has_more: bool,
     /// Set when showing older history: no live updates on that view.
     pub before: Option<MessageId>,
+    /// When the page opened around a message (a search result, a quote)
+    /// left messages after it to load ("load later"): the conversation's
+    /// change the page was rendered at. New messages still arrive below.
+    pub later: Option<i64>,
     /// The newest message the viewer had read before opening the page.
     pub read_up_to: Option<MessageId>,
     pub composer: Composer<'a>,
@@ -534,8 +574,11 @@ const SKIP_LINKS: &[(&str, &str)] = &[
 
 /// The conversation page with its socket.
 pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
-    // The page resumes after the last change it was rendered with.
-    let newest = crate::domain::resume_point(chat.history);
+    // The page resumes after the last change it was rendered with (with
+    // later messages left to load, the conversation's newest then).
+    let newest = chat
+        .later
+        .unwrap_or_else(|| crate::domain::resume_point(chat.history));
     let url = conversation_url(chat.conversation_id);
     let socket = socket_url(&format!("{url}/socket?seq={newest}"));
     let timeline = Timeline {
@@ -587,8 +630,10 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                     }
                     @if chat.before.is_some() {
                         p.notice { "Showing earlier messages. " a href=(url) { "Jump to the latest" } }
+                    } @else if chat.later.is_some() {
+                        p.notice { "Showing messages around the one you opened. " a href=(url) { "Jump to the latest" } }
                     }
-                    (message_list(chat.conversation_id, chat.history, chat.has_more, &timeline, chat.seen, false))
+                    (message_list(chat.conversation_id, chat.history, chat.has_more, chat.later, &timeline, chat.seen, false))
                     // Changed bubbles arrive here; app.js moves each into place.
                     div #changes hidden {}
                     // Shown by app.js when something arrives while the reader is scrolled up.

@@ -90,7 +90,7 @@ fn preview(newest: &Preview, group: bool, viewer: UserId) -> Markup {
 /// When the newest message was sent, as short as a list allows: "14:05"
 /// today, "Yesterday", a weekday within the week, else "20 Nov" (with the
 /// year when it is not this one); the full time on hover.
-fn when(at: OffsetDateTime, zone: &Zone) -> Markup {
+pub(crate) fn when(at: OffsetDateTime, zone: &Zone) -> Markup {
     let local = zone.local(at);
     let today = zone.local(OffsetDateTime::now_utc()).date();
     let days_ago = (today - local.date()).whole_days();

@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod layout;
 pub mod pages;
 pub mod people;
+pub mod search;
 mod text;
 
 use std::fmt::Display;

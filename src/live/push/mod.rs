@@ -136,6 +136,12 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        // The key pair is made on first start, so that pages subscribe with
+        // the key the server keeps (if the database cannot be reached yet,
+        // the first page or push that needs it makes it).
+        if let Err(e) = VapidKeys::load(&self.pool).await {
+            rocket::warn!("the push key could not be made yet: {e}");
+        }
         let mut batch = Vec::with_capacity(PUSH_BATCH);
         while jobs.recv_many(&mut batch, PUSH_BATCH).await > 0 {
             crate::metrics::push_queue(jobs.len());
@@ -241,8 +247,7 @@ fn wants(target: &Target, message: &Message) -> bool {
 }
 
 /// What the service worker shows: a title, a line, where a click goes and
-/// a tag (a newer notification of the same conversation replaces an
-/// older one). Nothing else of the message leaves the server; without
+/// a tag (one per message, shared with the page's own notification of it). Nothing else of the message leaves the server; without
 /// previews not even its text.
 fn notification(message: &Message, target: &Target, previews: bool) -> Vec<u8> {
     let preview = Preview::of(message);
@@ -267,7 +272,9 @@ fn notification(message: &Message, target: &Target, previews: bool) -> Vec<u8> {
         "title": title,
         "body": text,
         "url": format!("/conversations/{}", message.conversation_id),
-        "tag": format!("conversation-{}", message.conversation_id),
+        // The page's own notification of this message has the same tag:
+        // one replaces the other (a hidden tab shows one, and is pushed).
+        "tag": format!("conversation-{}-{}", message.conversation_id, message.seq),
     })
     .to_string()
     .into_bytes()
