@@ -21,13 +21,7 @@ struct Cast {
 }
 
 async fn cast() -> Cast {
-    let app = TestApp::new().await;
-    signup(&app.client, "alice").await;
-    let bob = app.another_browser().await;
-    signup(&bob, "bob").await;
-    let carol = app.another_browser().await;
-    signup(&carol, "carol").await;
-    let path = open_conversation(&app.client, "bob").await;
+    let (app, bob, carol, path) = alice_bob_and_carol().await;
     assert_eq!(
         post_message(&app.client, &path, "helo wrold").await,
         Status::SeeOther
@@ -494,26 +488,8 @@ async fn mentions_of_members_are_links_mark_the_badge_and_others_stay_text() {
 #[rocket::async_test]
 async fn a_groups_notes_cannot_be_edited_deleted_or_reacted_to_and_a_leaver_can_do_nothing() {
     let c = cast().await;
-    let bob_id: i64 = {
-        let people = page_text(&c.app.client, "/people").await;
-        let link = people.find(r#"href="/c/bob""#).unwrap();
-        let start = people[..link].rfind(r#"id="contact-"#).unwrap() + r#"id="contact-"#.len();
-        people[start..start + people[start..].find('"').unwrap()]
-            .parse()
-            .unwrap()
-    };
-    let csrf = csrf_of(&c.app.client, "/").await;
-    let created = post_form(
-        &c.app.client,
-        "/groups",
-        &[
-            ("csrf", &csrf),
-            ("title", "Team"),
-            ("members", &bob_id.to_string()),
-        ],
-    )
-    .await;
-    let group = created.headers().get_one("Location").unwrap().to_owned();
+    let bob_id = user_id_in_directory(&c.app.client, "bob").await;
+    let group = create_group(&c.app.client, "Team", &[bob_id]).await;
     let page = page_text(&c.app.client, &group).await;
     let note: i64 = {
         let start = page

@@ -2385,3 +2385,89 @@ async fn a_profile_set_on_the_account_page_shows_live_in_the_directory_of_others
         let _ = client.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_search_typed_in_the_inbox_opens_the_message_in_its_conversation() {
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let (_server, base, alice, bob) = two_people(&driver).await;
+    open_chat_with(&alice, "bob").await;
+    for text in [
+        "Lunch at the café on Friday?",
+        "The address is 12 Rue des Fleurs",
+        "See you there",
+    ] {
+        type_and_send(&alice, text).await;
+        wait_for_text(&alice, "#messages", text).await;
+    }
+    // Bob types in his inbox's box: the messages found appear as he types
+    // (a prefix, diacritics folded), with the words marked.
+    bob.goto(&format!("{base}/")).await.unwrap();
+    wait_for_text(&bob, "#inbox", "alice").await;
+    fill(&bob, "#filter", "cafe fri").await;
+    wait_for_text(
+        &bob,
+        "#message-results .hit",
+        "Lunch at the café on Friday?",
+    )
+    .await;
+    let marked = bob
+        .execute(
+            "return [...document.querySelectorAll('#message-results mark')].map((m) => m.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(marked, json!(["café", "Friday"]));
+    assert_accessible(&bob, "the inbox with messages found").await;
+    // A result opens the conversation at that message, marked, with the
+    // socket delivering what comes next below it.
+    click(&bob, "#message-results .hit a").await;
+    wait_until("the conversation around the message", || async {
+        bob.current_url()
+            .await
+            .is_ok_and(|url| url.as_str().contains("?around=") && url.fragment().is_some())
+    })
+    .await;
+    let target = bob
+        .execute(
+            "const t = document.querySelector('#messages article:target'); \
+             if (!t) return null; const box = t.getBoundingClientRect(); \
+             const view = document.getElementById('messages').getBoundingClientRect(); \
+             return [t.textContent.includes('Lunch at the café'), box.top >= view.top && box.bottom <= view.bottom, \
+                     getComputedStyle(t).outlineStyle];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(target, json!([true, true, "solid"]), "marked and in view");
+    // (sent before the socket is up, it comes with the catch-up instead)
+    type_and_send(&alice, "Running late").await;
+    wait_for_text(&bob, "#live", "Running late").await;
+
+    // From the conversation's header: a search of this conversation, whose
+    // results follow as the words change.
+    click(&bob, "details.chat-search summary").await;
+    fill(&bob, "#chat-search-q", "address").await;
+    fill(&bob, "#chat-search-q", ENTER).await;
+    wait_for_text(&bob, "#search-results", "The address is 12 Rue des Fleurs").await;
+    assert!(path_of(&bob).await.starts_with("/search"));
+    let search = find_when_there(&bob, "#search-q").await;
+    search.clear().await.unwrap();
+    fill(&bob, "#search-q", "see").await;
+    wait_for_text(&bob, "#search-results", "See you there").await;
+    wait_until("the old result gone", || async {
+        !text_of(&bob, "#search-results")
+            .await
+            .contains("Rue des Fleurs")
+    })
+    .await;
+    assert_accessible(&bob, "the search page").await;
+    assert_no_console_errors(&bob, "searching").await;
+    assert_no_console_errors(&alice, "writing").await;
+    for client in [alice, bob] {
+        let _ = client.close().await;
+    }
+}

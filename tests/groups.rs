@@ -16,17 +16,6 @@ async fn user_id(app: &TestApp, name: &str) -> i64 {
         .get()
 }
 
-/// Creates a group through the dashboard form; returns its path.
-async fn create_group(client: &Client, title: &str, members: &[i64]) -> String {
-    let csrf = csrf_of(client, "/").await;
-    let ids: Vec<String> = members.iter().map(i64::to_string).collect();
-    let mut fields = vec![("csrf", csrf.as_str()), ("title", title)];
-    fields.extend(ids.iter().map(|id| ("members", id.as_str())));
-    let response = post_form(client, "/groups", &fields).await;
-    assert_eq!(response.status(), Status::SeeOther);
-    response.headers().get_one("Location").unwrap().to_owned()
-}
-
 struct Cast {
     app: TestApp,
     bob: Client,

@@ -10,13 +10,7 @@ use rocket::http::Status;
 
 #[rocket::async_test]
 async fn a_member_chooses_what_to_hear_about_a_conversation_and_its_row_follows() {
-    let app = TestApp::new().await;
-    signup(&app.client, "alice").await;
-    let bob = app.another_browser().await;
-    signup(&bob, "bob").await;
-    let carol = app.another_browser().await;
-    signup(&carol, "carol").await;
-    let path = open_conversation(&app.client, "bob").await;
+    let (app, bob, carol, path) = alice_bob_and_carol().await;
     post_message(&app.client, &path, "hello").await;
     let row = |page: &str| {
         let start = page.find(r#"<li id="conversation-"#).expect("a row");

@@ -6,12 +6,14 @@ use rocket::State;
 use super::{unread_total, viewer};
 use crate::auth::CurrentUser;
 use crate::chat;
+use crate::domain::SearchQuery;
 use crate::error::Result;
 use crate::live::presence::Presence;
 use crate::store::Db;
 use crate::views::inbox::keep_matching;
 use crate::views::layout::Viewer;
 use crate::views::pages;
+use crate::views::search::SearchView;
 
 /// The filter's text, at most this long (a longer one matches nothing
 /// anyway, and is not echoed back whole).
@@ -34,8 +36,22 @@ async fn inbox(q: Option<&str>, me: CurrentUser, db: &Db) -> Result<Markup> {
         ..viewer(&me)
     };
     let q = query(q);
+    // Without the script, the filter's text also searches the messages.
+    let search = SearchQuery::parse(&q);
+    let found = if search.is_empty() {
+        None
+    } else {
+        Some(chat::search::search(db.pool(), me.id(), &me.zone, &search, None, None).await?)
+    };
     keep_matching(&mut rows, |row| [&row.title, ""], &q);
-    Ok(pages::inbox(&viewer, &rows, &q))
+    let view = found.as_ref().map(|results| SearchView {
+        query: &q,
+        terms: &search.terms,
+        scope: None,
+        results,
+        zone: &me.zone,
+    });
+    Ok(pages::inbox(&viewer, &rows, &q, view.as_ref()))
 }
 
 /// Everyone else, to start a conversation or a group with; `q` filters

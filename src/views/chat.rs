@@ -7,7 +7,7 @@ use time::{Date, OffsetDateTime};
 use super::actions;
 use super::contacts::presence;
 use super::groups::{heading as group_heading, GroupHeading};
-use super::inbox::{filter_box, inbox_list, InboxView};
+use super::inbox::{inbox_list, inbox_search_box, InboxView};
 use super::layout::{page_with_skip_links, Viewer};
 use super::people::{avatar, name, part_id, sender_class, shown_name};
 use super::{clock, conversation_url, dom_id, full_time, iso, socket_url};
@@ -499,10 +499,34 @@ pub fn composer_error(error: Option<&str>, unsent: Option<&str>, out_of_band: bo
 
 /// What the viewer wants to be told about a conversation, in its header:
 /// the level now, and a form to change it (no script needed).
+/// Searching this conversation, from its header: a form leading to the
+/// search page (where results follow as one types).
+fn search_form(conversation_id: ConversationId) -> Markup {
+    html! {
+        details.header-menu.chat-search {
+            summary title="Search this conversation" {
+                // A magnifying glass.
+                svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20" fill="none"
+                    stroke="currentColor" stroke-width="2" stroke-linecap="round" {
+                    circle cx="11" cy="11" r="6.5" {}
+                    path d="M16 16l4.5 4.5" {}
+                }
+                span.visually-hidden { "Search this conversation" }
+            }
+            form method="get" action="/search" role="search" {
+                input type="hidden" name="c" value=(conversation_id);
+                label for="chat-search-q" { "Search this conversation" }
+                input #chat-search-q type="search" name="q" autocomplete="off" required;
+                button type="submit" { "Search" }
+            }
+        }
+    }
+}
+
 fn notify_form(conversation_id: ConversationId, level: NotifyLevel, csrf: &str) -> Markup {
     let url = conversation_url(conversation_id);
     html! {
-        details.notify-settings {
+        details.header-menu.notify-settings {
             summary title="Notifications for this conversation" {
                 // A bell (struck through when muted; with "@" for mentions only).
                 svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20" fill="none"
@@ -605,8 +629,9 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                         h2 { "Chats" }
                         a href="/people" { "New chat" }
                     }
-                    (filter_box("/", "", "Search chats", "#inbox"))
+                    (inbox_search_box(""))
                     (inbox_list(chat.inbox, &inbox, false))
+                    div #message-results {}
                 }
                 main.chat {
                     header.chat-header {
@@ -626,6 +651,7 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                             },
                             Heading::Group(g) => (group_heading(g, false)),
                         }
+                        (search_form(chat.conversation_id))
                         (notify_form(chat.conversation_id, chat.notify, viewer.csrf))
                     }
                     @if chat.before.is_some() {

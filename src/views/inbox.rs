@@ -166,6 +166,24 @@ pub(crate) fn filter_box(action: &str, query: &str, label: &str, list: &str) -> 
     }
 }
 
+/// The inbox's filter box, which also searches messages: the rows narrow
+/// as one types (app.js) and the messages found follow below the list in
+/// `#message-results` (htmx, a moment after typing stops); without the
+/// script, the GET form does both on the server.
+pub(crate) fn inbox_search_box(query: &str) -> Markup {
+    let label = "Search chats and messages";
+    html! {
+        form.filter method="get" action="/" role="search" {
+            label.visually-hidden for="filter" { (label) }
+            input #filter type="search" name="q" value=(query) placeholder=(label)
+                autocomplete="off" data-filters="#inbox"
+                hx-get="/search" hx-trigger="input changed delay:200ms, search"
+                hx-target="#message-results" hx-swap="innerHTML" hx-sync="this:replace";
+            button.filter-go type="submit" { "Search" }
+        }
+    }
+}
+
 /// Keeps the rows one of whose names contains `query`, in any case (a page
 /// without script filters on the server, as app.js does with `data-name`).
 pub(crate) fn keep_matching<T>(rows: &mut Vec<T>, names: impl Fn(&T) -> [&str; 2], query: &str) {

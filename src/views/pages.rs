@@ -5,8 +5,9 @@ use rocket::http::Status;
 
 use super::contacts::contact_list;
 use super::groups::new_group_form;
-use super::inbox::{filter_box, inbox_list, InboxView};
+use super::inbox::{filter_box, inbox_list, inbox_search_box, InboxView};
 use super::layout::{page, reloading_page, Viewer};
+use super::search::{results_section, SearchView};
 use crate::domain::{Contact, UserId};
 use crate::domain::{Conversation, InboxRow};
 use crate::limits::{PASSWORD_MIN_CHARS, RETRY_AFTER_SECS, USERNAME_MAX_CHARS, USERNAME_MIN_CHARS};
@@ -97,7 +98,12 @@ pub fn signup(csrf: &str, form: &AccountForm) -> Markup {
 
 /// The inbox: the viewer's conversations, newest first, kept live by its
 /// socket, and the way to start a new one.
-pub fn inbox(viewer: &Viewer, rows: &[InboxRow], query: &str) -> Markup {
+pub(crate) fn inbox(
+    viewer: &Viewer,
+    rows: &[InboxRow],
+    query: &str,
+    found: Option<&SearchView>,
+) -> Markup {
     let view = InboxView {
         viewer: viewer.user.id,
         current: None,
@@ -112,13 +118,18 @@ pub fn inbox(viewer: &Viewer, rows: &[InboxRow], query: &str) -> Markup {
                     h1 { "Chats" }
                     a.button.primary href="/people" { "New chat" }
                 }
-                (filter_box("/", query, "Search chats", "#inbox"))
+                (inbox_search_box(query))
                 (inbox_list(rows, &view, false))
                 p.empty {
                     @if query.is_empty() {
                         "No conversations yet. " a href="/people" { "Start one" } " with someone who is here."
                     } @else {
                         "No chats match “" (query) "”. " a href="/" { "Show all" }
+                    }
+                }
+                div #message-results {
+                    @if let Some(found) = found {
+                        (results_section(found))
                     }
                 }
             }

@@ -275,6 +275,46 @@ pub async fn delete_account(client: &Client, password: &str) -> Status {
 
 /// Opens the conversation with `username` (starting it when there is none
 /// yet, as the page's button does); returns its path.
+/// Alice (the app's own client), bob and carol signed up, and alice and
+/// bob's conversation opened; returns the app, bob's and carol's clients and
+/// the conversation's path.
+pub async fn alice_bob_and_carol() -> (TestApp, Client, Client, String) {
+    let app = TestApp::new().await;
+    signup(&app.client, "alice").await;
+    let bob = app.another_browser().await;
+    signup(&bob, "bob").await;
+    let carol = app.another_browser().await;
+    signup(&carol, "carol").await;
+    let path = open_conversation(&app.client, "bob").await;
+    (app, bob, carol, path)
+}
+
+/// Creates a group through the dashboard form; returns its path.
+pub async fn create_group(client: &Client, title: &str, members: &[i64]) -> String {
+    let csrf = csrf_of(client, "/").await;
+    let ids: Vec<String> = members.iter().map(i64::to_string).collect();
+    let mut fields = vec![("csrf", csrf.as_str()), ("title", title)];
+    fields.extend(ids.iter().map(|id| ("members", id.as_str())));
+    let response = post_form(client, "/groups", &fields).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    response.headers().get_one("Location").unwrap().to_owned()
+}
+
+/// The user id of `username`, as the directory shows it to `client`.
+pub async fn user_id_in_directory(client: &Client, username: &str) -> i64 {
+    let people = page_text(client, "/people").await;
+    let link = people
+        .find(&format!(r#"href="/c/{username}""#))
+        .unwrap_or_else(|| panic!("{username} in the directory"));
+    let start = people[..link]
+        .rfind(r#"id="contact-"#)
+        .expect("a contact row")
+        + r#"id="contact-"#.len();
+    people[start..start + people[start..].find('"').expect("end of the id")]
+        .parse()
+        .expect("a numeric id")
+}
+
 pub async fn open_conversation(client: &Client, username: &str) -> String {
     let csrf = csrf_of(client, "/").await;
     let response = post_form(client, &format!("/c/{username}"), &[("csrf", &csrf)]).await;
