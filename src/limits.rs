@@ -195,5 +195,8 @@ pub const SEARCH_TERMS_MAX: usize = 8;
 pub const SEARCH_PAGE: i64 = 20;
 /// Results counted at most: past it the count reads "100+".
 pub const SEARCH_COUNT_MAX: i64 = 100;
+/// Most conversations a search narrows to inside SQLite's word index (a
+/// person in more has them checked by the query's join instead).
+pub(crate) const SEARCH_INDEX_CONVERSATIONS_MAX: usize = 200;
 /// Words of a result's text shown around what matched.
 pub(crate) const SEARCH_SNIPPET_WORDS: usize = 16;

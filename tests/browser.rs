@@ -2224,6 +2224,17 @@ async fn a_browser_subscribes_to_push_and_its_service_worker_shows_what_is_pushe
     // Turned off: the server forgets this browser.
     click(&bob, "#notify-toggle").await;
     wait_for_text(&bob, "#notify-toggle", "Turn on notifications").await;
+    // (the page notes when the server has forgotten it; leaving before
+    // would cancel that request)
+    wait_until("the subscription removed", || async {
+        bob.execute(
+            "return localStorage.getItem('natter-pushed') === null;",
+            vec![],
+        )
+        .await
+        .is_ok_and(|v| v == json!(true))
+    })
+    .await;
     bob.goto(&format!("{base}/account")).await.unwrap();
     wait_for_text(
         &bob,

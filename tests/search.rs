@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::wire::urlencode;
 use common::*;
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::Client;
@@ -41,17 +42,6 @@ fn snippets(page: &str) -> Vec<String> {
                 .replace("<mark>", "[")
                 .replace("</mark>", "]")
                 .replace("&amp;", "&")
-        })
-        .collect()
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
         })
         .collect()
 }

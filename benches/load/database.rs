@@ -225,6 +225,120 @@ impl Database {
         })
     }
 
+    /// The search scenario's database: `conversations` direct conversations,
+    /// the first fiftieth of them (at least two) the searcher's (with
+    /// `sp00000`, …), the rest between others (`sx00000a` and `sx00000b`, …),
+    /// and `messages` messages spread over all of them in rounds, one per
+    /// conversation per round, as if they were all chatting at once. Message
+    /// `n` (counting over all) reads `c<n % 11> m<n % 997> r<n % 99991>` and
+    /// the filler: words in about 9 % of messages, in 0.1 %, and in 0.001 %.
+    /// Members take turns writing: the searcher writes the even rounds of
+    /// theirs.
+    pub(crate) async fn seed_search(
+        &self,
+        conversations: usize,
+        messages: usize,
+    ) -> Result<SeededSearch, String> {
+        let pool = self.open().await?;
+        let hash = shared_password_hash().await?;
+        let (searcher, session) = seed_user(&pool, "searcher", &hash).await?;
+        let theirs = (conversations / 50).max(2).min(conversations);
+        let mut ids = Vec::with_capacity(conversations);
+        for i in 0..conversations {
+            let (a, b) = if i < theirs {
+                let (partner, _) = seed_user(&pool, &format!("sp{i:05}"), &hash).await?;
+                (searcher, partner)
+            } else {
+                let (a, _) = seed_user(&pool, &format!("sx{i:05}a"), &hash).await?;
+                let (b, _) = seed_user(&pool, &format!("sx{i:05}b"), &hash).await?;
+                (a, b)
+            };
+            let conversation = natter::store::conversations::open_direct(&pool, a, b)
+                .await
+                .map_err(|e| format!("conversation {i}: {e}"))?;
+            ids.push(conversation);
+        }
+        let (first, last) = (ids[0], ids[ids.len() - 1]);
+        if last.get() - first.get() + 1 != conversations as i64 {
+            return Err("the search conversations' ids are not one run".into());
+        }
+        let rounds = messages.div_ceil(conversations);
+        let start = time::OffsetDateTime::now_utc() - time::Duration::seconds(rounds as i64);
+        for round in 0..rounds {
+            // One message in every conversation, then their logs move on.
+            let inserted = natter::on_pool!(&pool, p => {
+                sqlx::query(
+                    "INSERT INTO messages
+                        (conversation_id, seq, changed_seq, sender_id, body, client_id, created_at)
+                     SELECT c.id, c.last_seq + 1, c.last_seq + 1,
+                        (SELECT CASE WHEN $1 % 2 = 0 THEN MIN(user_id) ELSE MAX(user_id) END
+                         FROM members WHERE conversation_id = c.id),
+                        'c' || (($1 * $2 + c.id - $3) % 11) || ' m' || (($1 * $2 + c.id - $3) % 997)
+                            || ' r' || (($1 * $2 + c.id - $3) % 99991) || ' ' || $4,
+                        's' || $1 || '-' || c.id, $5
+                     FROM conversations c WHERE c.id BETWEEN $3 AND $6",
+                )
+                .bind(round as i64)
+                .bind(conversations as i64)
+                .bind(first)
+                .bind(FILLER)
+                .bind(start + time::Duration::seconds(round as i64))
+                .bind(last)
+                .execute(p)
+                .await
+                .map(drop)
+            });
+            inserted.map_err(|e| format!("round {round} of messages: {e}"))?;
+            let numbered = natter::on_pool!(&pool, p => {
+                sqlx::query("UPDATE conversations SET last_seq = last_seq + 1 WHERE id BETWEEN $1 AND $2")
+                    .bind(first)
+                    .bind(last)
+                    .execute(p)
+                    .await
+                    .map(drop)
+            });
+            numbered.map_err(|e| format!("round {round}: {e}"))?;
+        }
+        // The index built again over every message, as the migration builds
+        // it for a database that already has them.
+        let building = std::time::Instant::now();
+        let rebuilt = natter::on_pool!(&pool, p => {
+            sqlx::raw_sql(if self.postgres.is_some() {
+                "ALTER TABLE messages DROP COLUMN search;
+                 ALTER TABLE messages ADD COLUMN search tsvector
+                     GENERATED ALWAYS AS (natter_search_vector(body)) STORED;
+                 CREATE INDEX messages_search ON messages USING GIN (search);
+                 ANALYZE messages;"
+            } else {
+                "INSERT INTO messages_search (messages_search) VALUES ('rebuild');
+                 ANALYZE;"
+            })
+            .execute(p)
+            .await
+            .map(drop)
+        });
+        rebuilt.map_err(|e| format!("building the search index: {e}"))?;
+        let index_seconds = building.elapsed().as_secs_f64();
+        let size = natter::on_pool!(&pool, p => {
+            sqlx::query_scalar::<_, i64>(if self.postgres.is_some() {
+                "SELECT pg_database_size(current_database())"
+            } else {
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+            })
+            .fetch_one(p)
+            .await
+        });
+        let database_bytes = size.map_err(|e| format!("the database's size: {e}"))?;
+        pool.close().await;
+        Ok(SeededSearch {
+            searcher_token: session.token,
+            searcher_conversations: ids[..theirs].to_vec(),
+            rounds,
+            index_seconds,
+            database_bytes,
+        })
+    }
+
     /// Every message of the chat scenarios, deleted ones included: id,
     /// conversation, body, whether deleted, whether edited.
     pub(crate) async fn chat_rows(&self) -> Result<Vec<ChatRow>, String> {
@@ -281,6 +395,20 @@ pub(crate) struct SeededHistory {
     /// Ids of its oldest and newest message.
     pub(crate) first_id: i64,
     pub(crate) last_id: i64,
+}
+
+/// The search scenario's database.
+pub(crate) struct SeededSearch {
+    /// The session cookie token of the one who searches.
+    pub(crate) searcher_token: String,
+    /// The conversations they are in.
+    pub(crate) searcher_conversations: Vec<ConversationId>,
+    /// Messages per conversation.
+    pub(crate) rounds: usize,
+    /// Building the search index over all of them, as the migration does.
+    pub(crate) index_seconds: f64,
+    /// The whole database's size on disk, index included.
+    pub(crate) database_bytes: i64,
 }
 
 /// The chat messages as stored, read back for the correctness check.

@@ -25,8 +25,8 @@
 //! One module a job: `options` reads the flags, `database` makes the fresh
 //! database and seeds it, `server` starts the instances and reads their memory
 //! and CPU, `sockets` opens sockets as the page does, `idle`, `crowd`, `chat`
-//! (steady and saturation, with `tracker` following every message), `group`
-//! and `history` run the scenarios, and `report` holds the figures, the table
+//! (steady and saturation, with `tracker` following every message), `group`,
+//! `history` and `search` run the scenarios, and `report` holds the figures, the table
 //! and the JSON.
 
 mod changes;
@@ -38,6 +38,7 @@ mod history;
 mod idle;
 mod options;
 mod report;
+mod search;
 mod server;
 mod sockets;
 mod tracker;
@@ -54,6 +55,7 @@ use crate::history::history;
 use crate::idle::idle;
 use crate::options::{Options, Scenario, USAGE};
 use crate::report::{disturbance_notes, table, write_json, LoadAverage, Report};
+use crate::search::search;
 
 /// What every message body starts with; only letters, digits and `-`, so the
 /// server's HTML escaping leaves it as is and it can be found in a frame.
@@ -123,6 +125,7 @@ async fn run(mut options: Options) -> i32 {
         chat_correctness: None,
         group: None,
         history: None,
+        search: None,
         load_average: Vec::new(),
         elapsed_seconds: 0.0,
         problems: Vec::new(),
@@ -209,6 +212,16 @@ async fn run_scenarios(options: &Options, report: &mut Report) -> Result<(), Str
         let history = on_fresh_database(options, async |db| history(db, options).await).await;
         report.load_average.push(load.end());
         report.history = Some(history?);
+    }
+    if options.runs(Scenario::Search) {
+        progress(&format!(
+            "search: {} messages over {} conversations",
+            options.search_messages, options.search_conversations
+        ));
+        let load = LoadAverage::begin("search");
+        let found = on_fresh_database(options, async |db| search(db, options).await).await;
+        report.load_average.push(load.end());
+        report.search = Some(found?);
     }
     Ok(())
 }

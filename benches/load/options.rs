@@ -9,7 +9,8 @@ Natter load generator
 
 usage: cargo bench --bench load -- [flags]
 
-  --scenario NAME   idle | crowd | steady | saturation | group | history | all
+  --scenario NAME   idle | crowd | steady | saturation | group | history |
+                    search | all
                     (default: all)
   --quick           tiny correctness smoke: checks loss and duplicates only
   --pairs N         conversations (two users, one socket each) for steady and
@@ -26,6 +27,13 @@ usage: cargo bench --bench load -- [flags]
                     (default 20; quick 5)
   --history N       messages stored in the history conversation (default 100000; quick 1000)
   --page-loads N    timed page loads in the history scenario (default 200; quick 20)
+  --search-messages N
+                    messages the search scenario searches (default 1000000;
+                    quick 20000)
+  --search-conversations N
+                    conversations they are spread over (default 1000; quick
+                    100); the searcher is in a fiftieth of them
+  --searches N      timed searches per query (default 50; quick 5)
   --steps A,B,...   saturation rates, messages/s (default 500,1000,2000,4000,8000)
   --step-seconds S  duration of each saturation step (default 3; quick 1)
   --json PATH       where the JSON report goes (default target/bench-load.json)
@@ -51,6 +59,7 @@ pub(crate) enum Scenario {
     Saturation,
     Group,
     History,
+    Search,
     All,
 }
 
@@ -69,6 +78,11 @@ pub(crate) struct Options {
     pub(crate) group_rate: f64,
     pub(crate) history: usize,
     pub(crate) page_loads: usize,
+    /// Messages and conversations of the search scenario, and timed
+    /// searches per query.
+    pub(crate) search_messages: usize,
+    pub(crate) search_conversations: usize,
+    pub(crate) searches: usize,
     pub(crate) steps: Vec<f64>,
     pub(crate) step_seconds: f64,
     /// A short run at the steady rate before measuring, so cold statement
@@ -100,6 +114,9 @@ impl Options {
                 group_rate: 5.0,
                 history: 1000,
                 page_loads: 20,
+                search_messages: 20_000,
+                search_conversations: 100,
+                searches: 5,
                 steps: vec![40.0, 80.0],
                 step_seconds: 1.0,
                 warmup_seconds: 0.0,
@@ -122,6 +139,9 @@ impl Options {
                 group_rate: 20.0,
                 history: 100_000,
                 page_loads: 200,
+                search_messages: 1_000_000,
+                search_conversations: 1000,
+                searches: 50,
                 steps: vec![500.0, 1000.0, 2000.0, 4000.0, 8000.0],
                 step_seconds: 3.0,
                 warmup_seconds: 1.0,
@@ -147,6 +167,7 @@ impl Options {
                         "saturation" => Scenario::Saturation,
                         "group" => Scenario::Group,
                         "history" => Scenario::History,
+                        "search" => Scenario::Search,
                         "all" => Scenario::All,
                         other => return Err(format!("unknown scenario {other:?}")),
                     }
@@ -160,6 +181,11 @@ impl Options {
                 "--group-rate" => options.group_rate = number(&flag, &value()?)?,
                 "--history" => options.history = number(&flag, &value()?)?,
                 "--page-loads" => options.page_loads = number(&flag, &value()?)?,
+                "--search-messages" => options.search_messages = number(&flag, &value()?)?,
+                "--search-conversations" => {
+                    options.search_conversations = number(&flag, &value()?)?
+                }
+                "--searches" => options.searches = number(&flag, &value()?)?,
                 "--step-seconds" => options.step_seconds = number(&flag, &value()?)?,
                 "--steps" => {
                     options.steps = value()?
@@ -195,6 +221,12 @@ impl Options {
             ("--group-rate", options.group_rate),
             ("--history", options.history as f64),
             ("--page-loads", options.page_loads as f64),
+            ("--search-messages", options.search_messages as f64),
+            (
+                "--search-conversations",
+                options.search_conversations as f64,
+            ),
+            ("--searches", options.searches as f64),
             ("--step-seconds", options.step_seconds),
         ];
         if let Some((flag, _)) = positive.iter().find(|(_, v)| v.is_nan() || *v <= 0.0) {

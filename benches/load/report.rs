@@ -423,6 +423,32 @@ pub(crate) struct HistoryReport {
     pub(crate) server_rss_kib: u64,
 }
 
+/// One query of the search scenario.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SearchQueryReport {
+    pub(crate) name: String,
+    pub(crate) query: String,
+    /// What the page said it found ("100+ messages").
+    pub(crate) results: String,
+    /// `GET /search?q=…` as the search box sends it (the results section).
+    pub(crate) ms: Percentiles,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SearchReport {
+    pub(crate) messages: usize,
+    pub(crate) conversations: usize,
+    /// How many of them the searcher is in.
+    pub(crate) searcher_conversations: usize,
+    pub(crate) seed_seconds: f64,
+    /// Building the index over every message, as the migration does.
+    pub(crate) index_build_seconds: f64,
+    /// The database's size with every message and the index.
+    pub(crate) database_mib: f64,
+    pub(crate) queries: Vec<SearchQueryReport>,
+    pub(crate) server_rss_kib: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Report {
     pub(crate) options: Options,
@@ -437,6 +463,7 @@ pub(crate) struct Report {
     pub(crate) chat_correctness: Option<ChatCorrectness>,
     pub(crate) group: Option<GroupReport>,
     pub(crate) history: Option<HistoryReport>,
+    pub(crate) search: Option<SearchReport>,
     /// The 1-minute load average at each scenario's start and end.
     pub(crate) load_average: Vec<LoadAverage>,
     pub(crate) elapsed_seconds: f64,
@@ -731,6 +758,38 @@ pub(crate) fn table(report: &Report) -> String {
         row(s, "open p50 / p99", ms2(&h.open_ms), "");
         row(s, "earlier page p50 / p99", ms2(&h.earlier_page_ms), "");
         row(s, "page size", format!("{} KiB", h.page_bytes / 1024), "");
+    }
+    if let Some(x) = &report.search {
+        let s = "search";
+        row(
+            s,
+            "messages / conversations (searcher's)",
+            format!(
+                "{} / {} ({})",
+                x.messages, x.conversations, x.searcher_conversations
+            ),
+            "",
+        );
+        row(
+            s,
+            "index build",
+            format!("{:.1} s", x.index_build_seconds),
+            "",
+        );
+        row(s, "database size", format!("{:.0} MiB", x.database_mib), "");
+        for q in &x.queries {
+            let target = if report.options.postgres.is_none() {
+                "p99 < 50 ms"
+            } else {
+                ""
+            };
+            row(
+                s,
+                &format!("{} p50 / p99 ({})", q.name, q.results),
+                ms2(&q.ms),
+                target,
+            );
+        }
     }
     for load in &report.load_average {
         let shown = |l: Option<f64>| l.map_or("unknown".to_owned(), |l| format!("{l:.2}"));

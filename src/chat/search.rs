@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 
-use crate::domain::{fold, ConversationId, InboxRow, MessageId, SearchHit, SearchQuery};
+use crate::domain::{fold, ConversationId, ConversationName, MessageId, SearchHit, SearchQuery};
 use crate::domain::{SearchResults, UserId, Zone};
 use crate::error::{Error, Result};
 use crate::limits::{SEARCH_COUNT_MAX, SEARCH_PAGE};
 use crate::store::search::{self, Criteria};
-use crate::store::{inbox as store_inbox, users, Pool};
+use crate::store::{users, Pool};
 
 /// Searches what `viewer` may read, within `scope` when given (a
 /// conversation they must be a member of: `NotFound` otherwise), older than
@@ -22,7 +22,7 @@ pub async fn search(
     scope: Option<ConversationId>,
     older_than: Option<MessageId>,
 ) -> Result<SearchResults> {
-    let rows = store_inbox::list(pool, viewer).await?;
+    let rows = search::conversations_of(pool, viewer).await?;
     let scope_row = match scope {
         Some(scope) => Some(
             rows.iter()
@@ -39,7 +39,13 @@ pub async fn search(
     if query.is_empty() {
         return Ok(nothing);
     }
-    let mut conversations: Option<Vec<ConversationId>> = scope.map(|id| vec![id]);
+    // Every search names the conversations it may look in: the one asked
+    // for, those `in:` names, or all of the searcher's (the store narrows
+    // its index to them; membership is checked by the query all the same).
+    let mut conversations: Vec<ConversationId> = match scope {
+        Some(id) => vec![id],
+        None => rows.iter().map(|row| row.id).collect(),
+    };
     if let Some(name) = &query.within {
         let named: Vec<ConversationId> = rows
             .iter()
@@ -47,7 +53,7 @@ pub async fn search(
             .filter(|row| scope.is_none_or(|id| row.id == id))
             .map(|row| row.id)
             .collect();
-        conversations = Some(named);
+        conversations = named;
     }
     let sender = match &query.from {
         Some(name) => match users::by_username(pool, name).await? {
@@ -58,7 +64,7 @@ pub async fn search(
     };
     let criteria = Criteria {
         terms: &query.terms,
-        conversations: conversations.as_deref(),
+        conversations: Some(&conversations),
         sender,
         has_file: query.has_file,
         sent_before: query.before.map(|day| zone.start_of(day)),
@@ -79,7 +85,7 @@ pub async fn search(
         None => Some(search::count(pool, viewer, &criteria, SEARCH_COUNT_MAX + 1).await?),
         Some(_) => None,
     };
-    let by_id: HashMap<ConversationId, InboxRow> =
+    let by_id: HashMap<ConversationId, ConversationName> =
         rows.into_iter().map(|row| (row.id, row)).collect();
     let messages = search::messages(pool, viewer, &ids).await?;
     let hits = messages

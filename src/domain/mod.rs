@@ -26,8 +26,8 @@ pub use records::{
     SubscriptionInfo, User,
 };
 pub use search::{
-    fold, is_spaceless_script, is_word_char, parse_day, words_of, SearchHit, SearchQuery,
-    SearchResults, SearchTerm,
+    fold, is_spaceless_script, is_word_char, parse_day, words_of, ConversationName, SearchHit,
+    SearchQuery, SearchResults, SearchTerm,
 };
 pub use tally::{GroupState, MemberTally, Shared, Tally};
 pub use zone::Zone;

@@ -9,13 +9,22 @@ use time::Date;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
-use super::{InboxRow, Message, MessageId};
+use super::{ConversationId, Message, MessageId};
 use crate::limits::{SEARCH_QUERY_MAX_CHARS, SEARCH_TERMS_MAX};
+
+/// A conversation as search results name it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConversationName {
+    pub id: ConversationId,
+    pub group: bool,
+    /// The group's name, or the other person's.
+    pub title: String,
+}
 
 /// One message found, with the conversation it is in.
 pub struct SearchHit {
     pub message: Message,
-    pub conversation: InboxRow,
+    pub conversation: ConversationName,
 }
 
 /// A page of results.
@@ -28,7 +37,7 @@ pub struct SearchResults {
     /// Where the next page starts, when there is one.
     pub next: Option<MessageId>,
     /// The one conversation searched, when the search was in one.
-    pub scope: Option<InboxRow>,
+    pub scope: Option<ConversationName>,
 }
 
 /// One thing every result must contain.

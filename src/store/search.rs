@@ -9,8 +9,9 @@ use time::OffsetDateTime;
 
 use super::messages::{decorate, Message, SELECT};
 use super::Pool;
-use crate::domain::{ConversationId, MessageId, SearchTerm, UserId};
+use crate::domain::{ConversationId, ConversationName, MessageId, SearchTerm, UserId};
 use crate::error::Result;
+use crate::limits::SEARCH_INDEX_CONVERSATIONS_MAX;
 
 /// What to look for, resolved: the terms, and the filters as ids and instants.
 #[derive(Debug, Default)]
@@ -34,7 +35,10 @@ enum Bind {
 }
 
 /// Binds every value of `binds` to `query`, in order (a macro: the query's
-/// type differs per database).
+/// type differs per database). Search statements are not kept prepared:
+/// PostgreSQL then plans each with its values (a cached generic plan takes
+/// every word for a rare one, and walked the whole word index for a word in
+/// every message: seconds instead of milliseconds).
 macro_rules! bind_all {
     ($query:expr, $binds:expr) => {{
         let mut query = $query;
@@ -53,9 +57,6 @@ macro_rules! bind_all {
 struct Sql {
     text: String,
     binds: Vec<Bind>,
-    /// The message id as the query best orders and bounds it by: the word
-    /// index's own row id when it leads (FTS5 walks it newest first).
-    key: &'static str,
 }
 
 impl Sql {
@@ -76,18 +77,15 @@ pub(crate) async fn find(
     older_than: Option<MessageId>,
     limit: i64,
 ) -> Result<Vec<MessageId>> {
-    let postgres = pool.postgres().is_some();
-    let mut sql = matching(postgres, viewer, criteria);
-    let key = sql.key;
-    if let Some(before) = older_than {
-        let at = sql.bind(Bind::Int(before.get()));
-        sql.text.push_str(&format!(" AND {key} < {at}"));
-    }
-    let limit = sql.bind(Bind::Int(limit));
-    sql.text
-        .push_str(&format!(" ORDER BY {key} DESC LIMIT {limit}"));
+    let sql = newest(
+        pool.postgres().is_some(),
+        viewer,
+        criteria,
+        older_than,
+        limit,
+    );
     let ids: Vec<i64> = on_pool!(pool, p => {
-        bind_all!(sqlx::query_scalar(&sql.text), sql.binds).fetch_all(p).await?
+        bind_all!(sqlx::query_scalar(&sql.text).persistent(false), sql.binds).fetch_all(p).await?
     });
     Ok(ids.into_iter().map(MessageId::new).collect())
 }
@@ -99,13 +97,30 @@ pub(crate) async fn count(
     criteria: &Criteria<'_>,
     cap: i64,
 ) -> Result<i64> {
-    let postgres = pool.postgres().is_some();
-    let mut sql = matching(postgres, viewer, criteria);
-    let cap = sql.bind(Bind::Int(cap));
-    let text = format!("SELECT COUNT(*) FROM ({} LIMIT {cap}) AS found", sql.text);
+    let sql = newest(pool.postgres().is_some(), viewer, criteria, None, cap);
+    let text = format!("SELECT COUNT(*) FROM ({}) AS counted", sql.text);
     Ok(on_pool!(pool, p => {
-        bind_all!(sqlx::query_scalar::<_, i64>(&text), sql.binds).fetch_one(p).await?
+        bind_all!(sqlx::query_scalar::<_, i64>(&text).persistent(false), sql.binds)
+            .fetch_one(p)
+            .await?
     }))
+}
+
+/// The conversations `viewer` is a member of, named as results name them.
+pub(crate) async fn conversations_of(pool: &Pool, viewer: UserId) -> Result<Vec<ConversationName>> {
+    Ok(on_pool!(pool, p => sqlx::query_as(
+        "SELECT c.id, c.kind = 'group' AS \"group\",
+                COALESCE(c.title, NULLIF(u.display_name, ''), u.username, '') AS title
+         FROM members v
+         JOIN conversations c ON c.id = v.conversation_id
+         LEFT JOIN members other
+           ON c.kind = 'direct' AND other.conversation_id = c.id AND other.user_id <> v.user_id
+         LEFT JOIN users u ON u.id = other.user_id
+         WHERE v.user_id = $1",
+    )
+    .bind(viewer)
+    .fetch_all(p)
+    .await?))
 }
 
 /// The messages of `ids` that `viewer` may read, newest first.
@@ -135,72 +150,164 @@ pub(crate) async fn messages(
     Ok(found)
 }
 
-/// `SELECT m.id FROM … WHERE …` for every message `viewer` may read that
-/// matches, in either dialect (no order, no limit yet).
-fn matching(postgres: bool, viewer: UserId, criteria: &Criteria<'_>) -> Sql {
-    let words = word_query(postgres, criteria.terms);
-    let indexed = words.is_some() && !postgres;
+/// The query for the ids of the newest `limit` messages `viewer` may read
+/// that match (older than `older_than`), newest first, in either dialect.
+/// Membership is part of it in both.
+fn newest(
+    postgres: bool,
+    viewer: UserId,
+    criteria: &Criteria<'_>,
+    older_than: Option<MessageId>,
+    limit: i64,
+) -> Sql {
     let mut sql = Sql {
-        text: if indexed {
-            "SELECT m.id FROM messages_search s JOIN messages m ON m.id = s.rowid".to_owned()
-        } else {
-            "SELECT m.id FROM messages m".to_owned()
-        },
+        text: String::new(),
         binds: Vec::new(),
-        key: if indexed { "s.rowid" } else { "m.id" },
     };
     let member = sql.bind(Bind::Int(viewer.get()));
-    sql.text.push_str(&format!(
-        " JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = {member}
-         WHERE m.kind <> 'note' AND m.deleted_at IS NULL"
-    ));
+    let words = word_query(postgres, criteria.terms);
+    match (postgres, criteria.conversations) {
+        (true, Some(conversations)) if conversations.len() <= SEARCH_INDEX_CONVERSATIONS_MAX => {
+            // Each conversation's newest matches, walked by its own index
+            // (or the word index, as the planner finds cheaper), then the
+            // newest of those: a common word never reads every message
+            // that has it.
+            let ids: Vec<String> = conversations.iter().map(|id| id.to_string()).collect();
+            let ids = sql.bind(Bind::Text(format!("[{}]", ids.join(","))));
+            let filters = filters(&mut sql, Dialect::PostgresPerRow, criteria, words);
+            let keyset = keyset(&mut sql, "m.id", older_than);
+            let limit = sql.bind(Bind::Int(limit));
+            sql.text = format!(
+                "SELECT found.id FROM
+                   (SELECT value::bigint AS cid FROM jsonb_array_elements_text({ids}::jsonb)) AS c
+                 JOIN members mb ON mb.conversation_id = c.cid AND mb.user_id = {member}
+                 CROSS JOIN LATERAL (
+                   SELECT m.id FROM messages m
+                   WHERE m.conversation_id = c.cid AND m.kind <> 'note' AND m.deleted_at IS NULL
+                     {filters}{keyset}
+                   ORDER BY m.id DESC LIMIT {limit}) AS found
+                 ORDER BY found.id DESC LIMIT {limit}"
+            );
+        }
+        _ => {
+            let indexed = words.is_some() && !postgres;
+            // FTS5 narrows to a few conversations inside its index (their
+            // ids are indexed as words), far cheaper than reading every
+            // match of a common word; many conversations are left to the
+            // join.
+            let (words, narrowed) = match (indexed, criteria.conversations, words) {
+                (true, Some(ids), Some(w))
+                    if !ids.is_empty() && ids.len() <= SEARCH_INDEX_CONVERSATIONS_MAX =>
+                {
+                    let ids: Vec<String> = ids.iter().map(|id| format!("\"{id}\"")).collect();
+                    let w = format!("{w} AND conversation_id : ({})", ids.join(" OR "));
+                    (Some(w), true)
+                }
+                (_, _, w) => (w, false),
+            };
+            let key = if indexed { "s.rowid" } else { "m.id" };
+            let dialect = if postgres {
+                Dialect::Postgres
+            } else {
+                Dialect::Sqlite
+            };
+            let filters = filters(&mut sql, dialect, criteria, words);
+            let within = match (criteria.conversations, narrowed) {
+                (Some([]), false) => " AND 1 = 0".to_owned(),
+                (Some(ids), false) => {
+                    let list: Vec<String> =
+                        ids.iter().map(|id| sql.bind(Bind::Int(id.get()))).collect();
+                    format!(" AND m.conversation_id IN ({})", list.join(", "))
+                }
+                _ => String::new(),
+            };
+            let keyset = keyset(&mut sql, key, older_than);
+            let limit = sql.bind(Bind::Int(limit));
+            let from = if indexed {
+                "messages_search s JOIN messages m ON m.id = s.rowid"
+            } else {
+                "messages m"
+            };
+            sql.text = format!(
+                "SELECT m.id FROM {from}
+                 JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = {member}
+                 WHERE m.kind <> 'note' AND m.deleted_at IS NULL{filters}{within}{keyset}
+                 ORDER BY {key} DESC LIMIT {limit}"
+            );
+        }
+    }
+    sql
+}
+
+/// How the words are matched.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    /// With `@@`, which the GIN index serves.
+    Postgres,
+    /// Testing each message as a conversation's own index walks it.
+    PostgresPerRow,
+}
+
+/// `AND …` for the words, substrings, sender, file and dates.
+fn filters(
+    sql: &mut Sql,
+    dialect: Dialect,
+    criteria: &Criteria<'_>,
+    words: Option<String>,
+) -> String {
+    let postgres = dialect != Dialect::Sqlite;
+    let mut text = String::new();
     if let Some(words) = words {
         let words = sql.bind(Bind::Text(words));
-        sql.text.push_str(&if postgres {
+        text.push_str(&if dialect == Dialect::Postgres {
             format!(" AND m.search @@ to_tsquery('simple', public.unaccent({words}))")
+        } else if postgres {
+            // Through the lateral join, each conversation is walked newest
+            // first by its own index and each message tested; `@@` would let
+            // the planner scan the word index once per conversation (a word
+            // in 9 % of a million messages: a second), the function call
+            // does not. (Someone in very many conversations is searched
+            // through the word index instead.)
+            format!(" AND ts_match_vq(m.search, to_tsquery('simple', public.unaccent({words})))")
         } else {
             format!(" AND messages_search MATCH {words}")
         });
     }
     for term in criteria.terms {
-        if let SearchTerm::Substring(text) = term {
-            let text = sql.bind(Bind::Text(text.clone()));
-            sql.text.push_str(&if postgres {
-                format!(" AND strpos(lower(m.body), {text}) > 0")
+        if let SearchTerm::Substring(needle) = term {
+            let needle = sql.bind(Bind::Text(needle.clone()));
+            text.push_str(&if postgres {
+                format!(" AND strpos(lower(m.body), {needle}) > 0")
             } else {
-                format!(" AND instr(lower(m.body), {text}) > 0")
+                format!(" AND instr(lower(m.body), {needle}) > 0")
             });
-        }
-    }
-    if let Some(conversations) = criteria.conversations {
-        let list: Vec<String> = conversations
-            .iter()
-            .map(|id| sql.bind(Bind::Int(id.get())))
-            .collect();
-        if list.is_empty() {
-            sql.text.push_str(" AND 1 = 0");
-        } else {
-            sql.text
-                .push_str(&format!(" AND m.conversation_id IN ({})", list.join(", ")));
         }
     }
     if let Some(sender) = criteria.sender {
         let sender = sql.bind(Bind::Int(sender.get()));
-        sql.text.push_str(&format!(" AND m.sender_id = {sender}"));
+        text.push_str(&format!(" AND m.sender_id = {sender}"));
     }
     if criteria.has_file {
-        sql.text
-            .push_str(" AND EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = m.id)");
+        text.push_str(" AND EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = m.id)");
     }
     if let Some(at) = criteria.sent_before {
         let at = sql.bind(Bind::Time(at));
-        sql.text.push_str(&format!(" AND m.created_at < {at}"));
+        text.push_str(&format!(" AND m.created_at < {at}"));
     }
     if let Some(at) = criteria.sent_after {
         let at = sql.bind(Bind::Time(at));
-        sql.text.push_str(&format!(" AND m.created_at >= {at}"));
+        text.push_str(&format!(" AND m.created_at >= {at}"));
     }
-    sql
+    text
+}
+
+/// `AND <key> < …` for a page after the first.
+fn keyset(sql: &mut Sql, key: &str, older_than: Option<MessageId>) -> String {
+    older_than.map_or_else(String::new, |before| {
+        let at = sql.bind(Bind::Int(before.get()));
+        format!(" AND {key} < {at}")
+    })
 }
 
 /// The words and phrases as the dialect's match expression, every word
@@ -231,7 +338,12 @@ fn word_query(postgres: bool, terms: &[SearchTerm]) -> Option<String> {
     if parts.is_empty() {
         return None;
     }
-    Some(parts.join(if postgres { " & " } else { " AND " }))
+    Some(if postgres {
+        parts.join(" & ")
+    } else {
+        // Only the text: the index also holds each message's conversation.
+        format!("body : ({})", parts.join(" AND "))
+    })
 }
 
 #[cfg(test)]
@@ -244,7 +356,7 @@ mod tests {
         let query = SearchQuery::parse(r#"Café "new chapter" bo"#);
         assert_eq!(
             word_query(false, &query.terms).as_deref(),
-            Some(r#""cafe" AND "new chapter" AND "bo"*"#)
+            Some(r#"body : ("cafe" AND "new chapter" AND "bo"*)"#)
         );
         assert_eq!(
             word_query(true, &query.terms).as_deref(),

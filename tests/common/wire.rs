@@ -59,3 +59,16 @@ pub fn message_frame(
     });
     Message::Text(frame.to_string())
 }
+
+/// A query string's value, percent-encoded (everything but unreserved
+/// characters), as a browser sends a form's field.
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
