@@ -68,14 +68,7 @@ async fn act(client: &Client, path: &str, action: &str, fields: &[(&str, &str)])
 /// The change a conversation's page was rendered at (its socket resumes
 /// from there).
 async fn page_seq(browser: &Browser, id: i64) -> i64 {
-    let page = browser.get_text(&format!("/conversations/{id}")).await;
-    let start = page.find("/socket?seq=").unwrap() + "/socket?seq=".len();
-    page[start..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    resume_seq(&browser.get_text(&format!("/conversations/{id}")).await)
 }
 
 #[rocket::async_test]

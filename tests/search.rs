@@ -461,15 +461,7 @@ async fn a_result_opens_its_conversation_around_the_message_with_live_messages_b
     }
     // The socket resumes after the newest message when the page was made:
     // new messages arrive below.
-    let seq: i64 = {
-        let start = page.find("/socket?seq=").unwrap() + "/socket?seq=".len();
-        page[start..]
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let seq = resume_seq(&page);
     assert_eq!(seq, 60);
     let (mut bob_socket, first) = bob.connect(id, seq).await;
     assert!(!first.contains("<article"), "nothing missed: {first}");

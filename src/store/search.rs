@@ -168,9 +168,9 @@ fn newest(
     let words = word_query(postgres, criteria.terms);
     match (postgres, criteria.conversations) {
         (true, Some(conversations)) if conversations.len() <= SEARCH_INDEX_CONVERSATIONS_MAX => {
-            // Each conversation's newest matches, walked by its own index
-            // (or the word index, as the planner finds cheaper), then the
-            // newest of those: a common word never reads every message
+            // Each conversation's newest matches, walked newest first by
+            // its own index with each message tested (see `filters`), then
+            // the newest of those: a common word never reads every message
             // that has it.
             let ids: Vec<String> = conversations.iter().map(|id| id.to_string()).collect();
             let ids = sql.bind(Bind::Text(format!("[{}]", ids.join(","))));

@@ -300,6 +300,17 @@ pub async fn create_group(client: &Client, title: &str, members: &[i64]) -> Stri
     response.headers().get_one("Location").unwrap().to_owned()
 }
 
+/// The change a conversation page resumes its socket after (its
+/// `/socket?seq=`).
+pub fn resume_seq(page: &str) -> i64 {
+    let start = page.find("/socket?seq=").expect("the page's socket") + "/socket?seq=".len();
+    page[start..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number")
+}
+
 /// The user id of `username`, as the directory shows it to `client`.
 pub async fn user_id_in_directory(client: &Client, username: &str) -> i64 {
     let people = page_text(client, "/people").await;
