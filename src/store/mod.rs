@@ -172,12 +172,58 @@ impl Pool {
             rocket::info!("building the search index over {messages} messages");
         }
         let started = std::time::Instant::now();
-        on_pool!(self, p => migrator.run(p).await)?;
+        let progress = tokio::spawn(report_migration_progress(self.clone(), started));
+        let applied = on_pool!(self, p => migrator.run(p).await);
+        progress.abort();
+        applied?;
         rocket::info!(
             "database migrations applied in {:.1} s",
             started.elapsed().as_secs_f64()
         );
         Ok(())
+    }
+}
+
+/// How often a long migration says it is still running.
+const MIGRATION_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Says in the log, every few seconds until aborted, that migrations are
+/// still running and for how long (building the search index over a
+/// million messages takes half a minute); on PostgreSQL also how far an
+/// index build has come, from the server's own progress view, read on a
+/// second connection when one is free. SQLite has no such view, and its
+/// index is built by one statement.
+async fn report_migration_progress(pool: Pool, started: std::time::Instant) {
+    loop {
+        tokio::time::sleep(MIGRATION_PROGRESS_EVERY).await;
+        let index = match &pool {
+            Pool::Postgres(p) => match p.try_acquire() {
+                // A GIN build counts table blocks while it scans, rows after.
+                Some(mut connection) => sqlx::query_as::<_, (String, String, i64, i64)>(
+                    "SELECT relid::regclass::text, phase,
+                            CASE WHEN tuples_total > 0 THEN tuples_done ELSE blocks_done END,
+                            CASE WHEN tuples_total > 0 THEN tuples_total ELSE blocks_total END
+                     FROM pg_stat_progress_create_index WHERE datname = current_database()",
+                )
+                .fetch_optional(&mut *connection)
+                .await
+                .ok()
+                .flatten(),
+                None => None,
+            },
+            Pool::Sqlite(_) => None,
+        };
+        let detail = match index {
+            Some((table, phase, done, total)) if total > 0 => {
+                format!("; an index on {table}: {phase}, {} %", done * 100 / total)
+            }
+            Some((table, phase, _, _)) => format!("; an index on {table}: {phase}"),
+            None => String::new(),
+        };
+        rocket::info!(
+            "database migrations still running after {} s{detail}",
+            started.elapsed().as_secs()
+        );
     }
 }
 

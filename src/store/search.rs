@@ -261,7 +261,7 @@ fn filters(
     if let Some(words) = words {
         let words = sql.bind(Bind::Text(words));
         text.push_str(&if dialect == Dialect::Postgres {
-            format!(" AND m.search @@ to_tsquery('simple', public.unaccent({words}))")
+            format!(" AND m.search @@ natter_search_query({words})")
         } else if postgres {
             // Through the lateral join, each conversation is walked newest
             // first by its own index and each message tested; `@@` would let
@@ -269,7 +269,7 @@ fn filters(
             // in 9 % of a million messages: a second), the function call
             // does not. (Someone in very many conversations is searched
             // through the word index instead.)
-            format!(" AND ts_match_vq(m.search, to_tsquery('simple', public.unaccent({words})))")
+            format!(" AND ts_match_vq(m.search, natter_search_query({words}))")
         } else {
             format!(" AND messages_search MATCH {words}")
         });
