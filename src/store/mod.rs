@@ -138,9 +138,24 @@ impl Pool {
     }
 
     /// Runs the embedded migrations of this database's dialect, saying in
-    /// the log which are applied and how long they took (building the search
-    /// index over many messages takes a while).
+    /// the log which are applied, that they are still running every few
+    /// seconds, and how long they took (building the search index over many
+    /// messages takes a while).
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        self.migrate_reporting(MIGRATION_PROGRESS_EVERY, |line| rocket::info!("{line}"))
+            .await
+    }
+
+    /// `migrate`, saying each line of its progress through `say`, every
+    /// `every` while migrations run.
+    async fn migrate_reporting<F>(
+        &self,
+        every: Duration,
+        say: F,
+    ) -> Result<(), sqlx::migrate::MigrateError>
+    where
+        F: Fn(String) + Clone + Send + 'static,
+    {
         let migrator = match self {
             Pool::Sqlite(_) => &SQLITE_MIGRATIONS,
             Pool::Postgres(_) => &POSTGRES_MIGRATIONS,
@@ -163,23 +178,30 @@ impl Pool {
             .fetch_one(p)
             .await)
         .unwrap_or(0);
-        rocket::info!(
+        say(format!(
             "applying {} database migration(s): {}",
             pending.len(),
             pending.join(", ")
-        );
+        ));
         if pending.contains(&"search") && messages > 0 {
-            rocket::info!("building the search index over {messages} messages");
+            say(format!(
+                "building the search index over {messages} messages"
+            ));
         }
         let started = std::time::Instant::now();
-        let progress = tokio::spawn(report_migration_progress(self.clone(), started));
+        let progress = tokio::spawn(report_migration_progress(
+            self.clone(),
+            started,
+            every,
+            say.clone(),
+        ));
         let applied = on_pool!(self, p => migrator.run(p).await);
         progress.abort();
         applied?;
-        rocket::info!(
+        say(format!(
             "database migrations applied in {:.1} s",
             started.elapsed().as_secs_f64()
-        );
+        ));
         Ok(())
     }
 }
@@ -187,15 +209,22 @@ impl Pool {
 /// How often a long migration says it is still running.
 const MIGRATION_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
-/// Says in the log, every few seconds until aborted, that migrations are
+/// Says through `say`, every `every` until aborted, that migrations are
 /// still running and for how long (building the search index over a
-/// million messages takes half a minute); on PostgreSQL also how far an
-/// index build has come, from the server's own progress view, read on a
-/// second connection when one is free. SQLite has no such view, and its
-/// index is built by one statement.
-async fn report_migration_progress(pool: Pool, started: std::time::Instant) {
+/// million messages takes a while); on PostgreSQL also how far an index
+/// build has come, from the server's own progress view, read on a second
+/// connection when one is free. SQLite has no such view, and its index is
+/// built by one statement.
+async fn report_migration_progress<F>(
+    pool: Pool,
+    started: std::time::Instant,
+    every: Duration,
+    say: F,
+) where
+    F: Fn(String),
+{
     loop {
-        tokio::time::sleep(MIGRATION_PROGRESS_EVERY).await;
+        tokio::time::sleep(every).await;
         let index = match &pool {
             Pool::Postgres(p) => match p.try_acquire() {
                 // A GIN build counts table blocks while it scans, rows after.
@@ -220,10 +249,10 @@ async fn report_migration_progress(pool: Pool, started: std::time::Instant) {
             Some((table, phase, _, _)) => format!("; an index on {table}: {phase}"),
             None => String::new(),
         };
-        rocket::info!(
+        say(format!(
             "database migrations still running after {} s{detail}",
             started.elapsed().as_secs()
-        );
+        ));
     }
 }
 
@@ -410,4 +439,54 @@ async fn run_migrations(rocket: Rocket<Build>) -> fairing::Result {
 /// Current time in UTC, as stored in the database.
 pub fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[tokio::test]
+    async fn migrations_say_while_they_run_that_they_still_are(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}", dir.path().join("natter.db").display());
+        let pool = Pool::connect(&url, 2).await?;
+        let shared = Arc::new(Mutex::new(Vec::new()));
+        let said = Arc::clone(&shared);
+        // Every millisecond: a fresh database's migrations (each its own
+        // committed transaction) take far longer than that.
+        pool.migrate_reporting(Duration::from_millis(1), move |line| {
+            if let Ok(mut lines) = said.lock() {
+                lines.push(line);
+            }
+        })
+        .await?;
+        let lines = shared.lock().map_err(|e| e.to_string())?.clone();
+        assert!(
+            lines
+                .first()
+                .is_some_and(|l| l.starts_with("applying ") && l.contains("search")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("database migrations still running after ")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .last()
+                .is_some_and(|l| l.starts_with("database migrations applied in ")),
+            "{lines:?}"
+        );
+        // Nothing is said once they are done, nor when there is nothing to do.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(shared.lock().map_err(|e| e.to_string())?.len(), lines.len());
+        pool.migrate_reporting(Duration::from_millis(1), |line| panic!("said {line}"))
+            .await?;
+        pool.close().await;
+        Ok(())
+    }
 }
