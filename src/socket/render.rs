@@ -2,13 +2,14 @@
 //! badge, a receipt, a typing line, a presence dot, a group heading.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use maud::{html, Markup, PreEscaped};
 use rocket_ws::frame::CloseCode;
 use tokio::time::Instant;
 
-use super::connection::{Connection, Lists, LoopState, RowLoaded, RowMove, Step};
+use super::connection::{Connection, Lists, LoopState, RowLoaded, RowLoading, RowMove, Step};
 use crate::chat;
 use crate::domain::{Contact, ConversationId, InboxRow, Message, Preview};
 use crate::domain::{SharedGroup, SharedRenders, SharedTally, Tally, User, UserId};
@@ -79,7 +80,7 @@ impl Connection {
         }
         state.rows_waiting.insert(conversation_id, None);
         let (pool, tally, me) = (self.pool.clone(), tally.clone(), self.me.id());
-        state.rows_loading.push(Box::pin(async move {
+        state.rows_loading.push(off_loop(async move {
             let row = tally
                 .get_or_load(|| chat::tally(&pool, conversation_id))
                 .await
@@ -102,7 +103,7 @@ impl Connection {
         }
         state.list_loading = Some(HashMap::new());
         let (pool, me) = (self.pool.clone(), self.me.id());
-        state.rows_loading.push(Box::pin(async move {
+        state.rows_loading.push(off_loop(async move {
             RowLoaded::List(chat::inbox(&pool, me).await)
         }));
     }
@@ -704,4 +705,23 @@ pub(super) fn typing_fragment(state: &LoopState) -> Markup {
     let mut names: Vec<&str> = state.typists.values().map(|(name, _)| &**name).collect();
     names.sort_unstable();
     chat_views::typing(&names, true)
+}
+
+/// Runs an inbox load as a task of its own, its result collected by the
+/// socket's loop. Polled only from the loop, a load would stop wherever the
+/// loop went on to wait (a slow page's send, a query of its own) while
+/// holding its pooled connection, and every page waiting on the same shared
+/// tally with it: with thousands of pages on one small pool, connections sat
+/// unused and every other query timed out.
+fn off_loop(load: impl Future<Output = RowLoaded> + Send + 'static) -> RowLoading {
+    let task = tokio::spawn(load);
+    Box::pin(async move {
+        match task.await {
+            Ok(loaded) => loaded,
+            // A panic belongs to the socket that asked, as if run inline.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is shutting down, and the loop with it.
+            Err(_) => std::future::pending().await,
+        }
+    })
 }
