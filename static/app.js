@@ -234,8 +234,8 @@
   // its bubble if the page shows it (keeping its place in a run), and is dropped if not (history not
   // loaded): an out-of-band swap of a missing element would be an error. What the person is doing
   // with the bubble survives: an edit form stays (saving or cancelling fetches the message as it is
-  // then) unless the message was deleted meanwhile, and an open menu or delete question moves into
-  // the fresh bubble.
+  // then) unless the message was deleted meanwhile, and an open (or still loading) menu or delete
+  // question moves into the fresh bubble.
   document.addEventListener('htmx:wsAfterMessage', () => {
     const changes = document.getElementById('changes');
     if (!changes) return;
@@ -246,9 +246,11 @@
         continue;
       }
       fresh.classList.toggle('continued', old.classList.contains('continued'));
-      const openMenu = old.querySelector('.menu-slot');
+      // The menu slot itself moves, not only an open menu: a menu still loading is swapped into the
+      // element it was requested for, which must then be on the page.
+      const menu = old.querySelector('.menu-slot');
       const freshMenu = fresh.querySelector('.menu-slot');
-      if (openMenu && freshMenu && openMenu.childElementCount) freshMenu.replaceChildren(...openMenu.childNodes);
+      if (menu && freshMenu) freshMenu.replaceWith(menu);
       old.replaceWith(fresh);
     }
   });

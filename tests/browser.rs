@@ -243,6 +243,20 @@ async fn fill(client: &Client, css: &str, value: &str) {
 /// between (a live change redraws a bubble, as a person would just click
 /// again).
 async fn click(client: &Client, css: &str) {
+    // Content htmx swapped in gets its behaviour when it settles (20 ms
+    // later): a click before that follows the plain link instead, which no
+    // person is quick enough to do.
+    wait_until(&format!("{css} settled"), || async {
+        client
+            .execute(
+                "const e = document.querySelector(arguments[0]);
+                 return !!e && !e.closest('.htmx-added, .htmx-settling, .htmx-swapping');",
+                vec![json!(css)],
+            )
+            .await
+            .is_ok_and(|v| v == json!(true))
+    })
+    .await;
     for _ in 0..5 {
         match find_when_there(client, css).await.click().await {
             Ok(()) => return,
@@ -1697,6 +1711,39 @@ async fn messages_are_edited_reacted_to_answered_mentioned_and_deleted_in_the_br
     type_and_send(&alice, "helo wrold").await;
     wait_for_text(&bob, "#messages", "helo wrold").await;
     let original = newest_bubble(&alice).await;
+
+    // A bubble redrawn while its menu is on its way (as a live reaction or
+    // edit redraws it) still opens the menu, in the bubble on the page.
+    // (The menu opened and closed once first: the bubble is settled.)
+    click(&alice, &format!("#{original} a.more")).await;
+    find_when_there(&alice, &format!("#{original} .menu")).await;
+    let replaced = alice
+        .execute(
+            "const b = document.getElementById(arguments[0]);
+             b.querySelector('.menu-slot').replaceChildren();
+             b.querySelector('a.more').click();
+             const fresh = b.cloneNode(true);
+             document.getElementById('changes').append(fresh);
+             htmx.process(fresh);
+             document.dispatchEvent(new CustomEvent('htmx:wsAfterMessage', { detail: { message: '' } }));
+             return document.getElementById(arguments[0]) === fresh;",
+            vec![json!(original)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        replaced,
+        json!(true),
+        "the fresh copy took the bubble's place"
+    );
+    find_when_there(&alice, &format!("#{original} .menu a[href$='/edit']")).await;
+    alice
+        .execute(
+            "document.querySelector(`#${arguments[0]} .menu-slot`).replaceChildren(); return true;",
+            vec![json!(original)],
+        )
+        .await
+        .unwrap();
 
     // Edit, with the mouse: "⋯", "Edit", the text, "Save".
     click(&alice, &format!("#{original} a.more")).await;
