@@ -22,6 +22,10 @@ pub enum Error {
     /// Too much, too fast; the text is shown to the user.
     #[error("{0}")]
     TooMany(String),
+    /// Made for a state that has moved on (a secret conversation's commit
+    /// for an epoch that is over): fetch what changed and try again.
+    #[error("{0}")]
+    Stale(String),
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -154,6 +158,7 @@ impl Error {
             Error::Forbidden(_) | Error::NotAllowed(_) => Status::Forbidden,
             Error::Invalid(_) => Status::UnprocessableEntity,
             Error::TooMany(_) => Status::TooManyRequests,
+            Error::Stale(_) => Status::Conflict,
             Error::StorageFull => DatabaseFailure::StorageFull.status(),
             Error::Unreachable(_) => DatabaseFailure::Unreachable.status(),
             Error::Busy(_) => DatabaseFailure::Busy.status(),
@@ -185,7 +190,7 @@ impl Error {
     /// The message a user may see: internal details stay in the log.
     pub fn public_message(&self) -> String {
         match self {
-            Error::Invalid(text) | Error::TooMany(text) => text.clone(),
+            Error::Invalid(text) | Error::TooMany(text) | Error::Stale(text) => text.clone(),
             Error::NotAllowed(text) => (*text).to_owned(),
             Error::NotFound => "That page does not exist.".into(),
             Error::Forbidden(_) => {

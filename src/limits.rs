@@ -40,6 +40,16 @@ pub const MENTIONS_MAX: usize = 20;
 pub const MENTION_SUGGESTIONS: usize = 8;
 /// Longest client-generated message id.
 pub(crate) const CLIENT_ID_MAX_CHARS: usize = 64;
+/// Most KeyPackages one secret-conversation device keeps waiting on the
+/// server; its browser tops them up when few are left.
+pub(crate) const MLS_KEY_PACKAGES_PER_DEVICE: i64 = 100;
+/// Largest MLS object (KeyPackage, Welcome, commit, application message)
+/// the server stores: base64-encoded it still fits a form
+/// (`FORM_MAX_BYTES`). An application message holds at most a message's
+/// text or a file's key; a commit adds a few dozen devices at most.
+pub const MLS_OBJECT_MAX_BYTES: usize = 46 * 1024;
+/// Most group messages one fetch returns; the page asks again for more.
+pub(crate) const MLS_FETCH_BATCH: i64 = 200;
 /// Largest WebSocket message or frame accepted from a browser.
 pub const SOCKET_MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Largest amount of unsent data buffered for one socket before writes fail.

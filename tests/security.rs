@@ -478,6 +478,8 @@ async fn every_post_route_refuses_a_forged_token() {
                 ("action", "deactivate"),
                 ("p256dh", "key"),
                 ("auth", "secret"),
+                ("signature_key", "AAAA"),
+                ("message", "AAAA"),
             ],
         )
         .await;

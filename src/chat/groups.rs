@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use super::new_client_id;
-use crate::domain::UserId;
 use crate::domain::{ConversationId, GroupState, GroupTitle, Message, SharedGroup, SharedTally};
+use crate::domain::{DeviceId, UserId};
 use crate::error::{Error, Result};
 use crate::live::hub::{Event, Fanout};
 use crate::store::groups::{self, Note};
-use crate::store::{conversations, users, Pool};
+use crate::store::{conversations, secret, users, Pool};
 
 /// Tells the members, and `also` (who just left), that a group changed,
 /// then shows the members the note saying what happened.
@@ -44,13 +44,31 @@ pub async fn create(
     title: &str,
     members: &[UserId],
 ) -> Result<ConversationId> {
+    create_as(pool, hub, creator, title, members, None).await
+}
+
+/// Like `create`; with `secret`, the group is a secret conversation whose
+/// MLS group starts with that device of the creator.
+pub(crate) async fn create_as(
+    pool: &Pool,
+    hub: &dyn Fanout,
+    creator: UserId,
+    title: &str,
+    members: &[UserId],
+    secret: Option<DeviceId>,
+) -> Result<ConversationId> {
     let title = GroupTitle::parse(title)?;
     let client_id = new_client_id();
     let note = Note {
         text: "created the group",
         client_id: &client_id,
     };
-    let created = groups::create(pool, creator, title.as_str(), members, &note).await?;
+    let created = match secret {
+        None => groups::create(pool, creator, title.as_str(), members, &note).await?,
+        Some(device) => {
+            secret::create_group(pool, creator, device, title.as_str(), members, &note).await?
+        }
+    };
     let id = created.conversation_id;
     announce(pool, hub, created, &[]).await?;
     Ok(id)

@@ -13,6 +13,7 @@ pub mod profiles;
 pub mod push;
 mod reading;
 pub mod search;
+pub mod secret;
 mod send;
 mod typing;
 

@@ -87,6 +87,8 @@ ids! {
     ConversationId;
     /// A message's id; ids grow with time, so they also order messages.
     MessageId;
+    /// A secret-conversation device: one browser session's MLS client.
+    DeviceId;
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod event;
 mod ids;
 mod input;
 mod mentions;
+mod mls;
 mod records;
 mod search;
 mod tally;
@@ -14,12 +15,17 @@ mod zone;
 
 pub use admin::{Invite, LogEntry, ManagedUser, Registration};
 pub use event::{Event, SharedGroup, SharedRenders, SharedTally};
-pub use ids::{ConversationId, MessageId, UserId};
+pub use ids::{ConversationId, DeviceId, MessageId, UserId};
 pub use input::{
     is_bidi_control, message_text, profile_line, Draft, GroupTitle, NewPassword, ReactionEmoji,
     Username,
 };
 pub use mentions::{mention_spans, mentioned_names};
+pub use mls::{
+    check_key_package, check_welcome, read_group_message, ClaimedKeyPackage, ContentKind, Device,
+    GroupMessage, GroupRecord, MlsFramingError, PendingWelcome, Posted, RosterChange, WireFormat,
+    CIPHER_SUITE,
+};
 pub use records::{
     resume_point, Attachment, AttachmentColumns, Contact, Conversation, InboxRow, Mention, Message,
     MessageKind, NewAttachment, NotifyLevel, Preview, Profile, QuoteColumns, Reaction, SessionInfo,

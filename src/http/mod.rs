@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod push;
 pub mod requests;
 pub mod search;
+pub mod secret;
 
 /// An error answers with its status and a page saying what happened, in
 /// words for the person waiting (the cause goes to the log).
@@ -105,5 +106,6 @@ pub fn all() -> Vec<rocket::Route> {
     routes.extend(metrics::routes());
     routes.extend(push::routes());
     routes.extend(search::routes());
+    routes.extend(secret::routes());
     routes
 }

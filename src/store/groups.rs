@@ -45,7 +45,20 @@ pub async fn create(
     note: &Note<'_>,
 ) -> Result<Message> {
     let mut tx = pool.begin().await?;
-    let id: ConversationId = on_tx!(&mut tx, conn => sqlx::query_scalar(
+    let created = create_in(&mut tx, creator, title, members, note).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// Like `create`, inside the caller's transaction.
+pub(crate) async fn create_in(
+    tx: &mut Tx,
+    creator: UserId,
+    title: &str,
+    members: &[UserId],
+    note: &Note<'_>,
+) -> Result<Message> {
+    let id: ConversationId = on_tx!(&mut *tx, conn => sqlx::query_scalar(
         "INSERT INTO conversations (kind, title, created_by, created_at)
          VALUES ('group', $1, $2, $3) RETURNING id",
     )
@@ -55,7 +68,7 @@ pub async fn create(
     .fetch_one(conn)
     .await?);
     for user in std::iter::once(&creator).chain(members) {
-        on_tx!(&mut tx, conn => sqlx::query(
+        on_tx!(&mut *tx, conn => sqlx::query(
             "INSERT INTO members (conversation_id, user_id)
              SELECT $1, id FROM users WHERE id = $2 ON CONFLICT DO NOTHING",
         )
@@ -65,9 +78,7 @@ pub async fn create(
         .await
         .map(drop)?);
     }
-    let created = note_in(&mut tx, id, creator, note).await?;
-    tx.commit().await?;
-    Ok(created)
+    note_in(tx, id, creator, note).await
 }
 
 /// The conversation, if `viewer` is a member of it.

@@ -57,6 +57,7 @@ pub mod inbox;
 pub mod messages;
 pub mod push;
 pub mod search;
+pub mod secret;
 pub mod sessions;
 pub mod users;
 pub mod writer;

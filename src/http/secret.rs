@@ -1,0 +1,291 @@
+//! The Delivery Service's endpoints for the secret-conversation module of
+//! the page: register this browser as a device, keep its KeyPackages
+//! topped up, create a secret group, claim the KeyPackages of devices to
+//! add, hand in and fetch the group's MLS messages, take Welcomes. MLS
+//! objects travel base64-encoded (standard alphabet, as `btoa` writes it)
+//! in CSRF-checked forms; answers are JSON. Every route acts for the
+//! session's own device only.
+
+use base64ct::{Base64, Encoding};
+use rocket::http::Status;
+use rocket::serde::json::Json;
+use rocket::FromForm;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::app::App;
+use crate::auth::{CsrfForm, CurrentUser};
+use crate::chat::secret;
+use crate::domain::{ConversationId, DeviceId, Posted, RosterChange, UserId};
+use crate::error::{Error, Result};
+use crate::http::accounts::TokenForm;
+use crate::store::Db;
+
+fn decode(what: &str, text: &str) -> Result<Vec<u8>> {
+    Base64::decode_vec(text.trim())
+        .map_err(|_| Error::Invalid(format!("The {what} is not valid base64.")))
+}
+
+fn encode(bytes: &[u8]) -> String {
+    Base64::encode_string(bytes)
+}
+
+/// This session's device, or 404 until the page registered one.
+async fn device(db: &Db, me: &CurrentUser) -> Result<DeviceId> {
+    secret::device_of_session(db.pool(), &me.session.token_hash).await
+}
+
+#[derive(FromForm)]
+struct DeviceForm {
+    csrf: String,
+    signature_key: String,
+}
+
+#[derive(FromForm)]
+struct KeyPackagesForm {
+    csrf: String,
+    key_package: Vec<String>,
+}
+
+#[derive(FromForm)]
+struct NewSecretGroup {
+    csrf: String,
+    title: String,
+    members: Vec<UserId>,
+}
+
+/// A group message, and for a commit what it does to the device list: the
+/// i-th `welcome` is for the i-th `added` device.
+#[derive(FromForm)]
+struct GroupMessageForm {
+    csrf: String,
+    message: String,
+    added: Vec<DeviceId>,
+    welcome: Vec<String>,
+    removed: Vec<DeviceId>,
+}
+
+crate::csrf_forms!(
+    DeviceForm,
+    KeyPackagesForm,
+    NewSecretGroup,
+    GroupMessageForm
+);
+
+#[derive(Serialize)]
+struct ThisDevice {
+    device: DeviceId,
+    key_packages_left: i64,
+}
+
+#[derive(Serialize)]
+struct Waiting {
+    waiting: i64,
+}
+
+#[derive(Serialize)]
+struct Created {
+    conversation: ConversationId,
+}
+
+#[derive(Serialize)]
+struct Claimed {
+    device: DeviceId,
+    user: UserId,
+    key_package: String,
+}
+
+#[derive(Serialize)]
+struct Record {
+    seq: i64,
+    device: DeviceId,
+    sender: UserId,
+    epoch: i64,
+    kind: String,
+    message: String,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+}
+
+#[derive(Serialize)]
+struct Welcome {
+    id: i64,
+    conversation: ConversationId,
+    welcome: String,
+}
+
+#[rocket::post("/secret/devices", data = "<form>")]
+async fn register(
+    form: CsrfForm<DeviceForm>,
+    me: CurrentUser,
+    db: &Db,
+) -> Result<Json<ThisDevice>> {
+    let key = decode("signature key", &form.0.signature_key)?;
+    let pool = db.pool();
+    let device = secret::register_device(pool, me.id(), &me.session.token_hash, &key).await?;
+    let key_packages_left = secret::key_packages_left(pool, device).await?;
+    Ok(Json(ThisDevice {
+        device,
+        key_packages_left,
+    }))
+}
+
+#[rocket::get("/secret/devices/this")]
+async fn this_device(me: CurrentUser, db: &Db) -> Result<Json<ThisDevice>> {
+    let device = device(db, &me).await?;
+    let key_packages_left = secret::key_packages_left(db.pool(), device).await?;
+    Ok(Json(ThisDevice {
+        device,
+        key_packages_left,
+    }))
+}
+
+#[rocket::post("/secret/key-packages", data = "<form>")]
+async fn add_key_packages(
+    form: CsrfForm<KeyPackagesForm>,
+    me: CurrentUser,
+    db: &Db,
+) -> Result<Json<Waiting>> {
+    let device = device(db, &me).await?;
+    let packages = form
+        .0
+        .key_package
+        .iter()
+        .map(|p| decode("KeyPackage", p))
+        .collect::<Result<Vec<_>>>()?;
+    let waiting = secret::add_key_packages(db.pool(), device, &packages).await?;
+    Ok(Json(Waiting { waiting }))
+}
+
+#[rocket::post("/secret/groups", data = "<form>")]
+async fn create(
+    form: CsrfForm<NewSecretGroup>,
+    me: CurrentUser,
+    app: App<'_>,
+) -> Result<Json<Created>> {
+    let device = device(app.db, &me).await?;
+    let (pool, hub) = (app.db.pool(), app.hub.as_ref());
+    let conversation =
+        secret::create_group(pool, hub, me.id(), device, &form.0.title, &form.0.members).await?;
+    Ok(Json(Created { conversation }))
+}
+
+#[rocket::post("/conversations/<id>/secret/claim", data = "<_form>")]
+async fn claim(
+    id: ConversationId,
+    _form: CsrfForm<TokenForm>,
+    me: CurrentUser,
+    db: &Db,
+) -> Result<Json<Vec<Claimed>>> {
+    let device = device(db, &me).await?;
+    let claimed = secret::claim_key_packages(db.pool(), id, device, me.id()).await?;
+    Ok(Json(
+        claimed
+            .into_iter()
+            .map(|c| Claimed {
+                device: c.device_id,
+                user: c.user_id,
+                key_package: encode(&c.key_package),
+            })
+            .collect(),
+    ))
+}
+
+#[rocket::post("/conversations/<id>/secret/messages", data = "<form>")]
+async fn post(
+    id: ConversationId,
+    form: CsrfForm<GroupMessageForm>,
+    me: CurrentUser,
+    db: &Db,
+) -> Result<Json<Posted>> {
+    let device = device(db, &me).await?;
+    let form = form.0;
+    if form.added.len() != form.welcome.len() {
+        return Err(Error::Invalid(
+            "Every device added needs its Welcome.".into(),
+        ));
+    }
+    let message = decode("group message", &form.message)?;
+    let added = form
+        .added
+        .into_iter()
+        .zip(&form.welcome)
+        .map(|(device, welcome)| Ok((device, decode("Welcome", welcome)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let roster = RosterChange {
+        added,
+        removed: form.removed,
+    };
+    let posted = secret::post(db.pool(), id, device, me.id(), &message, &roster).await?;
+    Ok(Json(posted))
+}
+
+#[rocket::get("/conversations/<id>/secret/messages?<after>")]
+async fn fetch(
+    id: ConversationId,
+    after: i64,
+    me: CurrentUser,
+    db: &Db,
+) -> Result<Json<Vec<Record>>> {
+    let device = device(db, &me).await?;
+    let records = secret::messages_after(db.pool(), id, device, me.id(), after).await?;
+    Ok(Json(
+        records
+            .into_iter()
+            .map(|r| Record {
+                seq: r.seq,
+                device: r.device_id,
+                sender: r.sender_id,
+                epoch: r.epoch,
+                kind: r.kind,
+                message: encode(&r.body),
+                at: r.created_at,
+            })
+            .collect(),
+    ))
+}
+
+#[rocket::get("/conversations/<id>/secret/to-remove")]
+async fn to_remove(id: ConversationId, me: CurrentUser, db: &Db) -> Result<Json<Vec<DeviceId>>> {
+    Ok(Json(
+        secret::devices_to_remove(db.pool(), id, me.id()).await?,
+    ))
+}
+
+#[rocket::get("/secret/welcomes")]
+async fn welcomes(me: CurrentUser, db: &Db) -> Result<Json<Vec<Welcome>>> {
+    let device = device(db, &me).await?;
+    let pending = secret::welcomes(db.pool(), device).await?;
+    Ok(Json(
+        pending
+            .into_iter()
+            .map(|w| Welcome {
+                id: w.id,
+                conversation: w.conversation_id,
+                welcome: encode(&w.welcome),
+            })
+            .collect(),
+    ))
+}
+
+#[rocket::post("/secret/welcomes/<id>/taken", data = "<_form>")]
+async fn taken(id: i64, _form: CsrfForm<TokenForm>, me: CurrentUser, db: &Db) -> Result<Status> {
+    let device = device(db, &me).await?;
+    secret::drop_welcome(db.pool(), device, id).await?;
+    Ok(Status::NoContent)
+}
+
+pub fn routes() -> Vec<rocket::Route> {
+    rocket::routes![
+        register,
+        this_device,
+        add_key_packages,
+        create,
+        claim,
+        post,
+        fetch,
+        to_remove,
+        welcomes,
+        taken
+    ]
+}
