@@ -293,6 +293,11 @@ async fn commits_are_taken_only_for_the_current_epoch_and_every_device_fetches_o
     assert_eq!(welcomes.len(), 1);
     assert_eq!(welcomes[0]["conversation"].as_i64(), Some(id));
     assert_eq!(welcomes[0]["welcome"].as_str(), Some(b64(WELCOME).as_str()));
+    assert_eq!(
+        welcomes[0]["seq"].as_i64(),
+        Some(commit_seq),
+        "the device reads on after the commit that added it"
+    );
     let taken = format!("/secret/welcomes/{}/taken", welcomes[0]["id"]);
     let csrf = csrf_of(&g.bob, "/").await;
     assert_eq!(
@@ -425,4 +430,186 @@ async fn a_device_whose_session_ended_is_listed_for_removal_until_a_commit_remov
     upload_key_packages(&g.bob, &[KEY_PACKAGE]).await;
     let (_, claimed) = claim(alice, id).await;
     assert_eq!(claimed[0]["device"].as_i64(), Some(new_device));
+}
+
+/// A signed-in browser's session cookie and CSRF token, for Node to act
+/// with, and its user's id.
+async fn session_of(browser: &Browser, id: String) -> Value {
+    let page = browser.get_text("/").await;
+    serde_json::json!({
+        "cookie": browser.cookie_header(),
+        "csrf": hidden_field(&page, "csrf").expect("a csrf token"),
+        "id": id.parse::<i64>().expect("an id"),
+    })
+}
+
+/// Every plaintext the protocol run wrote.
+const PLAINTEXTS: [&str; 4] = [
+    "hello from alice",
+    "from bob, on his phone",
+    "after both commits",
+    "carol cannot read this",
+];
+
+#[tokio::test]
+async fn the_page_core_exchanges_messages_between_devices_and_a_leaver_reads_nothing_after() {
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: Node.js is not installed (apt-get install nodejs)");
+        return;
+    }
+    let server = Server::start().await;
+    let (alice, bob, bob_phone, carol) = (
+        server.browser(),
+        server.browser(),
+        server.browser(),
+        server.browser(),
+    );
+    alice.signup("alice").await;
+    bob.signup("bob").await;
+    bob_phone.login("bob").await;
+    carol.signup("carol").await;
+    let (alice_id, bob_id, carol_id) = (
+        bob.user_id_of("alice").await,
+        alice.user_id_of("bob").await,
+        alice.user_id_of("carol").await,
+    );
+    let people = vec![
+        session_of(&alice, alice_id).await,
+        session_of(&bob, bob_id.clone()).await,
+        session_of(&bob_phone, bob_id).await,
+        session_of(&carol, carol_id).await,
+    ];
+    let config = serde_json::json!({ "base": server.url(""), "people": people });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mls/protocol.mjs");
+    let run = tokio::process::Command::new("node")
+        .arg(script)
+        .arg(config.to_string())
+        .output()
+        .await
+        .expect("node runs");
+    // The last lines: a stack trace in the minified library repeats it whole.
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
+    assert!(run.status.success(), "node failed: {}", tail.join("\n"));
+    let out: Value = serde_json::from_slice(&run.stdout).expect("one JSON report");
+    let conversation = out["conversation"].as_i64().expect("a conversation");
+    let devices: Vec<i64> = out["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    assert_eq!(devices.len(), 4);
+
+    // One commit of alice's device put every device of bob and carol in the group.
+    let mut members = devices.clone();
+    members.sort_unstable();
+    assert_eq!(out["members"], serde_json::json!(members));
+    assert_eq!(
+        out["joined"],
+        serde_json::json!([[conversation], [conversation], [conversation]])
+    );
+    // Everyone reads everything, both of bob's devices included; a sender
+    // reads its own from what it kept.
+    for reader in ["bob", "bobPhone", "carol"] {
+        assert_eq!(
+            out["hello"][reader],
+            serde_json::json!(["hello from alice"]),
+            "{reader}"
+        );
+    }
+    for reader in ["bob", "carol", "bobPhone"] {
+        assert_eq!(
+            out["fromPhone"][reader],
+            serde_json::json!(["from bob, on his phone"]),
+            "{reader}: {out}"
+        );
+    }
+    assert_eq!(
+        out["fromPhone"]["alice"],
+        serde_json::json!(["hello from alice", "from bob, on his phone"]),
+        "alice's own message is read from what her device kept"
+    );
+    // Two commits for one epoch: one refused as stale, made again, both in.
+    let epochs = out["concurrent"].as_array().expect("two results");
+    assert!(
+        epochs.iter().all(Value::is_i64),
+        "both committed in the end: {out}"
+    );
+    assert!(
+        out["staleRetries"].as_i64() >= Some(1),
+        "one was refused as stale first: {out}"
+    );
+    for reader in ["bob", "bobPhone", "carol"] {
+        assert_eq!(
+            out["afterCommits"][reader],
+            serde_json::json!(["after both commits"]),
+            "{reader}: {out}"
+        );
+    }
+    // Carol left: removed by alice's next commit, she can neither fetch nor,
+    // handed the ciphertext, read what followed.
+    assert_eq!(out["leaveStatus"], 303);
+    assert_eq!(out["toRemove"], serde_json::json!([devices[3]]));
+    assert_eq!(
+        out["afterLeaving"]["bob"],
+        serde_json::json!(["carol cannot read this"])
+    );
+    assert!(
+        out["carolFetch"]
+            .as_str()
+            .is_some_and(|s| s.contains("404")),
+        "{out}"
+    );
+    let handed = out["carolHanded"]
+        .as_array()
+        .expect("what carol made of it");
+    assert!(
+        !handed.is_empty()
+            && handed
+                .iter()
+                .all(|t| t.as_str().is_some_and(|t| t.starts_with("ERROR"))),
+        "{out}"
+    );
+
+    // The server holds no plaintext: not in the database files (SQLite, its
+    // WAL) nor in any row (PostgreSQL).
+    let pool = open_database(&server.dir).await;
+    let stored: Vec<Vec<u8>> = match &pool {
+        natter::store::Pool::Sqlite(_) => ["natter.db", "natter.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::read(server.dir.path().join(f)).ok())
+            .collect(),
+        natter::store::Pool::Postgres(pg) => {
+            let mut rows: Vec<Vec<u8>> = Vec::new();
+            for sql in [
+                "SELECT body FROM mls_messages",
+                "SELECT welcome FROM mls_welcomes",
+                "SELECT key_package FROM mls_key_packages",
+                "SELECT convert_to(body, 'UTF8') FROM messages",
+            ] {
+                rows.extend(
+                    sqlx::query_scalar::<_, Vec<u8>>(sql)
+                        .fetch_all(pg)
+                        .await
+                        .expect("rows"),
+                );
+            }
+            rows
+        }
+    };
+    assert!(!stored.is_empty());
+    for text in PLAINTEXTS {
+        for bytes in &stored {
+            assert!(
+                !bytes.windows(text.len()).any(|w| w == text.as_bytes()),
+                "{text:?} is stored in plaintext"
+            );
+        }
+    }
+    pool.close().await;
 }

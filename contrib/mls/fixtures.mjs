@@ -8,12 +8,13 @@ const out = new URL("../../tests/fixtures/mls/", import.meta.url);
 const impl = await mls.getCiphersuiteImpl(
   mls.getCiphersuiteFromName("MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519"),
 );
-const device = (id) =>
-  mls.generateKeyPackage(
+const device = async (id) =>
+  mls.generateKeyPackageWithKey(
     { credentialType: "basic", identity: new TextEncoder().encode(id) },
     mls.defaultCapabilities(),
     mls.defaultLifetime,
     [],
+    await impl.signature.keygen(),
     impl,
   );
 const alice = await device("1:1");

@@ -38,12 +38,14 @@ CREATE TABLE mls_group_devices (
 );
 CREATE INDEX mls_group_devices_device ON mls_group_devices(device_id);
 
--- Welcomes waiting for the device they were made for.
+-- Welcomes waiting for the device they were made for, with the place in the
+-- change log of the commit that added it: the device reads on from there.
 CREATE TABLE mls_welcomes (
     id              INTEGER PRIMARY KEY,
     device_id       INTEGER NOT NULL REFERENCES mls_devices(id) ON DELETE CASCADE,
     conversation_id INTEGER NOT NULL REFERENCES mls_groups(conversation_id) ON DELETE CASCADE,
     welcome         BLOB NOT NULL,
+    seq             INTEGER NOT NULL,
     created_at      TEXT NOT NULL
 );
 CREATE INDEX mls_welcomes_device ON mls_welcomes(device_id, id);

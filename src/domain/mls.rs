@@ -79,6 +79,8 @@ pub struct PendingWelcome {
     pub id: i64,
     pub conversation_id: ConversationId,
     pub welcome: Vec<u8>,
+    /// The change the commit adding the device took: it reads on after it.
+    pub seq: i64,
 }
 
 /// A group's MLS message as stored: its place in the conversation's change

@@ -112,6 +112,7 @@ struct Welcome {
     id: i64,
     conversation: ConversationId,
     welcome: String,
+    seq: i64,
 }
 
 #[rocket::post("/secret/devices", data = "<form>")]
@@ -263,6 +264,7 @@ async fn welcomes(me: CurrentUser, db: &Db) -> Result<Json<Vec<Welcome>>> {
                 id: w.id,
                 conversation: w.conversation_id,
                 welcome: encode(&w.welcome),
+                seq: w.seq,
             })
             .collect(),
     ))

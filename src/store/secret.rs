@@ -291,7 +291,7 @@ pub(crate) async fn post(
     .await
     .map(drop)?);
     if commit {
-        apply_roster(&mut tx, conversation, roster).await?;
+        apply_roster(&mut tx, conversation, roster, seq).await?;
     }
     tx.commit().await?;
     Ok(Posted {
@@ -300,12 +300,13 @@ pub(crate) async fn post(
     })
 }
 
-/// Puts a commit's added devices in the group with their Welcomes, and
-/// takes its removed devices out.
+/// Puts a commit's added devices in the group with their Welcomes (to read
+/// on after change `seq`, the commit's), and takes its removed devices out.
 async fn apply_roster(
     tx: &mut Tx,
     conversation: ConversationId,
     roster: &RosterChange,
+    seq: i64,
 ) -> Result<()> {
     for (device, welcome) in &roster.added {
         let added = on_tx!(&mut *tx, conn => sqlx::query(
@@ -327,12 +328,13 @@ async fn apply_roster(
             )));
         }
         on_tx!(&mut *tx, conn => sqlx::query(
-            "INSERT INTO mls_welcomes (device_id, conversation_id, welcome, created_at)
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO mls_welcomes (device_id, conversation_id, welcome, seq, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(device)
         .bind(conversation)
         .bind(welcome)
+        .bind(seq)
         .bind(now())
         .execute(conn)
         .await
@@ -384,7 +386,7 @@ pub(crate) async fn messages_after(
 /// The Welcomes waiting for `device`, oldest first.
 pub(crate) async fn welcomes(pool: &Pool, device: DeviceId) -> Result<Vec<PendingWelcome>> {
     on_pool!(pool, db => Ok(sqlx::query_as(
-        "SELECT id, conversation_id, welcome FROM mls_welcomes WHERE device_id = $1 ORDER BY id",
+        "SELECT id, conversation_id, welcome, seq FROM mls_welcomes WHERE device_id = $1 ORDER BY id",
     )
     .bind(device)
     .fetch_all(db)

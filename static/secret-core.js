@@ -1,0 +1,255 @@
+// Secret conversations in the browser, apart from the page: this browser's MLS device (RFC 9420,
+// through the vendored ts-mls), its KeyPackages, the groups it is in, and the messages it sends and
+// reads. The caller gives it `server` (JSON calls to Natter's Delivery Service) and `store` (where
+// state persists: IndexedDB in the page). What reaches the server is public keys and MLS
+// ciphertext; the private keys and the plaintext stay here.
+import * as mls from './mls.js';
+
+const SUITE = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
+// KeyPackages are topped up to FULL when fewer than LOW wait on the server.
+const LOW = 5;
+const FULL = 20;
+
+const text = new TextEncoder();
+const bytesOf = (s) => text.encode(s);
+export const toBase64 = (bytes) => {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+};
+export const fromBase64 = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+const groupId = (conversation) => bytesOf(`natter:${conversation}`);
+// A device's credential names its server-side id, so members map leaves to devices.
+const identityOf = (device) => bytesOf(`device:${device}`);
+const deviceOf = (leaf) => {
+  const m = /^device:(\d+)$/.exec(new TextDecoder().decode(leaf.credential.identity));
+  return m ? Number(m[1]) : null;
+};
+
+/** Thrown when the server refuses a commit or message made for an epoch that is over. */
+export class StaleEpoch extends Error {}
+
+/**
+ * Calls Natter's Delivery Service: form fields in (arrays as repeated fields), JSON out; a 409 is
+ * `StaleEpoch`. `headers` carries the CSRF token (and, outside a browser, the session cookie).
+ */
+export function httpServer({ base = '', headers = {}, fetchWith = globalThis.fetch.bind(globalThis) } = {}) {
+  const call = async (method, path, fields) => {
+    const init = { method, headers: { ...headers }, credentials: 'same-origin' };
+    if (fields) {
+      // The CSRF token goes as the form's field too: Natter's forms declare it.
+      const body = new URLSearchParams(headers['X-CSRF-Token'] ? { csrf: headers['X-CSRF-Token'] } : {});
+      for (const [name, value] of Object.entries(fields)) for (const v of [].concat(value)) body.append(name, v);
+      init.body = body;
+    }
+    const response = await fetchWith(base + path, init);
+    if (response.status === 409) throw new StaleEpoch(await response.text());
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status}`);
+    return response.status === 204 ? null : response.json();
+  };
+  return { get: (path) => call('GET', path), post: (path, fields) => call('POST', path, fields) };
+}
+
+export class Device {
+  constructor(impl, server, store, identity) {
+    this.impl = impl;
+    this.server = server;
+    this.store = store;
+    this.identity = identity;
+    // How often the server refused something as stale and it was made again (for tests and logs).
+    this.staleRetries = 0;
+  }
+
+  /** Opens this browser's device: its signature key from `store` or a new one, registered. */
+  static async open(server, store) {
+    const impl = await mls.getCiphersuiteImpl(mls.getCiphersuiteFromName(SUITE));
+    let identity = await store.get('identity');
+    if (!identity) {
+      const keys = await impl.signature.keygen();
+      identity = { signKey: keys.signKey, publicKey: keys.publicKey };
+    }
+    const registered = await server.post('/secret/devices', { signature_key: toBase64(identity.publicKey) });
+    if (identity.device !== registered.device) {
+      // A new device (new key, or a new session): KeyPackages made for another one are void.
+      identity = { ...identity, device: registered.device };
+      await store.put('identity', identity);
+      await store.put('keyPackages', []);
+    }
+    const device = new Device(impl, server, store, identity);
+    if (registered.key_packages_left < LOW) await device.topUp(FULL - registered.key_packages_left);
+    return device;
+  }
+
+  get id() {
+    return this.identity.device;
+  }
+
+  /** Makes and uploads `count` KeyPackages, keeping their private parts. */
+  async topUp(count) {
+    const credential = { credentialType: 'basic', identity: identityOf(this.id) };
+    const keys = { signKey: this.identity.signKey, publicKey: this.identity.publicKey };
+    const kept = (await this.store.get('keyPackages')) ?? [];
+    const uploads = [];
+    for (let i = 0; i < count; i++) {
+      const kp = await mls.generateKeyPackageWithKey(credential, mls.defaultCapabilities(), mls.defaultLifetime, [], keys, this.impl);
+      const encoded = mls.encodeMlsMessage({ version: 'mls10', wireformat: 'mls_key_package', keyPackage: kp.publicPackage });
+      const ref = await mls.makeKeyPackageRef(kp.publicPackage, this.impl.hash);
+      kept.push({ ref: toBase64(ref), encoded, private: kp.privatePackage });
+      uploads.push(toBase64(encoded));
+    }
+    await this.store.put('keyPackages', kept);
+    await this.server.post('/secret/key-packages', { key_package: uploads });
+  }
+
+  async state(conversation) {
+    const saved = await this.store.get(`group:${conversation}`);
+    if (!saved) return null;
+    const decoded = mls.decodeGroupState(saved.state, 0);
+    if (!decoded) throw new Error('the saved group state is unreadable');
+    // The encoding leaves out the configuration (it holds functions): the defaults it was made with.
+    return { state: { ...decoded[0], clientConfig: mls.defaultClientConfig }, seq: saved.seq };
+  }
+
+  async save(conversation, state, seq) {
+    await this.store.put(`group:${conversation}`, { state: mls.encodeGroupState(state), seq });
+  }
+
+  /** Creates the MLS group of a secret conversation the server just made, with this device alone. */
+  async createGroup(conversation) {
+    const kp = await mls.generateKeyPackageWithKey(
+      { credentialType: 'basic', identity: identityOf(this.id) },
+      mls.defaultCapabilities(), mls.defaultLifetime, [],
+      { signKey: this.identity.signKey, publicKey: this.identity.publicKey }, this.impl);
+    const state = await mls.createGroup(groupId(conversation), kp.publicPackage, kp.privatePackage, [], this.impl);
+    await this.save(conversation, state, 0);
+  }
+
+  /** Which devices the group has, by the server's device id, with their leaf indexes. */
+  async members(conversation) {
+    const { state } = await this.state(conversation);
+    const out = [];
+    state.ratchetTree.forEach((node, i) => {
+      if (node && node.nodeType === 'leaf') out.push({ device: deviceOf(node.leaf), leaf: i / 2, key: node.leaf.signaturePublicKey });
+    });
+    return out;
+  }
+
+  /**
+   * One commit that adds every device of the members not in the group yet (KeyPackages claimed from
+   * the server) and removes `removeDevices`; retried once after catching up if the epoch moved on.
+   */
+  async commit(conversation, removeDevices = []) {
+    for (let attempt = 0; ; attempt++) {
+      await this.catchUp(conversation);
+      const claimed = await this.server.post(`/conversations/${conversation}/secret/claim`, {});
+      const members = await this.members(conversation);
+      const proposals = [];
+      for (const c of claimed) {
+        const decoded = mls.decodeMlsMessage(fromBase64(c.key_package), 0);
+        if (decoded) proposals.push({ proposalType: 'add', add: { keyPackage: decoded[0].keyPackage } });
+      }
+      for (const device of removeDevices) {
+        const member = members.find((m) => m.device === device);
+        if (member) proposals.push({ proposalType: 'remove', remove: { removed: member.leaf } });
+      }
+      const { state, seq } = await this.state(conversation);
+      const result = await mls.createCommit({ state, cipherSuite: this.impl }, { extraProposals: proposals, ratchetTreeExtension: true });
+      const welcome = result.welcome
+        ? toBase64(mls.encodeMlsMessage({ version: 'mls10', wireformat: 'mls_welcome', welcome: result.welcome }))
+        : null;
+      try {
+        const posted = await this.server.post(`/conversations/${conversation}/secret/messages`, {
+          message: toBase64(mls.encodeMlsMessage(result.commit)),
+          added: claimed.map((c) => String(c.device)),
+          welcome: claimed.map(() => welcome),
+          removed: removeDevices.map(String),
+        });
+        await this.save(conversation, result.newState, posted.seq);
+        return posted;
+      } catch (e) {
+        // Claimed KeyPackages are spent either way; the next attempt claims fresh ones.
+        if (!(e instanceof StaleEpoch) || attempt > 0) throw e;
+        this.staleRetries++;
+        await this.save(conversation, state, seq);
+      }
+    }
+  }
+
+  /** Joins the groups whose Welcomes wait for this device; returns their conversation ids. */
+  async joinWaiting() {
+    const joined = [];
+    const kept = (await this.store.get('keyPackages')) ?? [];
+    for (const w of await this.server.get('/secret/welcomes')) {
+      const decoded = mls.decodeMlsMessage(fromBase64(w.welcome), 0);
+      const welcome = decoded && decoded[0].welcome;
+      const mine = welcome && kept.find((k) => welcome.secrets.some((s) => toBase64(s.newMember) === k.ref));
+      if (mine) {
+        const kp = mls.decodeMlsMessage(mine.encoded, 0)[0].keyPackage;
+        const state = await mls.joinGroup(welcome, kp, mine.private, mls.emptyPskIndex, this.impl);
+        // What came before the commit that added this device is not for it.
+        await this.save(w.conversation, state, w.seq);
+        joined.push(w.conversation);
+        // A KeyPackage is used once.
+        kept.splice(kept.indexOf(mine), 1);
+        await this.store.put('keyPackages', kept);
+      }
+      await this.server.post(`/secret/welcomes/${w.id}/taken`, {});
+    }
+    return joined;
+  }
+
+  /**
+   * Applies what the server has after this device's place in the group's log, in order; returns
+   * the messages read: `{seq, sender, device, text}`, or `{seq, sender, device, error}` for one that
+   * cannot be decrypted (this device's own sends are read from what it kept when sending).
+   */
+  async catchUp(conversation) {
+    const read = [];
+    for (;;) {
+      let { state, seq } = await this.state(conversation);
+      const records = await this.server.get(`/conversations/${conversation}/secret/messages?after=${seq}`);
+      if (records.length === 0) return read;
+      for (const r of records) {
+        seq = r.seq;
+        if (r.device === this.id) {
+          const sent = await this.store.get(`sent:${conversation}:${r.seq}`);
+          if (sent !== undefined) read.push({ seq: r.seq, sender: r.sender, device: r.device, text: sent });
+          continue; // its own commits were applied when made
+        }
+        try {
+          const decoded = mls.decodeMlsMessage(fromBase64(r.message), 0);
+          if (!decoded) throw new Error('not an MLS message');
+          const result = await mls.processMessage(decoded[0], state, mls.emptyPskIndex, () => 'accept', this.impl);
+          state = result.newState;
+          if (result.kind === 'applicationMessage') {
+            read.push({ seq: r.seq, sender: r.sender, device: r.device, text: new TextDecoder().decode(result.message) });
+          }
+        } catch (e) {
+          read.push({ seq: r.seq, sender: r.sender, device: r.device, error: String(e && e.message || e) });
+        }
+      }
+      await this.save(conversation, state, seq);
+    }
+  }
+
+  /** Encrypts `body` for the group and hands it in; catches up and retries once if the epoch moved. */
+  async send(conversation, body) {
+    for (let attempt = 0; ; attempt++) {
+      await this.catchUp(conversation);
+      const { state } = await this.state(conversation);
+      const result = await mls.createApplicationMessage(state, bytesOf(body), this.impl);
+      const message = mls.encodeMlsMessage({ version: 'mls10', wireformat: 'mls_private_message', privateMessage: result.privateMessage });
+      try {
+        const posted = await this.server.post(`/conversations/${conversation}/secret/messages`, { message: toBase64(message) });
+        // A sender cannot decrypt its own message: it keeps what it wrote. Its place in the log stays
+        // where the catch-up left it: messages others sent meanwhile are read next time.
+        await this.store.put(`sent:${conversation}:${posted.seq}`, body);
+        await this.save(conversation, result.newState, (await this.state(conversation)).seq);
+        return posted;
+      } catch (e) {
+        if (!(e instanceof StaleEpoch) || attempt > 0) throw e;
+        this.staleRetries++;
+      }
+    }
+  }
+}
