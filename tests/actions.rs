@@ -753,3 +753,39 @@ async fn in_a_group_every_action_reaches_the_members_and_the_authors_other_tab_l
     assert!(resync.contains("bring the map"), "{resync}");
     drop(server);
 }
+
+/// An edit or deletion marks the replies quoting the message, and deleting
+/// one clears its replies' link: both find the replies by an index, not by
+/// reading every message there is.
+#[rocket::async_test]
+async fn replies_are_found_by_an_index_when_their_message_changes() {
+    let app = TestApp::new().await;
+    let update = "UPDATE messages SET changed_seq = 1 WHERE reply_to = 5";
+    let plan: Vec<String> = match app.pool() {
+        natter::store::Pool::Sqlite(db) => {
+            let rows: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {update}"))
+                    .fetch_all(db)
+                    .await
+                    .expect("a plan");
+            rows.into_iter().map(|r| r.3).collect()
+        }
+        natter::store::Pool::Postgres(db) => {
+            // Whether the index can serve it; on a table this small the
+            // planner would rather read it all.
+            let mut conn = db.acquire().await.expect("a connection");
+            sqlx::query("SET enable_seqscan = off")
+                .execute(&mut *conn)
+                .await
+                .expect("set");
+            sqlx::query_scalar(&format!("EXPLAIN {update}"))
+                .fetch_all(&mut *conn)
+                .await
+                .expect("a plan")
+        }
+    };
+    assert!(
+        plan.iter().any(|line| line.contains("messages_reply_to")),
+        "{plan:?}"
+    );
+}
