@@ -363,11 +363,12 @@ async fn results_are_paged_newest_first_and_counted_up_to_a_hundred() {
         .unwrap();
     let pings: Vec<String> = (1..=110).map(|i| format!("ping number {i}")).collect();
     write_directly(app.pool(), id, "alice", &pings[..30]).await;
-    let page = search_page(&app.client, "ping", None).await;
+    // Two words: the next page's link carries the query encoded.
+    let page = search_page(&app.client, "ping number", None).await;
     assert!(page.contains("30 messages"), "{page}");
     let first = snippets(&page);
     assert_eq!(first.len(), 20);
-    assert_eq!(first[0], "[ping] number 30");
+    assert_eq!(first[0], "[ping] [number] 30");
     // The next page, as the "More results" link asks for it (htmx: the
     // results alone).
     let start = page
@@ -387,8 +388,8 @@ async fn results_are_paged_newest_first_and_counted_up_to_a_hundred() {
     assert!(!more.contains("<html"), "a fragment");
     let second = snippets(&more);
     assert_eq!(second.len(), 10);
-    assert_eq!(second[0], "[ping] number 10");
-    assert_eq!(second[9], "[ping] number 1");
+    assert_eq!(second[0], "[ping] [number] 10");
+    assert_eq!(second[9], "[ping] [number] 1");
     assert!(!more.contains(r#"class="more""#), "no third page");
     natter::on_pool!(app.pool(), p => sqlx::query("DELETE FROM messages WHERE body LIKE 'ping%'")
         .execute(p)

@@ -113,18 +113,9 @@ fn more_url(view: &SearchView, older_than: i64) -> String {
     url
 }
 
-/// A query string's value, percent-encoded.
+/// A query string's value, form-encoded.
 fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char);
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// One result: where and who, when, and the text around what matched; it
