@@ -57,6 +57,9 @@ pub enum SearchTerm {
 /// A parsed search.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchQuery {
+    /// The search as read: cut to its most characters, without control
+    /// characters (what the search box shows back).
+    pub text: String,
     pub terms: Vec<SearchTerm>,
     /// `from:` a username (without any "@").
     pub from: Option<String>,
@@ -82,7 +85,10 @@ impl SearchQuery {
             .take(SEARCH_QUERY_MAX_CHARS)
             .collect();
         let still_typing = !typed.ends_with(char::is_whitespace);
-        let mut query = SearchQuery::default();
+        let mut query = SearchQuery {
+            text: typed.clone(),
+            ..SearchQuery::default()
+        };
         let mut rest = typed.trim_start();
         // Whether the last term read was a bare word (only it can be a prefix).
         let mut last_bare = false;

@@ -23,15 +23,10 @@ async fn search(
     me: CurrentUser,
     db: &Db,
 ) -> Result<Markup> {
-    let typed: String = q
-        .unwrap_or_default()
-        .chars()
-        .take(crate::limits::SEARCH_QUERY_MAX_CHARS)
-        .collect();
-    let query = SearchQuery::parse(&typed);
+    let query = SearchQuery::parse(q.unwrap_or_default());
     let results = find(db.pool(), me.id(), &me.zone, &query, c, before).await?;
     let view = SearchView {
-        query: &typed,
+        query: &query.text,
         terms: &query.terms,
         scope: results
             .scope
