@@ -4,6 +4,8 @@
 
 mod common;
 
+use base64ct::Encoding;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -1626,6 +1628,48 @@ async fn the_account_page_names_this_browser_a_chosen_zone_moves_every_time_and_
         !sessions.contains("Mozilla/"),
         "no raw user agent: {sessions}"
     );
+
+    // Secret-conversation devices: none until this browser registers one
+    // (as the page's module does, with its public signature key); then it
+    // is listed as this browser, with its key's fingerprint.
+    wait_for_text(
+        &alice,
+        "main",
+        "No browser of yours takes part in secret conversations yet.",
+    )
+    .await;
+    let key = [7u8; 32];
+    let registered = alice
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const body = new URLSearchParams({
+               csrf: document.querySelector('input[name=csrf]').value,
+               signature_key: arguments[0],
+             });
+             fetch('/secret/devices', { method: 'POST', body }).then((r) => r.json()).then(done, (e) => done(String(e)));",
+            vec![json!(base64ct::Base64::encode_string(&key))],
+        )
+        .await
+        .unwrap();
+    let device = registered["device"].as_i64().expect("a device id");
+    alice.refresh().await.unwrap();
+    let listed = text_of(&alice, &format!("#device-{device}")).await;
+    let fingerprint = natter::domain::Device {
+        id: natter::domain::DeviceId::new(device),
+        user_id: natter::domain::UserId::new(0),
+        signature_key: key.to_vec(),
+        created_at: time::OffsetDateTime::now_utc(),
+    }
+    .fingerprint();
+    assert!(
+        listed.contains(&format!("Device {device} (this browser)")),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("Key fingerprint {fingerprint}")),
+        "{listed}"
+    );
+    assert_accessible(&alice, "the account page with a device").await;
 
     // Kathmandu is 5:45 ahead of UTC all year: every time moves by that.
     alice

@@ -54,9 +54,14 @@ pub async fn register_device(
     secret::register_device(pool, user, session_hash, signature_key).await
 }
 
+/// The device of this session, if it registered one.
+pub async fn this_device(pool: &Pool, session_hash: &str) -> Result<Option<DeviceId>> {
+    secret::device_of_session(pool, session_hash).await
+}
+
 /// The device of this session; `NotFound` until it registered one.
 pub async fn device_of_session(pool: &Pool, session_hash: &str) -> Result<DeviceId> {
-    secret::device_of_session(pool, session_hash)
+    this_device(pool, session_hash)
         .await?
         .ok_or(Error::NotFound)
 }

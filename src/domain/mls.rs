@@ -64,6 +64,21 @@ pub struct Device {
     pub created_at: OffsetDateTime,
 }
 
+impl Device {
+    /// What a person compares to tell this device's key from another: the
+    /// first 16 bytes of the SHA-256 of its signature key, in groups of four
+    /// hex digits.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(&self.signature_key);
+        digest[..16]
+            .chunks(2)
+            .map(hex::encode)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// A KeyPackage handed out to a member's device so that it can add the
 /// device it belongs to; it is never handed out again.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
@@ -343,6 +358,21 @@ mod tests {
         m.extend(vector(&[7; 40]));
         m.extend(vector(&[9; 300]));
         m
+    }
+
+    #[test]
+    fn a_fingerprint_is_the_start_of_the_key_hash_in_groups() {
+        let device = Device {
+            id: DeviceId::new(1),
+            user_id: UserId::new(1),
+            signature_key: b"abc".to_vec(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        // SHA-256("abc") = ba7816bf 8f01cfea 414140de 5dae2223 …
+        assert_eq!(
+            device.fingerprint(),
+            "ba78 16bf 8f01 cfea 4141 40de 5dae 2223"
+        );
     }
 
     #[test]

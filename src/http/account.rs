@@ -11,7 +11,7 @@ use rocket::{FromForm, State};
 use super::viewer;
 use crate::app::App;
 use crate::auth::{self, CsrfForm, CurrentUser, ZONE_COOKIE};
-use crate::chat::{accounts, admin, profiles, push};
+use crate::chat::{accounts, admin, profiles, push, secret};
 use crate::config::Settings;
 use crate::domain::User;
 use crate::domain::{NewPassword, Zone};
@@ -25,12 +25,19 @@ use crate::SharedHub;
 
 async fn render(db: &Db, me: &CurrentUser, notice: Option<Notice<'_>>) -> Result<Markup> {
     let list = accounts::sessions_of(db.pool(), me.id()).await?;
+    let devices = secret::devices_of(db.pool(), me.id()).await?;
+    let this_device = secret::this_device(db.pool(), &me.session.token_hash).await?;
     let pushed = push::subscriptions_of(db.pool(), me.id()).await?;
     let may_invite = admin::may_invite(db.pool(), me.id()).await?;
+    let signed_in = view::SignedIn {
+        current_session: &me.session.token_hash,
+        sessions: &list,
+        devices: &devices,
+        this_device,
+    };
     Ok(view::account(
         &viewer(me),
-        &me.session.token_hash,
-        &list,
+        &signed_in,
         &pushed,
         may_invite,
         Zone::names(),

@@ -7,7 +7,7 @@ use super::people::{avatar, name, shown_name};
 use super::{full_time, iso};
 use time::OffsetDateTime;
 
-use crate::domain::{SessionInfo, SubscriptionInfo, Zone};
+use crate::domain::{Device, DeviceId, SessionInfo, SubscriptionInfo, Zone};
 use crate::limits::{DISPLAY_NAME_MAX_CHARS, PASSWORD_MIN_CHARS, STATUS_MAX_CHARS};
 
 /// A notice shown at the top of the account page.
@@ -61,11 +61,49 @@ fn profile_section(viewer: &Viewer) -> Markup {
     }
 }
 
+/// This user's browsers that take part in secret conversations, each with
+/// its key's fingerprint, to compare with what the browser itself shows.
+fn devices_section(viewer: &Viewer, devices: &[Device], this_device: Option<DeviceId>) -> Markup {
+    let zone = viewer.zone;
+    html! {
+        section aria-labelledby="devices-title" {
+            h2 #devices-title { "Secret-conversation devices" }
+            @if devices.is_empty() {
+                p { "No browser of yours takes part in secret conversations yet." }
+            } @else {
+                ul.devices {
+                    @for device in devices {
+                        li id=(super::dom_id("device", device.id)) {
+                            strong { "Device " (device.id) }
+                            @if Some(device.id) == this_device { " (this browser)" }
+                            " · added "
+                            time datetime=(iso(device.created_at)) title=(full_time(zone.local(device.created_at), zone)) {
+                                (ago(device.created_at, zone))
+                            }
+                            br;
+                            small { "Key fingerprint " code.fingerprint { (device.fingerprint()) } }
+                        }
+                    }
+                }
+                p { small { "Each browser session is its own device, with its own keys; logging out removes it." } }
+            }
+        }
+    }
+}
+
+/// Where a user is signed in, as the account page shows it: their sessions
+/// (this one among them), and their secret-conversation devices.
+pub struct SignedIn<'a> {
+    pub current_session: &'a str,
+    pub sessions: &'a [SessionInfo],
+    pub devices: &'a [Device],
+    pub this_device: Option<DeviceId>,
+}
+
 /// The account page.
 pub fn account(
     viewer: &Viewer,
-    current_session: &str,
-    sessions: &[SessionInfo],
+    signed_in: &SignedIn,
     pushed: &[SubscriptionInfo],
     may_invite: bool,
     zone_names: &[String],
@@ -86,12 +124,12 @@ pub fn account(
                 section aria-labelledby="sessions-title" {
                     h2 #sessions-title { "Where you are logged in" }
                     ul.sessions {
-                        @for session in sessions {
+                        @for session in signed_in.sessions {
                             li {
                                 @let zone = viewer.zone;
                                 @let used = session.last_used_at.unwrap_or(session.created_at);
                                 strong { (device_name(session.user_agent.as_deref())) }
-                                @if session.token_hash == current_session { " (this browser)" }
+                                @if session.token_hash == signed_in.current_session { " (this browser)" }
                                 " · last active "
                                 time datetime=(iso(used)) title=(full_time(zone.local(used), zone)) {
                                     (ago(used, zone))
@@ -115,6 +153,7 @@ pub fn account(
                         button type="submit" { "Log out everywhere" }
                     }
                 }
+                (devices_section(viewer, signed_in.devices, signed_in.this_device))
                 @if may_invite {
                     p { a href="/invites" { "Invite people" } " to this server with a link." }
                 }
@@ -129,7 +168,7 @@ pub fn account(
                                 li {
                                     @let zone = viewer.zone;
                                     strong { (device_name(device.user_agent.as_deref())) }
-                                    @if device.session_hash == current_session { " (this browser)" }
+                                    @if device.session_hash == signed_in.current_session { " (this browser)" }
                                     " · since "
                                     time datetime=(iso(device.created_at)) title=(full_time(zone.local(device.created_at), zone)) {
                                         (ago(device.created_at, zone))
