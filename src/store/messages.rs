@@ -327,11 +327,15 @@ async fn members_and_replays_in(
              EXISTS (SELECT 1 FROM messages
                  WHERE sender_id = j.value->>1 AND client_id = j.value->>2)
          FROM json_each($1) AS j ORDER BY j.key",
+        // Scalar subqueries, not EXISTS: PostgreSQL may run an EXISTS as a
+        // hashed subplan, reading all of `members` and `messages` once per
+        // batch (it guesses 100 rows for the array); each of these is one
+        // index lookup per message (both keys are unique).
         "SELECT ord,
-             EXISTS (SELECT 1 FROM members
-                 WHERE conversation_id = (e->>0)::bigint AND user_id = (e->>1)::bigint),
-             EXISTS (SELECT 1 FROM messages
-                 WHERE sender_id = (e->>1)::bigint AND client_id = e->>2)
+             (SELECT true FROM members
+                 WHERE conversation_id = (e->>0)::bigint AND user_id = (e->>1)::bigint) IS NOT NULL,
+             (SELECT true FROM messages
+                 WHERE sender_id = (e->>1)::bigint AND client_id = e->>2) IS NOT NULL
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, ord) ORDER BY ord",
     );
     let found: Vec<(i64, bool, bool)> = on_tx!(tx, tx => sqlx::query_as(sql)
