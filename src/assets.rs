@@ -50,6 +50,21 @@ pub(crate) const ASSETS: &[Asset] = &[
         content_type: || ContentType::JavaScript,
     },
     Asset {
+        name: "mls.js",
+        bytes: include_bytes!("../static/mls.js"),
+        content_type: || ContentType::JavaScript,
+    },
+    Asset {
+        name: "secret.js",
+        bytes: include_bytes!("../static/secret.js"),
+        content_type: || ContentType::JavaScript,
+    },
+    Asset {
+        name: "secret-core.js",
+        bytes: include_bytes!("../static/secret-core.js"),
+        content_type: || ContentType::JavaScript,
+    },
+    Asset {
         name: "sw.js",
         bytes: include_bytes!("../static/sw.js"),
         content_type: || ContentType::JavaScript,
@@ -68,6 +83,12 @@ static VERSIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
         .map(|a| hex::encode(&Sha256::digest(a.bytes)[..6]))
         .collect()
 });
+
+/// The content hash of an embedded asset, as its URL carries it.
+pub(crate) fn asset_version(name: &str) -> Option<&'static str> {
+    let i = ASSETS.iter().position(|a| a.name == name)?;
+    Some(VERSIONS[i].as_str())
+}
 
 /// The versioned URL of an embedded asset.
 pub(crate) fn asset_url(name: &str) -> String {

@@ -43,6 +43,12 @@ pub(crate) const CLIENT_ID_MAX_CHARS: usize = 64;
 /// Most KeyPackages one secret-conversation device keeps waiting on the
 /// server; its browser tops them up when few are left.
 pub(crate) const MLS_KEY_PACKAGES_PER_DEVICE: i64 = 100;
+
+/// A device is asked for more KeyPackages when fewer than this many wait
+/// (each adds it to one conversation), and tops them up to
+/// `MLS_KEY_PACKAGES_FULL`.
+pub(crate) const MLS_KEY_PACKAGES_LOW: i64 = 5;
+pub(crate) const MLS_KEY_PACKAGES_FULL: i64 = 20;
 /// Largest MLS object (KeyPackage, Welcome, commit, application message)
 /// the server stores: base64-encoded it still fits a form
 /// (`FORM_MAX_BYTES`). An application message holds at most a message's

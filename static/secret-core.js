@@ -6,9 +6,6 @@
 import * as mls from './mls.js';
 
 const SUITE = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
-// KeyPackages are topped up to FULL when fewer than LOW wait on the server.
-const LOW = 5;
-const FULL = 20;
 
 const text = new TextEncoder();
 const bytesOf = (s) => text.encode(s);
@@ -76,7 +73,8 @@ export class Device {
       await store.put('keyPackages', []);
     }
     const device = new Device(impl, server, store, identity);
-    if (registered.key_packages_left < LOW) await device.topUp(FULL - registered.key_packages_left);
+    // The server says how many more KeyPackages it wants (it keeps a supply for adding this device).
+    if (registered.wanted > 0) await device.topUp(registered.wanted);
     return device;
   }
 
@@ -135,22 +133,23 @@ export class Device {
   }
 
   /**
-   * One commit that adds every device of the members not in the group yet (KeyPackages claimed from
-   * the server) and removes `removeDevices`; retried once after catching up if the epoch moved on.
+   * One commit that adds the devices whose KeyPackages are `claimed` (from the server's claim) and
+   * removes `removeDevices`; after a stale refusal it catches up and tries once more with the same
+   * KeyPackages, leaving out devices that the commit which won had added or removed meanwhile.
    */
-  async commit(conversation, removeDevices = []) {
+  async commit(conversation, removeDevices = [], claimed = []) {
     for (let attempt = 0; ; attempt++) {
       await this.catchUp(conversation);
-      const claimed = await this.server.post(`/conversations/${conversation}/secret/claim`, {});
       const members = await this.members(conversation);
+      const adding = claimed.filter((c) => !members.some((m) => m.device === c.device));
+      const removing = removeDevices.filter((d) => members.some((m) => m.device === d));
       const proposals = [];
-      for (const c of claimed) {
+      for (const c of adding) {
         const decoded = mls.decodeMlsMessage(fromBase64(c.key_package), 0);
         if (decoded) proposals.push({ proposalType: 'add', add: { keyPackage: decoded[0].keyPackage } });
       }
-      for (const device of removeDevices) {
-        const member = members.find((m) => m.device === device);
-        if (member) proposals.push({ proposalType: 'remove', remove: { removed: member.leaf } });
+      for (const device of removing) {
+        proposals.push({ proposalType: 'remove', remove: { removed: members.find((m) => m.device === device).leaf } });
       }
       const { state, seq } = await this.state(conversation);
       const result = await mls.createCommit({ state, cipherSuite: this.impl }, { extraProposals: proposals, ratchetTreeExtension: true });
@@ -160,19 +159,30 @@ export class Device {
       try {
         const posted = await this.server.post(`/conversations/${conversation}/secret/messages`, {
           message: toBase64(mls.encodeMlsMessage(result.commit)),
-          added: claimed.map((c) => String(c.device)),
-          welcome: claimed.map(() => welcome),
-          removed: removeDevices.map(String),
+          added: adding.map((c) => String(c.device)),
+          welcome: adding.map(() => welcome),
+          removed: removing.map(String),
         });
         await this.save(conversation, result.newState, posted.seq);
         return posted;
       } catch (e) {
-        // Claimed KeyPackages are spent either way; the next attempt claims fresh ones.
         if (!(e instanceof StaleEpoch) || attempt > 0) throw e;
         this.staleRetries++;
         await this.save(conversation, state, seq);
       }
     }
+  }
+
+  /**
+   * Keeps the group's devices what the server says they should be: adds the members' devices not
+   * in it yet (a new member, a member's new browser) and removes those whose sessions ended or
+   * whose users left. Commits only when there is something to do; returns the commit or null.
+   */
+  async maintain(conversation) {
+    const removing = await this.server.get(`/conversations/${conversation}/secret/to-remove`);
+    const claimed = await this.server.post(`/conversations/${conversation}/secret/claim`, {});
+    if (removing.length === 0 && claimed.length === 0) return null;
+    return this.commit(conversation, removing, claimed);
   }
 
   /** Joins the groups whose Welcomes wait for this device; returns their conversation ids. */
@@ -188,6 +198,7 @@ export class Device {
         const state = await mls.joinGroup(welcome, kp, mine.private, mls.emptyPskIndex, this.impl);
         // What came before the commit that added this device is not for it.
         await this.save(w.conversation, state, w.seq);
+        await this.store.put(`joined:${w.conversation}`, w.seq);
         joined.push(w.conversation);
         // A KeyPackage is used once.
         kept.splice(kept.indexOf(mine), 1);
@@ -201,7 +212,8 @@ export class Device {
   /**
    * Applies what the server has after this device's place in the group's log, in order; returns
    * the messages read: `{seq, sender, device, text}`, or `{seq, sender, device, error}` for one that
-   * cannot be decrypted (this device's own sends are read from what it kept when sending).
+   * cannot be decrypted (this device's own sends are read from what it kept when sending). Each is
+   * also kept as `text:<conversation>:<seq>` (see `read`): MLS lets a message be decrypted once.
    */
   async catchUp(conversation) {
     const read = [];
@@ -209,11 +221,12 @@ export class Device {
       let { state, seq } = await this.state(conversation);
       const records = await this.server.get(`/conversations/${conversation}/secret/messages?after=${seq}`);
       if (records.length === 0) return read;
+      const batchStart = read.length;
       for (const r of records) {
         seq = r.seq;
         if (r.device === this.id) {
-          const sent = await this.store.get(`sent:${conversation}:${r.seq}`);
-          if (sent !== undefined) read.push({ seq: r.seq, sender: r.sender, device: r.device, text: sent });
+          const sent = await this.read(conversation, r.seq);
+          if (sent !== undefined) read.push({ seq: r.seq, sender: r.sender, device: r.device, ...sent });
           continue; // its own commits were applied when made
         }
         try {
@@ -228,22 +241,38 @@ export class Device {
           read.push({ seq: r.seq, sender: r.sender, device: r.device, error: String(e && e.message || e) });
         }
       }
+      // What was read is kept before the state moves past it: a crash in between reads it again.
+      for (const r of read.slice(batchStart)) await this.keep(conversation, r.seq, r);
       await this.save(conversation, state, seq);
     }
   }
 
-  /** Encrypts `body` for the group and hands it in; catches up and retries once if the epoch moved. */
-  async send(conversation, body) {
+  /** What this device read (or wrote) as change `seq`: `{text}` or `{error}`, or undefined. */
+  async read(conversation, seq) {
+    return this.store.get(`text:${conversation}:${seq}`);
+  }
+
+  async keep(conversation, seq, { text, error }) {
+    await this.store.put(`text:${conversation}:${seq}`, text !== undefined ? { text } : { error });
+  }
+
+  /**
+   * Encrypts `body` for the group and hands it in (under `clientId`, so a resend is stored once);
+   * catches up and retries once if the epoch moved.
+   */
+  async send(conversation, body, clientId) {
     for (let attempt = 0; ; attempt++) {
       await this.catchUp(conversation);
       const { state } = await this.state(conversation);
       const result = await mls.createApplicationMessage(state, bytesOf(body), this.impl);
       const message = mls.encodeMlsMessage({ version: 'mls10', wireformat: 'mls_private_message', privateMessage: result.privateMessage });
       try {
-        const posted = await this.server.post(`/conversations/${conversation}/secret/messages`, { message: toBase64(message) });
+        const fields = { message: toBase64(message) };
+        if (clientId) fields.client_id = clientId;
+        const posted = await this.server.post(`/conversations/${conversation}/secret/messages`, fields);
         // A sender cannot decrypt its own message: it keeps what it wrote. Its place in the log stays
         // where the catch-up left it: messages others sent meanwhile are read next time.
-        await this.store.put(`sent:${conversation}:${posted.seq}`, body);
+        await this.keep(conversation, posted.seq, { text: body });
         await this.save(conversation, result.newState, (await this.state(conversation)).seq);
         return posted;
       } catch (e) {

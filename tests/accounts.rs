@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use rocket::http::{Cookie, Status};
+use rocket::http::{Cookie, Header, Status};
 
 #[rocket::async_test]
 async fn a_fresh_database_has_no_accounts() {
@@ -309,22 +309,54 @@ async fn password_hash_is_argon2id_and_never_the_password() {
 }
 
 #[rocket::async_test]
-async fn static_files_are_embedded_and_cached_for_long() {
+async fn static_files_are_embedded_cached_for_good_under_their_versioned_urls_and_revalidated_otherwise(
+) {
     let app = TestApp::new().await;
-    for (path, kind) in [
-        ("/static/htmx.min.js", "javascript"),
-        ("/static/ws.js", "javascript"),
-        ("/static/app.css", "css"),
-        ("/static/app.js", "javascript"),
+    let page = app.client.get("/login").dispatch().await;
+    let page = page.into_string().await.unwrap();
+    for (name, kind) in [
+        ("htmx.min.js", "javascript"),
+        ("ws.js", "javascript"),
+        ("app.css", "css"),
+        ("app.js", "javascript"),
     ] {
-        let response = app.client.get(path).dispatch().await;
-        assert_eq!(response.status(), Status::Ok, "{path}");
+        // The URL pages link carries the content's version: cached for good.
+        let start = page
+            .find(&format!("/static/{name}?v="))
+            .unwrap_or_else(|| panic!("{name} linked"));
+        let versioned = &page[start..start + page[start..].find('"').unwrap()];
+        let response = app.client.get(versioned).dispatch().await;
+        assert_eq!(response.status(), Status::Ok, "{versioned}");
         assert!(response.content_type().unwrap().to_string().contains(kind));
         assert_eq!(
             response.headers().get_one("Cache-Control"),
             Some("public, max-age=31536000, immutable")
         );
+        let etag = response.headers().get_one("ETag").unwrap().to_owned();
+        // Without it (a module's relative import), or with an old version,
+        // the browser asks again each time and is told it has not changed.
+        for path in [format!("/static/{name}"), format!("/static/{name}?v=old")] {
+            let response = app.client.get(path.clone()).dispatch().await;
+            assert_eq!(response.status(), Status::Ok, "{path}");
+            assert_eq!(
+                response.headers().get_one("Cache-Control"),
+                Some("no-cache")
+            );
+            assert_eq!(response.headers().get_one("ETag"), Some(etag.as_str()));
+            let again = app
+                .client
+                .get(path.clone())
+                .header(Header::new("If-None-Match", etag.clone()))
+                .dispatch()
+                .await;
+            assert_eq!(again.status(), Status::NotModified, "{path}");
+            assert_eq!(again.into_bytes().await.unwrap_or_default(), b"");
+        }
     }
     let htmx = app.client.get("/static/htmx.min.js").dispatch().await;
     assert!(htmx.into_string().await.unwrap().contains("2.0."));
+    for module in ["secret.js", "secret-core.js", "mls.js"] {
+        let response = app.client.get(format!("/static/{module}")).dispatch().await;
+        assert_eq!(response.status(), Status::Ok, "{module}");
+    }
 }

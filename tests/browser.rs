@@ -350,7 +350,7 @@ async fn create_group(client: &Client, title: &str) -> String {
     click(client, "details.new-group summary").await;
     fill(client, "#group-title", title).await;
     for member in client
-        .find_all(Locator::Css("details.new-group input[type=checkbox]"))
+        .find_all(Locator::Css("details.new-group input[name=members]"))
         .await
         .unwrap()
     {
@@ -1094,6 +1094,41 @@ async fn every_page_passes_axe_in_light_and_dark_on_desktop_and_phone() {
     }
 }
 
+/// The page's socket goes away and stays away (its reconnecting held
+/// back), until `socket_back`; returns once the page shows it is offline.
+async fn socket_away(client: &Client) {
+    client
+        .execute(
+            "window.away = document.querySelector('[ws-connect]')['htmx-internal-data'].webSocket; \
+             window.back = window.away.init; window.away.init = () => {}; \
+             window.away.socket.close(4000, 'away'); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_until("the page knows it is away", || async {
+        client
+            .execute(
+                "return document.body.classList.contains('disconnected');",
+                vec![],
+            )
+            .await
+            .is_ok_and(|v| v == json!(true))
+    })
+    .await;
+}
+
+/// The socket `socket_away` took away connects again.
+async fn socket_back(client: &Client) {
+    client
+        .execute(
+            "window.away.init = window.back; window.away.init(); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn an_inbox_that_was_away_catches_up_when_its_socket_returns_and_filters_as_you_type() {
     let Some(driver) = start_driver().await else {
@@ -1114,23 +1149,7 @@ async fn an_inbox_that_was_away_catches_up_when_its_socket_returns_and_filters_a
     })
     .await;
     // Bob's socket goes away (as on a train through a tunnel).
-    bob.execute(
-        "window.away = document.querySelector('[ws-connect]')['htmx-internal-data'].webSocket; \
-         window.back = window.away.init; window.away.init = () => {}; \
-         window.away.socket.close(4000, 'away'); return true;",
-        vec![],
-    )
-    .await
-    .unwrap();
-    wait_until("bob's page knows it is away", || async {
-        bob.execute(
-            "return document.body.classList.contains('disconnected');",
-            vec![],
-        )
-        .await
-        .is_ok_and(|v| v == json!(true))
-    })
-    .await;
+    socket_away(&bob).await;
     open_chat_with(&alice, "bob").await;
     type_and_send(&alice, "Are you there?").await;
     type_and_send(&alice, "Hello?").await;
@@ -1143,12 +1162,7 @@ async fn an_inbox_that_was_away_catches_up_when_its_socket_returns_and_filters_a
         "nothing arrived while away"
     );
     // It comes back: the page says what it shows and gets what changed.
-    bob.execute(
-        "window.away.init = window.back; window.away.init(); return true;",
-        vec![],
-    )
-    .await
-    .unwrap();
+    socket_back(&bob).await;
     wait_for_text(&bob, "#inbox .unread", "2").await;
     wait_for_text(&bob, "#inbox .preview", "Hello?").await;
     // The tab says so too: "(2)" in its title and a dot on its icon.
@@ -1629,35 +1643,36 @@ async fn the_account_page_names_this_browser_a_chosen_zone_moves_every_time_and_
         "no raw user agent: {sessions}"
     );
 
-    // Secret-conversation devices: none until this browser registers one
-    // (as the page's module does, with its public signature key); then it
-    // is listed as this browser, with its key's fingerprint.
-    wait_for_text(
-        &alice,
-        "main",
-        "No browser of yours takes part in secret conversations yet.",
-    )
-    .await;
-    let key = [7u8; 32];
+    // Secret-conversation devices: the page's module registered this
+    // browser (its signature key made and kept in the browser, the public
+    // half sent); it is listed as this browser, with its key's fingerprint.
+    wait_until("alice's device registered", || secret_device_ready(&alice)).await;
     let registered = alice
         .execute_async(
             "const done = arguments[arguments.length - 1];
-             const body = new URLSearchParams({
-               csrf: document.querySelector('input[name=csrf]').value,
-               signature_key: arguments[0],
-             });
-             fetch('/secret/devices', { method: 'POST', body }).then((r) => r.json()).then(done, (e) => done(String(e)));",
-            vec![json!(base64ct::Base64::encode_string(&key))],
+             const open = indexedDB.open('natter-secret', 1);
+             open.onerror = () => done(String(open.error));
+             open.onsuccess = () => {
+               const key = `${document.body.dataset.me}:identity`;
+               const get = open.result.transaction('kv').objectStore('kv').get(key);
+               get.onsuccess = () => done({
+                 device: get.result.device,
+                 key: btoa(String.fromCharCode(...get.result.publicKey)),
+               });
+             };",
+            vec![],
         )
         .await
         .unwrap();
+    let key =
+        base64ct::Base64::decode_vec(registered["key"].as_str().expect("a key")).expect("base64");
     let device = registered["device"].as_i64().expect("a device id");
     alice.refresh().await.unwrap();
     let listed = text_of(&alice, &format!("#device-{device}")).await;
     let fingerprint = natter::domain::Device {
         id: natter::domain::DeviceId::new(device),
         user_id: natter::domain::UserId::new(0),
-        signature_key: key.to_vec(),
+        signature_key: key,
         created_at: time::OffsetDateTime::now_utc(),
     }
     .fingerprint();
@@ -2571,5 +2586,203 @@ async fn a_search_typed_in_the_inbox_opens_the_message_in_its_conversation() {
     assert_no_console_errors(&alice, "writing").await;
     for client in [alice, bob] {
         let _ = client.close().await;
+    }
+}
+
+/// Whether this browser's secret-conversation device is registered with
+/// all the KeyPackages the server wants (the page's module does it).
+async fn secret_device_ready(client: &Client) -> bool {
+    client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/secret/devices/this')
+               .then((r) => (r.ok ? r.json() : null))
+               .then((d) => done(!!d && d.wanted === 0))
+               .catch(() => done(false));",
+            vec![],
+        )
+        .await
+        .is_ok_and(|v| v == json!(true))
+}
+
+/// How many bubbles of the page say exactly `text`.
+async fn bubbles_saying(client: &Client, text: &str) -> usize {
+    client
+        .execute(
+            "return [...document.querySelectorAll('#messages .message .body')]
+               .filter((p) => p.textContent === arguments[0]).length;",
+            vec![json!(text)],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0) as usize
+}
+
+#[tokio::test]
+async fn a_secret_conversation_is_encrypted_in_the_browser_and_read_on_every_device_of_its_members()
+{
+    let Some(driver) = start_driver().await else {
+        eprintln!("SKIPPED: Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let (server, base, alice, bob) = two_people(&driver).await;
+    // Bob's second device: another browser, logged in as him.
+    let laptop = driver.browser("bob-laptop", true).await;
+    log_in(&laptop, &base, "bob").await;
+    for (who, client) in [("alice", &alice), ("bob", &bob), ("bob's laptop", &laptop)] {
+        wait_until(&format!("{who}'s device registered"), || {
+            secret_device_ready(client)
+        })
+        .await;
+    }
+
+    // Alice starts a secret group with bob from "New group".
+    go_to_people(&alice).await;
+    click(&alice, "details.new-group summary").await;
+    fill(&alice, "#group-title", "Surprise party").await;
+    click(&alice, "details.new-group input[name=members]").await;
+    click(&alice, "details.new-group input[name=secret]").await;
+    click(&alice, "details.new-group button[type=submit]").await;
+    wait_until("the secret conversation opens", || async {
+        path_of(&alice).await.starts_with("/conversations/")
+    })
+    .await;
+    let path = path_of(&alice).await;
+    let composer_ready = "return !document.getElementById('secret-fields').disabled;";
+    wait_until("alice's composer enabled", || async {
+        alice
+            .execute(composer_ready, vec![])
+            .await
+            .is_ok_and(|v| v == json!(true))
+    })
+    .await;
+    assert!(alice.find(Locator::Css(".chat-header .lock")).await.is_ok());
+
+    type_and_send(&alice, "Cake at eight, don't tell Carol").await;
+    wait_for_text(&alice, "#messages .message.mine", "Cake at eight").await;
+    for client in [&bob, &laptop] {
+        client.goto(&format!("{base}{path}")).await.unwrap();
+        wait_for_text(client, "#messages .message.theirs", "Cake at eight").await;
+        wait_until("bob's composer enabled", || async {
+            client
+                .execute(composer_ready, vec![])
+                .await
+                .is_ok_and(|v| v == json!(true))
+        })
+        .await;
+    }
+    // Both ways, live, to and from both of bob's devices.
+    type_and_send(&laptop, "I'll bring candles").await;
+    for client in [&alice, &bob, &laptop] {
+        wait_for_text(client, "#messages", "I'll bring candles").await;
+    }
+    type_and_send(&bob, "Count me in").await;
+    for client in [&alice, &bob, &laptop] {
+        wait_for_text(client, "#messages", "Count me in").await;
+    }
+
+    // A ciphertext changed on its way (one bit of the last message, handed
+    // in again) shows as a message that cannot be decrypted; what follows
+    // reads as before.
+    let tampered = alice
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const conversation = document.querySelector('.secret-composer').dataset.conversation;
+             const csrf = JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token'];
+             fetch(`/conversations/${conversation}/secret/messages?after=0`)
+               .then((r) => r.json())
+               .then((log) => {
+                 const last = log.filter((r) => r.kind === 'application').pop();
+                 const bytes = Uint8Array.from(atob(last.message), (c) => c.charCodeAt(0));
+                 bytes[bytes.length - 1] ^= 1;
+                 const message = btoa(String.fromCharCode(...bytes));
+                 const body = new URLSearchParams({ csrf, message, client_id: 'tampered' });
+                 return fetch(`/conversations/${conversation}/secret/messages`, { method: 'POST', body });
+               })
+               .then((r) => done(r.status))
+               .catch((e) => done(String(e)));",
+            vec![],
+        )
+        .await
+        .expect("tampering runs");
+    assert_eq!(tampered, json!(200), "the server cannot tell");
+    wait_for_text(
+        &bob,
+        "#messages .secret-failed",
+        "Couldn't decrypt this message",
+    )
+    .await;
+    type_and_send(&alice, "Still on?").await;
+    wait_for_text(&bob, "#messages", "Still on?").await;
+
+    // Bob's laptop loses its socket; what was sent meanwhile arrives once
+    // it is back, each message once.
+    socket_away(&laptop).await;
+    type_and_send(&alice, "Balloons: red").await;
+    type_and_send(&alice, "Balloons: blue").await;
+    wait_for_text(&alice, "#messages", "Balloons: blue").await;
+    socket_back(&laptop).await;
+    wait_for_text(&laptop, "#messages", "Balloons: blue").await;
+    for text in [
+        "Balloons: red",
+        "Balloons: blue",
+        "Still on?",
+        "Count me in",
+    ] {
+        assert_eq!(bubbles_saying(&laptop, text).await, 1, "{text:?} once");
+    }
+
+    // The inbox says a message came without saying what it was.
+    wait_for_text(&bob, "#inbox .preview", "Encrypted message").await;
+    let overflow = bob
+        .execute(
+            "const d = document.documentElement; return [d.scrollHeight, d.clientHeight, \
+             [...document.querySelectorAll('body *')] \
+               .filter((e) => e.getBoundingClientRect().bottom > d.clientHeight) \
+               .map((e) => `${e.parentElement.parentElement.className} > ${e.parentElement.className} > ${e.className}: ${e.textContent}`)];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow[0].as_f64() <= overflow[1].as_f64(),
+        "the page itself does not scroll (what sticks out: {overflow})"
+    );
+    assert_accessible(&bob, "a secret conversation").await;
+    screenshot(&bob, "secret").await;
+    for (who, client) in [("alice", &alice), ("bob", &bob), ("bob's laptop", &laptop)] {
+        assert_no_console_errors(client, &format!("in {who}'s secret conversation")).await;
+    }
+
+    // Without JavaScript the conversation says it needs it, and offers no
+    // way to send text the server would see.
+    let plain = driver.browser("bob-no-script", false).await;
+    log_in(&plain, &base, "bob").await;
+    plain.goto(&format!("{base}{path}")).await.unwrap();
+    wait_for_text(&plain, "main.chat", "needs JavaScript").await;
+    let disabled = plain
+        .find(Locator::Css("#secret-fields"))
+        .await
+        .expect("the composer's fields")
+        .attr("disabled")
+        .await
+        .expect("its attribute");
+    assert!(disabled.is_some(), "the composer is disabled");
+
+    common::assert_no_plaintext_stored(
+        &server.dir,
+        &[
+            "Cake at eight",
+            "bring candles",
+            "Count me in",
+            "Still on?",
+            "Balloons: red",
+            "Balloons: blue",
+        ],
+    )
+    .await;
+    for client in [alice, bob, laptop, plain] {
+        client.close().await.unwrap();
     }
 }

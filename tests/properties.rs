@@ -34,6 +34,7 @@ fn stored(body: String) -> Message {
         reactions: Vec::new(),
         mentions: Vec::new(),
         attachment: Default::default(),
+        ciphertext: None,
     }
 }
 

@@ -155,8 +155,12 @@ async fn secret_group() -> Group {
 async fn a_browser_registers_one_device_and_keeps_key_packages_waiting() {
     let app = TestApp::new().await;
     signup(&app.client, "alice").await;
-    let (status, _) = json_of(app.client.get("/secret/devices/this").dispatch().await).await;
-    assert_eq!(status, Status::NotFound, "no device before registering");
+    let (status, this) = json_of(app.client.get("/secret/devices/this").dispatch().await).await;
+    assert_eq!(
+        (status, this),
+        (Status::Ok, Value::Null),
+        "no device before registering"
+    );
 
     let device = register(&app.client, 1).await;
     assert_eq!(
@@ -576,40 +580,143 @@ async fn the_page_core_exchanges_messages_between_devices_and_a_leaver_reads_not
         "{out}"
     );
 
-    // The server holds no plaintext: not in the database files (SQLite, its
-    // WAL) nor in any row (PostgreSQL).
-    let pool = open_database(&server.dir).await;
-    let stored: Vec<Vec<u8>> = match &pool {
-        natter::store::Pool::Sqlite(_) => ["natter.db", "natter.db-wal"]
-            .iter()
-            .filter_map(|f| std::fs::read(server.dir.path().join(f)).ok())
-            .collect(),
-        natter::store::Pool::Postgres(pg) => {
-            let mut rows: Vec<Vec<u8>> = Vec::new();
-            for sql in [
-                "SELECT body FROM mls_messages",
-                "SELECT welcome FROM mls_welcomes",
-                "SELECT key_package FROM mls_key_packages",
-                "SELECT convert_to(body, 'UTF8') FROM messages",
-            ] {
-                rows.extend(
-                    sqlx::query_scalar::<_, Vec<u8>>(sql)
-                        .fetch_all(pg)
-                        .await
-                        .expect("rows"),
-                );
-            }
-            rows
+    common::assert_no_plaintext_stored(&server.dir, &PLAINTEXTS).await;
+}
+
+/// Signs up `name` in a new browser of `server` and registers its device
+/// (signature key made of `key`); returns the browser and its form token.
+async fn device_on(server: &Server, name: &str, key: u8) -> (Browser, String) {
+    let browser = server.browser();
+    browser.signup(name).await;
+    let csrf = hidden_field(&browser.get_text("/").await, "csrf").expect("a csrf token");
+    let registered = browser
+        .post(
+            "/secret/devices",
+            &[("csrf", &csrf), ("signature_key", &b64(&[key; 32]))],
+        )
+        .await;
+    assert_eq!(registered.status(), reqwest::StatusCode::OK);
+    (browser, csrf)
+}
+
+#[tokio::test]
+async fn a_secret_message_reaches_members_sockets_as_a_bubble_with_its_ciphertext_and_never_as_text(
+) {
+    let server = Server::start().await;
+    let (alice, alice_csrf) = device_on(&server, "alice", 1).await;
+    let (bob, bob_csrf) = device_on(&server, "bob", 2).await;
+    let bob_id = alice.user_id_of("bob").await;
+    let created = alice
+        .post(
+            "/secret/groups",
+            &[
+                ("csrf", &alice_csrf),
+                ("title", "Plans"),
+                ("members", &bob_id),
+            ],
+        )
+        .await;
+    let created: Value = serde_json::from_str(&created.text().await.expect("body")).expect("json");
+    // "New group" with "Secret" ticked, posted without the page's script
+    // (which makes the group's keys): refused, saying why.
+    let without_script = alice
+        .post(
+            "/groups",
+            &[
+                ("csrf", &alice_csrf),
+                ("title", "Plans"),
+                ("members", &bob_id),
+                ("secret", "on"),
+            ],
+        )
+        .await;
+    assert!(without_script.status().is_client_error());
+    assert!(without_script
+        .text()
+        .await
+        .unwrap()
+        .contains("needs JavaScript"));
+    let conversation = created["conversation"].as_i64().expect("an id");
+    let (mut bob_socket, _) = bob.connect(conversation, 0).await;
+
+    // alice's device hands in an application message: bob's page gets a
+    // bubble carrying the ciphertext, and the message has no text here.
+    let ciphertext = application(conversation, 0, 7);
+    let path = format!("/conversations/{conversation}/secret/messages");
+    let fields = [
+        ("csrf", alice_csrf.as_str()),
+        ("message", &b64(&ciphertext)),
+        ("client_id", "first-secret"),
+    ];
+    let posted = alice.post(&path, &fields).await.text().await.expect("body");
+    let posted: Value = serde_json::from_str(&posted).expect("json");
+    let seq = posted["seq"].as_i64().expect("a seq");
+    let bubble = loop {
+        let text = next_text(&mut bob_socket).await.expect("a push");
+        if text.contains("data-ciphertext") {
+            break text;
         }
     };
-    assert!(!stored.is_empty());
-    for text in PLAINTEXTS {
-        for bytes in &stored {
-            assert!(
-                !bytes.windows(text.len()).any(|w| w == text.as_bytes()),
-                "{text:?} is stored in plaintext"
-            );
+    assert!(bubble.contains(&format!(r#"data-ciphertext="{}""#, b64(&ciphertext))));
+    assert!(bubble.contains(&format!(r#"data-seq="{seq}""#)));
+    assert!(bubble.contains("Encrypted message"), "{bubble}");
+    assert!(
+        !bubble.contains("Actions for this message"),
+        "no actions yet"
+    );
+    // Sent twice (the page did not hear back), stored once.
+    let again = alice.post(&path, &fields).await.text().await.expect("body");
+    let again: Value = serde_json::from_str(&again).expect("json");
+    assert_eq!(again["seq"].as_i64(), Some(seq));
+    let pool = open_database(&server.dir).await;
+    let bodies: Vec<String> = natter::on_pool!(&pool, p => sqlx::query_scalar(
+        "SELECT body FROM messages WHERE conversation_id = $1 AND kind = 'text'",
+    )
+    .bind(conversation)
+    .fetch_all(p)
+    .await
+    .unwrap());
+    assert_eq!(bodies, vec![String::new()]);
+    let start = bubble.find(r#"id="message-"#).expect("a bubble id") + r#"id="message-"#.len();
+    let message_id = &bubble[start..start + bubble[start..].find('"').expect("id end")];
+
+    // Text in the clear is refused on every path: a socket frame, a plain
+    // form, an edit, a reaction; none of it is stored.
+    send(&mut bob_socket, "plain words over the socket", "plain-1").await;
+    let refusal = loop {
+        let text = next_text(&mut bob_socket).await.expect("an answer");
+        if text.contains("composer-error") {
+            break text;
         }
-    }
+    };
+    assert!(refusal.contains("secret conversation"), "{refusal}");
+    let form = bob
+        .post(
+            &format!("/conversations/{conversation}/messages"),
+            &[
+                ("csrf", &bob_csrf),
+                ("client_id", "plain-2"),
+                ("body", "plain words in a form"),
+            ],
+        )
+        .await;
+    assert!(form.status().is_client_error(), "{}", form.status());
+    let message_url = format!("/conversations/{conversation}/messages/{message_id}");
+    let edit = alice
+        .post(
+            &format!("{message_url}/edit"),
+            &[("csrf", &alice_csrf), ("body", "plain words in an edit")],
+        )
+        .await;
+    assert_eq!(edit.status(), reqwest::StatusCode::NOT_FOUND);
+    let react = bob
+        .post(
+            &format!("{message_url}/reactions"),
+            &[("csrf", &bob_csrf), ("emoji", "👍")],
+        )
+        .await;
+    assert_eq!(react.status(), reqwest::StatusCode::NOT_FOUND);
+    assert_eq!(count(&pool, "reactions").await, 0);
     pool.close().await;
+    assert_no_plaintext_stored(&server.dir, &["plain words"]).await;
 }

@@ -11,7 +11,10 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::limits::{MLS_FETCH_BATCH, MLS_OBJECT_MAX_BYTES};
-use crate::live::hub::Fanout;
+use std::sync::Arc;
+
+use crate::domain::{is_valid_client_id, SharedTally};
+use crate::live::hub::{Event, Fanout};
 use crate::store::secret;
 use crate::store::Pool;
 
@@ -112,14 +115,20 @@ pub async fn claim_key_packages(
 
 /// Takes a group message (`body`, an `MLSMessage`) from `device` of `user`:
 /// it must be for this conversation's group and its current epoch; a commit
-/// also says which devices it adds (each with its Welcome) and removes.
+/// also says which devices it adds (each with its Welcome) and removes. An
+/// application message is shown to the members at once, as a bubble whose
+/// text their browsers decrypt; `client_id` makes sending it twice store it
+/// once.
+#[allow(clippy::too_many_arguments)]
 pub async fn post(
     pool: &Pool,
+    hub: &dyn Fanout,
     conversation: ConversationId,
     device: DeviceId,
     user: UserId,
     body: &[u8],
     roster: &RosterChange,
+    client_id: Option<&str>,
 ) -> Result<Posted> {
     check_size("group message", body)?;
     let header = read_group_message(body).map_err(|e| invalid("group message", e))?;
@@ -135,7 +144,38 @@ pub async fn post(
         check_size("Welcome", welcome)?;
         check_welcome(welcome).map_err(|e| invalid("Welcome", e))?;
     }
-    secret::post(pool, conversation, device, user, &header, body, roster).await
+    let client_id = match client_id {
+        Some(id) if is_valid_client_id(id) => id.to_owned(),
+        Some(_) => {
+            return Err(Error::Invalid(
+                "This page is out of date. Reload it and send again.".into(),
+            ))
+        }
+        None => super::new_client_id(),
+    };
+    let (posted, message) = secret::post(
+        pool,
+        conversation,
+        device,
+        user,
+        &header,
+        body,
+        roster,
+        &client_id,
+    )
+    .await?;
+    if let Some(message) = message {
+        let members = crate::store::conversations::member_ids(pool, conversation).await?;
+        hub.publish(
+            &members,
+            Event::MessagePosted {
+                message: Arc::new(message),
+                tally: SharedTally::default(),
+                bubbles: Default::default(),
+            },
+        );
+    }
+    Ok(posted)
 }
 
 /// The group's messages after change `after`, for a device in the group.

@@ -117,7 +117,9 @@ fn is_forbidden_control(c: char) -> bool {
     c.is_control() && c != '\n' && c != '\t'
 }
 
-fn is_valid_client_id(id: &str) -> bool {
+/// A client id a page made: 1 to `CLIENT_ID_MAX_CHARS` letters, digits,
+/// `-` or `_`.
+pub fn is_valid_client_id(id: &str) -> bool {
     (1..=CLIENT_ID_MAX_CHARS).contains(&id.len())
         && id
             .bytes()

@@ -17,8 +17,8 @@ pub use admin::{Invite, LogEntry, ManagedUser, Registration};
 pub use event::{Event, SharedGroup, SharedRenders, SharedTally};
 pub use ids::{ConversationId, DeviceId, MessageId, UserId};
 pub use input::{
-    is_bidi_control, message_text, profile_line, Draft, GroupTitle, NewPassword, ReactionEmoji,
-    Username,
+    is_bidi_control, is_valid_client_id, message_text, profile_line, Draft, GroupTitle,
+    NewPassword, ReactionEmoji, Username,
 };
 pub use mentions::{mention_spans, mentioned_names};
 pub use mls::{

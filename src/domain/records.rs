@@ -143,6 +143,8 @@ pub struct InboxRow {
     /// The conversation's newest change: what the row is as of.
     pub last_seq: i64,
     pub newest: Option<Preview>,
+    /// A secret conversation: end-to-end encrypted, its texts unknown here.
+    pub secret: bool,
 }
 
 /// A session as the account page lists it.
@@ -199,6 +201,9 @@ pub struct Message {
     /// The members it calls by name (loaded apart).
     #[sqlx(skip)]
     pub mentions: Vec<Mention>,
+    /// In a secret conversation, the MLS message that carries it (its
+    /// `body` is empty: only the members' browsers can read it).
+    pub ciphertext: Option<Vec<u8>>,
 }
 
 /// The change a page showing `messages` (a conversation's newest, as read

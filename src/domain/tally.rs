@@ -42,6 +42,8 @@ pub struct Tally {
     pub preview: Option<Preview>,
     /// A group's name.
     pub title: Option<String>,
+    /// A secret conversation (end-to-end encrypted).
+    pub secret: bool,
     pub members: Vec<MemberTally>,
 }
 
@@ -101,6 +103,7 @@ impl Tally {
             notify: me.notify,
             last_seq: self.last_seq,
             newest: self.preview.clone(),
+            secret: self.secret,
         })
     }
 
@@ -171,6 +174,7 @@ mod tests {
             newest: newest.map(|(m, u)| (MessageId::new(m), UserId::new(u))),
             preview: None,
             title: None,
+            secret: false,
             members: reads
                 .iter()
                 .map(|&(user, read)| MemberTally {

@@ -97,6 +97,7 @@ async fn render_page(
         .map(|t| t.notify_of(me.id()))
         .unwrap_or_default();
     let newest_change = tally.as_ref().map_or(0, |t| t.last_seq);
+    let secret = tally.as_ref().is_some_and(|t| t.secret);
     let seen = tally.is_some_and(|t| t.seen_by_others(me.id()));
     if before.is_none() && opening.around.is_none() && !opening.scripted {
         let marked = chat::mark_read(
@@ -185,6 +186,7 @@ async fn render_page(
                 reply: reply.as_ref(),
             },
             upload_client_id: &upload_client_id,
+            secret,
         },
     ))
 }

@@ -18,10 +18,18 @@ struct NewGroup {
     csrf: String,
     title: String,
     members: Vec<UserId>,
+    /// Ticked "Secret": only the page's script can make one (the group's
+    /// keys are made in the browser), so this form without it refuses.
+    secret: bool,
 }
 
 #[rocket::post("/groups", data = "<form>")]
 async fn create(form: CsrfForm<NewGroup>, me: CurrentUser, app: App<'_>) -> Result<Redirect> {
+    if form.0.secret {
+        return Err(Error::Invalid(
+            "A secret conversation is made by the page's script, with keys made in your browser: it needs JavaScript.".into(),
+        ));
+    }
     let (pool, hub) = (app.db.pool(), app.hub.as_ref());
     let id = groups::create(pool, hub, me.id(), &form.0.title, &form.0.members).await?;
     Ok(Redirect::to(conversation_url(id)))

@@ -19,6 +19,7 @@ use crate::chat::secret;
 use crate::domain::{ConversationId, DeviceId, Posted, RosterChange, UserId};
 use crate::error::{Error, Result};
 use crate::http::accounts::TokenForm;
+use crate::limits::{MLS_KEY_PACKAGES_FULL, MLS_KEY_PACKAGES_LOW};
 use crate::store::Db;
 
 fn decode(what: &str, text: &str) -> Result<Vec<u8>> {
@@ -63,6 +64,8 @@ struct GroupMessageForm {
     added: Vec<DeviceId>,
     welcome: Vec<String>,
     removed: Vec<DeviceId>,
+    /// For an application message: sent twice, stored once.
+    client_id: Option<String>,
 }
 
 crate::csrf_forms!(
@@ -76,6 +79,23 @@ crate::csrf_forms!(
 struct ThisDevice {
     device: DeviceId,
     key_packages_left: i64,
+    /// How many KeyPackages the device should make and upload now.
+    wanted: i64,
+}
+
+impl ThisDevice {
+    fn new(device: DeviceId, key_packages_left: i64) -> ThisDevice {
+        let wanted = if key_packages_left < MLS_KEY_PACKAGES_LOW {
+            MLS_KEY_PACKAGES_FULL - key_packages_left
+        } else {
+            0
+        };
+        ThisDevice {
+            device,
+            key_packages_left,
+            wanted,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -125,20 +145,19 @@ async fn register(
     let pool = db.pool();
     let device = secret::register_device(pool, me.id(), &me.session.token_hash, &key).await?;
     let key_packages_left = secret::key_packages_left(pool, device).await?;
-    Ok(Json(ThisDevice {
-        device,
-        key_packages_left,
-    }))
+    Ok(Json(ThisDevice::new(device, key_packages_left)))
 }
 
+/// This session's device, or `null` (with every KeyPackage wanted) before
+/// the page registered one: asking is normal, not an error.
 #[rocket::get("/secret/devices/this")]
-async fn this_device(me: CurrentUser, db: &Db) -> Result<Json<ThisDevice>> {
-    let device = device(db, &me).await?;
-    let key_packages_left = secret::key_packages_left(db.pool(), device).await?;
-    Ok(Json(ThisDevice {
-        device,
-        key_packages_left,
-    }))
+async fn this_device(me: CurrentUser, db: &Db) -> Result<Json<Option<ThisDevice>>> {
+    let pool = db.pool();
+    let Some(device) = secret::this_device(pool, &me.session.token_hash).await? else {
+        return Ok(Json(None));
+    };
+    let key_packages_left = secret::key_packages_left(pool, device).await?;
+    Ok(Json(Some(ThisDevice::new(device, key_packages_left))))
 }
 
 #[rocket::post("/secret/key-packages", data = "<form>")]
@@ -197,8 +216,9 @@ async fn post(
     id: ConversationId,
     form: CsrfForm<GroupMessageForm>,
     me: CurrentUser,
-    db: &Db,
+    app: App<'_>,
 ) -> Result<Json<Posted>> {
+    let db = app.db;
     let device = device(db, &me).await?;
     let form = form.0;
     if form.added.len() != form.welcome.len() {
@@ -217,7 +237,17 @@ async fn post(
         added,
         removed: form.removed,
     };
-    let posted = secret::post(db.pool(), id, device, me.id(), &message, &roster).await?;
+    let posted = secret::post(
+        db.pool(),
+        app.hub.as_ref(),
+        id,
+        device,
+        me.id(),
+        &message,
+        &roster,
+        form.client_id.as_deref(),
+    )
+    .await?;
     Ok(Json(posted))
 }
 

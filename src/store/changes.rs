@@ -14,7 +14,9 @@ use super::users::username_key;
 /// Takes the conversation's next sequence number for a change to `message`,
 /// if `actor` is a member and the message is in it, not deleted, and one
 /// members wrote (not a group's note); `author_only` also requires that
-/// `actor` wrote it. `None` when any of that is not so.
+/// `actor` wrote it. `None` when any of that is not so, and in a secret
+/// conversation, whose changes would have to be encrypted in the browser
+/// too (not built yet): the server must not take them in the clear.
 async fn next_change(
     tx: &mut Tx,
     conversation_id: ConversationId,
@@ -31,6 +33,7 @@ async fn next_change(
         "UPDATE conversations SET last_seq = last_seq + 1
          WHERE id = $1
            AND EXISTS (SELECT 1 FROM members WHERE conversation_id = $2 AND user_id = $3)
+           AND NOT EXISTS (SELECT 1 FROM mls_groups WHERE conversation_id = $1)
            AND EXISTS (SELECT 1 FROM messages m WHERE m.id = $4 AND m.conversation_id = $1
                          AND m.deleted_at IS NULL AND m.kind = 'text' {author})
          RETURNING last_seq"

@@ -50,6 +50,10 @@ pub async fn list(pool: &Pool, viewer: UserId) -> Result<Vec<Contact>> {
 }
 
 /// The joins `preview_columns` needs, for conversation `c`.
+/// Whether conversation `c` is secret (has an MLS group).
+pub(super) const SECRET: &str =
+    "((SELECT 1 FROM mls_groups g WHERE g.conversation_id = c.id) IS NOT NULL)";
+
 pub(super) const PREVIEW_JOINS: &str =
     "LEFT JOIN messages n ON n.id = (SELECT MAX(id) FROM messages WHERE conversation_id = c.id)
      LEFT JOIN users ns ON ns.id = n.sender_id
@@ -113,6 +117,7 @@ struct TallyRow {
     is_group: bool,
     title: Option<String>,
     last_seq: i64,
+    secret: bool,
     #[sqlx(flatten)]
     newest: PreviewColumns,
 }
@@ -123,7 +128,7 @@ pub async fn tally(pool: &Pool, conversation_id: ConversationId) -> Result<Optio
     let sql = format!(
         "SELECT v.user_id, u.username, u.display_name, u.avatar, v.last_read_message_id, {unread} AS unread,
                 {mentioned} AS mentioned, v.notify,
-                c.kind = 'group' AS is_group, c.title, c.last_seq, {preview}
+                c.kind = 'group' AS is_group, c.title, c.last_seq, {SECRET} AS secret, {preview}
          FROM members v
          JOIN users u ON u.id = v.user_id
          JOIN conversations c ON c.id = v.conversation_id
@@ -161,6 +166,7 @@ pub async fn tally(pool: &Pool, conversation_id: ConversationId) -> Result<Optio
         newest: first.newest.newest(),
         preview: first.newest.preview(),
         title: first.title,
+        secret: first.secret,
         members,
     }))
 }

@@ -1,7 +1,9 @@
 //! The inbox as one member sees it: every conversation they are in, newest
 //! activity first, each with its newest message and what they have not read.
 
-use super::contacts::{mentioned, preview_columns, unread_count, PreviewColumns, PREVIEW_JOINS};
+use super::contacts::{
+    mentioned, preview_columns, unread_count, PreviewColumns, PREVIEW_JOINS, SECRET,
+};
 use super::Pool;
 use crate::domain::{ConversationId, InboxRow, NotifyLevel, UserId};
 use crate::error::Result;
@@ -17,6 +19,7 @@ struct Row {
     mentioned: bool,
     notify: String,
     last_seq: i64,
+    secret: bool,
     #[sqlx(flatten)]
     newest: PreviewColumns,
 }
@@ -28,7 +31,7 @@ pub async fn list(pool: &Pool, viewer: UserId) -> Result<Vec<InboxRow>> {
     let sql = format!(
         "SELECT c.id, c.kind = 'group' AS is_group, COALESCE(c.title, NULLIF(p.display_name, ''), p.username) AS title,
                 p.id AS peer_id, p.avatar, {unread} AS unread, {mentioned} AS mentioned, v.notify, c.last_seq,
-                {preview}
+                {SECRET} AS secret, {preview}
          FROM members v
          JOIN conversations c ON c.id = v.conversation_id
          LEFT JOIN members pv
@@ -58,6 +61,7 @@ pub async fn list(pool: &Pool, viewer: UserId) -> Result<Vec<InboxRow>> {
             notify: NotifyLevel::parse(&row.notify).unwrap_or_default(),
             last_seq: row.last_seq,
             newest: row.newest.preview(),
+            secret: row.secret,
         })
         .collect())
 }

@@ -33,8 +33,9 @@ pub(super) const SELECT: &str =
         a.thumbnail_width AS attachment_thumbnail_width,
         a.thumbnail_height AS attachment_thumbnail_height,
         m.reply_to, ru.username AS reply_sender, SUBSTR(r.body, 1, 100) AS reply_text,
-        r.deleted_at IS NOT NULL AS reply_deleted
+        r.deleted_at IS NOT NULL AS reply_deleted, mm.body AS ciphertext
     FROM messages m JOIN users u ON u.id = m.sender_id
+    LEFT JOIN mls_messages mm ON mm.conversation_id = m.conversation_id AND mm.seq = m.seq
     LEFT JOIN attachments a ON a.message_id = m.id
     LEFT JOIN messages r ON r.id = m.reply_to
     LEFT JOIN users ru ON ru.id = r.sender_id";
@@ -231,10 +232,16 @@ pub(crate) async fn save_many_in(
     let checks = members_and_replays_in(tx, batch).await?;
     let mut client_ids = std::collections::HashSet::new();
     let mut fresh = Vec::new();
-    for (i, (new, (member, replay))) in batch.iter().zip(checks).enumerate() {
-        if !member {
+    for (i, (new, check)) in batch.iter().zip(checks).enumerate() {
+        if !check.member {
             answers[i] = Some(Err(Error::NotFound));
-        } else if !replay && client_ids.insert((new.sender_id, new.client_id)) {
+        } else if check.secret {
+            // Text in the clear has no place there: only ciphertext made in
+            // the members' browsers does (`store::secret::post`).
+            answers[i] = Some(Err(Error::Invalid(
+                "This is a secret conversation: its messages are encrypted in the browser, which needs JavaScript.".into(),
+            )));
+        } else if !check.replay && client_ids.insert((new.sender_id, new.client_id)) {
             fresh.push(i);
         }
     }
@@ -306,12 +313,23 @@ fn dialect(tx: &Tx, sqlite: &'static str, postgres: &'static str) -> &'static st
     }
 }
 
+/// What the writer checks of each message of a batch before saving it.
+struct Check {
+    /// Its sender is a member of its conversation.
+    member: bool,
+    /// Its sender used its client id before.
+    replay: bool,
+    /// Its conversation is secret (end-to-end encrypted).
+    secret: bool,
+}
+
 /// For each message: whether its sender is a member of its conversation,
-/// and whether they used its client id before.
+/// whether they used its client id before, and whether the conversation is
+/// secret.
 async fn members_and_replays_in(
     tx: &mut Tx,
     batch: &[NewMessage<'_>],
-) -> Result<Vec<(bool, bool)>, sqlx::Error> {
+) -> Result<Vec<Check>, sqlx::Error> {
     let rows = json_rows(batch.iter().map(|new| {
         [
             new.conversation_id.get().into(),
@@ -325,7 +343,8 @@ async fn members_and_replays_in(
              EXISTS (SELECT 1 FROM members
                  WHERE conversation_id = j.value->>0 AND user_id = j.value->>1),
              EXISTS (SELECT 1 FROM messages
-                 WHERE sender_id = j.value->>1 AND client_id = j.value->>2)
+                 WHERE sender_id = j.value->>1 AND client_id = j.value->>2),
+             EXISTS (SELECT 1 FROM mls_groups WHERE conversation_id = j.value->>0)
          FROM json_each($1) AS j ORDER BY j.key",
         // Scalar subqueries, not EXISTS: PostgreSQL may run an EXISTS as a
         // hashed subplan, reading all of `members` and `messages` once per
@@ -335,16 +354,21 @@ async fn members_and_replays_in(
              (SELECT true FROM members
                  WHERE conversation_id = (e->>0)::bigint AND user_id = (e->>1)::bigint) IS NOT NULL,
              (SELECT true FROM messages
-                 WHERE sender_id = (e->>1)::bigint AND client_id = e->>2) IS NOT NULL
+                 WHERE sender_id = (e->>1)::bigint AND client_id = e->>2) IS NOT NULL,
+             (SELECT true FROM mls_groups WHERE conversation_id = (e->>0)::bigint) IS NOT NULL
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, ord) ORDER BY ord",
     );
-    let found: Vec<(i64, bool, bool)> = on_tx!(tx, tx => sqlx::query_as(sql)
+    let found: Vec<(i64, bool, bool, bool)> = on_tx!(tx, tx => sqlx::query_as(sql)
         .bind(&rows)
         .fetch_all(&mut *tx)
         .await?);
     Ok(found
         .into_iter()
-        .map(|(_, member, replay)| (member, replay))
+        .map(|(_, member, replay, secret)| Check {
+            member,
+            replay,
+            secret,
+        })
         .collect())
 }
 
@@ -569,6 +593,7 @@ async fn complete_in(
         quote,
         reactions: Vec::new(),
         mentions,
+        ciphertext: None,
     })
     })
 }

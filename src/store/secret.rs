@@ -4,10 +4,11 @@
 //! conversation's change log. Who may do what is part of each statement.
 
 use super::groups::{create_in, Note};
+use super::messages::{save_in, senders_read_own_in, NewMessage, Saved};
 use super::{now, Pool, Tx};
 use crate::domain::{
-    ClaimedKeyPackage, ConversationId, Device, DeviceId, GroupMessage, GroupRecord, Message,
-    PendingWelcome, Posted, RosterChange, UserId,
+    ClaimedKeyPackage, ContentKind, ConversationId, Device, DeviceId, GroupMessage, GroupRecord,
+    Message, PendingWelcome, Posted, RosterChange, UserId,
 };
 use crate::error::{Error, Result};
 use crate::limits::MLS_KEY_PACKAGES_PER_DEVICE;
@@ -232,10 +233,14 @@ pub(crate) async fn claim_key_packages(
 
 /// Stores a group message `device` of `user` sent (its clear header read
 /// into `header`), as the conversation's next change, if it is for the
-/// group's current epoch; a commit also moves the epoch on and applies
-/// `roster` (devices added must be live devices of members; each gets its
-/// Welcome); other kinds ignore `roster`. A message for an epoch that is over is refused as stale, and
+/// group's current epoch. An application message also becomes a message of
+/// the conversation (with no text: its bubble shows the ciphertext to the
+/// members' browsers), stored once per `client_id` like any other; a commit
+/// moves the epoch on and applies `roster` (devices added must be live
+/// devices of members; each gets its Welcome); other kinds ignore
+/// `roster`. A message for an epoch that is over is refused as stale, and
 /// two commits for one epoch cannot both be taken.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn post(
     pool: &Pool,
     conversation: ConversationId,
@@ -244,10 +249,12 @@ pub(crate) async fn post(
     header: &GroupMessage,
     body: &[u8],
     roster: &RosterChange,
-) -> Result<Posted> {
+    client_id: &str,
+) -> Result<(Posted, Option<Message>)> {
     let epoch = i64::try_from(header.epoch)
         .map_err(|_| Error::Invalid("That MLS epoch is out of range.".into()))?;
-    let commit = header.kind == crate::domain::ContentKind::Commit;
+    let kind = header.kind;
+    let commit = kind == ContentKind::Commit;
     let mut tx = pool.begin().await?;
     let Some(current) = epoch_for(&mut tx, conversation, device, user).await? else {
         return Err(Error::NotFound);
@@ -268,12 +275,36 @@ pub(crate) async fn post(
             "This was made for epoch {epoch}, but the group is at epoch {current}: fetch what changed and try again."
         )));
     }
-    let seq: i64 = on_tx!(&mut tx, conn => sqlx::query_scalar(
-        "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
-    )
-    .bind(conversation)
-    .fetch_one(conn)
-    .await?);
+    let posted = |seq| Posted {
+        seq,
+        epoch: epoch + i64::from(commit),
+    };
+    let (seq, message) = if kind == ContentKind::Application {
+        let new = NewMessage::text(conversation, user, "", client_id);
+        match save_in(&mut tx, &new).await? {
+            Saved::Created(mut message) => {
+                senders_read_own_in(&mut tx, &[&message]).await?;
+                message.ciphertext = Some(body.to_vec());
+                (message.seq, Some(message))
+            }
+            // Sent before (the page sent again, not knowing it arrived):
+            // the first stands.
+            Saved::Duplicate(message) => return Ok((posted(message.seq), None)),
+            Saved::ClientIdReused => {
+                return Err(Error::Invalid(
+                    "This message could not be sent. Reload the page and send again.".into(),
+                ))
+            }
+        }
+    } else {
+        let seq = on_tx!(&mut tx, conn => sqlx::query_scalar(
+            "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+        )
+        .bind(conversation)
+        .fetch_one(conn)
+        .await?);
+        (seq, None)
+    };
     on_tx!(&mut tx, conn => sqlx::query(
         "INSERT INTO mls_messages
          (conversation_id, seq, device_id, sender_id, epoch, kind, body, created_at)
@@ -284,7 +315,7 @@ pub(crate) async fn post(
     .bind(device)
     .bind(user)
     .bind(epoch)
-    .bind(header.kind.as_str())
+    .bind(kind.as_str())
     .bind(body)
     .bind(now())
     .execute(conn)
@@ -294,10 +325,7 @@ pub(crate) async fn post(
         apply_roster(&mut tx, conversation, roster, seq).await?;
     }
     tx.commit().await?;
-    Ok(Posted {
-        seq,
-        epoch: epoch + i64::from(commit),
-    })
+    Ok((posted(seq), message))
 }
 
 /// Puts a commit's added devices in the group with their Welcomes (to read

@@ -81,6 +81,8 @@ pub fn message(message: &Message, timeline: &Timeline, continues: bool) -> Marku
             span.visually-hidden { (if mine { "You" } else { &message.sender_name }) ": " }
             @if message.deleted {
                 p.body.deleted-body { "This message was deleted" }
+            } @else if let Some(ciphertext) = &message.ciphertext {
+                (super::secret::encrypted_body(ciphertext, message))
             } @else {
                 (actions::quote(message))
                 @let file = message.attachment();
@@ -96,13 +98,14 @@ pub fn message(message: &Message, timeline: &Timeline, continues: bool) -> Marku
                 }
             }
             footer.meta {
-                @if !message.deleted { (actions::more_link(message)) }
+                // A secret message's actions would be MLS messages too: not yet.
+                @if !message.deleted && message.ciphertext.is_none() { (actions::more_link(message)) }
                 (actions::edited_mark(message, timeline.zone))
                 time datetime=(iso(message.created_at)) title=(full_time(local, timeline.zone)) {
                     (clock(local))
                 }
             }
-            @if !message.deleted {
+            @if !message.deleted && message.ciphertext.is_none() {
                 (actions::reaction_chips(message, timeline.viewer, timeline.csrf))
                 div.menu-slot id=(dom_id("menu", message.id)) {}
             }
@@ -363,7 +366,9 @@ pub(crate) fn message_list(
 ) -> Markup {
     html! {
         // Only what arrives live is announced, not history loaded above it.
-        div #messages aria-label="Messages" tabindex="-1"
+        // In the tab order: a keyboard scrolls it even when no bubble has a
+        // link (a secret conversation's have none yet).
+        div #messages aria-label="Messages" tabindex="0"
             hx-swap-oob=[out_of_band.then_some("true")] {
             @if history.is_empty() {
                 p.empty.no-messages { "No messages yet. Say hello!" }
@@ -588,6 +593,8 @@ pub(crate) struct ChatPage<'a> {
     pub composer: Composer<'a>,
     /// The file form's client id (the message form has its own).
     pub upload_client_id: &'a str,
+    /// A secret conversation: end-to-end encrypted by the members' browsers.
+    pub secret: bool,
 }
 
 /// Where a keyboard user jumps first: to write, or to read.
@@ -651,7 +658,11 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                             },
                             Heading::Group(g) => (group_heading(g, false)),
                         }
-                        (search_form(chat.conversation_id))
+                        @if chat.secret {
+                            (super::secret::lock_mark())
+                        } @else {
+                            (search_form(chat.conversation_id))
+                        }
                         (notify_form(chat.conversation_id, chat.notify, viewer.csrf))
                     }
                     @if chat.before.is_some() {
@@ -665,8 +676,12 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                     // Shown by app.js when something arrives while the reader is scrolled up.
                     button #jump-new .jump-new type="button" hidden { "New messages ↓" }
                     (typing(&[], false))
-                    (composer(&chat.composer, false))
-                    @if chat.before.is_none() {
+                    @if chat.secret {
+                        (super::secret::composer(chat.conversation_id))
+                    } @else {
+                        (composer(&chat.composer, false))
+                    }
+                    @if chat.before.is_none() && !chat.secret {
                         (upload_form(chat.conversation_id, chat.composer.csrf, chat.upload_client_id, chat.composer.reply))
                     }
                 }

@@ -15,7 +15,7 @@ pub(crate) fn new_group_form(csrf: &str, contacts: &[Contact]) -> Markup {
     html! {
         details.new-group {
             summary { "New group" }
-            form method="post" action="/groups" {
+            form method="post" action="/groups" data-secret-option {
                 input type="hidden" name="csrf" value=(csrf);
                 label for="group-title" { "Group name" }
                 input #group-title name="title" type="text" required
@@ -29,7 +29,12 @@ pub(crate) fn new_group_form(csrf: &str, contacts: &[Contact]) -> Markup {
                         }
                     }
                 }
+                label.check {
+                    input type="checkbox" name="secret";
+                    " Secret: end-to-end encrypted (needs JavaScript; no search, files or notification texts)"
+                }
                 button.primary type="submit" { "Create group" }
+                p.form-error role="alert" {}
             }
         }
     }

@@ -46,13 +46,14 @@ pub(crate) fn inbox_row(row: &InboxRow, view: &InboxView, oob: bool) -> Markup {
                 span.who {
                     span.top {
                         span.name { (row.title) }
+                        @if row.secret { (super::secret::lock_mark()) }
                         @if let Some(newest) = &row.newest {
                             (when(newest.at, view.zone))
                         }
                     }
                     span.preview {
                         @match &row.newest {
-                            Some(newest) => (preview(newest, row.group, view.viewer)),
+                            Some(newest) => (preview(newest, row.group, row.secret, view.viewer)),
                             None => "No messages yet",
                         }
                     }
@@ -65,7 +66,7 @@ pub(crate) fn inbox_row(row: &InboxRow, view: &InboxView, oob: bool) -> Markup {
 
 /// The newest message in a line: who (in groups, and "You"), then the start
 /// of its text; a file as "📎" and its caption or name; a note as a sentence.
-fn preview(newest: &Preview, group: bool, viewer: UserId) -> Markup {
+fn preview(newest: &Preview, group: bool, secret: bool, viewer: UserId) -> Markup {
     let who = if newest.sender_id == viewer {
         "You"
     } else {
@@ -82,7 +83,7 @@ fn preview(newest: &Preview, group: bool, viewer: UserId) -> Markup {
                 span.preview-sender { (who) ": " }
             }
             @if newest.file { span aria-hidden="true" { "📎 " } }
-            (newest.text)
+            @if secret { em { "Encrypted message" } } @else { (newest.text) }
         }
     }
 }

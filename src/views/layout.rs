@@ -80,8 +80,12 @@ fn shell(
                 script src=(asset_url("htmx.min.js")) defer {}
                 script src=(asset_url("ws.js")) defer {}
                 script src=(asset_url("app.js")) defer {}
+                @if viewer.is_some() {
+                    // Secret conversations (module scripts run deferred, after the body).
+                    script type="module" src=(asset_url("secret.js")) {}
+                }
             }
-            body hx-headers=[csrf_header] {
+            body hx-headers=[csrf_header] data-me=[viewer.map(|v| v.user.id)] {
                 @if !skip_links.is_empty() {
                     nav.skip-links aria-label="Skip links" {
                         @for (target, label) in skip_links {

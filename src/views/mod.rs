@@ -12,6 +12,7 @@ pub mod layout;
 pub mod pages;
 pub mod people;
 pub mod search;
+pub(crate) mod secret;
 mod text;
 
 use std::fmt::Display;

@@ -107,6 +107,47 @@ impl Drop for TestDatabase {
 }
 
 /// Opens the database of an app whose files live in `dir`.
+/// Fails if any of `texts` is stored in the clear: in the database files
+/// (SQLite and its WAL) or in any row of the tables that hold messages
+/// (PostgreSQL). For secret conversations, whose texts only the members'
+/// browsers may have.
+pub async fn assert_no_plaintext_stored(dir: &TempDir, texts: &[&str]) {
+    let pool = open_database(dir).await;
+    let stored: Vec<Vec<u8>> = match &pool {
+        natter::store::Pool::Sqlite(_) => ["natter.db", "natter.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::read(dir.path().join(f)).ok())
+            .collect(),
+        natter::store::Pool::Postgres(pg) => {
+            let mut rows: Vec<Vec<u8>> = Vec::new();
+            for sql in [
+                "SELECT body FROM mls_messages",
+                "SELECT welcome FROM mls_welcomes",
+                "SELECT key_package FROM mls_key_packages",
+                "SELECT convert_to(body, 'UTF8') FROM messages",
+            ] {
+                rows.extend(
+                    sqlx::query_scalar::<_, Vec<u8>>(sql)
+                        .fetch_all(pg)
+                        .await
+                        .expect("rows"),
+                );
+            }
+            rows
+        }
+    };
+    assert!(!stored.is_empty(), "nothing stored to search");
+    for text in texts {
+        for bytes in &stored {
+            assert!(
+                !bytes.windows(text.len()).any(|w| w == text.as_bytes()),
+                "{text:?} is stored in plaintext"
+            );
+        }
+    }
+    pool.close().await;
+}
+
 pub async fn open_database(dir: &TempDir) -> natter::store::Pool {
     natter::store::Pool::connect(&database_url(dir), 2)
         .await

@@ -31,7 +31,7 @@ const out = { devices: devices.map((d) => d.id) };
 const { conversation } = await servers[0].post('/secret/groups', { title: 'Secret plans', members: [bobId, carolId] });
 out.conversation = conversation;
 await alice.createGroup(conversation);
-await alice.commit(conversation);
+await alice.maintain(conversation);
 out.joined = [];
 for (const d of [bob, bobPhone, carol]) out.joined.push(await d.joinWaiting());
 out.members = (await alice.members(conversation)).map((m) => m.device).sort((a, b) => a - b);

@@ -256,7 +256,8 @@ fn notification(message: &Message, target: &Target, previews: bool) -> Vec<u8> {
     } else {
         &message.sender_display
     };
-    let text = if !previews {
+    // A secret conversation's text is not the server's to know.
+    let text = if !previews || message.ciphertext.is_some() {
         format!("New message from {sender}")
     } else {
         let text = preview.text.lines().next().unwrap_or_default();

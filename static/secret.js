@@ -1,0 +1,174 @@
+// Secret conversations on the page. On every signed-in page it keeps this browser registered as
+// an MLS device with KeyPackages waiting (so members can add it); on a secret conversation's page
+// it joins the group, keeps its devices current, decrypts bubbles into text (textContent only,
+// never markup) and encrypts what the composer sends. The MLS work itself is secret-core.js,
+// loaded only when needed. State lives in IndexedDB, per user; a Web Lock keeps two tabs from
+// changing it at once.
+const me = document.body.dataset.me;
+const headers = JSON.parse(document.body.getAttribute('hx-headers') || '{}');
+const core = () => import('./secret-core.js');
+
+// IndexedDB as the get/put store secret-core.js wants, keys prefixed by the signed-in user.
+const database = new Promise((resolve, reject) => {
+  const open = indexedDB.open('natter-secret', 1);
+  open.onupgradeneeded = () => open.result.createObjectStore('kv');
+  open.onsuccess = () => resolve(open.result);
+  open.onerror = () => reject(open.error);
+});
+const request = async (mode, act) => {
+  const db = await database;
+  return new Promise((resolve, reject) => {
+    const r = act(db.transaction('kv', mode).objectStore('kv'));
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+};
+const store = {
+  get: (key) => request('readonly', (s) => s.get(`${me}:${key}`)),
+  put: (key, value) => request('readwrite', (s) => s.put(value, `${me}:${key}`)),
+};
+
+const locked = (work) => navigator.locks.request(`natter-secret-${me}`, work);
+
+let opened = null;
+/** This browser's device, registered (and topped up) once per page. */
+const device = () => {
+  opened ??= core().then(({ Device, httpServer }) => locked(() => Device.open(httpServer({ headers }), store)));
+  return opened;
+};
+
+/** On pages without a secret conversation: register or top up only when the server asks. */
+async function keepRegistered() {
+  const identity = await store.get('identity');
+  const response = await fetch('/secret/devices/this', { credentials: 'same-origin' });
+  const known = response.ok ? await response.json() : null;
+  if (known && identity && identity.device === known.device && known.wanted === 0) return;
+  await device();
+}
+
+const composer = document.querySelector('.secret-composer');
+const conversation = composer ? Number(composer.dataset.conversation) : null;
+const errorLine = document.getElementById('composer-error');
+const say = (text) => {
+  if (errorLine) errorLine.textContent = text;
+};
+
+/** Joins the group if a Welcome waits, and makes the group's devices what they should be. */
+async function prepare(dev) {
+  return locked(async () => {
+    if (!(await dev.state(conversation))) await dev.joinWaiting();
+    if (!(await dev.state(conversation))) return false;
+    await dev.maintain(conversation);
+    return true;
+  });
+}
+
+const filling = new Set();
+/** Puts the text of every bubble still showing its ciphertext in, reading the group's log first. */
+async function fill(dev) {
+  const waiting = [...document.querySelectorAll('.secret-body[data-ciphertext]')].filter(
+    (p) => Number(p.dataset.conversation) === conversation && !filling.has(p),
+  );
+  if (waiting.length === 0) return;
+  waiting.forEach((p) => filling.add(p));
+  await locked(async () => {
+    if (!(await dev.state(conversation))) await dev.joinWaiting();
+    if (await dev.state(conversation)) await dev.catchUp(conversation);
+  });
+  const joined = (await store.get(`joined:${conversation}`)) ?? 0;
+  for (const p of waiting) {
+    const seq = Number(p.dataset.seq);
+    const read = await dev.read(conversation, seq);
+    p.removeAttribute('data-ciphertext');
+    filling.delete(p);
+    if (read && read.text !== undefined) {
+      p.textContent = read.text;
+    } else {
+      p.textContent = seq <= joined ? 'Sent before this device joined' : "Couldn't decrypt this message";
+      p.classList.add('secret-failed');
+    }
+  }
+}
+
+async function openConversation() {
+  const dev = await device();
+  const ready = await prepare(dev);
+  const fields = document.getElementById('secret-fields');
+  if (!ready) {
+    say('This device is not in the conversation yet: a member’s device adds it when it is next online.');
+  } else {
+    fields.disabled = false;
+  }
+  await fill(dev);
+  // Bubbles arrive over the socket (htmx swaps them in): fill each as it comes.
+  new MutationObserver(() => fill(dev).catch(report)).observe(document.querySelector('main') || document.body, {
+    childList: true,
+    subtree: true,
+  });
+  // (Enter submits it too: app.js.)
+  composer.addEventListener('submit', (event) => {
+    event.preventDefault();
+    send(dev).catch(report);
+  });
+}
+
+let clientId = crypto.randomUUID();
+async function send(dev) {
+  const box = composer.querySelector('textarea');
+  const text = box.value;
+  if (!text.trim()) return;
+  box.value = '';
+  say('');
+  try {
+    await locked(async () => {
+      await dev.maintain(conversation);
+      await dev.send(conversation, text, clientId);
+    });
+    clientId = crypto.randomUUID();
+  } catch (e) {
+    // Nothing was stored: the text goes back, to send again.
+    box.value = text;
+    say('Your message was not sent. Try again.');
+    throw e;
+  }
+}
+
+// "New group" with "Secret" ticked: the server makes the conversation, this device makes its MLS
+// group and adds the members' devices, then the conversation opens.
+for (const form of document.querySelectorAll('form[data-secret-option]')) {
+  form.addEventListener('submit', (event) => {
+    if (!form.elements.secret || !form.elements.secret.checked) return;
+    event.preventDefault();
+    createSecret(form).catch((e) => {
+      const line = form.querySelector('.form-error');
+      if (line) line.textContent = 'The secret conversation could not be created. Try again.';
+      report(e);
+    });
+  });
+}
+
+async function createSecret(form) {
+  const dev = await device();
+  const fields = new URLSearchParams();
+  for (const [name, value] of new FormData(form)) if (name !== 'secret') fields.append(name, value);
+  const response = await fetch('/secret/groups', { method: 'POST', body: fields, headers, credentials: 'same-origin' });
+  if (!response.ok) throw new Error(`creating the conversation: ${response.status}`);
+  const { conversation: created } = await response.json();
+  await locked(async () => {
+    await dev.createGroup(created);
+    await dev.maintain(created);
+  });
+  window.location.assign(`/conversations/${created}`);
+}
+
+// Failures are told on the page and in the log: never thrown into the void.
+function report(e) {
+  console.warn('secret conversation:', e);
+}
+
+if (me && 'indexedDB' in window && navigator.locks) {
+  (conversation ? openConversation() : keepRegistered()).catch((e) => {
+    say('Secret conversations cannot work in this browser right now.');
+    report(e);
+  });
+}
