@@ -16,12 +16,39 @@ export const toBase64 = (bytes) => {
 };
 export const fromBase64 = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 const groupId = (conversation) => bytesOf(`natter:${conversation}`);
-// A device's credential names its server-side id, so members map leaves to devices.
-const identityOf = (device) => bytesOf(`device:${device}`);
-const deviceOf = (leaf) => {
-  const m = /^device:(\d+)$/.exec(new TextDecoder().decode(leaf.credential.identity));
-  return m ? Number(m[1]) : null;
+// A device's credential names its user and its server-side id, so members map leaves to devices
+// and people (what safety numbers are computed over).
+const identityOf = (user, device) => bytesOf(`user:${user}/device:${device}`);
+const credentialOf = (leaf) => {
+  const m = /^user:(\d+)\/device:(\d+)$/.exec(new TextDecoder().decode(leaf.credential.identity));
+  return m ? { user: Number(m[1]), device: Number(m[2]) } : { user: null, device: null };
 };
+const compareBytes = (a, b) => {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+};
+
+/**
+ * The safety number of two people: a SHA-512 digest over the signature keys of each one's devices
+ * (each person's sorted, the person with the lower id first), as twelve groups of five digits. Both
+ * compute the same number from what their own group state holds, so comparing it in person shows
+ * that nobody's keys were swapped in between.
+ */
+export async function safetyNumber(a, b) {
+  const [first, second] = a.user < b.user ? [a, b] : [b, a];
+  const parts = [bytesOf(`natter safety number v1:${first.user}:${second.user}`)];
+  for (const person of [first, second]) parts.push(...[...person.keys].sort(compareBytes));
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  const digest = new DataView(await crypto.subtle.digest('SHA-512', all));
+  const groups = [];
+  for (let i = 0; i < 12; i++) groups.push(String(digest.getUint32(i * 4) % 100000).padStart(5, '0'));
+  return groups.join(' ');
+}
 
 /** Thrown when the server refuses a commit or message made for an epoch that is over. */
 export class StaleEpoch extends Error {}
@@ -66,9 +93,9 @@ export class Device {
       identity = { signKey: keys.signKey, publicKey: keys.publicKey };
     }
     const registered = await server.post('/secret/devices', { signature_key: toBase64(identity.publicKey) });
-    if (identity.device !== registered.device) {
+    if (identity.device !== registered.device || identity.user !== registered.user) {
       // A new device (new key, or a new session): KeyPackages made for another one are void.
-      identity = { ...identity, device: registered.device };
+      identity = { ...identity, device: registered.device, user: registered.user };
       await store.put('identity', identity);
       await store.put('keyPackages', []);
     }
@@ -84,7 +111,7 @@ export class Device {
 
   /** Makes and uploads `count` KeyPackages, keeping their private parts. */
   async topUp(count) {
-    const credential = { credentialType: 'basic', identity: identityOf(this.id) };
+    const credential = { credentialType: 'basic', identity: identityOf(this.identity.user, this.id) };
     const keys = { signKey: this.identity.signKey, publicKey: this.identity.publicKey };
     const kept = (await this.store.get('keyPackages')) ?? [];
     const uploads = [];
@@ -115,20 +142,40 @@ export class Device {
   /** Creates the MLS group of a secret conversation the server just made, with this device alone. */
   async createGroup(conversation) {
     const kp = await mls.generateKeyPackageWithKey(
-      { credentialType: 'basic', identity: identityOf(this.id) },
+      { credentialType: 'basic', identity: identityOf(this.identity.user, this.id) },
       mls.defaultCapabilities(), mls.defaultLifetime, [],
       { signKey: this.identity.signKey, publicKey: this.identity.publicKey }, this.impl);
     const state = await mls.createGroup(groupId(conversation), kp.publicPackage, kp.privatePackage, [], this.impl);
     await this.save(conversation, state, 0);
   }
 
-  /** Which devices the group has, by the server's device id, with their leaf indexes. */
+  /** Which devices the group has (server ids, their users), with their leaf indexes and keys. */
   async members(conversation) {
     const { state } = await this.state(conversation);
     const out = [];
     state.ratchetTree.forEach((node, i) => {
-      if (node && node.nodeType === 'leaf') out.push({ device: deviceOf(node.leaf), leaf: i / 2, key: node.leaf.signaturePublicKey });
+      if (node && node.nodeType === 'leaf') {
+        out.push({ ...credentialOf(node.leaf), leaf: i / 2, key: node.leaf.signaturePublicKey });
+      }
     });
+    return out;
+  }
+
+  /**
+   * The safety number of this device's user with each other person in the group, from the keys the
+   * group state holds: `[{user, number}]`, by user id.
+   */
+  async safetyNumbers(conversation) {
+    const keys = new Map();
+    for (const m of await this.members(conversation)) {
+      if (!keys.has(m.user)) keys.set(m.user, []);
+      keys.get(m.user).push(m.key);
+    }
+    const mine = { user: this.identity.user, keys: keys.get(this.identity.user) ?? [] };
+    const out = [];
+    for (const [user, theirs] of [...keys].sort((x, y) => x[0] - y[0])) {
+      if (user !== this.identity.user) out.push({ user, number: await safetyNumber(mine, { user, keys: theirs }) });
+    }
     return out;
   }
 

@@ -75,6 +75,8 @@ async function fill(dev) {
     if (!(await dev.state(conversation))) await dev.joinWaiting();
     if (await dev.state(conversation)) await dev.catchUp(conversation);
   });
+  // What was read may have been a commit that changed who is in the group.
+  await showSafetyNumbers(dev);
   const joined = (await store.get(`joined:${conversation}`)) ?? 0;
   for (const p of waiting) {
     const seq = Number(p.dataset.seq);
@@ -90,9 +92,62 @@ async function fill(dev) {
   }
 }
 
+/** Each person's device keys in the group, as one comparable string per user id. */
+async function keySets(dev) {
+  const sets = new Map();
+  for (const m of await dev.members(conversation)) {
+    const key = btoa(String.fromCharCode(...m.key));
+    sets.set(m.user, [...(sets.get(m.user) ?? []), key].sort());
+  }
+  return new Map([...sets].map(([user, keys]) => [user, keys.join(',')]));
+}
+
+/**
+ * Shows the safety number shared with each other member, from this browser's group state, and says
+ * whose devices changed since this person last looked at the numbers (someone's new device, or keys
+ * swapped in by someone in between); the viewer's own new devices count too.
+ */
+async function showSafetyNumbers(dev) {
+  if (!(await dev.state(conversation))) return;
+  for (const { user, number } of await dev.safetyNumbers(conversation)) {
+    const row = document.querySelector(`#safety-numbers li[data-user="${user}"] .number`);
+    if (row) row.textContent = number;
+  }
+  const changed = [];
+  for (const [user, keys] of await keySets(dev)) {
+    const known = await store.get(`keys:${conversation}:${user}`);
+    if (known === undefined) await store.put(`keys:${conversation}:${user}`, keys);
+    else if (known !== keys) changed.push(user === Number(me) ? 'your own devices' : nameOf(user));
+  }
+  const notice = document.getElementById('key-change');
+  // Folded, so that opening it again is looking at the new numbers.
+  if (changed.length) document.getElementById('safety-numbers').open = false;
+  notice.hidden = changed.length === 0;
+  notice.textContent = changed.length
+    ? `Safety numbers changed (${changed.join(', ')}: a new device, or someone in between): open the lock above to compare them again.`
+    : '';
+}
+
+const nameOf = (user) => {
+  const row = document.querySelector(`#safety-numbers li[data-user="${user}"] strong`);
+  return row ? row.textContent : `user ${user}`;
+};
+
+/** Opening the lock's menu is looking at the numbers: the key sets shown now count as compared. */
+function acknowledgeSafetyNumbers(dev) {
+  const details = document.getElementById('safety-numbers');
+  details.addEventListener('toggle', async () => {
+    if (!details.open || !(await dev.state(conversation))) return;
+    for (const [user, keys] of await keySets(dev)) await store.put(`keys:${conversation}:${user}`, keys);
+    document.getElementById('key-change').hidden = true;
+  });
+}
+
 async function openConversation() {
   const dev = await device();
+  acknowledgeSafetyNumbers(dev);
   const ready = await prepare(dev);
+  await showSafetyNumbers(dev);
   const fields = document.getElementById('secret-fields');
   if (!ready) {
     say('This device is not in the conversation yet: a member’s device adds it when it is next online.');
@@ -125,6 +180,7 @@ async function send(dev) {
       await dev.send(conversation, text, clientId);
     });
     clientId = crypto.randomUUID();
+    await showSafetyNumbers(dev);
   } catch (e) {
     // Nothing was stored: the text goes back, to send again.
     box.value = text;

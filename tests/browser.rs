@@ -2733,6 +2733,64 @@ async fn a_secret_conversation_is_encrypted_in_the_browser_and_read_on_every_dev
         assert_eq!(bubbles_saying(&laptop, text).await, 1, "{text:?} once");
     }
 
+    // Safety numbers: alice's for bob is bob's for alice, on each of his
+    // devices.
+    let number = |client: &Client| {
+        let client = client.clone();
+        async move {
+            let open = client
+                .execute(
+                    "return document.getElementById('safety-numbers').open;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            if open != json!(true) {
+                click(&client, "#safety-numbers summary").await;
+            }
+            wait_until("a safety number", || async {
+                text_of(&client, "#safety-numbers .number")
+                    .await
+                    .chars()
+                    .any(|c| c.is_ascii_digit())
+            })
+            .await;
+            text_of(&client, "#safety-numbers .number").await
+        }
+    };
+    let alice_for_bob = number(&alice).await;
+    assert_eq!(alice_for_bob.split(' ').count(), 12, "{alice_for_bob}");
+    assert_eq!(number(&bob).await, alice_for_bob);
+    assert_eq!(number(&laptop).await, alice_for_bob);
+    // Bob signs in on a phone: alice's next send adds its device, her page
+    // says bob's keys changed, and the number they compare is new.
+    let phone = driver.browser("bob-phone", true).await;
+    log_in(&phone, &base, "bob").await;
+    wait_until("the phone's device registered", || {
+        secret_device_ready(&phone)
+    })
+    .await;
+    type_and_send(&alice, "Hello, bob's phone").await;
+    wait_for_text(&alice, "#key-change", "Safety numbers changed (bob:").await;
+    phone.goto(&format!("{base}{path}")).await.unwrap();
+    wait_for_text(&phone, "#messages", "Hello, bob's phone").await;
+    let renewed = number(&alice).await;
+    assert_ne!(renewed, alice_for_bob);
+    assert_eq!(number(&phone).await, renewed);
+    wait_until(
+        "the notice goes once the numbers were looked at",
+        || async {
+            alice
+                .execute(
+                    "return document.getElementById('key-change').hidden;",
+                    vec![],
+                )
+                .await
+                .is_ok_and(|v| v == json!(true))
+        },
+    )
+    .await;
+
     // The inbox says a message came without saying what it was.
     wait_for_text(&bob, "#inbox .preview", "Encrypted message").await;
     let overflow = bob
@@ -2751,7 +2809,12 @@ async fn a_secret_conversation_is_encrypted_in_the_browser_and_read_on_every_dev
     );
     assert_accessible(&bob, "a secret conversation").await;
     screenshot(&bob, "secret").await;
-    for (who, client) in [("alice", &alice), ("bob", &bob), ("bob's laptop", &laptop)] {
+    for (who, client) in [
+        ("alice", &alice),
+        ("bob", &bob),
+        ("bob's laptop", &laptop),
+        ("bob's phone", &phone),
+    ] {
         assert_no_console_errors(client, &format!("in {who}'s secret conversation")).await;
     }
 
@@ -2779,10 +2842,11 @@ async fn a_secret_conversation_is_encrypted_in_the_browser_and_read_on_every_dev
             "Still on?",
             "Balloons: red",
             "Balloons: blue",
+            "Hello, bob's phone",
         ],
     )
     .await;
-    for client in [alice, bob, laptop, plain] {
+    for client in [alice, bob, laptop, phone, plain] {
         client.close().await.unwrap();
     }
 }

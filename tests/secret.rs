@@ -513,6 +513,20 @@ async fn the_page_core_exchanges_messages_between_devices_and_a_leaver_reads_not
     let mut members = devices.clone();
     members.sort_unstable();
     assert_eq!(out["members"], serde_json::json!(members));
+    // Safety numbers: twelve groups of five digits; alice's for bob is
+    // bob's for alice (on either of his devices), and carol's differs.
+    let safety = &out["safety"];
+    let alice_for_bob = safety["aliceForBob"].as_str().expect("a number");
+    assert_eq!(alice_for_bob.split(' ').count(), 12, "{safety}");
+    assert!(alice_for_bob
+        .split(' ')
+        .all(|g| g.len() == 5 && g.bytes().all(|b| b.is_ascii_digit())));
+    assert_eq!(safety["bobForAlice"], safety["aliceForBob"], "{safety}");
+    assert_eq!(
+        safety["bobPhoneForAlice"], safety["aliceForBob"],
+        "{safety}"
+    );
+    assert_ne!(safety["aliceForCarol"], safety["aliceForBob"], "{safety}");
     assert_eq!(
         out["joined"],
         serde_json::json!([[conversation], [conversation], [conversation]])

@@ -78,13 +78,15 @@ crate::csrf_forms!(
 #[derive(Serialize)]
 struct ThisDevice {
     device: DeviceId,
+    /// Whose it is: the page names its user in its MLS credential.
+    user: UserId,
     key_packages_left: i64,
     /// How many KeyPackages the device should make and upload now.
     wanted: i64,
 }
 
 impl ThisDevice {
-    fn new(device: DeviceId, key_packages_left: i64) -> ThisDevice {
+    fn new(device: DeviceId, user: UserId, key_packages_left: i64) -> ThisDevice {
         let wanted = if key_packages_left < MLS_KEY_PACKAGES_LOW {
             MLS_KEY_PACKAGES_FULL - key_packages_left
         } else {
@@ -92,6 +94,7 @@ impl ThisDevice {
         };
         ThisDevice {
             device,
+            user,
             key_packages_left,
             wanted,
         }
@@ -145,7 +148,7 @@ async fn register(
     let pool = db.pool();
     let device = secret::register_device(pool, me.id(), &me.session.token_hash, &key).await?;
     let key_packages_left = secret::key_packages_left(pool, device).await?;
-    Ok(Json(ThisDevice::new(device, key_packages_left)))
+    Ok(Json(ThisDevice::new(device, me.id(), key_packages_left)))
 }
 
 /// This session's device, or `null` (with every KeyPackage wanted) before
@@ -157,7 +160,11 @@ async fn this_device(me: CurrentUser, db: &Db) -> Result<Json<Option<ThisDevice>
         return Ok(Json(None));
     };
     let key_packages_left = secret::key_packages_left(pool, device).await?;
-    Ok(Json(Some(ThisDevice::new(device, key_packages_left))))
+    Ok(Json(Some(ThisDevice::new(
+        device,
+        me.id(),
+        key_packages_left,
+    ))))
 }
 
 #[rocket::post("/secret/key-packages", data = "<form>")]

@@ -628,6 +628,16 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
         current: Some(chat.conversation_id),
         zone: viewer.zone,
     };
+    // The other members, with whom a secret conversation has safety numbers.
+    let others: Vec<(UserId, &str)> = match &chat.heading {
+        Heading::Direct { peer, .. } => vec![(peer.id, peer.username.as_str())],
+        Heading::Group(g) => g
+            .members
+            .iter()
+            .filter(|m| m.id != viewer.user.id)
+            .map(|m| (m.id, m.username.as_str()))
+            .collect(),
+    };
     html! {
         (page_with_skip_links(title, Some(viewer), SKIP_LINKS, html! {
             div.app hx-ext="ws" ws-connect=[chat.before.is_none().then_some(&socket)] {
@@ -659,7 +669,7 @@ pub(crate) fn chat_page(viewer: &Viewer, chat: &ChatPage) -> Markup {
                             Heading::Group(g) => (group_heading(g, false)),
                         }
                         @if chat.secret {
-                            (super::secret::lock_mark())
+                            (super::secret::header_menu(&others))
                         } @else {
                             (search_form(chat.conversation_id))
                         }

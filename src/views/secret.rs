@@ -6,7 +6,7 @@
 use base64ct::{Base64, Encoding};
 use maud::{html, Markup};
 
-use crate::domain::{ConversationId, Message};
+use crate::domain::{ConversationId, Message, UserId};
 use crate::limits::MESSAGE_MAX_CHARS;
 
 /// A padlock beside a secret conversation's name.
@@ -39,9 +39,11 @@ pub(crate) fn encrypted_body(ciphertext: &[u8], message: &Message) -> Markup {
 /// The message form of a secret conversation. It has no action: its text
 /// must never reach the server. static/secret.js enables it, encrypts what
 /// is written and hands in the ciphertext; without JavaScript it stays
-/// disabled and says why.
+/// disabled and says why. Above it, the notice the module shows when
+/// someone's keys changed.
 pub(crate) fn composer(conversation: ConversationId) -> Markup {
     html! {
+        p #key-change .notice role="status" hidden {}
         form #composer .composer .secret-composer data-conversation=(conversation) {
             fieldset #secret-fields disabled {
                 label.visually-hidden for="body" { "Message" }
@@ -52,13 +54,41 @@ pub(crate) fn composer(conversation: ConversationId) -> Markup {
             }
         }
         p #composer-error .form-error role="alert" {}
-        p.secret-note {
-            (lock_mark())
-            " Messages here are encrypted in your browser; only the members' devices can read them. "
-            "Search, file sharing and notification texts are not available in secret conversations."
-        }
         noscript {
             p.notice { "This is a secret conversation: reading and writing in it needs JavaScript." }
+        }
+    }
+}
+
+/// The lock in a secret conversation's header, which opens what the
+/// conversation is and the safety number shared with each other member, to
+/// compare in person. static/secret.js computes each from the keys in this
+/// browser's group state (the server cannot) and says when one changed.
+pub(crate) fn header_menu(others: &[(UserId, &str)]) -> Markup {
+    html! {
+        details #safety-numbers .header-menu .secret-info {
+            summary title="Secret conversation: end-to-end encrypted" {
+                (lock_mark())
+            }
+            div.menu {
+                p {
+                    "Messages here are encrypted in your browser; only the members' devices can "
+                    "read them. Search, file sharing and notification texts are not available."
+                }
+                p { strong { "Safety numbers" } }
+                p.hint {
+                    "Compare each with that person, in person or on a call: when they match, "
+                    "nobody in between holds keys to this conversation."
+                }
+                ul {
+                    @for (user, name) in others {
+                        li data-user=(user) {
+                            strong { (name) } ": "
+                            span.number { "not in the group yet" }
+                        }
+                    }
+                }
+            }
         }
     }
 }

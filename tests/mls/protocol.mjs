@@ -36,6 +36,15 @@ out.joined = [];
 for (const d of [bob, bobPhone, carol]) out.joined.push(await d.joinWaiting());
 out.members = (await alice.members(conversation)).map((m) => m.device).sort((a, b) => a - b);
 
+// Safety numbers: each pair of people computes the same one from its own group state.
+const numberFor = async (d, user) => (await d.safetyNumbers(conversation)).find((n) => n.user === user)?.number;
+out.safety = {
+  aliceForBob: await numberFor(alice, bobId),
+  bobForAlice: await numberFor(bob, aliceId),
+  bobPhoneForAlice: await numberFor(bobPhone, aliceId),
+  aliceForCarol: await numberFor(alice, carolId),
+};
+
 await alice.send(conversation, 'hello from alice');
 out.hello = {};
 for (const [name, d] of [['bob', bob], ['bobPhone', bobPhone], ['carol', carol]]) out.hello[name] = texts(await d.catchUp(conversation));
