@@ -11,8 +11,10 @@ use crate::config::Settings;
 
 /// htmx is configured (see the layout's `htmx-config` meta tag) so that it
 /// needs neither eval nor inline styles; everything is served from 'self'.
+/// Images may also be `blob:`: a secret conversation's pictures are
+/// decrypted in the page, which shows them from memory.
 pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-    style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; worker-src 'self'; \
+    style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; worker-src 'self'; \
     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Adds the security headers to every response.

@@ -237,6 +237,28 @@ pub async fn store(dir: &Path, bytes: Vec<u8>, client_name: Option<&str>) -> Res
     })
 }
 
+/// Stores a file encrypted in the browser (a secret conversation's) as
+/// it is: the server cannot read it, so it neither sniffs nor thumbnails it.
+pub async fn store_opaque(dir: &Path, bytes: Vec<u8>) -> Result<NewAttachment> {
+    if bytes.is_empty() {
+        return Err(Error::Invalid("That file is empty.".into()));
+    }
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let io = write_error("an upload");
+    tokio::fs::create_dir_all(dir).await.map_err(io)?;
+    write_once(&path_of(dir, &sha256), &bytes)
+        .await
+        .map_err(io)?;
+    Ok(NewAttachment {
+        sha256,
+        content_type: "application/octet-stream".into(),
+        size: bytes.len() as i64,
+        filename: "encrypted".into(),
+        has_thumbnail: false,
+        thumbnail_size: None,
+    })
+}
+
 /// Where the avatar with this hash lives.
 pub(crate) fn avatar_path_of(dir: &Path, sha256: &str) -> PathBuf {
     dir.join(format!("{sha256}.avatar.png"))

@@ -58,12 +58,15 @@ export class StaleEpoch extends Error {}
  * `StaleEpoch`. `headers` carries the CSRF token (and, outside a browser, the session cookie).
  */
 export function httpServer({ base = '', headers = {}, fetchWith = globalThis.fetch.bind(globalThis) } = {}) {
-  const call = async (method, path, fields) => {
+  const call = async (method, path, fields, file) => {
     const init = { method, headers: { ...headers }, credentials: 'same-origin' };
     if (fields) {
-      // The CSRF token goes as the form's field too: Natter's forms declare it.
-      const body = new URLSearchParams(headers['X-CSRF-Token'] ? { csrf: headers['X-CSRF-Token'] } : {});
+      // The CSRF token goes as the form's field too: Natter's forms declare it. With a file, the
+      // form is multipart.
+      const body = file ? new FormData() : new URLSearchParams();
+      if (headers['X-CSRF-Token']) body.append('csrf', headers['X-CSRF-Token']);
       for (const [name, value] of Object.entries(fields)) for (const v of [].concat(value)) body.append(name, v);
+      if (file) body.append('file', file, 'encrypted');
       init.body = body;
     }
     const response = await fetchWith(base + path, init);
@@ -71,7 +74,11 @@ export function httpServer({ base = '', headers = {}, fetchWith = globalThis.fet
     if (!response.ok) throw new Error(`${method} ${path}: ${response.status}`);
     return response.status === 204 ? null : response.json();
   };
-  return { get: (path) => call('GET', path), post: (path, fields) => call('POST', path, fields) };
+  return {
+    get: (path) => call('GET', path),
+    post: (path, fields) => call('POST', path, fields),
+    upload: (path, fields, file) => call('POST', path, fields, file),
+  };
 }
 
 export class Device {
@@ -304,10 +311,11 @@ export class Device {
   }
 
   /**
-   * Encrypts `body` for the group and hands it in (under `clientId`, so a resend is stored once);
-   * catches up and retries once if the epoch moved.
+   * Encrypts `body` for the group and hands it in (under `clientId`, so a resend is stored once),
+   * with `file` (a Blob the caller encrypted, whose key `body` carries) if given; catches up and
+   * retries once if the epoch moved.
    */
-  async send(conversation, body, clientId) {
+  async send(conversation, body, clientId, file) {
     for (let attempt = 0; ; attempt++) {
       await this.catchUp(conversation);
       const { state } = await this.state(conversation);
@@ -316,7 +324,9 @@ export class Device {
       try {
         const fields = { message: toBase64(message) };
         if (clientId) fields.client_id = clientId;
-        const posted = await this.server.post(`/conversations/${conversation}/secret/messages`, fields);
+        const posted = file
+          ? await this.server.upload(`/conversations/${conversation}/secret/files`, fields, file)
+          : await this.server.post(`/conversations/${conversation}/secret/messages`, fields);
         // A sender cannot decrypt its own message: it keeps what it wrote. Its place in the log stays
         // where the catch-up left it: messages others sent meanwhile are read next time.
         await this.keep(conversation, posted.seq, { text: body });

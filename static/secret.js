@@ -83,13 +83,73 @@ async function fill(dev) {
     const read = await dev.read(conversation, seq);
     p.removeAttribute('data-ciphertext');
     filling.delete(p);
+    const file = p.closest('article') && p.closest('article').querySelector('.secret-file');
     if (read && read.text !== undefined) {
-      p.textContent = read.text;
+      const { text, file: sealed } = unwrap(read.text);
+      p.textContent = text;
+      p.hidden = !text && !!sealed;
+      if (file && sealed) showFile(file, sealed).catch((e) => {
+        file.textContent = "Couldn't decrypt this file";
+        report(e);
+      });
     } else {
       p.textContent = seq <= joined ? 'Sent before this device joined' : "Couldn't decrypt this message";
       p.classList.add('secret-failed');
+      if (file) file.textContent = '';
     }
   }
+}
+
+// What a message says: `{text, file}` as this module sends it; anything else is plain text.
+function unwrap(plaintext) {
+  try {
+    const parsed = JSON.parse(plaintext);
+    if (parsed && typeof parsed.text === 'string') return parsed;
+  } catch {
+    // not an envelope
+  }
+  return { text: plaintext };
+}
+
+const fromBase64 = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+const toBase64 = (bytes) => btoa(String.fromCharCode(...bytes));
+// Pictures the page shows itself; any other file is offered for download.
+const PICTURES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+
+/** Fetches a file's encrypted bytes, decrypts them with the key its message carried, shows them. */
+async function showFile(place, sealed) {
+  const response = await fetch(place.dataset.src, { credentials: 'same-origin' });
+  if (!response.ok) throw new Error(`fetching a file: ${response.status}`);
+  const key = await crypto.subtle.importKey('raw', fromBase64(sealed.key), 'AES-GCM', false, ['decrypt']);
+  const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: fromBase64(sealed.iv) }, key, await response.arrayBuffer());
+  const type = PICTURES.includes(sealed.type) ? sealed.type : 'application/octet-stream';
+  const url = URL.createObjectURL(new Blob([plain], { type }));
+  place.replaceChildren();
+  if (PICTURES.includes(type)) {
+    const img = document.createElement('img');
+    img.src = url;
+    img.alt = sealed.name;
+    place.append(img);
+  } else {
+    const link = document.createElement('a');
+    link.className = 'attachment file';
+    link.href = url;
+    link.download = sealed.name;
+    link.textContent = `📎 ${sealed.name}`;
+    place.append(link);
+  }
+}
+
+/** Encrypts a chosen file with a fresh AES-GCM key: the sealed bytes and what opens them. */
+async function seal(file) {
+  const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, true, ['encrypt']);
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const bytes = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, await file.arrayBuffer());
+  const raw = new Uint8Array(await crypto.subtle.exportKey('raw', key));
+  return {
+    blob: new Blob([bytes]),
+    sealed: { key: toBase64(raw), iv: toBase64(iv), name: file.name, type: file.type, size: file.size },
+  };
 }
 
 /** Each person's device keys in the group, as one comparable string per user id. */
@@ -160,6 +220,7 @@ async function openConversation() {
     childList: true,
     subtree: true,
   });
+  document.getElementById('secret-file').addEventListener('change', showChosen);
   // (Enter submits it too: app.js.)
   composer.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -170,23 +231,40 @@ async function openConversation() {
 let clientId = crypto.randomUUID();
 async function send(dev) {
   const box = composer.querySelector('textarea');
+  const picker = document.getElementById('secret-file');
+  const chosen = picker.files[0];
   const text = box.value;
-  if (!text.trim()) return;
+  if (!text.trim() && !chosen) return;
   box.value = '';
   say('');
   try {
+    const envelope = { text };
+    let blob;
+    if (chosen) ({ blob, sealed: envelope.file } = await seal(chosen));
     await locked(async () => {
       await dev.maintain(conversation);
-      await dev.send(conversation, text, clientId);
+      await dev.send(conversation, JSON.stringify(envelope), clientId, blob);
     });
     clientId = crypto.randomUUID();
+    picker.value = '';
+    showChosen();
     await showSafetyNumbers(dev);
   } catch (e) {
-    // Nothing was stored: the text goes back, to send again.
+    // Nothing was stored: the text goes back (and the file stays chosen), to send again.
     box.value = text;
     say('Your message was not sent. Try again.');
     throw e;
   }
+}
+
+/** Says which file goes with the next message. */
+function showChosen() {
+  const chosen = document.getElementById('secret-file').files[0];
+  const line = document.getElementById('secret-file-chosen');
+  line.hidden = !chosen;
+  // A file may go without a caption.
+  composer.querySelector('textarea').required = !chosen;
+  line.textContent = chosen ? `📎 ${chosen.name} goes with the next message, encrypted` : '';
 }
 
 // "New group" with "Secret" ticked: the server makes the conversation, this device makes its MLS

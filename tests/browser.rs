@@ -2682,6 +2682,78 @@ async fn a_secret_conversation_is_encrypted_in_the_browser_and_read_on_every_dev
         wait_for_text(client, "#messages", "Count me in").await;
     }
 
+    // Files, both ways: each encrypted in the sender's browser with a key
+    // of its own, stored as opaque bytes, decrypted by each reader's page.
+    let picture = server.dir.path().join("cake.png");
+    std::fs::write(&picture, common::png(40, 30)).unwrap();
+    find_when_there(&alice, "#secret-file")
+        .await
+        .send_keys(&picture.to_string_lossy())
+        .await
+        .expect("file chosen");
+    wait_for_text(&alice, "#secret-file-chosen", "cake.png").await;
+    type_and_send(&alice, "The cake").await;
+    let picture_shown = "const img = [...document.querySelectorAll('#messages .secret-file img')] \
+         .find((i) => i.alt === 'cake.png'); return !!img && img.complete && img.naturalWidth;";
+    for client in [&alice, &bob, &laptop] {
+        wait_for_text(client, "#messages", "The cake").await;
+        wait_until("the decrypted picture", || async {
+            client
+                .execute(picture_shown, vec![])
+                .await
+                .is_ok_and(|v| v == json!(40))
+        })
+        .await;
+    }
+    let list = server.dir.path().join("list.txt");
+    std::fs::write(&list, "candles, balloons, a secret cake").unwrap();
+    find_when_there(&bob, "#secret-file")
+        .await
+        .send_keys(&list.to_string_lossy())
+        .await
+        .expect("file chosen");
+    wait_for_text(&bob, "#secret-file-chosen", "list.txt").await;
+    click(&bob, "#secret-fields button[type=submit]").await;
+    for client in [&alice, &bob, &laptop] {
+        wait_for_text(
+            client,
+            "#messages .secret-file a[download='list.txt']",
+            "list.txt",
+        )
+        .await;
+    }
+    // Downloading it gives the file as bob chose it.
+    let downloads = server.dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    alice
+        .issue_cmd(ChromeCommand {
+            path: "goog/cdp/execute",
+            body: json!({"cmd": "Page.setDownloadBehavior", "params": {
+                "behavior": "allow", "downloadPath": downloads.to_string_lossy(),
+            }}),
+        })
+        .await
+        .expect("downloads allowed");
+    click(&alice, "#messages .secret-file a[download='list.txt']").await;
+    wait_until("the file downloaded", || async {
+        std::fs::read_to_string(downloads.join("list.txt"))
+            .is_ok_and(|text| text == "candles, balloons, a secret cake")
+    })
+    .await;
+    // What the server keeps of them is ciphertext.
+    let png_signature = b"\x89PNG";
+    for entry in std::fs::read_dir(server.dir.path().join("media")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.starts_with(png_signature),
+            "a picture stored in the clear"
+        );
+        assert!(
+            !bytes.windows(7).any(|w| w == b"candles"),
+            "a file stored in the clear"
+        );
+    }
+
     // A ciphertext changed on its way (one bit of the last message, handed
     // in again) shows as a message that cannot be decrypted; what follows
     // reads as before.

@@ -734,3 +734,75 @@ async fn a_secret_message_reaches_members_sockets_as_a_bubble_with_its_ciphertex
     pool.close().await;
     assert_no_plaintext_stored(&server.dir, &["plain words"]).await;
 }
+
+/// Hands in an application message with a file (bytes the browser
+/// encrypted) as the page's module does.
+async fn post_file(client: &Client, conversation: i64, message: &[u8], file: &[u8]) -> Status {
+    let csrf = csrf_of(client, "/").await;
+    let body = multipart(
+        &[("csrf", &csrf), ("message", &b64(message))],
+        "encrypted",
+        "application/octet-stream",
+        file,
+    );
+    client
+        .post(format!("/conversations/{conversation}/secret/files"))
+        .header(
+            rocket::http::ContentType::new("multipart", "form-data")
+                .with_params(("boundary", BOUNDARY)),
+        )
+        .body(body)
+        .dispatch()
+        .await
+        .status()
+}
+
+#[rocket::async_test]
+async fn a_file_goes_only_with_an_application_message_and_is_stored_as_it_came() {
+    let g = secret_group().await;
+    let media = g.app.dir.path().join("media");
+    // Opaque bytes (what AES-GCM makes looks like this to the server).
+    let sealed: Vec<u8> = (0..200u8).map(|i| i.wrapping_mul(37)).collect();
+    let status = post_file(
+        &g.app.client,
+        g.conversation,
+        &commit(g.conversation, 0, 5),
+        &sealed,
+    )
+    .await;
+    assert_eq!(
+        status,
+        Status::UnprocessableEntity,
+        "a commit carries no file"
+    );
+    assert_eq!(count(g.app.pool(), "attachments").await, 0);
+    assert!(
+        std::fs::read_dir(&media).map_or(true, |d| d.count() == 0),
+        "nothing left behind"
+    );
+    let message = application(g.conversation, 0, 6);
+    let status = post_file(&g.bob, g.conversation, &message, &sealed).await;
+    assert_eq!(
+        status,
+        Status::NotFound,
+        "bob's device is not in the group yet"
+    );
+    let status = post_file(&g.app.client, g.conversation, &message, &sealed).await;
+    assert_eq!(status, Status::Ok);
+    let stored: Vec<Vec<u8>> = std::fs::read_dir(&media)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(
+        stored,
+        vec![sealed],
+        "kept as it came: no thumbnail, nothing re-encoded"
+    );
+    let kind: String = natter::on_pool!(g.app.pool(), p => sqlx::query_scalar(
+        "SELECT content_type FROM attachments",
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
+    assert_eq!(kind, "application/octet-stream");
+}

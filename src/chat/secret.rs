@@ -16,6 +16,7 @@ use std::sync::Arc;
 use crate::domain::{is_valid_client_id, SharedTally};
 use crate::live::hub::{Event, Fanout};
 use crate::store::secret;
+pub use crate::store::secret::GroupPost;
 use crate::store::Pool;
 
 /// The size of an Ed25519 public key, the signature scheme of the one
@@ -113,23 +114,22 @@ pub async fn claim_key_packages(
     secret::claim_key_packages(pool, conversation, device, user).await
 }
 
-/// Takes a group message (`body`, an `MLSMessage`) from `device` of `user`:
-/// it must be for this conversation's group and its current epoch; a commit
-/// also says which devices it adds (each with its Welcome) and removes. An
-/// application message is shown to the members at once, as a bubble whose
-/// text their browsers decrypt; `client_id` makes sending it twice store it
-/// once.
-#[allow(clippy::too_many_arguments)]
+/// Takes a group message from `device` of `user`: it must be for this
+/// conversation's group and its current epoch; a commit also says which
+/// devices it adds (each with its Welcome) and removes. An application
+/// message is shown to the members at once, as a bubble whose text their
+/// browsers decrypt; its client id (a fresh one if the page sent none)
+/// makes sending it twice store it once, and it may carry a file the
+/// browser encrypted.
 pub async fn post(
     pool: &Pool,
     hub: &dyn Fanout,
     conversation: ConversationId,
     device: DeviceId,
     user: UserId,
-    body: &[u8],
-    roster: &RosterChange,
-    client_id: Option<&str>,
+    post: &GroupPost<'_>,
 ) -> Result<Posted> {
+    let (body, roster, client_id) = (post.body, post.roster, post.client_id);
     check_size("group message", body)?;
     let header = read_group_message(body).map_err(|e| invalid("group message", e))?;
     if header.group_id != group_id(conversation) {
@@ -140,30 +140,29 @@ pub async fn post(
             "Only a commit changes who is in a group.".into(),
         ));
     }
+    if header.kind != ContentKind::Application && post.attachment.is_some() {
+        return Err(Error::Invalid(
+            "Only an application message carries a file.".into(),
+        ));
+    }
     for (_, welcome) in &roster.added {
         check_size("Welcome", welcome)?;
         check_welcome(welcome).map_err(|e| invalid("Welcome", e))?;
     }
-    let client_id = match client_id {
-        Some(id) if is_valid_client_id(id) => id.to_owned(),
-        Some(_) => {
-            return Err(Error::Invalid(
-                "This page is out of date. Reload it and send again.".into(),
-            ))
-        }
-        None => super::new_client_id(),
+    let fresh;
+    let client_id = if client_id.is_empty() {
+        fresh = super::new_client_id();
+        &fresh
+    } else if is_valid_client_id(client_id) {
+        client_id
+    } else {
+        return Err(Error::Invalid(
+            "This page is out of date. Reload it and send again.".into(),
+        ));
     };
-    let (posted, message) = secret::post(
-        pool,
-        conversation,
-        device,
-        user,
-        &header,
-        body,
-        roster,
-        &client_id,
-    )
-    .await?;
+    let checked = GroupPost { client_id, ..*post };
+    let (posted, message) =
+        secret::post(pool, conversation, device, user, &header, &checked).await?;
     if let Some(message) = message {
         let members = crate::store::conversations::member_ids(pool, conversation).await?;
         hub.publish(

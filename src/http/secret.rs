@@ -7,6 +7,7 @@
 //! session's own device only.
 
 use base64ct::{Base64, Encoding};
+use rocket::fs::TempFile;
 use rocket::http::Status;
 use rocket::serde::json::Json;
 use rocket::FromForm;
@@ -15,11 +16,13 @@ use time::OffsetDateTime;
 
 use crate::app::App;
 use crate::auth::{CsrfForm, CurrentUser};
-use crate::chat::secret;
+use crate::chat::secret::{self, GroupPost};
 use crate::domain::{ConversationId, DeviceId, Posted, RosterChange, UserId};
 use crate::error::{Error, Result};
 use crate::http::accounts::TokenForm;
+use crate::http::media::read_upload;
 use crate::limits::{MLS_KEY_PACKAGES_FULL, MLS_KEY_PACKAGES_LOW};
+use crate::media;
 use crate::store::Db;
 
 fn decode(what: &str, text: &str) -> Result<Vec<u8>> {
@@ -244,18 +247,57 @@ async fn post(
         added,
         removed: form.removed,
     };
-    let posted = secret::post(
-        db.pool(),
-        app.hub.as_ref(),
-        id,
-        device,
-        me.id(),
-        &message,
-        &roster,
-        form.client_id.as_deref(),
-    )
-    .await?;
+    let post = GroupPost {
+        body: &message,
+        roster: &roster,
+        client_id: form.client_id.as_deref().unwrap_or_default(),
+        attachment: None,
+    };
+    let posted = secret::post(db.pool(), app.hub.as_ref(), id, device, me.id(), &post).await?;
     Ok(Json(posted))
+}
+
+/// An application message with a file the browser encrypted (a fresh
+/// AES-GCM key per file, the key inside the message): the file is stored
+/// as it comes, for members' browsers to fetch and decrypt. The size limit
+/// is the attachments' (Rocket's `file` and `data-form` limits).
+#[derive(FromForm)]
+struct SecretFileForm<'r> {
+    csrf: String,
+    message: String,
+    client_id: Option<String>,
+    file: TempFile<'r>,
+}
+
+crate::csrf_forms!(SecretFileForm<'_>);
+
+#[rocket::post("/conversations/<id>/secret/files", data = "<form>")]
+async fn post_file(
+    id: ConversationId,
+    form: CsrfForm<SecretFileForm<'_>>,
+    me: CurrentUser,
+    app: App<'_>,
+) -> Result<Json<Posted>> {
+    let device = device(app.db, &me).await?;
+    let form = form.0;
+    let message = decode("group message", &form.message)?;
+    app.budgets.upload(me.id())?;
+    app.budgets.message(me.id())?;
+    let bytes = read_upload(&form.file).await?;
+    let dir = &app.settings.media_dir;
+    let file = media::store_opaque(dir, bytes).await?;
+    let post = GroupPost {
+        body: &message,
+        roster: &RosterChange::default(),
+        client_id: form.client_id.as_deref().unwrap_or_default(),
+        attachment: Some(&file),
+    };
+    let pool = app.db.pool();
+    let posted = secret::post(pool, app.hub.as_ref(), id, device, me.id(), &post).await;
+    if posted.is_err() {
+        media::discard_unused(pool, dir, &file.sha256).await;
+    }
+    Ok(Json(posted?))
 }
 
 #[rocket::get("/conversations/<id>/secret/messages?<after>")]
@@ -322,6 +364,7 @@ pub fn routes() -> Vec<rocket::Route> {
         create,
         claim,
         post,
+        post_file,
         fetch,
         to_remove,
         welcomes,

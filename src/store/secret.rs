@@ -4,7 +4,7 @@
 //! conversation's change log. Who may do what is part of each statement.
 
 use super::groups::{create_in, Note};
-use super::messages::{save_in, senders_read_own_in, NewMessage, Saved};
+use super::messages::{save_in, senders_read_own_in, NewAttachment, NewMessage, Saved};
 use super::{now, Pool, Tx};
 use crate::domain::{
     ClaimedKeyPackage, ContentKind, ConversationId, Device, DeviceId, GroupMessage, GroupRecord,
@@ -231,6 +231,19 @@ pub(crate) async fn claim_key_packages(
     Ok(claimed)
 }
 
+/// A group message as its device hands it in.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupPost<'a> {
+    /// The `MLSMessage`.
+    pub body: &'a [u8],
+    /// For a commit: the devices it adds (each with its Welcome) and removes.
+    pub roster: &'a RosterChange,
+    /// For an application message: sent twice, stored once.
+    pub client_id: &'a str,
+    /// For an application message: a file encrypted in the browser, stored.
+    pub attachment: Option<&'a NewAttachment>,
+}
+
 /// Stores a group message `device` of `user` sent (its clear header read
 /// into `header`), as the conversation's next change, if it is for the
 /// group's current epoch. An application message also becomes a message of
@@ -240,17 +253,20 @@ pub(crate) async fn claim_key_packages(
 /// devices of members; each gets its Welcome); other kinds ignore
 /// `roster`. A message for an epoch that is over is refused as stale, and
 /// two commits for one epoch cannot both be taken.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn post(
     pool: &Pool,
     conversation: ConversationId,
     device: DeviceId,
     user: UserId,
     header: &GroupMessage,
-    body: &[u8],
-    roster: &RosterChange,
-    client_id: &str,
+    post: &GroupPost<'_>,
 ) -> Result<(Posted, Option<Message>)> {
+    let GroupPost {
+        body,
+        roster,
+        client_id,
+        attachment,
+    } = *post;
     let epoch = i64::try_from(header.epoch)
         .map_err(|_| Error::Invalid("That MLS epoch is out of range.".into()))?;
     let kind = header.kind;
@@ -280,7 +296,10 @@ pub(crate) async fn post(
         epoch: epoch + i64::from(commit),
     };
     let (seq, message) = if kind == ContentKind::Application {
-        let new = NewMessage::text(conversation, user, "", client_id);
+        let new = NewMessage {
+            attachment,
+            ..NewMessage::text(conversation, user, "", client_id)
+        };
         match save_in(&mut tx, &new).await? {
             Saved::Created(mut message) => {
                 senders_read_own_in(&mut tx, &[&message]).await?;

@@ -453,13 +453,7 @@ pub fn composer(c: &Composer, out_of_band: bool) -> Markup {
             input #reply-to type="hidden" name="reply_to" value=[c.reply.map(|m| m.id)];
             // With the page script the file form hides and this is how a
             // file is chosen (or pasted, or dropped); the text becomes its caption.
-            label.attach for="file" title="Attach a file" {
-                svg aria-hidden="true" viewBox="0 0 24 24" fill="none" stroke="currentColor"
-                    stroke-width="2" stroke-linecap="round" stroke-linejoin="round" {
-                    path d="M9 13.5l6-6a2.5 2.5 0 0 1 3.5 3.5l-7.5 7.5a4.5 4.5 0 0 1-6.4-6.4L12 4.7" {}
-                }
-                span.visually-hidden { "Attach a file" }
-            }
+            (attach_label("file"))
             label.visually-hidden for="body" { "Message" }
             textarea #body name="body" rows="1" maxlength=(MESSAGE_MAX_CHARS)
                 placeholder="Write a message…" required autofocus
@@ -468,6 +462,20 @@ pub fn composer(c: &Composer, out_of_band: bool) -> Markup {
             button.primary type="submit" { "Send" }
         }
         (composer_error(c.error, None, out_of_band))
+    }
+}
+
+/// The paperclip that chooses a file for the message form, a label for the
+/// file input `input`.
+pub(crate) fn attach_label(input: &str) -> Markup {
+    html! {
+        label.attach for=(input) title="Attach a file" {
+            svg aria-hidden="true" viewBox="0 0 24 24" fill="none" stroke="currentColor"
+                stroke-width="2" stroke-linecap="round" stroke-linejoin="round" {
+                path d="M9 13.5l6-6a2.5 2.5 0 0 1 3.5 3.5l-7.5 7.5a4.5 4.5 0 0 1-6.4-6.4L12 4.7" {}
+            }
+            span.visually-hidden { "Attach a file" }
+        }
     }
 }
 

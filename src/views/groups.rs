@@ -31,7 +31,7 @@ pub(crate) fn new_group_form(csrf: &str, contacts: &[Contact]) -> Markup {
                 }
                 label.check {
                     input type="checkbox" name="secret";
-                    " Secret: end-to-end encrypted (needs JavaScript; no search, files or notification texts)"
+                    " Secret: end-to-end encrypted (needs JavaScript; no search or notification texts)"
                 }
                 button.primary type="submit" { "Create group" }
                 p.form-error role="alert" {}

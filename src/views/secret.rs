@@ -28,6 +28,13 @@ pub(crate) fn lock_mark() -> Markup {
 /// JavaScript) it says what it is.
 pub(crate) fn encrypted_body(ciphertext: &[u8], message: &Message) -> Markup {
     html! {
+        // A file it carries: its bytes are encrypted too; the module fetches
+        // and decrypts them with the key in the message.
+        @if let Some(file) = message.attachment() {
+            div.secret-file data-src={ "/media/" (file.id) } {
+                span.secret-pending { "Encrypted file (" (super::chat::human_size(file.size)) ")" }
+            }
+        }
         p.body.secret-body dir="auto" data-conversation=(message.conversation_id)
             data-seq=(message.seq) data-ciphertext=(Base64::encode_string(ciphertext)) {
             span.secret-pending { "Encrypted message" }
@@ -46,6 +53,9 @@ pub(crate) fn composer(conversation: ConversationId) -> Markup {
         p #key-change .notice role="status" hidden {}
         form #composer .composer .secret-composer data-conversation=(conversation) {
             fieldset #secret-fields disabled {
+                // A file goes encrypted, with the text as its caption.
+                (super::chat::attach_label("secret-file"))
+                input #secret-file .secret-file-input type="file";
                 label.visually-hidden for="body" { "Message" }
                 textarea #body name="body" rows="1" maxlength=(MESSAGE_MAX_CHARS)
                     placeholder="Write an encrypted message…" required
@@ -53,6 +63,7 @@ pub(crate) fn composer(conversation: ConversationId) -> Markup {
                 button.primary type="submit" { "Send" }
             }
         }
+        p #secret-file-chosen .chip hidden {}
         p #composer-error .form-error role="alert" {}
         noscript {
             p.notice { "This is a secret conversation: reading and writing in it needs JavaScript." }
@@ -72,8 +83,8 @@ pub(crate) fn header_menu(others: &[(UserId, &str)]) -> Markup {
             }
             div.menu {
                 p {
-                    "Messages here are encrypted in your browser; only the members' devices can "
-                    "read them. Search, file sharing and notification texts are not available."
+                    "Messages and files here are encrypted in your browser; only the members' "
+                    "devices can read them. Search and notification texts are not available."
                 }
                 p { strong { "Safety numbers" } }
                 p.hint {
