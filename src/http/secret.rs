@@ -9,6 +9,8 @@
 use base64ct::{Base64, Encoding};
 use rocket::fs::TempFile;
 use rocket::http::Status;
+use rocket::outcome::try_outcome;
+use rocket::request::{FromRequest, Outcome, Request};
 use rocket::serde::json::Json;
 use rocket::FromForm;
 use serde::Serialize;
@@ -34,9 +36,28 @@ fn encode(bytes: &[u8]) -> String {
     Base64::encode_string(bytes)
 }
 
-/// This session's device, or 404 until the page registered one.
-async fn device(db: &Db, me: &CurrentUser) -> Result<DeviceId> {
-    secret::device_of_session(db.pool(), &me.session.token_hash).await
+/// The signed-in user and this session's device: routes that act for the
+/// device answer 404 until the page registered one.
+struct SessionDevice {
+    me: CurrentUser,
+    device: DeviceId,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for SessionDevice {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        let me = try_outcome!(req.guard::<CurrentUser>().await);
+        let db = try_outcome!(req
+            .guard::<&Db>()
+            .await
+            .map_error(|(status, _)| (status, ())));
+        match secret::device_of_session(db.pool(), &me.session.token_hash).await {
+            Ok(device) => Outcome::Success(SessionDevice { me, device }),
+            Err(e) => Outcome::Error((e.status(), ())),
+        }
+    }
 }
 
 #[derive(FromForm)]
@@ -173,10 +194,10 @@ async fn this_device(me: CurrentUser, db: &Db) -> Result<Json<Option<ThisDevice>
 #[rocket::post("/secret/key-packages", data = "<form>")]
 async fn add_key_packages(
     form: CsrfForm<KeyPackagesForm>,
-    me: CurrentUser,
+    on: SessionDevice,
     db: &Db,
 ) -> Result<Json<Waiting>> {
-    let device = device(db, &me).await?;
+    let device = on.device;
     let packages = form
         .0
         .key_package
@@ -190,10 +211,10 @@ async fn add_key_packages(
 #[rocket::post("/secret/groups", data = "<form>")]
 async fn create(
     form: CsrfForm<NewSecretGroup>,
-    me: CurrentUser,
+    on: SessionDevice,
     app: App<'_>,
 ) -> Result<Json<Created>> {
-    let device = device(app.db, &me).await?;
+    let SessionDevice { me, device } = on;
     let (pool, hub) = (app.db.pool(), app.hub.as_ref());
     let conversation =
         secret::create_group(pool, hub, me.id(), device, &form.0.title, &form.0.members).await?;
@@ -204,10 +225,10 @@ async fn create(
 async fn claim(
     id: ConversationId,
     _form: CsrfForm<TokenForm>,
-    me: CurrentUser,
+    on: SessionDevice,
     db: &Db,
 ) -> Result<Json<Vec<Claimed>>> {
-    let device = device(db, &me).await?;
+    let SessionDevice { me, device } = on;
     let claimed = secret::claim_key_packages(db.pool(), id, device, me.id()).await?;
     Ok(Json(
         claimed
@@ -225,11 +246,11 @@ async fn claim(
 async fn post(
     id: ConversationId,
     form: CsrfForm<GroupMessageForm>,
-    me: CurrentUser,
+    on: SessionDevice,
     app: App<'_>,
 ) -> Result<Json<Posted>> {
     let db = app.db;
-    let device = device(db, &me).await?;
+    let SessionDevice { me, device } = on;
     let form = form.0;
     if form.added.len() != form.welcome.len() {
         return Err(Error::Invalid(
@@ -275,10 +296,10 @@ crate::csrf_forms!(SecretFileForm<'_>);
 async fn post_file(
     id: ConversationId,
     form: CsrfForm<SecretFileForm<'_>>,
-    me: CurrentUser,
+    on: SessionDevice,
     app: App<'_>,
 ) -> Result<Json<Posted>> {
-    let device = device(app.db, &me).await?;
+    let SessionDevice { me, device } = on;
     let form = form.0;
     let message = decode("group message", &form.message)?;
     app.budgets.upload(me.id())?;
@@ -304,10 +325,10 @@ async fn post_file(
 async fn fetch(
     id: ConversationId,
     after: i64,
-    me: CurrentUser,
+    on: SessionDevice,
     db: &Db,
 ) -> Result<Json<Vec<Record>>> {
-    let device = device(db, &me).await?;
+    let SessionDevice { me, device } = on;
     let records = secret::messages_after(db.pool(), id, device, me.id(), after).await?;
     Ok(Json(
         records
@@ -333,8 +354,8 @@ async fn to_remove(id: ConversationId, me: CurrentUser, db: &Db) -> Result<Json<
 }
 
 #[rocket::get("/secret/welcomes")]
-async fn welcomes(me: CurrentUser, db: &Db) -> Result<Json<Vec<Welcome>>> {
-    let device = device(db, &me).await?;
+async fn welcomes(on: SessionDevice, db: &Db) -> Result<Json<Vec<Welcome>>> {
+    let device = on.device;
     let pending = secret::welcomes(db.pool(), device).await?;
     Ok(Json(
         pending
@@ -350,8 +371,8 @@ async fn welcomes(me: CurrentUser, db: &Db) -> Result<Json<Vec<Welcome>>> {
 }
 
 #[rocket::post("/secret/welcomes/<id>/taken", data = "<_form>")]
-async fn taken(id: i64, _form: CsrfForm<TokenForm>, me: CurrentUser, db: &Db) -> Result<Status> {
-    let device = device(db, &me).await?;
+async fn taken(id: i64, _form: CsrfForm<TokenForm>, on: SessionDevice, db: &Db) -> Result<Status> {
+    let device = on.device;
     secret::drop_welcome(db.pool(), device, id).await?;
     Ok(Status::NoContent)
 }

@@ -159,21 +159,22 @@ pub(crate) async fn create_group(
     Ok(created)
 }
 
-/// The group's epoch, if `device` is `user`'s, live, in the group, and
-/// `user` is a member; `None` otherwise.
+/// The group's epoch, if device `$1` is user `$2`'s, live, in the group
+/// of conversation `$4`, and the user (`$3`) is a member; no row otherwise.
+const EPOCH_FOR: &str = "SELECT g.epoch FROM mls_groups g
+     JOIN mls_group_devices gd ON gd.conversation_id = g.conversation_id AND gd.device_id = $1
+     JOIN mls_devices d ON d.id = gd.device_id AND d.user_id = $2 AND d.session_hash IS NOT NULL
+     JOIN members m ON m.conversation_id = g.conversation_id AND m.user_id = $3
+     WHERE g.conversation_id = $4";
+
+/// The group's epoch (see `EPOCH_FOR`), inside the caller's transaction.
 async fn epoch_for(
     tx: &mut Tx,
     conversation: ConversationId,
     device: DeviceId,
     user: UserId,
 ) -> Result<Option<i64>> {
-    Ok(on_tx!(tx, conn => sqlx::query_scalar(
-        "SELECT g.epoch FROM mls_groups g
-         JOIN mls_group_devices gd ON gd.conversation_id = g.conversation_id AND gd.device_id = $1
-         JOIN mls_devices d ON d.id = gd.device_id AND d.user_id = $2 AND d.session_hash IS NOT NULL
-         JOIN members m ON m.conversation_id = g.conversation_id AND m.user_id = $3
-         WHERE g.conversation_id = $4",
-    )
+    Ok(on_tx!(tx, conn => sqlx::query_scalar(EPOCH_FOR)
     .bind(device)
     .bind(user)
     .bind(user)
@@ -401,7 +402,10 @@ async fn apply_roster(
 }
 
 /// The group's messages after change `after`, oldest first, at most
-/// `limit`, for `device` of `user` while it is in the group.
+/// `limit`, for `device` of `user` while it is in the group. Two reads, no
+/// transaction: on SQLite a transaction here would take the write lock
+/// for every catch-up (a device removed in between reads what it was
+/// entitled to a moment before).
 pub(crate) async fn messages_after(
     pool: &Pool,
     conversation: ConversationId,
@@ -410,24 +414,27 @@ pub(crate) async fn messages_after(
     after: i64,
     limit: i64,
 ) -> Result<Vec<GroupRecord>> {
-    let mut tx = pool.begin().await?;
-    if epoch_for(&mut tx, conversation, device, user)
-        .await?
-        .is_none()
-    {
-        return Err(Error::NotFound);
-    }
-    let records = on_tx!(&mut tx, conn => sqlx::query_as(
-        "SELECT seq, device_id, sender_id, epoch, kind, body, created_at FROM mls_messages
-         WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-    )
-    .bind(conversation)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?);
-    tx.commit().await?;
-    Ok(records)
+    on_pool!(pool, db => {
+        let epoch: Option<i64> = sqlx::query_scalar(EPOCH_FOR)
+            .bind(device)
+            .bind(user)
+            .bind(user)
+            .bind(conversation)
+            .fetch_optional(db)
+            .await?;
+        if epoch.is_none() {
+            return Err(Error::NotFound);
+        }
+        Ok(sqlx::query_as(
+            "SELECT seq, device_id, sender_id, epoch, kind, body, created_at FROM mls_messages
+             WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(conversation)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(db)
+        .await?)
+    })
 }
 
 /// The Welcomes waiting for `device`, oldest first.
