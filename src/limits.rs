@@ -49,6 +49,9 @@ pub(crate) const MLS_KEY_PACKAGES_PER_DEVICE: i64 = 100;
 /// `MLS_KEY_PACKAGES_FULL`.
 pub(crate) const MLS_KEY_PACKAGES_LOW: i64 = 5;
 pub(crate) const MLS_KEY_PACKAGES_FULL: i64 = 20;
+/// How long a member device that was handed a device's KeyPackage has to
+/// commit adding it before another member device is handed one instead.
+pub(crate) const MLS_CLAIM_FRESH: time::Duration = time::Duration::seconds(30);
 /// Largest MLS object (KeyPackage, Welcome, commit, application message)
 /// the server stores: base64-encoded it still fits a form
 /// (`FORM_MAX_BYTES`). An application message holds at most a message's

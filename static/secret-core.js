@@ -190,13 +190,15 @@ export class Device {
    * One commit that adds the devices whose KeyPackages are `claimed` (from the server's claim) and
    * removes `removeDevices`; after a stale refusal it catches up and tries once more with the same
    * KeyPackages, leaving out devices that the commit which won had added or removed meanwhile.
+   * With `onlyIfNeeded`, nothing is committed (null) when nothing is left to add or remove.
    */
-  async commit(conversation, removeDevices = [], claimed = []) {
+  async commit(conversation, removeDevices = [], claimed = [], { onlyIfNeeded = false } = {}) {
     for (let attempt = 0; ; attempt++) {
       await this.catchUp(conversation);
       const members = await this.members(conversation);
       const adding = claimed.filter((c) => !members.some((m) => m.device === c.device));
       const removing = removeDevices.filter((d) => members.some((m) => m.device === d));
+      if (onlyIfNeeded && adding.length === 0 && removing.length === 0) return null;
       const proposals = [];
       for (const c of adding) {
         const decoded = mls.decodeMlsMessage(fromBase64(c.key_package), 0);
@@ -236,7 +238,7 @@ export class Device {
     const removing = await this.server.get(`/conversations/${conversation}/secret/to-remove`);
     const claimed = await this.server.post(`/conversations/${conversation}/secret/claim`, {});
     if (removing.length === 0 && claimed.length === 0) return null;
-    return this.commit(conversation, removing, claimed);
+    return this.commit(conversation, removing, claimed, { onlyIfNeeded: true });
   }
 
   /** Joins the groups whose Welcomes wait for this device; returns their conversation ids. */

@@ -215,17 +215,33 @@ async function openConversation() {
     fields.disabled = false;
   }
   await fill(dev);
-  // Bubbles arrive over the socket (htmx swaps them in): fill each as it comes.
-  new MutationObserver(() => fill(dev).catch(report)).observe(document.querySelector('main') || document.body, {
-    childList: true,
-    subtree: true,
-  });
+  // Bubbles arrive over the socket (htmx swaps them in): fill each as it comes. A group's heading
+  // arrives again when the group changed, a member's new device or ended session included: this
+  // device then brings the group's devices up to date (any member device online does).
+  new MutationObserver((records) => {
+    const regrouped = records.some((r) => [...r.addedNodes].some((n) => n.id === 'chat-heading'));
+    if (regrouped) regroup(dev).catch(report);
+    fill(dev).catch(report);
+  }).observe(document.querySelector('main') || document.body, { childList: true, subtree: true });
   document.getElementById('secret-file').addEventListener('change', showChosen);
   // (Enter submits it too: app.js.)
   composer.addEventListener('submit', (event) => {
     event.preventDefault();
     send(dev).catch(report);
   });
+}
+
+/**
+ * Reads what changed in the group and adds and removes devices as the server lists them, if this
+ * device is in the group; then the safety numbers follow.
+ */
+async function regroup(dev) {
+  await locked(async () => {
+    if (!(await dev.state(conversation))) return;
+    await dev.catchUp(conversation);
+    await dev.maintain(conversation);
+  });
+  await showSafetyNumbers(dev);
 }
 
 let clientId = crypto.randomUUID();

@@ -205,13 +205,32 @@ async fn a_browser_registers_one_device_and_keeps_key_packages_waiting() {
     assert_eq!(this["device"].as_i64(), Some(again));
 }
 
+/// Makes every claim to add a device look an hour old: stale.
+async fn age_claims(app: &TestApp) {
+    let hour_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    natter::on_pool!(app.pool(), p => sqlx::query("UPDATE mls_claims SET claimed_at = $1")
+        .bind(hour_ago)
+        .execute(p)
+        .await
+        .map(drop)
+        .unwrap());
+}
+
 #[rocket::async_test]
 async fn key_packages_are_handed_out_once_and_only_to_a_device_in_the_group() {
     let g = secret_group().await;
     upload_key_packages(&g.bob, &[KEY_PACKAGE, KEY_PACKAGE]).await;
 
-    // Carol's device has none waiting: only bob's is offered, once per claim.
-    for _ in 0..2 {
+    // Carol's device has none waiting: only bob's is offered, to one claim
+    // at a time: while a claim is fresh its claimer is the one to add bob's
+    // device; once it went stale (that claimer never committed), another
+    // claim gets bob's next package.
+    for round in 0..2 {
+        if round > 0 {
+            let (_, none) = claim(&g.app.client, g.conversation).await;
+            assert_eq!(none, serde_json::json!([]), "claimed a moment ago");
+            age_claims(&g.app).await;
+        }
         let (status, claimed) = claim(&g.app.client, g.conversation).await;
         assert_eq!(status, Status::Ok);
         let claimed = claimed.as_array().expect("a list");
@@ -224,6 +243,7 @@ async fn key_packages_are_handed_out_once_and_only_to_a_device_in_the_group() {
             Some(Some(KEY_PACKAGE.to_vec()))
         );
     }
+    age_claims(&g.app).await;
     let (_, claimed) = claim(&g.app.client, g.conversation).await;
     assert_eq!(claimed, serde_json::json!([]), "each is handed out once");
     assert_eq!(count(g.app.pool(), "mls_key_packages").await, 0);

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::limits::{MLS_FETCH_BATCH, MLS_OBJECT_MAX_BYTES};
 use std::sync::Arc;
 
-use crate::domain::{is_valid_client_id, SharedTally};
+use crate::domain::{is_valid_client_id, SharedGroup, SharedTally};
 use crate::live::hub::{Event, Fanout};
 use crate::store::secret;
 pub use crate::store::secret::GroupPost;
@@ -55,19 +55,16 @@ pub async fn register_device(
             "A device's signature key is an Ed25519 public key of {SIGNATURE_KEY_BYTES} bytes."
         )));
     }
-    secret::register_device(pool, user, session_hash, signature_key).await
+    Ok(
+        secret::register_device(pool, user, session_hash, signature_key)
+            .await?
+            .0,
+    )
 }
 
 /// The device of this session, if it registered one.
 pub async fn this_device(pool: &Pool, session_hash: &str) -> Result<Option<DeviceId>> {
     secret::device_of_session(pool, session_hash).await
-}
-
-/// The device of this session; `NotFound` until it registered one.
-pub async fn device_of_session(pool: &Pool, session_hash: &str) -> Result<DeviceId> {
-    this_device(pool, session_hash)
-        .await?
-        .ok_or(Error::NotFound)
 }
 
 /// A user's live devices, for the account page and safety numbers.
@@ -80,14 +77,34 @@ pub async fn key_packages_left(pool: &Pool, device: DeviceId) -> Result<i64> {
     secret::key_packages_left(pool, device).await
 }
 
-/// Stores KeyPackages `device` made, each checked to be one of the cipher
-/// suite in use; returns how many wait now.
-pub async fn add_key_packages(pool: &Pool, device: DeviceId, packages: &[Vec<u8>]) -> Result<i64> {
+/// Stores KeyPackages `device` of `user` made, each checked to be one of
+/// the cipher suite in use; returns how many wait now. The user's secret
+/// conversations whose groups do not have the device yet (a new browser)
+/// are announced to their members as changed: their open pages add it (a
+/// commit by any member device that is online), with one of these.
+pub async fn add_key_packages(
+    pool: &Pool,
+    hub: &dyn Fanout,
+    device: DeviceId,
+    user: UserId,
+    packages: &[Vec<u8>],
+) -> Result<i64> {
     for package in packages {
         check_size("KeyPackage", package)?;
         check_key_package(package).map_err(|e| invalid("KeyPackage", e))?;
     }
-    secret::add_key_packages(pool, device, packages).await
+    let waiting = secret::add_key_packages(pool, device, packages).await?;
+    for conversation_id in secret::conversations_without(pool, user, device).await? {
+        let members = crate::store::conversations::member_ids(pool, conversation_id).await?;
+        hub.publish(
+            &members,
+            Event::GroupChanged {
+                conversation_id,
+                group: SharedGroup::default(),
+            },
+        );
+    }
+    Ok(waiting)
 }
 
 /// Creates a secret group with `device` of `creator` as its only device so
@@ -163,6 +180,18 @@ pub async fn post(
     let checked = GroupPost { client_id, ..*post };
     let (posted, message) =
         secret::post(pool, conversation, device, user, &header, &checked).await?;
+    if header.kind == ContentKind::Commit {
+        // The group's devices changed: members' open pages read the commit
+        // now (their safety numbers may change), not at the next message.
+        let members = crate::store::conversations::member_ids(pool, conversation).await?;
+        hub.publish(
+            &members,
+            Event::GroupChanged {
+                conversation_id: conversation,
+                group: SharedGroup::default(),
+            },
+        );
+    }
     if let Some(message) = message {
         let members = crate::store::conversations::member_ids(pool, conversation).await?;
         hub.publish(

@@ -36,11 +36,19 @@ fn encode(bytes: &[u8]) -> String {
     Base64::encode_string(bytes)
 }
 
-/// The signed-in user and this session's device: routes that act for the
-/// device answer 404 until the page registered one.
+/// The signed-in user and this session's device, if the page registered
+/// one. Routes that act for the device answer 404 without one, but only
+/// after their form's token was checked (request guards run before the
+/// form is read), so a forged request is always told 403.
 struct SessionDevice {
     me: CurrentUser,
-    device: DeviceId,
+    device: Option<DeviceId>,
+}
+
+impl SessionDevice {
+    fn parts(self) -> Result<(CurrentUser, DeviceId)> {
+        Ok((self.me, self.device.ok_or(Error::NotFound)?))
+    }
 }
 
 #[rocket::async_trait]
@@ -53,7 +61,7 @@ impl<'r> FromRequest<'r> for SessionDevice {
             .guard::<&Db>()
             .await
             .map_error(|(status, _)| (status, ())));
-        match secret::device_of_session(db.pool(), &me.session.token_hash).await {
+        match secret::this_device(db.pool(), &me.session.token_hash).await {
             Ok(device) => Outcome::Success(SessionDevice { me, device }),
             Err(e) => Outcome::Error((e.status(), ())),
         }
@@ -166,10 +174,10 @@ struct Welcome {
 async fn register(
     form: CsrfForm<DeviceForm>,
     me: CurrentUser,
-    db: &Db,
+    app: App<'_>,
 ) -> Result<Json<ThisDevice>> {
     let key = decode("signature key", &form.0.signature_key)?;
-    let pool = db.pool();
+    let pool = app.db.pool();
     let device = secret::register_device(pool, me.id(), &me.session.token_hash, &key).await?;
     let key_packages_left = secret::key_packages_left(pool, device).await?;
     Ok(Json(ThisDevice::new(device, me.id(), key_packages_left)))
@@ -195,16 +203,17 @@ async fn this_device(me: CurrentUser, db: &Db) -> Result<Json<Option<ThisDevice>
 async fn add_key_packages(
     form: CsrfForm<KeyPackagesForm>,
     on: SessionDevice,
-    db: &Db,
+    app: App<'_>,
 ) -> Result<Json<Waiting>> {
-    let device = on.device;
     let packages = form
         .0
         .key_package
         .iter()
         .map(|p| decode("KeyPackage", p))
         .collect::<Result<Vec<_>>>()?;
-    let waiting = secret::add_key_packages(db.pool(), device, &packages).await?;
+    let (pool, hub) = (app.db.pool(), app.hub.as_ref());
+    let (me, device) = on.parts()?;
+    let waiting = secret::add_key_packages(pool, hub, device, me.id(), &packages).await?;
     Ok(Json(Waiting { waiting }))
 }
 
@@ -214,7 +223,7 @@ async fn create(
     on: SessionDevice,
     app: App<'_>,
 ) -> Result<Json<Created>> {
-    let SessionDevice { me, device } = on;
+    let (me, device) = on.parts()?;
     let (pool, hub) = (app.db.pool(), app.hub.as_ref());
     let conversation =
         secret::create_group(pool, hub, me.id(), device, &form.0.title, &form.0.members).await?;
@@ -228,7 +237,7 @@ async fn claim(
     on: SessionDevice,
     db: &Db,
 ) -> Result<Json<Vec<Claimed>>> {
-    let SessionDevice { me, device } = on;
+    let (me, device) = on.parts()?;
     let claimed = secret::claim_key_packages(db.pool(), id, device, me.id()).await?;
     Ok(Json(
         claimed
@@ -250,7 +259,7 @@ async fn post(
     app: App<'_>,
 ) -> Result<Json<Posted>> {
     let db = app.db;
-    let SessionDevice { me, device } = on;
+    let (me, device) = on.parts()?;
     let form = form.0;
     if form.added.len() != form.welcome.len() {
         return Err(Error::Invalid(
@@ -299,7 +308,7 @@ async fn post_file(
     on: SessionDevice,
     app: App<'_>,
 ) -> Result<Json<Posted>> {
-    let SessionDevice { me, device } = on;
+    let (me, device) = on.parts()?;
     let form = form.0;
     let message = decode("group message", &form.message)?;
     app.budgets.upload(me.id())?;
@@ -328,7 +337,7 @@ async fn fetch(
     on: SessionDevice,
     db: &Db,
 ) -> Result<Json<Vec<Record>>> {
-    let SessionDevice { me, device } = on;
+    let (me, device) = on.parts()?;
     let records = secret::messages_after(db.pool(), id, device, me.id(), after).await?;
     Ok(Json(
         records
@@ -355,7 +364,7 @@ async fn to_remove(id: ConversationId, me: CurrentUser, db: &Db) -> Result<Json<
 
 #[rocket::get("/secret/welcomes")]
 async fn welcomes(on: SessionDevice, db: &Db) -> Result<Json<Vec<Welcome>>> {
-    let device = on.device;
+    let (_, device) = on.parts()?;
     let pending = secret::welcomes(db.pool(), device).await?;
     Ok(Json(
         pending
@@ -372,7 +381,7 @@ async fn welcomes(on: SessionDevice, db: &Db) -> Result<Json<Vec<Welcome>>> {
 
 #[rocket::post("/secret/welcomes/<id>/taken", data = "<_form>")]
 async fn taken(id: i64, _form: CsrfForm<TokenForm>, on: SessionDevice, db: &Db) -> Result<Status> {
-    let device = on.device;
+    let (_, device) = on.parts()?;
     secret::drop_welcome(db.pool(), device, id).await?;
     Ok(Status::NoContent)
 }

@@ -11,18 +11,19 @@ use crate::domain::{
     Message, PendingWelcome, Posted, RosterChange, UserId,
 };
 use crate::error::{Error, Result};
-use crate::limits::MLS_KEY_PACKAGES_PER_DEVICE;
+use crate::limits::{MLS_CLAIM_FRESH, MLS_KEY_PACKAGES_PER_DEVICE};
 
 /// The device of the session with this token hash, registering it with
-/// `signature_key` if the session has none. A session whose browser comes
-/// back with another key (its storage was cleared) gets a new device; the
-/// old one counts as ended, for its groups' members to remove.
+/// `signature_key` if the session has none, and whether it is new. A
+/// session whose browser comes back with another key (its storage was
+/// cleared) gets a new device; the old one counts as ended, for its
+/// groups' members to remove.
 pub(crate) async fn register_device(
     pool: &Pool,
     user: UserId,
     session_hash: &str,
     signature_key: &[u8],
-) -> Result<DeviceId> {
+) -> Result<(DeviceId, bool)> {
     let mut tx = pool.begin().await?;
     let existing: Option<(DeviceId, Vec<u8>)> = on_tx!(&mut tx, conn => sqlx::query_as(
         "SELECT id, signature_key FROM mls_devices WHERE session_hash = $1 AND user_id = $2",
@@ -33,7 +34,7 @@ pub(crate) async fn register_device(
     .await?);
     if let Some((id, key)) = &existing {
         if key.as_slice() == signature_key {
-            return Ok(*id);
+            return Ok((*id, false));
         }
         on_tx!(&mut tx, conn => sqlx::query("UPDATE mls_devices SET session_hash = NULL WHERE id = $1")
             .bind(id)
@@ -52,7 +53,28 @@ pub(crate) async fn register_device(
     .fetch_one(conn)
     .await?);
     tx.commit().await?;
-    Ok(id)
+    Ok((id, true))
+}
+
+/// The secret conversations `user` is a member of whose groups do not have
+/// `device` in them.
+pub(crate) async fn conversations_without(
+    pool: &Pool,
+    user: UserId,
+    device: DeviceId,
+) -> Result<Vec<ConversationId>> {
+    on_pool!(pool, db => Ok(sqlx::query_scalar(
+        "SELECT m.conversation_id FROM members m
+         JOIN mls_groups g ON g.conversation_id = m.conversation_id
+         WHERE m.user_id = $1 AND NOT EXISTS (
+             SELECT 1 FROM mls_group_devices gd
+             WHERE gd.conversation_id = m.conversation_id AND gd.device_id = $2)
+         ORDER BY m.conversation_id",
+    )
+    .bind(user)
+    .bind(device)
+    .fetch_all(db)
+    .await?))
 }
 
 /// The device of the session with this token hash, if it registered one.
@@ -186,7 +208,9 @@ async fn epoch_for(
 /// Hands out one KeyPackage of each live device of the conversation's
 /// members that is not in its group yet (and has one left), for `device`
 /// of `user`, which must be in the group. Each package is deleted as it is
-/// handed out, so it is never handed out twice, even to two callers at once.
+/// handed out, so it is never handed out twice, even to two callers at once;
+/// and a device another caller was handed a package of within
+/// `MLS_CLAIM_FRESH` is left to that caller to add.
 pub(crate) async fn claim_key_packages(
     pool: &Pool,
     conversation: ConversationId,
@@ -206,10 +230,14 @@ pub(crate) async fn claim_key_packages(
          JOIN members m ON m.user_id = d.user_id AND m.conversation_id = $1
          WHERE NOT EXISTS (SELECT 1 FROM mls_group_devices gd
                            WHERE gd.conversation_id = $2 AND gd.device_id = d.id)
+           AND NOT EXISTS (SELECT 1 FROM mls_claims c
+                           WHERE c.conversation_id = $3 AND c.device_id = d.id AND c.claimed_at > $4)
          GROUP BY d.id, d.user_id ORDER BY d.id",
     )
     .bind(conversation)
     .bind(conversation)
+    .bind(conversation)
+    .bind(now() - MLS_CLAIM_FRESH)
     .fetch_all(conn)
     .await?);
     let mut claimed = Vec::with_capacity(candidates.len());
@@ -221,6 +249,16 @@ pub(crate) async fn claim_key_packages(
         .fetch_optional(conn)
         .await?);
         if let Some(key_package) = taken {
+            on_tx!(&mut tx, conn => sqlx::query(
+                "INSERT INTO mls_claims (conversation_id, device_id, claimed_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (conversation_id, device_id) DO UPDATE SET claimed_at = excluded.claimed_at",
+            )
+            .bind(conversation)
+            .bind(device_id)
+            .bind(now())
+            .execute(conn)
+            .await
+            .map(drop)?);
             claimed.push(ClaimedKeyPackage {
                 device_id,
                 user_id,
