@@ -94,17 +94,28 @@ pub async fn add_key_packages(
         check_key_package(package).map_err(|e| invalid("KeyPackage", e))?;
     }
     let waiting = secret::add_key_packages(pool, device, packages).await?;
-    for conversation_id in secret::conversations_without(pool, user, device).await? {
-        let members = crate::store::conversations::member_ids(pool, conversation_id).await?;
-        hub.publish(
-            &members,
-            Event::GroupChanged {
-                conversation_id,
-                group: SharedGroup::default(),
-            },
-        );
+    for conversation in secret::conversations_without(pool, user, device).await? {
+        devices_changed(pool, hub, conversation).await?;
     }
     Ok(waiting)
+}
+
+/// Tells the members' open pages that a secret group's devices changed (or
+/// should): each reads what changed and adds or removes devices as listed.
+async fn devices_changed(
+    pool: &Pool,
+    hub: &dyn Fanout,
+    conversation: ConversationId,
+) -> Result<()> {
+    let members = crate::store::conversations::member_ids(pool, conversation).await?;
+    hub.publish(
+        &members,
+        Event::GroupChanged {
+            conversation_id: conversation,
+            group: SharedGroup::default(),
+        },
+    );
+    Ok(())
 }
 
 /// Creates a secret group with `device` of `creator` as its only device so
@@ -181,16 +192,9 @@ pub async fn post(
     let (posted, message) =
         secret::post(pool, conversation, device, user, &header, &checked).await?;
     if header.kind == ContentKind::Commit {
-        // The group's devices changed: members' open pages read the commit
-        // now (their safety numbers may change), not at the next message.
-        let members = crate::store::conversations::member_ids(pool, conversation).await?;
-        hub.publish(
-            &members,
-            Event::GroupChanged {
-                conversation_id: conversation,
-                group: SharedGroup::default(),
-            },
-        );
+        // Members' open pages read the commit now (their safety numbers may
+        // change), not at the next message.
+        devices_changed(pool, hub, conversation).await?;
     }
     if let Some(message) = message {
         let members = crate::store::conversations::member_ids(pool, conversation).await?;
